@@ -1,0 +1,112 @@
+/* sim_meter: one emulated OSGP meter, protocol side, with no I/O.
+ *
+ * Owns: everything a meter does with a complete MEP frame: RC4-mode
+ * authentication and sequence window (sim_security), C12.18 dispatch with
+ * access control (sim_psem), procedures and ET52/ET53 transactions
+ * (sim_proc), and the communication model: registration, alert conditions,
+ * client health and baud changes (sim_comm). It also owns the meter's model,
+ * clock and table store.
+ *
+ * The line layer (sim_line) owns timing: it cuts frames from the byte stream
+ * (50 ms gap rule), applies the 100 ms request throttle, paces bytes at the
+ * baud rate in 117-byte segments, and decides when an alert `00 00` may go
+ * out (sim_meter_alert_pending + hold-off). Everything here is a plain
+ * function of (state, bytes, time): many meters run in one process.
+ */
+#ifndef SIM_METER_H
+#define SIM_METER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim_access.h"
+#include "sim_model.h"
+#include "sim_profile.h"
+#include "sim_tables.h"
+
+typedef struct sim_meter sim_meter;
+
+typedef struct {
+    const sim_profile *profile;   /* copied by sim_meter_new */
+    uint8_t mbk[16], mak[16];     /* effective keys (profile defaults or CLI) */
+    bool has_seq_start;           /* else a random 32-bit start per run */
+    uint32_t seq_start;           /* E at power-up */
+    uint64_t seed;                /* model and random start; 0 = time-based */
+    double speed;                 /* simulated clock speed (1.0 = real time) */
+    int64_t start_utc_ms;         /* simulated clock start; 0 = profile / wall clock */
+    sim_policy policy;            /* effective policies (profile + CLI) */
+    const char *name;             /* label used in logs ("meter0") */
+} sim_meter_cfg;
+
+/* Counters readable through the control socket (tests assert on them). */
+typedef struct {
+    uint64_t frames_rx;           /* complete frames handed to the meter */
+    uint64_t frames_malformed;    /* too short/long for RC4 framing, bad request layout */
+    uint64_t auth_fail;           /* answered 0x0B (or silently dropped by policy) */
+    uint64_t seq_rejects;         /* answered 0x0C */
+    uint64_t replays;             /* rx == E-1: the previous number again */
+    uint64_t encrypted_rx;        /* requests that arrived RC4-encrypted */
+    uint64_t mak_requests, mbk_requests;
+    uint64_t responses[256];      /* responses sent, by response code */
+    uint64_t alerts_sent;         /* `00 00` sequences (line layer reports them) */
+    uint64_t procedures;          /* BT07 calls executed */
+    uint64_t registrations;
+    uint64_t health_down;         /* ET14 active -> down transitions */
+    uint64_t baud_changes;
+    uint64_t line_events;         /* line events received from a module HAL */
+    uint64_t transceiver_off_events, enable_off_events;
+} sim_meter_counters;
+
+/* Create a meter at wall time now_ms. NULL with a message on error. */
+sim_meter *sim_meter_new(const sim_meter_cfg *cfg, uint64_t now_ms, char *err, size_t errlen);
+void sim_meter_free(sim_meter *m);
+
+/* Handle one complete received frame (2-byte length included). Writes the
+ * whole response frame (length included) to out and returns its length, or 0
+ * when the meter stays silent. If log is non-NULL a one-line decoded summary
+ * goes there, e.g. "READ BT23 off=0 n=44 seq=0x77635B91 MAK -> OK 44 bytes".
+ * out must hold MEP_MAX_FRAME bytes. */
+size_t sim_meter_on_frame(sim_meter *m, const uint8_t *frame, size_t len, uint64_t now_ms,
+                          uint8_t *out, size_t cap, char *log, size_t logcap);
+
+/* The line finished transmitting the last response at now_ms. Applies a
+ * baud change written to ET13 (mep.md 2: only after the response is out). */
+void sim_meter_on_sent(sim_meter *m, uint64_t now_ms);
+/* Baud rate the line should use now (9600 by default). */
+uint32_t sim_meter_baud(const sim_meter *m);
+
+/* Housekeeping at now_ms: scheduled-read alert, client health timeout,
+ * delayed procedure results, EP61 auto-release. Returns the wall time of the
+ * next deadline (UINT64_MAX if none). */
+uint64_t sim_meter_tick(sim_meter *m, uint64_t now_ms);
+
+/* An alert condition stands for a registered client (mep.md 10.3): the line
+ * layer sends `00 00` at most once per second, not within 1 s of a received
+ * frame, never inside a response, and reports it with sim_meter_alert_sent. */
+bool sim_meter_alert_pending(const sim_meter *m);
+void sim_meter_alert_sent(sim_meter *m, uint64_t now_ms);
+
+/* Control-socket operations. */
+void sim_meter_raise_alert(sim_meter *m, uint8_t et13_flags);  /* OR into ET13 MEP1 alert flags */
+void sim_meter_clear_alert(sim_meter *m, uint8_t et13_flags);
+void sim_meter_line_event(sim_meter *m, const char *line, bool on, uint64_t now_ms);
+bool sim_meter_line_state(const sim_meter *m, const char *line); /* last reported; true if never reported */
+/* Simulated now (UTC ms) for a wall time. */
+int64_t sim_meter_sim_now(const sim_meter *m, uint64_t now_ms);
+void sim_meter_set_clock(sim_meter *m, uint64_t now_ms, int64_t sim_utc_ms);
+void sim_meter_set_speed(sim_meter *m, uint64_t now_ms, double speed);
+/* Bring the model up to now (call before reading model values for display). */
+void sim_meter_advance(sim_meter *m, uint64_t now_ms);
+
+sim_model *sim_meter_model(sim_meter *m);
+sim_tables *sim_meter_tables(sim_meter *m);
+const sim_meter_counters *sim_meter_counters_get(const sim_meter *m);
+const char *sim_meter_name(const sim_meter *m);
+uint32_t sim_meter_next_seq(const sim_meter *m);   /* E */
+bool sim_meter_registered(const sim_meter *m);
+uint16_t sim_meter_handle(const sim_meter *m);     /* ET14 device handle, 0 if none */
+uint8_t sim_meter_alert_flags(const sim_meter *m); /* ET13 MEP1 byte 8 */
+uint8_t sim_meter_device_status(const sim_meter *m); /* ET14 MEP1 status */
+
+#endif

@@ -1,0 +1,107 @@
+/* sim_profile: a meter profile (fixtures/meters/*.json) and the emulator's
+ * policy options.
+ *
+ * Owns: loading and strictly validating a profile with jansson (an unknown
+ * key, a bad type or an out-of-range value is an error that names the file
+ * and the JSON path), and the in-memory description of one meter type:
+ * identity (BT01, ET03), dimensions (BT21, ET11), default keys, model
+ * configuration, per-table overrides and policies.
+ *
+ * Policies are the documented choices where the MEP guide is silent or
+ * contradicts itself (mep.md 15). Each default is the digest's recommendation.
+ */
+#ifndef SIM_PROFILE_H
+#define SIM_PROFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim_model.h"
+
+#define SIM_MAX_TABLE_OVERRIDES 16
+
+/* What a 0x0C reply carries (mep.md 5.5, module-behaviour S04). */
+typedef enum {
+    SIM_SEQ_REPLY_NEXT = 0,   /* default: E, the next acceptable number */
+    SIM_SEQ_REPLY_LAST,       /* E-1, the last accepted number (robustness tests) */
+} sim_seq_reply;
+
+/* Framing of a 0x0B reply (mep.md 3.4: unspecified). */
+typedef enum {
+    SIM_AUTH_REPLY_SHORT = 0, /* default: `00 01 0B`, no digest */
+    SIM_AUTH_REPLY_ZERO_DIGEST, /* `00 09 0B` + 8 zero bytes */
+    SIM_AUTH_REPLY_SILENT,    /* no answer at all */
+} sim_auth_reply;
+
+/* A BT07 call of a procedure the key may not call (mep.md 6). */
+typedef enum {
+    SIM_PROC_DENY_RESULT5 = 0, /* default: accept the write, post result 5 */
+    SIM_PROC_DENY_ISC,         /* refuse the BT07 write with 0x03 */
+} sim_proc_deny;
+
+typedef struct {
+    sim_seq_reply seq_reply;
+    uint32_t seq_window;           /* accept 1..window steps ahead; default 8 */
+    bool strict_full_read_count;   /* 0x30 without count -> 0x0C (field behaviour); default off */
+    sim_auth_reply auth_reply;
+    sim_proc_deny proc_deny;
+    bool past_end_error;           /* partial read offset+count past end -> 0x05 instead of clamping; default off */
+    uint32_t proc_latency_ms;      /* delay before a procedure result appears in ET59/BT08 (0..1000); default 0 */
+    bool idt_bump_adds_25;         /* IDT version bump moves E by 25 (mep.md 5.5); default on */
+} sim_policy;
+
+void sim_policy_defaults(sim_policy *p);
+
+typedef struct {
+    uint16_t table_id;
+    uint32_t offset;
+    size_t len;
+    uint8_t *bytes;                /* owned */
+} sim_table_override;
+
+typedef struct {
+    char name[64];                 /* profile name, e.g. "nes-3ph-fw3" */
+    char path[256];                /* file it came from */
+    int generation;                /* 2, 3 or 4 (shared optical UART on 2/3; MEP2 on 4) */
+    /* identity */
+    char manufacturer[5];          /* BT01.0 CHAR[4], also BT00.3 */
+    char model[9];                 /* BT01.4 CHAR[8] */
+    uint8_t hw_version, hw_revision;
+    uint16_t fw_version;           /* x.yy.zz packed as in mep.md 12.3, BT01.14-15 high byte first */
+    char meter_serial[17];         /* BT01.16 BCD source digits */
+    char utility_serial[31];       /* ET03.0 CHAR[30] */
+    uint16_t image_crc;            /* ET03.137 */
+    /* dimensions */
+    uint8_t bt21[10];              /* BT21 bytes as served (mep.md 12.4) */
+    uint8_t et11[39];              /* ET11 bytes as served (mep.md 12.13) */
+    uint16_t rated_voltage_v;      /* ET04.60 */
+    uint16_t max_current_a;        /* ET04.58 (rating: the firmware derives its kWh limit from it) */
+    /* keys (16 bytes used; may be given as 20 ASCII chars or hex) */
+    uint8_t mbk[16], mak[16];
+    /* model */
+    sim_model_cfg model;
+    int64_t start_utc_s;           /* simulated clock start (0 = wall clock at start) */
+    uint32_t seq_start;            /* initial E */
+    bool has_seq_start;            /* else random per run */
+    bool tls_required;             /* port policy (TLS issue) */
+    sim_policy policy;
+    /* hardware lock: tables nobody may read/write (0x03) */
+    uint16_t locked_tables[16];
+    size_t n_locked;
+    sim_table_override overrides[SIM_MAX_TABLE_OVERRIDES];
+    size_t n_overrides;
+} sim_profile;
+
+/* Load and validate a profile. On error returns -1 and writes a message of
+ * the form "<file>: <json path>: <problem>" into err. */
+int sim_profile_load(sim_profile *p, const char *path, char *err, size_t errlen);
+/* Built-in default three-phase profile (same content as fixtures/meters/nes-3ph.json
+ * when no file is given). */
+void sim_profile_default(sim_profile *p);
+void sim_profile_free(sim_profile *p);
+/* Parse a key given as 20/16 ASCII characters or 32/40 hex digits (with or
+ * without spaces/colons); first 16 bytes kept. -1 with a message on error. */
+int sim_parse_key(const char *text, uint8_t out[16], char *err, size_t errlen);
+
+#endif
