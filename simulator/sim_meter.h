@@ -109,4 +109,43 @@ uint16_t sim_meter_handle(const sim_meter *m);     /* ET14 device handle, 0 if n
 uint8_t sim_meter_alert_flags(const sim_meter *m); /* ET13 MEP1 byte 8 */
 uint8_t sim_meter_device_status(const sim_meter *m); /* ET14 MEP1 status */
 
+/* Additions (h2). */
+/* Move E (control socket / tests: "another party moved the counter", S03). */
+void sim_meter_set_next_seq(sim_meter *m, uint32_t next_seq);
+/* IDT Version bump (ET04.116 + 1; E += 25 under policy idt_bump_adds_25,
+ * mep.md 5.5). */
+void sim_meter_bump_idt(sim_meter *m);
+/* The meter's simulated clock (freeze/inspect from the control socket). */
+sim_clock *sim_meter_clock(sim_meter *m);
+
+/* TLS mode (mep.md 7) plugs in here so that sim_meter does not link mbed
+ * TLS itself. The owner creates a sim_tls per meter with
+ * cfg.dispatch = sim_meter_tls_dispatch, cfg.dispatch_ctx = the meter, and
+ * installs hooks that forward to sim_tls_on_message / sim_tls_rc4_gate.
+ * Without hooks, a profile with tls_required answers every RC4 frame with
+ * `00 01 0A` (mep.md 7.5 [E]) and TLS codes with `00 01 01` (TLS error). */
+typedef enum {
+    SIM_METER_RC4_ACCEPT = 0,     /* same values as sim_tls_rc4_verdict */
+    SIM_METER_RC4_REFUSE,         /* `00 01 0A` */
+    SIM_METER_RC4_IGNORE,         /* silence */
+} sim_meter_rc4_verdict;
+
+typedef struct {
+    /* A frame whose first body byte is 0x57/0x58/0x59/0x80: body = bytes
+     * after the length field, len = its value. Returns the reply frame
+     * length written to out (0 = silent). */
+    size_t (*on_message)(void *ctx, const uint8_t *body, size_t len, uint8_t *out, size_t cap);
+    /* Asked once per RC4-mode frame before authentication. */
+    sim_meter_rc4_verdict (*rc4_gate)(void *ctx);
+    void *ctx;
+} sim_meter_tls_hooks;
+
+void sim_meter_set_tls_hooks(sim_meter *m, const sim_meter_tls_hooks *hooks); /* NULL removes */
+/* sim_tls_dispatch_fn for TLS_TABLE: runs a bare C12.18 request through the
+ * same dispatch (access level from the PSK identity), counts it as a
+ * successful request for client health, writes `code [count data]` and
+ * returns its length (>= 1), or -1 on bad arguments. ctx = the sim_meter. */
+int sim_meter_tls_dispatch(void *ctx, sim_level level, const uint8_t *req, size_t n, uint8_t *resp,
+                           size_t cap);
+
 #endif

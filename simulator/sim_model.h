@@ -34,6 +34,9 @@ void sim_clock_set(sim_clock *c, uint64_t wall_ms, int64_t sim_utc_ms);
 void sim_clock_set_speed(sim_clock *c, uint64_t wall_ms, double speed);
 /* Wall ms at which simulated time reaches sim_utc_ms (for timers). */
 uint64_t sim_clock_wall_at(const sim_clock *c, uint64_t wall_ms_now, int64_t sim_utc_ms);
+/* Freeze (glitch) or release the clock at wall_ms; simulated time stays where
+ * it is at that moment and resumes from there when released. */
+void sim_clock_freeze(sim_clock *c, uint64_t wall_ms, bool frozen);
 
 /* ---- loads ----------------------------------------------------------- */
 typedef enum {
@@ -60,6 +63,8 @@ typedef struct {
     sim_load load[SIM_MAX_PHASES];
     /* register start values, Wh (import/export active, import/export reactive) */
     int64_t start_fwd_wh, start_rev_wh, start_imp_varh, start_exp_varh;
+    /* BT23 summations 4, 5, 10 start values (the model keeps them constant) */
+    uint32_t start_outage_seconds, start_outage_count, start_error_counter;
 } sim_model_cfg;
 
 /* Energy registers, in milli-Wh / milli-varh / milli-VAh so small steps are
@@ -100,12 +105,28 @@ typedef struct {
     double avg_v[SIM_MAX_PHASES];
     uint32_t outage_count, outage_seconds, error_counter;
     bool override_active[SIM_MAX_PHASES]; /* set by control: load fixed at override */
+    /* Energy not yet booked into the milli-unit registers, in milli-unit
+     * milliseconds (mW*ms etc.; 3 600 000 make one milli-unit hour): keeps
+     * the integration exact in integers. */
+    int64_t reg_res[SIM_REG_COUNT];
+    int64_t phase_fwd_res[SIM_MAX_PHASES], phase_rev_res[SIM_MAX_PHASES];
+    /* Bumped whenever any value the tables show changes (time, load,
+     * registers): lets sim_tables skip re-rendering unchanged tables. */
+    uint64_t version;
 } sim_model;
 
 void sim_model_init(sim_model *m, const sim_model_cfg *cfg, uint64_t seed, int64_t start_utc_ms);
 /* Advance to simulated time utc_ms (no-op if not later than m->t_ms).
  * Integrates whole steps; instantaneous values follow the load at utc_ms. */
 void sim_model_advance(sim_model *m, int64_t utc_ms);
+/* Move the model to simulated time utc_ms WITHOUT integrating the gap (a
+ * clock set, EP16, a meter restart): registers keep their values, the step
+ * grid moves with the time, instantaneous values follow utc_ms. Works in
+ * both directions. sim_model_advance over a gap longer than
+ * SIM_MODEL_MAX_CATCHUP_MS integrates only the last SIM_MODEL_MAX_CATCHUP_MS
+ * and treats the rest like this (bounded work per call). */
+#define SIM_MODEL_MAX_CATCHUP_MS (7LL * 86400000LL)
+void sim_model_rebase(sim_model *m, int64_t utc_ms);
 /* Control: fix the load of one phase (watts signed, pf 0..1). */
 void sim_model_set_load(sim_model *m, int phase, double watts, double pf);
 /* Control: replace a phase's load description. */

@@ -1,4 +1,4 @@
-/* sim_profile: a meter profile (fixtures/meters/*.json) and the emulator's
+/* sim_profile: a meter profile (fixtures/meters/NAME.json) and the emulator's
  * policy options.
  *
  * Owns: loading and strictly validating a profile with jansson (an unknown
@@ -66,7 +66,7 @@ typedef struct {
     int generation;                /* 2, 3 or 4 (shared optical UART on 2/3; MEP2 on 4) */
     /* identity */
     char manufacturer[5];          /* BT01.0 CHAR[4], also BT00.3 */
-    char model[9];                 /* BT01.4 CHAR[8] */
+    char model_name[9];            /* BT01.4 CHAR[8] (named so: `model` is the model config) */
     uint8_t hw_version, hw_revision;
     uint16_t fw_version;           /* x.yy.zz packed as in mep.md 12.3, BT01.14-15 high byte first */
     char meter_serial[17];         /* BT01.16 BCD source digits */
@@ -82,6 +82,7 @@ typedef struct {
     /* model */
     sim_model_cfg model;
     int64_t start_utc_s;           /* simulated clock start (0 = wall clock at start) */
+    int16_t tz_offset_min;         /* local time (BT55) = UTC + this; also BT53.4 */
     uint32_t seq_start;            /* initial E */
     bool has_seq_start;            /* else random per run */
     bool tls_required;             /* port policy (TLS issue) */

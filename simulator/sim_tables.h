@@ -50,6 +50,22 @@ void sim_tables_render(sim_tables *t, uint16_t id);
 /* Table ids present, in ascending order. Returns count (<= cap written). */
 size_t sim_tables_list(const sim_tables *t, uint16_t *ids, size_t cap);
 
+/* The ET11 bytes the store was laid out with (39 bytes: the profile's
+ * dimensions). A profile override may make the SERVED ET11 differ (malformed
+ * dimensions for module tests, scenario S29); code that locates entries in
+ * ET13/ET14/ET15/ET16/ET50 should use these bytes, not the served table. */
+const uint8_t *sim_tables_layout_et11(const sim_tables *t);
+
+/* A MAK write to BT23 (mep.md 6: BT23 is MAK-writable) sets registers: the
+ * protocol layer calls this after sim_tables_write with the same bytes.
+ * Every total-block summation fully inside [off, off+n) is applied to the
+ * model (energies 0-3 and 11-18 via sim_model_set_register; 4 outage
+ * seconds, 5 outage count, 10 error counter). Derived sums (6, 7), pulse
+ * inputs (8, 9), the demand-reset counter and tier blocks are not state of
+ * the model and are ignored. Returns the number of summations applied. */
+int sim_tables_apply_bt23_write(const sim_tables *t, sim_model *m, uint32_t off,
+                                const uint8_t *data, uint32_t n);
+
 /* Layout helpers derived from BT21 (mep.md 12.6, 12.8); shared with tests. */
 typedef struct {
     uint32_t bt23_size;

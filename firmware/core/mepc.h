@@ -57,6 +57,10 @@ typedef struct {
     /* kWh sanitiser (module-behaviour.md 10; HA rules 8.4) */
     uint32_t max_current_a;     /* meter rating per phase; 0 = derive from profile/ET04 or 100 A */
     uint32_t baseline_persist_ms; /* a new baseline must persist this long (default 1800000) */
+    /* (added by h4) ET50 identification string bytes 0-29 (mep.md 10.2); the
+     * default is a placeholder ID (manufacturer 0x80 0x00 0x00, class 5 OSGP,
+     * 4-byte program ID, no unique ID). Ports should put a unique ID in it. */
+    uint8_t ident[30];
 } mepc_config;
 
 void mepc_config_defaults(mepc_config *c);
@@ -102,6 +106,8 @@ typedef struct {
     int64_t raw_fwd_wh, raw_rev_wh;  /* diagnostic: meter truth as received */
     bool energy_suspect;             /* raw differs from published: held */
     char suspect_reason[48];
+    uint32_t energy_at_ms;           /* (added by h4) arrival of the last BT23 reply: ports
+                                        can tell stale energy from fresh (HA filter, 8.4) */
     /* present values (one BT28 reply) */
     bool present_valid;
     mepc_bt28 bt28;

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Run every test from scratch: the README's test command, and what .ci/run calls.
+#
+#   1. install missing Debian packages (ci/deps.sh)
+#   2. build with ASan+UBSan into build/ (from scratch)
+#   3. Check unit suites (ctest)
+#   4. pytest integration suites against the built mepsim / mepmod
+#   5. the Check suites again under valgrind (plain build in build-valgrind/)
+#   6. libFuzzer smoke run of every fuzz target (clang build in build-fuzz/)
+#   7. firmware cross-build for rv32imc (ESP32-C3 ISA) with size figures
+#
+# Exits non-zero if any step fails. Environment: FUZZ_SECONDS (total fuzz
+# budget, default 60), SKIP_VALGRIND=1, SKIP_FUZZ=1, JOBS.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+JOBS=${JOBS:-$(nproc)}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+PY=/usr/bin/python3
+export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-60}
+
+passed=0
+failed=0
+failed_steps=()
+step() {
+  local name=$1; shift
+  echo
+  echo "=== $name"
+  local t0=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1))
+    echo "=== $name: ok ($((SECONDS - t0)) s)"
+  else
+    failed=$((failed + 1))
+    failed_steps+=("$name")
+    echo "=== $name: FAILED ($((SECONDS - t0)) s)"
+  fi
+}
+
+build_asan() {
+  rm -rf build
+  cmake -S . -B build -DSANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+    cmake --build build -j"$JOBS"
+}
+
+unit_tests() {
+  ctest --test-dir build --output-on-failure --timeout 300 -j"$JOBS"
+}
+
+integration_tests() {
+  export MEPSIM_BIN=$ROOT/build/simulator/mepsim
+  export MEPMOD_BIN=$ROOT/build/firmware/host/mepmod
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  timeout 1800 "$PY" -m pytest -q -p no:cacheprovider tests/integration "$@"
+  local rc=$?
+  [ $rc -eq 5 ] && { echo "pytest: no tests collected"; return 1; }
+  return $rc
+}
+
+valgrind_tests() {
+  [ "${SKIP_VALGRIND:-0}" = 1 ] && { echo "skipped (SKIP_VALGRIND=1)"; return 0; }
+  rm -rf build-valgrind
+  cmake -S . -B build-valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+    cmake --build build-valgrind -j"$JOBS" || return 1
+  local rc=0 t
+  for t in build-valgrind/tests/test_* build-valgrind/tests/fw_test_*; do
+    [ -x "$t" ] || continue
+    if ! CK_FORK=no timeout 900 valgrind -q --error-exitcode=99 --leak-check=full \
+        --errors-for-leak-kinds=definite "$t" >"$t.valgrind.log" 2>&1; then
+      echo "valgrind: $(basename "$t") FAILED"; tail -40 "$t.valgrind.log"; rc=1
+    else
+      echo "valgrind: $(basename "$t") clean"
+    fi
+  done
+  return $rc
+}
+
+fuzz_smoke() {
+  [ "${SKIP_FUZZ:-0}" = 1 ] && { echo "skipped (SKIP_FUZZ=1)"; return 0; }
+  rm -rf build-fuzz
+  CC=clang cmake -S . -B build-fuzz -DFUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+    cmake --build build-fuzz -j"$JOBS" || return 1
+  local targets=(build-fuzz/tests/fuzz_*)
+  [ -x "${targets[0]}" ] || { echo "no fuzz targets built"; return 1; }
+  local per=$(( FUZZ_SECONDS / ${#targets[@]} ))
+  [ $per -lt 5 ] && per=5
+  local rc=0 f name corpus
+  for f in "${targets[@]}"; do
+    name=$(basename "$f"); name=${name#fuzz_}
+    corpus=tests/fuzz/corpus/$name
+    work=build-fuzz/corpus-$name
+    mkdir -p "$work"
+    [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null
+    echo "fuzz: $(basename "$f") for ${per}s"
+    if ! timeout $((per + 60)) "$f" -max_total_time="$per" -timeout=10 -rss_limit_mb=2048 \
+        -print_final_stats=1 -artifact_prefix=build-fuzz/ "$work" >"build-fuzz/$name.log" 2>&1; then
+      echo "fuzz: $(basename "$f") FOUND A PROBLEM"; tail -60 "build-fuzz/$name.log"; rc=1
+    else
+      grep -E 'stat::number_of_executed_runs|stat::peak_rss' "build-fuzz/$name.log" | sed 's/^/  /'
+    fi
+  done
+  return $rc
+}
+
+firmware_size() {
+  if [ -x ci/fw-size.sh ]; then ci/fw-size.sh; else echo "ci/fw-size.sh not present"; return 1; fi
+}
+
+echo "=== dependencies"
+bash ci/deps.sh || { echo "dependency installation failed"; echo "summary: 0 passed, 1 failed"; exit 1; }
+
+step "build (ASan+UBSan)" build_asan
+if [ $failed -eq 0 ]; then
+  step "unit tests (Check)" unit_tests
+  step "integration tests (pytest)" integration_tests
+fi
+step "unit tests under valgrind" valgrind_tests
+step "fuzz smoke (libFuzzer, ${FUZZ_SECONDS}s)" fuzz_smoke
+step "firmware size (rv32imc)" firmware_size
+
+echo
+if [ $failed -ne 0 ]; then
+  echo "failed steps: ${failed_steps[*]}"
+fi
+echo "summary: $passed passed, $failed failed"
+[ $failed -eq 0 ]

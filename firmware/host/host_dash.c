@@ -1,0 +1,295 @@
+/* host_dash: the JSON documents mepmod serves (see host_dash.h). */
+#include "host_dash.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define UNIX_2000 946684800LL /* 2000-01-01T00:00:00Z: BT52 counts from here */
+
+/* BT28 value index -> output name (module-behaviour 7, 8.1, 8.2). */
+static const host_bt28_member bt28_members[] = {
+    {"Fwd_W", 0},          {"Rev_W", 1},          {"ImportReactive_VAr", 2},
+    {"ExportReactive_VAr", 3}, {"L1_RMS_A", 4},   {"L2_RMS_A", 5},
+    {"L3_RMS_A", 6},       {"L1_RMS_V", 7},       {"L2_RMS_V", 8},
+    {"L3_RMS_V", 9},       {"L1_PF_Fac", 10},     {"Freq_mHz", 11},
+    {"Apparent_VA", 12},   {"L2_PF_Fac", 13},     {"L3_PF_Fac", 14},
+    {"L1_Fwd_W", 26},      {"L2_Fwd_W", 27},      {"L3_Fwd_W", 28},
+    {"L1_Rev_W", 29},      {"L2_Rev_W", 30},      {"L3_Rev_W", 31},
+    {"Fwd_Avg_W", 47},     {"Rev_Avg_W", 48},     {"L1_Fwd_Avg_W", 49},
+    {"L2_Fwd_Avg_W", 50},  {"L3_Fwd_Avg_W", 51},  {"L1_Rev_Avg_W", 52},
+    {"L2_Rev_Avg_W", 53},  {"L3_Rev_Avg_W", 54},
+};
+
+const host_bt28_member *host_dash_bt28_member(const char *name)
+{
+    for (size_t i = 0; i < sizeof bt28_members / sizeof bt28_members[0]; i++)
+        if (!strcmp(bt28_members[i].name, name))
+            return &bt28_members[i];
+    return NULL;
+}
+
+/* The numeric members of 8.1 after the two energy members, in the order the
+ * reference emits them. */
+static const char *const dash_bt28_order[] = {
+    "Fwd_W", "Rev_W", "Freq_mHz", "L1_RMS_A", "L2_RMS_A", "L3_RMS_A", "L1_RMS_V", "L2_RMS_V",
+    "L3_RMS_V", "L1_Fwd_W", "L2_Fwd_W", "L3_Fwd_W", "L1_Rev_W", "L2_Rev_W", "L3_Rev_W",
+    "Fwd_Avg_W", "Rev_Avg_W", "L1_Fwd_Avg_W", "L2_Fwd_Avg_W", "L3_Fwd_Avg_W", "L1_Rev_Avg_W",
+    "L2_Rev_Avg_W", "L3_Rev_Avg_W", NULL};
+
+/* 8.2 topics (after "<prefix>/") and their members. */
+static const char *const mqtt_topics[HOST_MQTT_TOPICS] = {
+    "sensors/mydatajson", "meterConsumptionTotal/mydatajson", "meterConsumptionFwd/mydatajson",
+    "meterConsumptionRev/mydatajson", "frequency/mydatajson"};
+static const char *const mqtt_members[HOST_MQTT_TOPICS][12] = {
+    {"L1_RMS_A", "L2_RMS_A", "L3_RMS_A", "L1_RMS_V", "L2_RMS_V", "L3_RMS_V", "L1_PF_Fac",
+     "L2_PF_Fac", "L3_PF_Fac", "ExportReactive_VAr", "ImportReactive_VAr", NULL},
+    {"Fwd_Act_Wh", "Rev_Act_Wh", NULL},
+    {"Fwd_W", "Fwd_Avg_W", "L1_Fwd_W", "L2_Fwd_W", "L3_Fwd_W", "L1_Fwd_Avg_W", "L2_Fwd_Avg_W",
+     "L3_Fwd_Avg_W", NULL},
+    {"Rev_W", "Rev_Avg_W", "L1_Rev_W", "L2_Rev_W", "L3_Rev_W", "L1_Rev_Avg_W", "L2_Rev_Avg_W",
+     "L3_Rev_Avg_W", NULL},
+    {"Freq_mHz", NULL},
+};
+
+static const char *const weekdays[7] = {"Sunday", "Monday", "Tuesday", "Wednesday",
+                                        "Thursday", "Friday", "Saturday"};
+
+host_clock host_dash_clock(const mepc_readings *r, uint32_t now_ms, int64_t host_unix_s)
+{
+    host_clock c;
+    if (r->clock_valid) {
+        /* BT52 read at clock_set_at_ms; extrapolate with our monotonic time
+         * (wrapping uint32 difference is exact for ~49 days). */
+        uint32_t since = now_ms - r->clock_set_at_ms;
+        c.unix_s = UNIX_2000 + (int64_t)r->clock_s2000 + since / 1000u;
+        c.from_meter = true;
+        c.now_ms = now_ms;
+    } else {
+        /* Before the first BT52 read: the host clock, so the strings are never
+         * malformed (the reference's "20-30" quirk, 8.1). */
+        c.unix_s = host_unix_s;
+        c.from_meter = false;
+        c.now_ms = now_ms;
+    }
+    return c;
+}
+
+void host_dash_format_time(int64_t unix_s, char iso[32], char human[48])
+{
+    time_t t = (time_t)unix_s;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm))
+        memset(&tm, 0, sizeof tm);
+    int year = tm.tm_year + 1900;
+    if (year < 2000 || year > 2099)
+        year = year < 2000 ? 2000 : 2099; /* the 20YY format cannot say more */
+    /* every field reduced to its digits so the widths are provable */
+    unsigned y = (unsigned)year % 10000u, mo = (unsigned)(tm.tm_mon + 1) % 100u,
+             d = (unsigned)tm.tm_mday % 100u, h = (unsigned)tm.tm_hour % 100u,
+             mi = (unsigned)tm.tm_min % 100u, s = (unsigned)tm.tm_sec % 100u;
+    snprintf(iso, 32, "%04u-%02u-%02uT%02u:%02u:%02u.000Z", y, mo, d, h, mi, s);
+    snprintf(human, 48, "%04u-%02u-%02u (%s) @ %02u:%02u:%02u", y, mo, d,
+             weekdays[(unsigned)tm.tm_wday % 7u], h, mi, s);
+}
+
+bool host_dash_ready(const mepc_readings *r, const char **reason)
+{
+    const char *why = NULL;
+    if (r->status == MEPC_ST_AUTH_FAIL && !r->energy_valid)
+        why = "authentication failed: check the MBK";
+    else if (!r->identity_valid)
+        why = "meter identity (BT01/ET03) not read yet";
+    else if (!r->energy_valid)
+        why = "no energy reading (BT23) yet";
+    else if (!r->present_valid || r->bt28.n < 32)
+        why = "no present values (BT28) yet";
+    if (reason)
+        *reason = why;
+    return why == NULL;
+}
+
+/* Printable ASCII only: the core already trims, this makes sure JSON and
+ * every HA consumer get valid UTF-8 whatever the meter stored (S30). */
+static json_t *clean_string(const char *s, size_t cap)
+{
+    char buf[64];
+    size_t n = 0;
+    for (size_t i = 0; i < cap && s[i] && n + 1 < sizeof buf; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[n++] = (c >= 0x20 && c < 0x7F) ? (char)c : '?';
+    }
+    while (n && buf[n - 1] == ' ')
+        n--;
+    buf[n] = '\0';
+    return json_string(buf);
+}
+
+static json_int_t bt28_value(const mepc_readings *r, uint8_t index)
+{
+    return index < r->bt28.n ? (json_int_t)r->bt28.v[index] : 0;
+}
+
+static json_t *counters_object(const mepc_readings *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "polls_ok", json_integer(r->polls_ok));
+    json_object_set_new(o, "timeouts", json_integer(r->timeouts));
+    json_object_set_new(o, "resends", json_integer(r->resends));
+    json_object_set_new(o, "seq_resyncs", json_integer(r->seq_resyncs));
+    json_object_set_new(o, "auth_failures", json_integer(r->auth_failures));
+    json_object_set_new(o, "digest_rejects", json_integer(r->digest_rejects));
+    json_object_set_new(o, "mismatched_replies", json_integer(r->mismatched_replies));
+    json_object_set_new(o, "recovery_cycles", json_integer(r->recovery_cycles));
+    json_object_set_new(o, "alerts_seen", json_integer(r->alerts_seen));
+    json_object_set_new(o, "procedures_posted", json_integer(r->procedures_posted));
+    json_object_set_new(o, "stray_bytes", json_integer(r->stray_bytes));
+    return o;
+}
+
+static char *dump(json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return s;
+}
+
+char *host_dash_json(const mepc_readings *r, const host_clock *clk, json_t *extra, int *http_status)
+{
+    const char *reason = NULL;
+    json_t *o = json_object();
+    char iso[32], human[48];
+    host_dash_format_time(clk->unix_s, iso, human);
+
+    if (!host_dash_ready(r, &reason)) {
+        /* 8.1/10: an error status rather than an empty serial or zeros */
+        *http_status = 503;
+        json_object_set_new(o, "error", json_string(reason));
+        json_object_set_new(o, "Status", json_string(mepc_status_name(r->status)));
+        json_object_set_new(o, "Status_Text", clean_string(r->status_text, sizeof r->status_text));
+        json_object_set_new(o, "CurrentDateTime", json_string(iso));
+        json_t *c = counters_object(r);
+        if (extra)
+            json_object_update(c, extra);
+        json_object_set_new(o, "Counters", c);
+        return dump(o);
+    }
+    *http_status = 200;
+    char sw[16];
+    snprintf(sw, sizeof sw, "%s", r->sw_version);
+    json_object_set_new(o, "ESP_SW", json_string(HOST_SW_NAME));
+    json_object_set_new(o, "ESP_SW_By", json_string(HOST_SW_BY));
+    json_object_set_new(o, "ESP_SW_Version", json_string(HOST_SW_VERSION));
+    json_object_set_new(o, "Meter_Manufacturer", clean_string(r->manufacturer, sizeof r->manufacturer));
+    json_object_set_new(o, "Meter_Model", clean_string(r->model, sizeof r->model));
+    json_object_set_new(o, "Meter_SW_Version", clean_string(sw, sizeof sw));
+    json_t *sn = clean_string(r->utility_sn, sizeof r->utility_sn);
+    if (!json_string_length(sn)) {
+        /* a meter with a blank ET03: HA needs a non-empty serial (8.4) */
+        json_decref(sn);
+        sn = json_string("unknown");
+    }
+    json_object_set_new(o, "Utility_SN", sn);
+    json_object_set_new(o, "CurrentDateTimeString", json_string(human));
+    json_object_set_new(o, "CurrentDateTime", json_string(iso));
+    /* both Wh members from one BT23 reply, every BT28 member from one BT28
+     * reply (10): the core keeps each snapshot whole */
+    json_object_set_new(o, "Fwd_Act_Wh", json_integer((json_int_t)r->fwd_wh));
+    json_object_set_new(o, "Rev_Act_Wh", json_integer((json_int_t)r->rev_wh));
+    for (int i = 0; dash_bt28_order[i]; i++) {
+        const host_bt28_member *m = host_dash_bt28_member(dash_bt28_order[i]);
+        json_object_set_new(o, m->name, json_integer(bt28_value(r, m->index)));
+    }
+    /* extras (HA ignores unknown members) */
+    json_object_set_new(o, "Status", json_string(mepc_status_name(r->status)));
+    json_object_set_new(o, "Status_Text", clean_string(r->status_text, sizeof r->status_text));
+    json_object_set_new(o, "Energy_Suspect", json_boolean(r->energy_suspect));
+    json_object_set_new(o, "Suspect_Reason", clean_string(r->suspect_reason, sizeof r->suspect_reason));
+    json_object_set_new(o, "Raw_Fwd_Act_Wh", json_integer((json_int_t)r->raw_fwd_wh));
+    json_object_set_new(o, "Raw_Rev_Act_Wh", json_integer((json_int_t)r->raw_rev_wh));
+    json_object_set_new(o, "Clock_Source", json_string(clk->from_meter ? "meter" : "host"));
+    /* whole seconds since the energy reply arrived: stale readings are visible */
+    json_object_set_new(o, "Energy_Age_s", json_integer((json_int_t)((clk->now_ms - r->energy_at_ms) / 1000u)));
+    json_object_set_new(o, "Generation", json_integer(r->generation));
+    json_t *c = counters_object(r);
+    if (extra)
+        json_object_update(c, extra);
+    json_object_set_new(o, "Counters", c);
+    return dump(o);
+}
+
+char *host_dash_status_json(const mepc_readings *r, json_t *extra)
+{
+    json_t *o = json_object();
+    const char *reason = NULL;
+    bool ready = host_dash_ready(r, &reason);
+    json_object_set_new(o, "status", json_string(mepc_status_name(r->status)));
+    json_object_set_new(o, "status_text", clean_string(r->status_text, sizeof r->status_text));
+    json_object_set_new(o, "ready", json_boolean(ready));
+    json_object_set_new(o, "not_ready_reason", reason ? json_string(reason) : json_null());
+    json_object_set_new(o, "identity_valid", json_boolean(r->identity_valid));
+    json_object_set_new(o, "clock_valid", json_boolean(r->clock_valid));
+    json_object_set_new(o, "energy_valid", json_boolean(r->energy_valid));
+    json_object_set_new(o, "present_valid", json_boolean(r->present_valid));
+    json_object_set_new(o, "energy_suspect", json_boolean(r->energy_suspect));
+    json_object_set_new(o, "suspect_reason", clean_string(r->suspect_reason, sizeof r->suspect_reason));
+    json_object_set_new(o, "generation", json_integer(r->generation));
+    json_object_set_new(o, "counters", counters_object(r));
+    if (extra)
+        json_object_update(o, extra);
+    return dump(o);
+}
+
+const char *host_dash_mqtt_topic(int i)
+{
+    return (i >= 0 && i < HOST_MQTT_TOPICS) ? mqtt_topics[i] : NULL;
+}
+
+char *host_dash_mqtt_payload(const mepc_readings *r, int i)
+{
+    if (i < 0 || i >= HOST_MQTT_TOPICS || !host_dash_ready(r, NULL))
+        return NULL;
+    json_t *o = json_object();
+    for (int k = 0; mqtt_members[i][k]; k++) {
+        const char *name = mqtt_members[i][k];
+        if (!strcmp(name, "Fwd_Act_Wh"))
+            json_object_set_new(o, name, json_integer((json_int_t)r->fwd_wh));
+        else if (!strcmp(name, "Rev_Act_Wh"))
+            json_object_set_new(o, name, json_integer((json_int_t)r->rev_wh));
+        else
+            json_object_set_new(o, name, json_integer(bt28_value(r, host_dash_bt28_member(name)->index)));
+    }
+    return dump(o);
+}
+
+const char *host_dash_cached(host_dash_cache *c, const mepc_readings *r, const host_clock *clk,
+                             json_t *extra, int *http_status, size_t *len)
+{
+    if (!c->valid || c->generation != r->generation || c->second != clk->unix_s) {
+        char *body = host_dash_json(r, clk, extra, &c->status);
+        if (body) {
+            free(c->body);
+            c->body = body;
+            c->len = strlen(body);
+            c->generation = r->generation;
+            c->second = clk->unix_s;
+            c->valid = true;
+            c->builds++;
+        }
+    }
+    if (!c->valid) {
+        *http_status = 500;
+        *len = 0;
+        return "";
+    }
+    *http_status = c->status;
+    *len = c->len;
+    return c->body;
+}
+
+void host_dash_cache_free(host_dash_cache *c)
+{
+    free(c->body);
+    memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,79 @@
+/* host_dash: the JSON documents mepmod serves, built from one mepc_readings.
+ *
+ * Owns: the Home Assistant contract of module-behaviour 8.1 (GET
+ * /getDashDataWS: 34 members, names, units, JSON integers, non-empty
+ * Utility_SN, CurrentDateTime ticking every second), our extra diagnostic
+ * members, the /status document, and the 8.2 MQTT payloads. Pure: readings
+ * and the time in, text out (jansson does the escaping). A cache keyed by
+ * (readings generation, clock second) makes a request cost a memcpy, since HA
+ * and the dashboard page poll it often (8.1: "must be cheap").
+ */
+#ifndef HOST_DASH_H
+#define HOST_DASH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "mepc.h"
+
+/* Firmware identity members (ESP_SW, ESP_SW_By, ESP_SW_Version). */
+#define HOST_SW_NAME "mepmod"
+#define HOST_SW_BY "osgp-mep-emulator project"
+#define HOST_SW_VERSION "0.1.0 (" __DATE__ " " __TIME__ ")"
+
+/* The clock the date members show: the meter's (BT52, extrapolated with the
+ * module's monotonic time) once read, else the host's UTC clock. */
+typedef struct {
+    int64_t unix_s;
+    bool from_meter;
+    uint32_t now_ms;      /* the module time it was computed at */
+} host_clock;
+
+host_clock host_dash_clock(const mepc_readings *r, uint32_t now_ms, int64_t host_unix_s);
+/* "2024-03-28T17:23:27.000Z" and "2024-03-28 (Thursday) @ 17:23:27". */
+void host_dash_format_time(int64_t unix_s, char iso[32], char human[48]);
+
+/* Can /getDashDataWS serve readings? false = answer 503, reason says why. */
+bool host_dash_ready(const mepc_readings *r, const char **reason);
+
+/* The /getDashDataWS body. *http_status = 200, or 503 with a JSON error
+ * body (never zeros presented as readings, never an empty Utility_SN).
+ * extra (may be NULL) is merged into "Counters" (port counters). Caller frees. */
+char *host_dash_json(const mepc_readings *r, const host_clock *clk, json_t *extra, int *http_status);
+/* The /status body: status + all mepc_readings counters (+ extra). Caller frees. */
+char *host_dash_status_json(const mepc_readings *r, json_t *extra);
+
+/* MQTT (module-behaviour 8.2): the five state topics after the prefix and
+ * their members; index i in [0, HOST_MQTT_TOPICS). */
+#define HOST_MQTT_TOPICS 5
+const char *host_dash_mqtt_topic(int i);
+/* Compact JSON for topic i from the readings; NULL if not ready. Caller frees. */
+char *host_dash_mqtt_payload(const mepc_readings *r, int i);
+
+/* One BT28-derived member: name, BT28 index (mep.md 12.8 / module-behaviour 7). */
+typedef struct {
+    const char *name;
+    uint8_t index;
+} host_bt28_member;
+const host_bt28_member *host_dash_bt28_member(const char *name);
+
+/* Cache of the last dashboard body. */
+typedef struct {
+    bool valid;
+    uint32_t generation;
+    int64_t second;
+    int status;
+    char *body;
+    size_t len;
+    uint32_t builds;        /* how many times it was rebuilt (shown in /status) */
+} host_dash_cache;
+
+/* Body for now: rebuilt only if the generation or the clock second changed. */
+const char *host_dash_cached(host_dash_cache *c, const mepc_readings *r, const host_clock *clk,
+                             json_t *extra, int *http_status, size_t *len);
+void host_dash_cache_free(host_dash_cache *c);
+
+#endif

@@ -1,0 +1,684 @@
+/* sim_config: mepsim command line and JSON config files (see sim_config.h).
+ *
+ * Options before the first --meter belong to the implicit first meter
+ * "meter0"; --meter NAME opens a new section that takes the options after
+ * it. Global options (--control, -v, --display, --exit-after, --config) may
+ * appear anywhere. Policies are the [E] choices of mep.md 15 that a profile
+ * sets and the command line may override.
+ */
+#include "sim_config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "mep_frame.h"
+#include "sim_line.h"
+
+const char *sim_config_usage(void)
+{
+    return
+        "usage: mepsim [global options] [meter options] [--meter NAME meter options]...\n"
+        "\n"
+        "Emulates one or more OSGP meters on their MEP serial port (RC4 mode).\n"
+        "\n"
+        "Meter options (before the first --meter they apply to meter \"meter0\"):\n"
+        "  --pty PATH            create a pseudo-terminal and symlink PATH to it\n"
+        "  --uart DEV            use a real serial device (libserialport)\n"
+        "  --baud N              initial line rate (default: the meter's, 9600)\n"
+        "  --format 8N1|8E1|7E1  character format (default 8N1; sets bits per byte for pacing)\n"
+        "  --profile FILE        meter profile JSON (default: built-in three-phase profile)\n"
+        "  --mbk KEY, --mak KEY  keys: 16/20 ASCII characters or 32/40 hex digits\n"
+        "  --seq-start N         first acceptable sequence number E (decimal or 0x hex)\n"
+        "  --seed N              seed for the model and a random start E\n"
+        "  --speed X             simulated clock speed (1 = real time)\n"
+        "  --start-time T        simulated clock start, YYYY-MM-DDTHH:MM:SSZ\n"
+        "  --policy NAME=VALUE   override a policy (repeatable), see below\n"
+        "  --meter NAME          start the section of another meter\n"
+        "\n"
+        "Global options:\n"
+        "  --config FILE         JSON: {\"meters\":[{\"name\":..,\"pty\":..|\"uart\":..,\"baud\":..,\n"
+        "                        \"format\":..,\"profile\":..,\"mbk\":..,\"mak\":..,\"seq_start\":..,\n"
+        "                        \"seed\":..,\"speed\":..,\"start_time\":..,\"policy\":{..}}],\n"
+        "                        \"control\":PATH}; a relative profile path is taken from\n"
+        "                        the config file's directory\n"
+        "  --control PATH        JSON-lines control socket (Unix stream, mode 0600)\n"
+        "  -v, -vv               log decoded frames and line events (-vv: + hex dumps) to stderr\n"
+        "  --display             live view on stdout (plain summary every 5 s if not a TTY)\n"
+        "  --exit-after SECONDS  stop after this long (for scripts)\n"
+        "  --help, --version\n"
+        "\n"
+        "Policies (mep.md 15; defaults come from the profile):\n";
+}
+
+const char *sim_config_policy_help(void)
+{
+    return "  seq_reply=next|last                 what a 0x0C reply carries (E or E-1)\n"
+           "  seq_window=N                        accepted steps ahead of E-1 (1..100000)\n"
+           "  strict_full_read_count=on|off       0x30 without count -> 0x0C (field behaviour)\n"
+           "  auth_reply=short|zero-digest|silent framing of 0x0B\n"
+           "  proc_deny=result5|isc               forbidden procedure: result 5 or 0x03\n"
+           "  past_end_error=on|off               read past the end -> 0x05 instead of clamping\n"
+           "  proc_latency_ms=N                   delay before a procedure result (0..1000)\n"
+           "  idt_bump_adds_25=on|off             IDT version bump moves E by 25\n";
+}
+
+/* ---- small parsers ---------------------------------------------------- */
+
+static int parse_bool(const char *v, bool *out)
+{
+    if (!strcasecmp(v, "on") || !strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes")) {
+        *out = true;
+        return 0;
+    }
+    if (!strcasecmp(v, "off") || !strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no")) {
+        *out = false;
+        return 0;
+    }
+    return -1;
+}
+
+static int parse_u64(const char *v, uint64_t max, uint64_t *out)
+{
+    if (!v || !*v || *v == '-' || *v == '+')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 0);
+    if (errno || *end || x > max)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+static int parse_double(const char *v, double lo, double hi, double *out)
+{
+    if (!v || !*v)
+        return -1;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || *end || !isfinite(x) || x < lo || x > hi)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+int sim_config_parse_time(const char *text, int64_t *utc_ms)
+{
+    int Y, M, D, h, m, s;
+    char z = 0, extra = 0;
+    if (!text || sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d%c%c", &Y, &M, &D, &h, &m, &s, &z, &extra) != 7 ||
+        z != 'Z' || strlen(text) != 20)
+        return -1;
+    if (Y < 1970 || Y > 2105 || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || s > 60 ||
+        h < 0 || m < 0 || s < 0)
+        return -1;
+    struct tm tm = {0};
+    tm.tm_year = Y - 1900;
+    tm.tm_mon = M - 1;
+    tm.tm_mday = D;
+    tm.tm_hour = h;
+    tm.tm_min = m;
+    tm.tm_sec = s;
+    time_t t = timegm(&tm);
+    struct tm back;
+    gmtime_r(&t, &back);
+    if (back.tm_mday != D || back.tm_mon != M - 1) /* e.g. 2026-02-30 */
+        return -1;
+    *utc_ms = (int64_t)t * 1000;
+    return 0;
+}
+
+void sim_config_format_time(int64_t utc_ms, char *buf, size_t len)
+{
+    int64_t sec = utc_ms >= 0 ? utc_ms / 1000 : (utc_ms - 999) / 1000;
+    int ms = (int)(utc_ms - sec * 1000);
+    time_t t = (time_t)sec;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+}
+
+int sim_config_policy_set(sim_policy *p, const char *name, const char *value, char *err, size_t errlen)
+{
+    bool b;
+    uint64_t u;
+    if (!strcmp(name, "seq_reply")) {
+        if (!strcmp(value, "next")) p->seq_reply = SIM_SEQ_REPLY_NEXT;
+        else if (!strcmp(value, "last")) p->seq_reply = SIM_SEQ_REPLY_LAST;
+        else goto bad;
+    } else if (!strcmp(name, "seq_window")) {
+        if (parse_u64(value, 100000, &u) || u == 0) goto bad;
+        p->seq_window = (uint32_t)u;
+    } else if (!strcmp(name, "strict_full_read_count")) {
+        if (parse_bool(value, &b)) goto bad;
+        p->strict_full_read_count = b;
+    } else if (!strcmp(name, "auth_reply")) {
+        if (!strcmp(value, "short")) p->auth_reply = SIM_AUTH_REPLY_SHORT;
+        else if (!strcmp(value, "zero-digest") || !strcmp(value, "zero_digest"))
+            p->auth_reply = SIM_AUTH_REPLY_ZERO_DIGEST;
+        else if (!strcmp(value, "silent")) p->auth_reply = SIM_AUTH_REPLY_SILENT;
+        else goto bad;
+    } else if (!strcmp(name, "proc_deny")) {
+        if (!strcmp(value, "result5")) p->proc_deny = SIM_PROC_DENY_RESULT5;
+        else if (!strcmp(value, "isc")) p->proc_deny = SIM_PROC_DENY_ISC;
+        else goto bad;
+    } else if (!strcmp(name, "past_end_error")) {
+        if (parse_bool(value, &b)) goto bad;
+        p->past_end_error = b;
+    } else if (!strcmp(name, "proc_latency_ms")) {
+        if (parse_u64(value, 1000, &u)) goto bad;
+        p->proc_latency_ms = (uint32_t)u;
+    } else if (!strcmp(name, "idt_bump_adds_25")) {
+        if (parse_bool(value, &b)) goto bad;
+        p->idt_bump_adds_25 = b;
+    } else {
+        snprintf(err, errlen, "unknown policy \"%s\" (known: seq_reply, seq_window, "
+                 "strict_full_read_count, auth_reply, proc_deny, past_end_error, proc_latency_ms, "
+                 "idt_bump_adds_25)", name);
+        return -1;
+    }
+    return 0;
+bad:
+    snprintf(err, errlen, "policy %s: bad value \"%s\"", name, value);
+    return -1;
+}
+
+/* ---- sections ---------------------------------------------------------- */
+
+static void meter_defaults(sim_config_meter *m, size_t index)
+{
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "meter%zu", index);
+    snprintf(m->format, sizeof m->format, "8N1");
+}
+
+static int copy_str(char *dst, size_t cap, const char *src, const char *what, char *err, size_t errlen)
+{
+    if (!src[0]) {
+        snprintf(err, errlen, "%s: empty value", what);
+        return -1;
+    }
+    if (strlen(src) >= cap) {
+        snprintf(err, errlen, "%s: value too long (max %zu characters)", what, cap - 1);
+        return -1;
+    }
+    memcpy(dst, src, strlen(src) + 1);
+    return 0;
+}
+
+/* Apply one meter option (flag without dashes, e.g. "seq-start") to a
+ * section. what = how to name it in errors ("--seq-start" or "file: meters[1].seq_start"). */
+static int meter_option(sim_config_meter *m, const char *opt, const char *v, const char *what,
+                        char *err, size_t errlen)
+{
+    char sub[400];
+    uint64_t u;
+    if (!strcmp(opt, "pty"))
+        return copy_str(m->pty, sizeof m->pty, v, what, err, errlen);
+    if (!strcmp(opt, "uart"))
+        return copy_str(m->uart, sizeof m->uart, v, what, err, errlen);
+    if (!strcmp(opt, "profile"))
+        return copy_str(m->profile, sizeof m->profile, v, what, err, errlen);
+    if (!strcmp(opt, "name")) {
+        if (copy_str(m->name, sizeof m->name, v, what, err, errlen))
+            return -1;
+        for (const char *c = v; *c; c++)
+            if (*c <= ' ' || *c == '"' || *c == '\\') {
+                snprintf(err, errlen, "%s \"%s\": no spaces, quotes or backslashes in a meter name", what, v);
+                return -1;
+            }
+        return 0;
+    }
+    if (!strcmp(opt, "baud")) {
+        if (parse_u64(v, 4000000, &u) || u < 50) {
+            snprintf(err, errlen, "%s \"%s\": expected a baud rate such as 9600", what, v);
+            return -1;
+        }
+        m->baud = (uint32_t)u;
+        return 0;
+    }
+    if (!strcmp(opt, "format")) {
+        if (sim_line_format_bits(v) == 0) {
+            snprintf(err, errlen, "%s \"%s\": expected data bits 5-8, parity N/E/O/M/S, stop bits 1/2 "
+                     "(e.g. 8N1)", what, v);
+            return -1;
+        }
+        snprintf(m->format, sizeof m->format, "%s", v);
+        return 0;
+    }
+    if (!strcmp(opt, "mbk") || !strcmp(opt, "mak")) {
+        bool mbk = opt[1] == 'b';
+        if (sim_parse_key(v, mbk ? m->mbk : m->mak, sub, sizeof sub) != 0) {
+            snprintf(err, errlen, "%s: %s", what, sub);
+            return -1;
+        }
+        if (mbk) m->has_mbk = true; else m->has_mak = true;
+        return 0;
+    }
+    if (!strcmp(opt, "seq-start")) {
+        if (parse_u64(v, UINT32_MAX, &u)) {
+            snprintf(err, errlen, "%s \"%s\": expected a 32-bit number (decimal or 0x hex)", what, v);
+            return -1;
+        }
+        m->seq_start = (uint32_t)u;
+        m->has_seq_start = true;
+        return 0;
+    }
+    if (!strcmp(opt, "seed")) {
+        if (parse_u64(v, UINT64_MAX, &u)) {
+            snprintf(err, errlen, "%s \"%s\": expected an unsigned number", what, v);
+            return -1;
+        }
+        m->seed = u;
+        m->has_seed = true;
+        return 0;
+    }
+    if (!strcmp(opt, "speed")) {
+        if (parse_double(v, 1e-3, 1e6, &m->speed)) {
+            snprintf(err, errlen, "%s \"%s\": expected a number between 0.001 and 1000000", what, v);
+            return -1;
+        }
+        return 0;
+    }
+    if (!strcmp(opt, "start-time")) {
+        if (sim_config_parse_time(v, &m->start_utc_ms)) {
+            snprintf(err, errlen, "%s \"%s\": expected YYYY-MM-DDTHH:MM:SSZ", what, v);
+            return -1;
+        }
+        m->has_start_time = true;
+        return 0;
+    }
+    if (!strcmp(opt, "policy")) {
+        const char *eq = strchr(v, '=');
+        if (!eq || eq == v || !eq[1]) {
+            snprintf(err, errlen, "%s \"%s\": expected NAME=VALUE", what, v);
+            return -1;
+        }
+        sim_config_policy pol;
+        size_t nl = (size_t)(eq - v);
+        if (nl >= sizeof pol.name || strlen(eq + 1) >= sizeof pol.value) {
+            snprintf(err, errlen, "%s \"%s\": too long", what, v);
+            return -1;
+        }
+        memcpy(pol.name, v, nl);
+        pol.name[nl] = 0;
+        snprintf(pol.value, sizeof pol.value, "%s", eq + 1);
+        sim_policy scratch;
+        memset(&scratch, 0, sizeof scratch);
+        if (sim_config_policy_set(&scratch, pol.name, pol.value, sub, sizeof sub)) {
+            snprintf(err, errlen, "%s: %s", what, sub);
+            return -1;
+        }
+        if (m->n_policies == SIM_CONFIG_MAX_POLICIES) {
+            snprintf(err, errlen, "%s: more than %d policies", what, SIM_CONFIG_MAX_POLICIES);
+            return -1;
+        }
+        m->policies[m->n_policies++] = pol;
+        return 0;
+    }
+    snprintf(err, errlen, "unknown option %s", what);
+    return -1;
+}
+
+static const char *const meter_flags[] = {"pty", "uart", "baud", "format", "profile", "mbk", "mak",
+                                          "seq-start", "seed", "speed", "start-time", "policy", NULL};
+
+static bool is_meter_flag(const char *f)
+{
+    for (size_t i = 0; meter_flags[i]; i++)
+        if (!strcmp(meter_flags[i], f))
+            return true;
+    return false;
+}
+
+static bool meter_touched(const sim_config_meter *m, size_t index)
+{
+    sim_config_meter fresh;
+    meter_defaults(&fresh, index);
+    return memcmp(&fresh, m, sizeof fresh) != 0;
+}
+
+int sim_config_parse_args(sim_config *c, int argc, char **argv, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    meter_defaults(&c->meters[0], 0);
+    c->n_meters = 1;
+    size_t cur = 0;
+    bool implicit_used = true; /* meters[0] is the implicit section */
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            c->help = true;
+            continue;
+        }
+        if (!strcmp(a, "--version")) {
+            c->version = true;
+            continue;
+        }
+        if (!strcmp(a, "--display")) {
+            c->display = true;
+            continue;
+        }
+        if (a[0] == '-' && a[1] == 'v' && strspn(a + 1, "v") == strlen(a + 1)) {
+            c->verbose += (int)strlen(a + 1);
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument \"%s\" (options start with --; see --help)", a);
+            return -1;
+        }
+        /* --flag VALUE or --flag=VALUE */
+        char flag[64];
+        const char *val = NULL;
+        const char *eq = strchr(a, '=');
+        size_t fl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (fl == 0 || fl >= sizeof flag) {
+            snprintf(err, errlen, "unknown option %s (see --help)", a);
+            return -1;
+        }
+        memcpy(flag, a + 2, fl);
+        flag[fl] = 0;
+        bool known = is_meter_flag(flag) || !strcmp(flag, "meter") || !strcmp(flag, "config") ||
+                     !strcmp(flag, "control") || !strcmp(flag, "exit-after");
+        if (!known) {
+            snprintf(err, errlen, "unknown option --%s (see --help)", flag);
+            return -1;
+        }
+        if (eq) {
+            val = eq + 1;
+        } else {
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "option --%s needs a value", flag);
+                return -1;
+            }
+            val = argv[++i];
+        }
+        char what[96];
+        snprintf(what, sizeof what, "--%s", flag);
+        if (!strcmp(flag, "meter")) {
+            if (c->n_meters == SIM_CONFIG_MAX_METERS) {
+                snprintf(err, errlen, "--meter %s: at most %d meters", val, SIM_CONFIG_MAX_METERS);
+                return -1;
+            }
+            if (implicit_used && cur == 0 && !meter_touched(&c->meters[0], 0) && c->n_meters == 1) {
+                /* "--meter m1 --pty ..." as the first thing: name the implicit section */
+                implicit_used = false;
+            } else {
+                cur = c->n_meters++;
+                meter_defaults(&c->meters[cur], cur);
+            }
+            if (meter_option(&c->meters[cur], "name", val, what, err, errlen))
+                return -1;
+            continue;
+        }
+        if (!strcmp(flag, "config")) {
+            if (sim_config_load_file(c, val, err, errlen))
+                return -1;
+            cur = c->n_meters - 1;
+            continue;
+        }
+        if (!strcmp(flag, "control")) {
+            if (copy_str(c->control, sizeof c->control, val, what, err, errlen))
+                return -1;
+            continue;
+        }
+        if (!strcmp(flag, "exit-after")) {
+            if (parse_double(val, 0.001, 1e7, &c->exit_after_s)) {
+                snprintf(err, errlen, "--exit-after \"%s\": expected seconds > 0", val);
+                return -1;
+            }
+            continue;
+        }
+        if (meter_option(&c->meters[cur], flag, val, what, err, errlen))
+            return -1;
+    }
+    /* The implicit section disappears when it was never used and other
+     * meters exist (e.g. everything came from --config). */
+    if (c->n_meters > 1 && !meter_touched(&c->meters[0], 0)) {
+        memmove(&c->meters[0], &c->meters[1], (c->n_meters - 1) * sizeof c->meters[0]);
+        c->n_meters--;
+    }
+    return 0;
+}
+
+/* ---- JSON config files ------------------------------------------------ */
+
+static int json_meter(sim_config *c, const char *file, const char *dir, size_t idx, json_t *obj,
+                      char *err, size_t errlen)
+{
+    char where[SIM_CONFIG_PATH + 64];
+    if (!json_is_object(obj)) {
+        snprintf(err, errlen, "%s: meters[%zu]: expected an object", file, idx);
+        return -1;
+    }
+    if (c->n_meters == SIM_CONFIG_MAX_METERS) {
+        snprintf(err, errlen, "%s: meters[%zu]: at most %d meters", file, idx, SIM_CONFIG_MAX_METERS);
+        return -1;
+    }
+    size_t slot = c->n_meters;
+    sim_config_meter *m = &c->meters[slot];
+    meter_defaults(m, slot);
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        snprintf(where, sizeof where, "%s: meters[%zu].%s", file, idx, key);
+        char buf[SIM_CONFIG_PATH];
+        static const char *const str_keys[] = {"name", "pty", "uart", "format", "profile", "mbk",
+                                               "mak", "start_time", NULL};
+        bool is_str = false;
+        for (size_t k = 0; str_keys[k]; k++)
+            if (!strcmp(str_keys[k], key))
+                is_str = true;
+        if (is_str) {
+            if (!json_is_string(v)) {
+                snprintf(err, errlen, "%s: expected a string", where);
+                return -1;
+            }
+            const char *s = json_string_value(v);
+            if (!strcmp(key, "profile") && s[0] && s[0] != '/' && dir[0]) {
+                if ((size_t)snprintf(buf, sizeof buf, "%s/%s", dir, s) >= sizeof buf) {
+                    snprintf(err, errlen, "%s: path too long", where);
+                    return -1;
+                }
+                s = buf;
+            }
+            const char *opt = !strcmp(key, "start_time") ? "start-time" : key;
+            if (meter_option(m, opt, s, where, err, errlen))
+                return -1;
+            continue;
+        }
+        if (!strcmp(key, "baud") || !strcmp(key, "seq_start") || !strcmp(key, "seed") ||
+            !strcmp(key, "speed")) {
+            if (json_is_integer(v)) {
+                snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+            } else if (json_is_real(v) && !strcmp(key, "speed")) {
+                snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
+            } else if (json_is_string(v) && strcmp(key, "speed") != 0) {
+                snprintf(buf, sizeof buf, "%s", json_string_value(v));
+            } else {
+                snprintf(err, errlen, "%s: expected a number%s", where,
+                         strcmp(key, "speed") ? " (or a \"0x...\" string)" : "");
+                return -1;
+            }
+            const char *opt = !strcmp(key, "seq_start") ? "seq-start" : key;
+            if (meter_option(m, opt, buf, where, err, errlen))
+                return -1;
+            continue;
+        }
+        if (!strcmp(key, "policy")) {
+            if (!json_is_object(v)) {
+                snprintf(err, errlen, "%s: expected an object of NAME: VALUE", where);
+                return -1;
+            }
+            const char *pk;
+            json_t *pv;
+            json_object_foreach(v, pk, pv) {
+                char pw[SIM_CONFIG_PATH + 128];
+                snprintf(pw, sizeof pw, "%s.%s", where, pk);
+                char val[64];
+                if (json_is_string(pv))
+                    snprintf(val, sizeof val, "%s", json_string_value(pv));
+                else if (json_is_boolean(pv))
+                    snprintf(val, sizeof val, "%s", json_is_true(pv) ? "on" : "off");
+                else if (json_is_integer(pv))
+                    snprintf(val, sizeof val, "%lld", (long long)json_integer_value(pv));
+                else {
+                    snprintf(err, errlen, "%s: expected a string, boolean or integer", pw);
+                    return -1;
+                }
+                char nv[200];
+                snprintf(nv, sizeof nv, "%s=%s", pk, val);
+                if (meter_option(m, "policy", nv, pw, err, errlen))
+                    return -1;
+            }
+            continue;
+        }
+        snprintf(err, errlen, "%s: unknown key (known: name, pty, uart, baud, format, profile, mbk, "
+                 "mak, seq_start, seed, speed, start_time, policy)", where);
+        return -1;
+    }
+    c->n_meters++;
+    return 0;
+}
+
+int sim_config_load_file(sim_config *c, const char *path, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        snprintf(err, errlen, "%s: line %d column %d: %s", path, je.line, je.column, je.text);
+        return -1;
+    }
+    char dir[SIM_CONFIG_PATH] = "";
+    const char *slash = strrchr(path, '/');
+    if (slash && (size_t)(slash - path) < sizeof dir) {
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = 0;
+        if (!dir[0])
+            snprintf(dir, sizeof dir, "/");
+    }
+    int rc = -1;
+    if (!json_is_object(root)) {
+        snprintf(err, errlen, "%s: top level: expected an object {\"meters\": [...]}", path);
+        goto out;
+    }
+    /* a config file replaces the untouched implicit section */
+    if (c->n_meters == 1 && !meter_touched(&c->meters[0], 0))
+        c->n_meters = 0;
+    const char *key;
+    json_t *v;
+    bool have_meters = false;
+    json_object_foreach(root, key, v) {
+        if (!strcmp(key, "meters")) {
+            if (!json_is_array(v) || json_array_size(v) == 0) {
+                snprintf(err, errlen, "%s: meters: expected a non-empty array of meter objects", path);
+                goto out;
+            }
+            size_t i;
+            json_t *mv;
+            json_array_foreach(v, i, mv) {
+                if (json_meter(c, path, dir, i, mv, err, errlen))
+                    goto out;
+            }
+            have_meters = true;
+        } else if (!strcmp(key, "control")) {
+            if (!json_is_string(v)) {
+                snprintf(err, errlen, "%s: control: expected a string (socket path)", path);
+                goto out;
+            }
+            char what[SIM_CONFIG_PATH + 32];
+            snprintf(what, sizeof what, "%s: control", path);
+            if (copy_str(c->control, sizeof c->control, json_string_value(v), what, err, errlen))
+                goto out;
+        } else {
+            snprintf(err, errlen, "%s: %s: unknown key (known: meters, control)", path, key);
+            goto out;
+        }
+    }
+    if (!have_meters) {
+        snprintf(err, errlen, "%s: meters: missing", path);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc != 0 && c->n_meters == 0) {
+        meter_defaults(&c->meters[0], 0);
+        c->n_meters = 1;
+    }
+    json_decref(root);
+    return rc;
+}
+
+int sim_config_validate(const sim_config *c, char *err, size_t errlen)
+{
+    if (c->n_meters == 0) {
+        snprintf(err, errlen, "no meter: give --pty PATH, --uart DEV or --config FILE");
+        return -1;
+    }
+    for (size_t i = 0; i < c->n_meters; i++) {
+        const sim_config_meter *m = &c->meters[i];
+        if (!m->pty[0] && !m->uart[0]) {
+            snprintf(err, errlen, "meter %s: no transport: give --pty PATH or --uart DEV", m->name);
+            return -1;
+        }
+        if (m->pty[0] && m->uart[0]) {
+            snprintf(err, errlen, "meter %s: give only one of --pty and --uart", m->name);
+            return -1;
+        }
+        for (size_t j = 0; j < i; j++) {
+            const sim_config_meter *o = &c->meters[j];
+            if (!strcmp(o->name, m->name)) {
+                snprintf(err, errlen, "meter name %s used twice", m->name);
+                return -1;
+            }
+            if ((m->pty[0] && !strcmp(o->pty, m->pty)) || (m->uart[0] && !strcmp(o->uart, m->uart))) {
+                snprintf(err, errlen, "meters %s and %s use the same device %s", o->name, m->name,
+                         m->pty[0] ? m->pty : m->uart);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+int sim_config_meter_cfg(const sim_config_meter *s, sim_profile *prof, sim_meter_cfg *out, char *err,
+                         size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (s->profile[0]) {
+        if (sim_profile_load(prof, s->profile, err, errlen) != 0)
+            return -1;
+    } else {
+        sim_profile_default(prof);
+    }
+    out->profile = prof;
+    memcpy(out->mbk, s->has_mbk ? s->mbk : prof->mbk, 16);
+    memcpy(out->mak, s->has_mak ? s->mak : prof->mak, 16);
+    out->has_seq_start = s->has_seq_start || prof->has_seq_start;
+    out->seq_start = s->has_seq_start ? s->seq_start : prof->seq_start;
+    out->seed = s->seed;
+    out->speed = s->speed > 0 ? s->speed : 1.0;
+    out->start_utc_ms = s->has_start_time ? s->start_utc_ms : prof->start_utc_s * 1000;
+    out->policy = prof->policy;
+    for (size_t i = 0; i < s->n_policies; i++) {
+        char sub[300];
+        if (sim_config_policy_set(&out->policy, s->policies[i].name, s->policies[i].value, sub,
+                                  sizeof sub)) {
+            snprintf(err, errlen, "meter %s: %s", s->name, sub);
+            sim_profile_free(prof);
+            return -1;
+        }
+    }
+    out->name = s->name;
+    return 0;
+}

@@ -1,0 +1,197 @@
+/* sim_line: the MEP serial line of one emulated meter (mep.md 4).
+ *
+ * Two layers in one module:
+ *
+ *  1. sim_line, a pure timing core (no I/O, time passed in as monotonic
+ *     microseconds). It cuts frames out of the received byte stream (50 ms
+ *     gap rule, oversize discard, client `00 00` ignored), applies the
+ *     100 ms request throttle, hands frames to sim_meter, paces the response
+ *     at the baud rate in 117-byte segments with 25 ms pauses, decides when
+ *     an alert `00 00` may go out, calls sim_meter_tick at its deadlines and
+ *     applies baud changes after a response is out. The owner feeds it bytes
+ *     (sim_line_rx), asks it what to write now (sim_line_poll) and sleeps
+ *     until sim_line_next_wake.
+ *
+ *  2. sim_port, the libev edge: a PTY (posix_openpt, raw, symlinked) or a
+ *     real UART (libserialport) whose fd drives one sim_line on a shared
+ *     ev_loop. Many ports run on one loop; no global state.
+ *
+ * Between the protocol and the wire sits one hook per direction
+ * (sim_line_hooks) so a fault layer can drop, delay or corrupt bytes later
+ * without touching either side.
+ */
+#ifndef SIM_LINE_H
+#define SIM_LINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "mep_frame.h"
+#include "sim_meter.h"
+
+#define SIM_LINE_QUEUE 4          /* frames waiting for the throttle / the transmitter */
+#define SIM_LINE_RECENT 6         /* decoded request lines kept for the live display */
+#define SIM_LINE_RECENT_LEN 200
+#define SIM_LINE_MIN_WAKE_US 2000 /* transmit pacing wakes at most every ~2 ms */
+#define SIM_ALERT_PERIOD_MS 1000u /* mep.md 4: `00 00` once per second */
+#define SIM_ALERT_HOLDOFF_MS 1000u /* mep.md 4: none within 1 s of a received byte */
+
+/* Log levels: 1 = decoded frames and line events (-v), 2 = + hex dumps (-vv). */
+typedef void (*sim_line_log_fn)(void *ctx, int level, const char *msg);
+
+/* Fault-layer hook: may rewrite buf[0..n) in place (up to cap bytes) and
+ * returns the new length; 0 drops everything. rx sees raw received chunks
+ * before framing; tx sees each whole outgoing frame (response or alert). */
+typedef size_t (*sim_line_filter)(void *ctx, uint8_t *buf, size_t n, size_t cap, uint64_t now_us);
+
+/* Directions for the source hook (same values as sim_fault's SIM_DIR_*). */
+#define SIM_LINE_TO_METER 1u
+#define SIM_LINE_TO_MODULE 2u
+
+/* Fault-layer source: bytes the layer emits on its own at now_us (a held
+ * frame released, a stuck-line burst). One call = one chunk; 0 = nothing.
+ * To-meter chunks are framed as if received (no rx filter); a to-module
+ * chunk goes out as one frame (no tx filter) when the transmitter is idle. */
+typedef size_t (*sim_line_source)(void *ctx, unsigned dir, uint64_t now_us, uint8_t *out, size_t cap);
+/* Earliest time the layer wants the line to call it again (UINT64_MAX: never). */
+typedef uint64_t (*sim_line_wake)(void *ctx, uint64_t now_us);
+/* Module control line changed ("transceiver"/"enable"), for transceiver models. */
+typedef void (*sim_line_event_fn)(void *ctx, const char *line, bool on, uint64_t now_us);
+
+/* Asked once per frame after the tx filter ran: an extra pause of pause_us
+ * after byte `at` of that frame (a reply split by the fault layer, S26). */
+typedef bool (*sim_line_pause_fn)(void *ctx, size_t *at, uint32_t *pause_us);
+
+typedef struct {
+    sim_line_filter rx, tx;       /* either may be NULL */
+    sim_line_pause_fn tx_pause;   /* optional */
+    sim_line_source due;          /* optional */
+    sim_line_wake next_wake;      /* optional, needed with due */
+    sim_line_event_fn line_event; /* optional */
+    void *ctx;
+} sim_line_hooks;
+
+typedef struct {
+    uint64_t bytes_rx, bytes_tx;
+    uint64_t frames_rx;           /* complete frames cut from the stream */
+    uint64_t gap_aborts;          /* partial frames discarded by the 50 ms rule */
+    uint64_t oversize;            /* length field above 476: discarded until a gap */
+    uint64_t zero_rx;             /* `00 00` from the client (ignored) */
+    uint64_t throttled;           /* frames delayed by the 100 ms rule */
+    uint64_t queue_overflow;      /* frames dropped: more than SIM_LINE_QUEUE waiting */
+    uint64_t responses;           /* responses started on the wire */
+    uint64_t silent;              /* frames the meter did not answer */
+    uint64_t muted;               /* responses swallowed: ENABLE off */
+    uint64_t deaf_bytes;          /* bytes ignored: transceiver off */
+    uint64_t tx_lost;             /* bytes the device would not take / transceiver off */
+    uint64_t alerts;              /* `00 00` sequences sent */
+    uint64_t baud_changes;        /* line rate switched after a response */
+} sim_line_counters;
+
+typedef struct {
+    uint8_t b[MEP_MAX_FRAME];
+    uint16_t len;
+    uint64_t done_us;             /* when its last byte arrived */
+} sim_line_frame;
+
+typedef struct {
+    sim_meter *meter;
+    mep_assembler rx;
+    uint32_t baud;
+    unsigned bits_per_char;       /* 10 for 8N1, 11 for 8E1 ... */
+    uint32_t meter_baud;          /* last sim_meter_baud() seen */
+    bool baud_dirty;              /* the edge must reprogram the device */
+
+    bool heard_any;
+    uint64_t last_rx_us;          /* last received byte: alert hold-off */
+    bool accepted_any;
+    uint64_t last_accept_us;      /* last frame handed to the meter: throttle */
+    sim_line_frame queue[SIM_LINE_QUEUE];
+    size_t q_head, q_n;
+
+    uint8_t tx[MEP_MAX_FRAME + 64];
+    size_t tx_len, tx_pos;
+    uint64_t tx_start_us;
+    bool tx_active, tx_is_alert;
+    size_t tx_pause_at;           /* extra pause after this byte (fault layer) */
+    uint32_t tx_pause_us;         /* 0 = none */
+
+    bool alerted_any;
+    uint64_t last_alert_us;
+    uint64_t meter_deadline_ms;
+
+    sim_line_hooks hooks;
+    sim_line_log_fn log;
+    void *log_ctx;
+    int verbose;
+
+    char recent[SIM_LINE_RECENT][SIM_LINE_RECENT_LEN];
+    size_t recent_head, recent_n;
+
+    sim_line_counters c;
+} sim_line;
+
+/* Bits on the wire per character for a format such as "8N1", "8E1", "7E1",
+ * "8N2" (start + data + parity + stop). 0 if the format is not understood. */
+unsigned sim_line_format_bits(const char *format);
+
+/* Set up a line for meter m at baud (0 = sim_meter_baud(m)). */
+void sim_line_init(sim_line *l, sim_meter *m, uint32_t baud, unsigned bits_per_char);
+void sim_line_set_log(sim_line *l, sim_line_log_fn fn, void *ctx, int verbose);
+void sim_line_set_hooks(sim_line *l, const sim_line_hooks *h);
+
+/* Bytes arrived from the client at now_us. */
+void sim_line_rx(sim_line *l, const uint8_t *buf, size_t n, uint64_t now_us);
+/* Run everything due at now_us and copy the bytes that are due on the wire
+ * into out (returns how many). Call again until it returns 0 if cap was
+ * reached; then sleep until sim_line_next_wake. */
+size_t sim_line_poll(sim_line *l, uint64_t now_us, uint8_t *out, size_t cap);
+/* Monotonic time of the next thing to do (UINT64_MAX if nothing). */
+uint64_t sim_line_next_wake(const sim_line *l, uint64_t now_us);
+/* Time a response of n bytes occupies the wire at the current rate,
+ * including the 25 ms pauses after each full 117-byte segment (mep.md 4). */
+uint64_t sim_line_tx_duration_us(const sim_line *l, size_t n);
+/* Copy the i-th most recent decoded line (0 = newest); NULL past the end. */
+const char *sim_line_recent(const sim_line *l, size_t i);
+
+/* Monotonic clock in microseconds (the time base of sim_line and sim_port). */
+uint64_t sim_now_us(void);
+
+/* ---- sim_port: the I/O edge ------------------------------------------ */
+struct ev_loop;
+typedef struct sim_port sim_port;
+
+typedef struct {
+    const char *name;             /* meter name for logs */
+    const char *pty_path;         /* create a PTY and symlink it here, or */
+    const char *uart;             /* open this serial device */
+    uint32_t baud;                /* initial line rate (0 = the meter's) */
+    const char *format;           /* "8N1" (default) */
+    int verbose;                  /* 0, 1 (-v), 2 (-vv) */
+    FILE *log;                    /* where log lines go (stderr) */
+} sim_port_cfg;
+
+/* Open the device and start serving meter m (not owned) on loop. NULL with
+ * a message in err on failure. */
+sim_port *sim_port_open(struct ev_loop *loop, sim_meter *m, const sim_port_cfg *cfg,
+                        char *err, size_t errlen);
+/* Stop, close the device and remove the PTY symlink (if still ours). */
+void sim_port_close(sim_port *p);
+/* Install (or with NULL remove) the fault-layer hooks of this port's line. */
+void sim_port_set_hooks(sim_port *p, const sim_line_hooks *h);
+/* Something changed outside the line (control socket): re-run and re-arm. */
+void sim_port_kick(sim_port *p);
+/* Apply a line event (module HAL / control socket) and log it. */
+void sim_port_line_event(sim_port *p, const char *line, bool on);
+
+sim_meter *sim_port_meter(sim_port *p);
+sim_line *sim_port_line(sim_port *p);
+const char *sim_port_name(const sim_port *p);
+/* "/dev/pts/7" or the UART path. */
+const char *sim_port_device(const sim_port *p);
+/* The symlink path (PTY) or the UART path. */
+const char *sim_port_path(const sim_port *p);
+
+#endif

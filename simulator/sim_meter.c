@@ -1,0 +1,508 @@
+/* sim_meter: one emulated meter's protocol side (see sim_meter.h).
+ *
+ * Ties the pieces together: a received frame goes through sim_security
+ * (length, key, decryption, sequence window), the plain C12.18 request
+ * through sim_psem (access control, table store) whose write hooks call
+ * sim_proc (BT07 procedures, ET52 transactions) and sim_comm (registration,
+ * baud, schedule, health); the response is sealed by sim_security. The
+ * meter owns its model, clock, tables and counters; nothing is global.
+ */
+#include "sim_meter.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mep_frame.h"
+#include "sim_comm.h"
+#include "sim_proc.h"
+#include "sim_psem.h"
+#include "sim_security.h"
+
+#define SIM_MAX_LINES 8
+
+struct sim_meter {
+    sim_profile profile;          /* deep copy of cfg->profile */
+    sim_policy policy;
+    char name[64];
+    sim_clock clock;
+    sim_model model;
+    sim_tables *tables;
+    sim_security sec;
+    sim_psem psem;
+    sim_comm comm;
+    sim_proc proc;
+    sim_meter_counters ctr;
+    uint64_t now_ms;              /* wall time of the frame being handled (for hooks) */
+    struct {
+        char name[24];
+        bool on;
+    } lines[SIM_MAX_LINES];
+    size_t n_lines;
+    sim_meter_tls_hooks tls;      /* TLS mode plug-in (all NULL: none) */
+};
+
+/* ---- helpers ----------------------------------------------------------- */
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static int64_t wall_utc_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ET04.103 (and .129 on Gen 4) show the sequence number (mep.md 5.5,
+ * 12.12); we store E. ET70.142 = 1: requests arrive on MEP1 (mep.md 10.1). */
+static void mirror_state(sim_meter *m)
+{
+    uint8_t *f = sim_comm_field(m->tables, MEP_ET(4), 103, 4);
+    if (f)
+        mep_put_le32(f, m->sec.next_seq);
+    if (m->profile.generation >= 4 && (f = sim_comm_field(m->tables, MEP_ET(4), 129, 4)))
+        mep_put_le32(f, m->sec.next_seq);
+    if ((f = sim_comm_field(m->tables, MEP_ET(70), 142, 1)))
+        f[0] = 1;
+}
+
+static size_t meter_dispatch(void *ctx, const uint8_t *req, size_t n, sim_level level,
+                             size_t max_data, uint8_t *resp, size_t cap);
+
+static bool is_tls_code(uint8_t c)
+{
+    return c == MEP_TLS_TERMINATE || c == MEP_TLS_HANDSHAKE || c == MEP_TLS_HANDSHAKE_CONT ||
+           c == MEP_TLS_TABLE;
+}
+
+static sim_proc_env proc_env(sim_meter *m)
+{
+    sim_proc_env e = {
+        .tables = m->tables, .comm = &m->comm, .clock = &m->clock, .model = &m->model,
+        .policy = &m->policy, .ctr = &m->ctr, .now_ms = m->now_ms,
+        .dispatch = meter_dispatch, .dispatch_ctx = m,
+    };
+    return e;
+}
+
+/* ---- psem hooks: the side effects of writes --------------------------- */
+static uint8_t hook_before_write(void *ctx, const sim_psem_write *w, char *note, size_t cap)
+{
+    sim_meter *m = ctx;
+    sim_proc_env e = proc_env(m);
+    if (w->table == MEP_BT(7) && w->offset == 0)
+        return sim_proc_check_call(&m->proc, &e, w->data, w->n, w->level, note, cap);
+    if (w->table == MEP_ET(52))
+        return sim_proc_check_et52_write(&m->proc);
+    return 0;
+}
+
+static void hook_after_write(void *ctx, const sim_psem_write *w, char *note, size_t cap)
+{
+    sim_meter *m = ctx;
+    sim_proc_env e = proc_env(m);
+    if (w->table == MEP_BT(7) && w->offset == 0)
+        sim_proc_call(&m->proc, &e, w->data, w->n, w->level, note, cap);
+    if (w->table == MEP_ET(52))
+        sim_proc_after_et52_write(&m->proc, &e, w->level, note, cap);
+    sim_comm_after_write(&m->comm, m->tables, w->table, w->offset, w->n, m->now_ms,
+                         sim_clock_now(&m->clock, m->now_ms), &m->ctr, note, cap);
+}
+
+/* Transaction records run through the same dispatch (mep.md 9). */
+static size_t meter_dispatch(void *ctx, const uint8_t *req, size_t n, sim_level level,
+                             size_t max_data, uint8_t *resp, size_t cap)
+{
+    sim_meter *m = ctx;
+    sim_psem_result res;
+    return sim_psem_dispatch(&m->psem, req, n, level, max_data, resp, cap, &res);
+}
+
+/* ---- life cycle -------------------------------------------------------- */
+sim_meter *sim_meter_new(const sim_meter_cfg *cfg, uint64_t now_ms, char *err, size_t errlen)
+{
+    if (!cfg || !cfg->profile) {
+        snprintf(err, errlen, "sim_meter_new: no profile");
+        return NULL;
+    }
+    sim_meter *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, errlen, "sim_meter_new: out of memory");
+        return NULL;
+    }
+    /* Deep copy: the caller may free its profile after this call. */
+    m->profile = *cfg->profile;
+    for (size_t i = 0; i < m->profile.n_overrides; i++) {
+        const sim_table_override *o = &cfg->profile->overrides[i];
+        m->profile.overrides[i].bytes = NULL;
+        if (o->len) {
+            m->profile.overrides[i].bytes = malloc(o->len);
+            if (!m->profile.overrides[i].bytes) {
+                m->profile.n_overrides = i;
+                sim_profile_free(&m->profile);
+                free(m);
+                snprintf(err, errlen, "sim_meter_new: out of memory");
+                return NULL;
+            }
+            memcpy(m->profile.overrides[i].bytes, o->bytes, o->len);
+        }
+    }
+    m->policy = cfg->policy;
+    snprintf(m->name, sizeof m->name, "%s", cfg->name ? cfg->name : "meter");
+    m->now_ms = now_ms;
+
+    uint64_t seed = cfg->seed;
+    if (!seed)
+        seed = (uint64_t)wall_utc_ms() ^ ((uint64_t)(uintptr_t)m << 16) ^ now_ms;
+    uint64_t rs = seed;
+    int64_t start = cfg->start_utc_ms;
+    if (!start)
+        start = m->profile.start_utc_s ? m->profile.start_utc_s * 1000 : wall_utc_ms();
+    sim_clock_init(&m->clock, now_ms, start, cfg->speed > 0 ? cfg->speed : 1.0);
+    sim_model_init(&m->model, &m->profile.model, seed, start);
+
+    char terr[256] = "";
+    m->tables = sim_tables_new(&m->profile, &m->model, terr, sizeof terr);
+    if (!m->tables) {
+        snprintf(err, errlen, "%s: tables: %s", m->name, terr);
+        sim_profile_free(&m->profile);
+        free(m);
+        return NULL;
+    }
+
+    sim_sec_cfg sc;
+    memset(&sc, 0, sizeof sc);
+    memcpy(sc.mak, cfg->mak, 16);
+    memcpy(sc.mbk, cfg->mbk, 16);
+    sc.window = m->policy.seq_window;
+    sc.seq_reply = m->policy.seq_reply;
+    sc.auth_reply = m->policy.auth_reply;
+    sc.strict_full_read_count = m->policy.strict_full_read_count;
+    /* mep.md 5.5 [E]: fixed start from the profile/CLI, else random. */
+    uint32_t e = cfg->has_seq_start ? cfg->seq_start : (uint32_t)splitmix64(&rs);
+    sim_sec_init(&m->sec, &sc, e);
+
+    m->psem.tables = m->tables;
+    m->psem.locked = m->profile.locked_tables;
+    m->psem.n_locked = m->profile.n_locked;
+    m->psem.past_end_error = m->policy.past_end_error;
+    m->psem.hooks.before_write = hook_before_write;
+    m->psem.hooks.after_write = hook_after_write;
+    m->psem.hooks.ctx = m;
+
+    sim_comm_init(&m->comm, m->tables, start, now_ms);
+    sim_proc_init(&m->proc);
+    mirror_state(m);
+    return m;
+}
+
+void sim_meter_free(sim_meter *m)
+{
+    if (!m)
+        return;
+    sim_tables_free(m->tables);
+    sim_profile_free(&m->profile);
+    free(m);
+}
+
+/* ---- frames ------------------------------------------------------------ */
+static void describe_request(const sim_psem_result *r, char *buf, size_t cap)
+{
+    char tn[8], pn[8];
+    const mep_request *q = &r->req;
+    buf[0] = 0;
+    if (r->parse != MEP_PARSE_OK) {
+        snprintf(buf, cap, "REQ code=0x%02X", q->code);
+        return;
+    }
+    switch (q->code) {
+    case MEP_REQ_FULL_READ:
+        snprintf(buf, cap, "READ %s full", mep_table_name(q->table, tn));
+        break;
+    case MEP_REQ_PARTIAL_READ:
+        snprintf(buf, cap, "READ %s off=%u n=%u", mep_table_name(q->table, tn),
+                 (unsigned)q->offset, (unsigned)q->count);
+        break;
+    default:
+        if (q->table == MEP_BT(7) && q->data_len >= 3 &&
+            (q->code == MEP_REQ_FULL_WRITE || q->offset == 0)) {
+            snprintf(buf, cap, "CALL %s psn=%u params=%u",
+                     mep_proc_name((uint16_t)(mep_get_le16(q->data) & 0x0FFF), pn), q->data[2],
+                     (unsigned)q->data_len - 3u);
+        } else if (q->code == MEP_REQ_FULL_WRITE) {
+            snprintf(buf, cap, "WRITE %s n=%u", mep_table_name(q->table, tn), (unsigned)q->data_len);
+        } else {
+            snprintf(buf, cap, "WRITE %s off=%u n=%u", mep_table_name(q->table, tn),
+                     (unsigned)q->offset, (unsigned)q->data_len);
+        }
+        break;
+    }
+}
+
+size_t sim_meter_on_frame(sim_meter *m, const uint8_t *frame, size_t len, uint64_t now_ms,
+                          uint8_t *out, size_t cap, char *log, size_t logcap)
+{
+    char dummy[8];
+    if (!log || logcap == 0) {
+        log = dummy;
+        logcap = sizeof dummy;
+    }
+    log[0] = 0;
+    m->now_ms = now_ms;
+    m->ctr.frames_rx++;
+    sim_meter_tick(m, now_ms);
+    sim_meter_advance(m, now_ms);
+
+    /* mep.md 7.5: TLS and RC4 frames differ by the first body byte. */
+    if (len >= 3 && mep_get_be16(frame) == len - 2 && is_tls_code(frame[2])) {
+        size_t tn = 0;
+        if (m->tls.on_message) {
+            tn = m->tls.on_message(m->tls.ctx, frame + 2, len - 2, out, cap);
+        } else if (cap >= 3) {
+            out[0] = 0x00, out[1] = 0x01, out[2] = 0x01; /* TLS error: no TLS on this meter */
+            tn = 3;
+        }
+        snprintf(log, logcap, "TLS 0x%02X len=%zu -> %s", frame[2], len - 2,
+                 tn >= 3 ? (out[2] == 0 ? "OK" : "error") : "silent");
+        if (tn >= 3)
+            m->ctr.responses[out[2]]++;
+        return tn;
+    }
+    sim_meter_rc4_verdict gate = SIM_METER_RC4_ACCEPT;
+    if (m->tls.rc4_gate)
+        gate = m->tls.rc4_gate(m->tls.ctx);
+    else if (m->profile.tls_required)
+        gate = SIM_METER_RC4_REFUSE;
+    if (gate != SIM_METER_RC4_ACCEPT) {
+        size_t rn = 0;
+        if (gate == SIM_METER_RC4_REFUSE && cap >= 3) {
+            out[0] = 0x00, out[1] = 0x01, out[2] = MEP_RSP_ISSS; /* mep.md 7.5 [E] */
+            rn = 3;
+            m->ctr.responses[MEP_RSP_ISSS]++;
+        }
+        snprintf(log, logcap, "RC4 frame refused (TLS) -> %s", rn ? "0x0A" : "silent");
+        return rn;
+    }
+
+    sim_sec_exchange x;
+    sim_sec_verdict v = sim_sec_open(&m->sec, frame, len, &x);
+    size_t n = 0;
+    switch (v) {
+    case SIM_SEC_MALFORMED:
+        m->ctr.frames_malformed++;
+        snprintf(log, logcap, "MALFORMED len=%zu%s -> dropped", len,
+                 len >= 2 && mep_get_be16(frame) != len - 2 ? " (length field disagrees)" : "");
+        return 0;
+    case SIM_SEC_AUTH_FAIL:
+        m->ctr.auth_fail++;
+        n = sim_sec_auth_reply(m->policy.auth_reply, out, cap);
+        snprintf(log, logcap, "AUTH fail -> %s", n ? "0x0B" : "silent");
+        if (n)
+            m->ctr.responses[MEP_RSP_AUTH]++;
+        return n;
+    default:
+        break;
+    }
+
+    /* Authenticated: a "successful request" for client health (mep.md 5.6). */
+    char note[200] = "";
+    if (x.level == SIM_LEVEL_MAK)
+        m->ctr.mak_requests++;
+    else
+        m->ctr.mbk_requests++;
+    if (x.encrypted)
+        m->ctr.encrypted_rx++;
+    sim_comm_request_ok(&m->comm, m->tables, now_ms, note, sizeof note);
+
+    if (v == SIM_SEC_SEQ_REJECT) {
+        m->ctr.seq_rejects++;
+        if (x.replay)
+            m->ctr.replays++;
+        n = sim_sec_seq_reply(&m->sec, &x, out, cap);
+        m->ctr.responses[MEP_RSP_SEQ]++;
+        snprintf(log, logcap, "SEQ rx=0x%08X want=0x%08X -> SEQ%s%s%s", (unsigned)x.rx_seq,
+                 (unsigned)m->sec.next_seq, x.replay ? " (replay of the last accepted)" : "",
+                 x.countless_read ? " (full read without count, strict policy)" : "", note);
+        return n;
+    }
+
+    mirror_state(m);
+    uint8_t resp[MEP_MAX_BODY];
+    sim_psem_result res;
+    size_t rl = sim_psem_dispatch(&m->psem, x.plain, x.plain_len - MEP_SEQ_LEN, x.level,
+                                  MEP_MAX_READ_DATA, resp, sizeof resp, &res);
+    mirror_state(m);
+    n = sim_sec_seal(&x, resp, rl, out, cap);
+    m->ctr.responses[resp[0]]++;
+
+    char what[96];
+    describe_request(&res, what, sizeof what);
+    char result[48];
+    if (res.code == MEP_RSP_OK && (res.req.code == MEP_REQ_FULL_READ || res.req.code == MEP_REQ_PARTIAL_READ))
+        snprintf(result, sizeof result, "OK %u bytes", (unsigned)res.data_bytes);
+    else
+        snprintf(result, sizeof result, "%s", mep_resp_name(res.code));
+    bool paren = res.note[0] && res.note[0] != ' ';
+    snprintf(log, logcap, "%s seq=0x%08X %s%s -> %s%s%s%s%s", what, (unsigned)x.rx_seq,
+             sim_level_name(x.level), x.encrypted ? " enc" : "", result, paren ? " (" : "",
+             res.note, paren ? ")" : "", note);
+    return n;
+}
+
+void sim_meter_on_sent(sim_meter *m, uint64_t now_ms)
+{
+    m->now_ms = now_ms;
+    sim_comm_on_sent(&m->comm, m->tables, &m->ctr);
+}
+
+uint32_t sim_meter_baud(const sim_meter *m)
+{
+    uint32_t b = sim_baud_from_code(m->comm.baud_code);
+    return b ? b : 9600;
+}
+
+uint64_t sim_meter_tick(sim_meter *m, uint64_t now_ms)
+{
+    m->now_ms = now_ms;
+    sim_proc_env e = proc_env(m);
+    uint64_t a = sim_proc_tick(&m->proc, &e);
+    uint64_t b = sim_comm_tick(&m->comm, m->tables, &m->clock, now_ms, &m->ctr);
+    return a < b ? a : b;
+}
+
+bool sim_meter_alert_pending(const sim_meter *m) { return sim_comm_alert_pending(m->tables); }
+
+void sim_meter_alert_sent(sim_meter *m, uint64_t now_ms)
+{
+    (void)now_ms;
+    m->ctr.alerts_sent++;
+}
+
+void sim_meter_raise_alert(sim_meter *m, uint8_t et13_flags)
+{
+    sim_comm_set_alert(m->tables, et13_flags, 0);
+}
+
+void sim_meter_clear_alert(sim_meter *m, uint8_t et13_flags)
+{
+    sim_comm_set_alert(m->tables, 0, et13_flags);
+}
+
+void sim_meter_line_event(sim_meter *m, const char *line, bool on, uint64_t now_ms)
+{
+    (void)now_ms;
+    if (!line)
+        return;
+    m->ctr.line_events++;
+    if (!on && !strcmp(line, "transceiver"))
+        m->ctr.transceiver_off_events++;
+    if (!on && !strcmp(line, "enable"))
+        m->ctr.enable_off_events++;
+    for (size_t i = 0; i < m->n_lines; i++) {
+        if (!strcmp(m->lines[i].name, line)) {
+            m->lines[i].on = on;
+            return;
+        }
+    }
+    if (m->n_lines < SIM_MAX_LINES) {
+        snprintf(m->lines[m->n_lines].name, sizeof m->lines[0].name, "%s", line);
+        m->lines[m->n_lines++].on = on;
+    }
+}
+
+bool sim_meter_line_state(const sim_meter *m, const char *line)
+{
+    for (size_t i = 0; line && i < m->n_lines; i++)
+        if (!strcmp(m->lines[i].name, line))
+            return m->lines[i].on;
+    return true;
+}
+
+int64_t sim_meter_sim_now(const sim_meter *m, uint64_t now_ms) { return sim_clock_now(&m->clock, now_ms); }
+
+void sim_meter_set_clock(sim_meter *m, uint64_t now_ms, int64_t sim_utc_ms)
+{
+    /* Like EP16: the clock steps, the model's integration moves with it so
+     * no energy is booked (or repeated) for the skipped interval. */
+    int64_t before = sim_clock_now(&m->clock, now_ms);
+    sim_meter_advance(m, now_ms);
+    sim_clock_set(&m->clock, now_ms, sim_utc_ms);
+    m->model.t_ms += sim_utc_ms - before;
+    m->model.next_step_ms += sim_utc_ms - before;
+    sim_comm_reschedule(&m->comm, m->tables, sim_utc_ms);
+}
+
+void sim_meter_set_speed(sim_meter *m, uint64_t now_ms, double speed)
+{
+    sim_meter_advance(m, now_ms);
+    sim_clock_set_speed(&m->clock, now_ms, speed);
+}
+
+void sim_meter_advance(sim_meter *m, uint64_t now_ms)
+{
+    sim_model_advance(&m->model, sim_clock_now(&m->clock, now_ms));
+}
+
+sim_model *sim_meter_model(sim_meter *m) { return &m->model; }
+sim_tables *sim_meter_tables(sim_meter *m) { return m->tables; }
+const sim_meter_counters *sim_meter_counters_get(const sim_meter *m) { return &m->ctr; }
+const char *sim_meter_name(const sim_meter *m) { return m->name; }
+uint32_t sim_meter_next_seq(const sim_meter *m) { return m->sec.next_seq; }
+bool sim_meter_registered(const sim_meter *m) { return sim_comm_registered(m->tables); }
+uint16_t sim_meter_handle(const sim_meter *m) { return sim_comm_handle(m->tables); }
+uint8_t sim_meter_alert_flags(const sim_meter *m) { return sim_comm_alert_flags(m->tables); }
+uint8_t sim_meter_device_status(const sim_meter *m) { return sim_comm_device_status(m->tables); }
+
+void sim_meter_set_next_seq(sim_meter *m, uint32_t next_seq)
+{
+    m->sec.next_seq = next_seq;
+    mirror_state(m);
+}
+
+void sim_meter_bump_idt(sim_meter *m)
+{
+    /* mep.md 5.5 / 10.9: IDT Version (ET04.116) increments and the MEP
+     * sequence number jumps by 25 so the client's next request earns 0x0C. */
+    uint8_t *idt = sim_comm_field(m->tables, MEP_ET(4), 116, 1);
+    if (idt)
+        idt[0]++;
+    if (m->policy.idt_bump_adds_25)
+        m->sec.next_seq += 25u;
+    mirror_state(m);
+}
+
+sim_clock *sim_meter_clock(sim_meter *m) { return &m->clock; }
+
+void sim_meter_set_tls_hooks(sim_meter *m, const sim_meter_tls_hooks *hooks)
+{
+    if (hooks)
+        m->tls = *hooks;
+    else
+        memset(&m->tls, 0, sizeof m->tls);
+}
+
+int sim_meter_tls_dispatch(void *ctx, sim_level level, const uint8_t *req, size_t n, uint8_t *resp,
+                           size_t cap)
+{
+    sim_meter *m = ctx;
+    if (!m || !req || !resp || cap < 3 || level == SIM_LEVEL_NONE)
+        return -1;
+    /* Inside TLS the reply limit is the record's plaintext room (cap). */
+    char note[200] = "";
+    sim_comm_request_ok(&m->comm, m->tables, m->now_ms, note, sizeof note);
+    if (level == SIM_LEVEL_MAK)
+        m->ctr.mak_requests++;
+    else
+        m->ctr.mbk_requests++;
+    mirror_state(m);
+    sim_psem_result res;
+    size_t rl = sim_psem_dispatch(&m->psem, req, n, level, cap - 3, resp, cap, &res);
+    mirror_state(m);
+    return rl ? (int)rl : -1;
+}

@@ -1,0 +1,724 @@
+/* sim_pfault: protocol faults (see sim_pfault.h).
+ *
+ * The meter hook works on the bare response (code + data) so that a fault
+ * that substitutes a *valid* different reply (short table, error code,
+ * perpetual 0x0C) gets a correct digest from the meter, while faults that
+ * corrupt bytes belong to sim_fault and stay corrupted.
+ */
+#include "sim_pfault.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_fault.h" /* shared xorshift */
+
+/* Append to a bounded string; n stays < cap. */
+static void appendf(char *out, size_t cap, size_t *n, const char *fmt, ...)
+{
+    if (*n + 1 >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(out + *n, cap - *n, fmt, ap);
+    va_end(ap);
+    if (w > 0)
+        *n += (size_t)w < cap - *n ? (size_t)w : cap - *n - 1;
+}
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+enum {
+    Q_COUNT = 1u << 0, Q_DURATION = 1u << 1, Q_P = 1u << 2, Q_TABLE = 1u << 3, Q_CODE = 1u << 4,
+    Q_OPS = 1u << 5, Q_FIRST = 1u << 6, Q_BYTES = 1u << 7, Q_SIZE = 1u << 8, Q_PERIOD = 1u << 9,
+    Q_RATE = 1u << 10, Q_GAP = 1u << 11, Q_SPLIT = 1u << 12, Q_VARIANT = 1u << 13,
+};
+
+static const struct {
+    const char *name;
+    unsigned params;
+} KINDS[SIM_PF_KIND_COUNT] = {
+    [SIM_PF_SEQ_ALWAYS] = {"seq-always", Q_COUNT | Q_DURATION | Q_P},
+    [SIM_PF_SEQ_LAST] = {"seq-last", Q_COUNT | Q_DURATION},
+    [SIM_PF_AUTH] = {"auth", Q_COUNT | Q_DURATION | Q_P | Q_FIRST},
+    [SIM_PF_TABLE_ERROR] = {"table-error", Q_COUNT | Q_DURATION | Q_P | Q_TABLE | Q_CODE | Q_OPS},
+    [SIM_PF_SHORT] = {"short", Q_COUNT | Q_DURATION | Q_P | Q_TABLE | Q_BYTES},
+    [SIM_PF_OVERSIZE] = {"oversize", Q_COUNT | Q_DURATION | Q_TABLE | Q_SIZE},
+    [SIM_PF_BUSY] = {"busy", Q_COUNT | Q_DURATION},
+    [SIM_PF_ALERT_STORM] = {"alert-storm", Q_COUNT | Q_DURATION | Q_PERIOD},
+    [SIM_PF_ZERO_STREAM] = {"zero-stream", Q_COUNT | Q_DURATION | Q_RATE},
+    [SIM_PF_ALERT_SPLIT] = {"alert-split", Q_COUNT | Q_DURATION | Q_P | Q_GAP | Q_SPLIT},
+    [SIM_PF_STRINGS] = {"strings", Q_DURATION | Q_VARIANT},
+    [SIM_PF_ECHO] = {"echo", Q_COUNT | Q_DURATION},
+};
+
+static const struct {
+    const char *key;
+    unsigned bit;
+} PARAMS[] = {
+    {"count", Q_COUNT}, {"duration", Q_DURATION}, {"p", Q_P}, {"table", Q_TABLE}, {"code", Q_CODE},
+    {"ops", Q_OPS}, {"first", Q_FIRST}, {"bytes", Q_BYTES}, {"size", Q_SIZE}, {"period", Q_PERIOD},
+    {"rate", Q_RATE}, {"gap_us", Q_GAP}, {"split", Q_SPLIT}, {"variant", Q_VARIANT},
+};
+
+static const char *const VARIANTS[] = {"quote", "backslash", "ff", "nul", "spaces", "mixed"};
+#define N_VARIANTS (sizeof VARIANTS / sizeof VARIANTS[0])
+
+const char *sim_pfault_kind_name(sim_pfault_kind k)
+{
+    return (unsigned)k < SIM_PF_KIND_COUNT ? KINDS[k].name : "?";
+}
+
+int sim_pfault_kind_from_name(const char *name)
+{
+    for (int k = 0; k < SIM_PF_KIND_COUNT; k++)
+        if (name && strcmp(name, KINDS[k].name) == 0)
+            return k;
+    return -1;
+}
+
+static unsigned param_bit(const char *key)
+{
+    for (size_t i = 0; i < sizeof PARAMS / sizeof PARAMS[0]; i++)
+        if (strcmp(key, PARAMS[i].key) == 0)
+            return PARAMS[i].bit;
+    return 0;
+}
+
+bool sim_pfault_param_known(sim_pfault_kind k, const char *key)
+{
+    unsigned b = key ? param_bit(key) : 0;
+    return (unsigned)k < SIM_PF_KIND_COUNT && b && (KINDS[k].params & b);
+}
+
+void sim_pfault_spec_init(sim_pfault_spec *s, sim_pfault_kind k)
+{
+    memset(s, 0, sizeof *s);
+    s->kind = k;
+    s->p = 1.0;
+    s->code = MEP_RSP_IAR;
+    s->ops = 3;
+    s->bytes = 5;
+    s->size = 480;
+    s->period_ms = 10;
+    s->rate = 960;
+    s->gap_us = 2000;
+    strcpy(s->variant, "mixed");
+}
+
+static int parse_u32(const char *v, uint32_t *out)
+{
+    if (!v || !*v || *v == '-' || *v == '+')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 0);
+    if (errno || *end || x > UINT32_MAX)
+        return -1;
+    *out = (uint32_t)x;
+    return 0;
+}
+
+int sim_pfault_parse_table(const char *t)
+{
+    if (!t || !*t)
+        return -1;
+    uint32_t n;
+    if ((t[0] == 'B' || t[0] == 'E') && t[1] == 'T' && t[2] >= '0' && t[2] <= '9') {
+        if (parse_u32(t + 2, &n) < 0 || n > 2047 || (t[2] == '0' && t[3] == 'x'))
+            return -1;
+        return t[0] == 'B' ? (int)n : (int)(0x0800u + n);
+    }
+    if (parse_u32(t, &n) < 0 || n > 0xFFFF)
+        return -1;
+    return (int)n;
+}
+
+int sim_pfault_spec_set(sim_pfault_spec *s, const char *key, const char *value, char *err, size_t errlen)
+{
+    unsigned bit = key ? param_bit(key) : 0;
+    const char *kn = sim_pfault_kind_name(s->kind);
+    if (!bit) {
+        errf(err, errlen, "unknown parameter \"%s\" for fault %s", key ? key : "", kn);
+        return -1;
+    }
+    if (!(KINDS[s->kind].params & bit)) {
+        errf(err, errlen, "fault %s takes no parameter \"%s\"", kn, key);
+        return -1;
+    }
+    if (!value)
+        value = "";
+    uint32_t u = 0;
+    switch (bit) {
+    case Q_P: {
+        char *end;
+        errno = 0;
+        double d = strtod(value, &end);
+        if (!*value || errno || *end || !isfinite(d) || d < 0.0 || d > 1.0) {
+            errf(err, errlen, "fault %s: p must be a probability 0..1, got \"%s\"", kn, value);
+            return -1;
+        }
+        s->p = d;
+        return 0;
+    }
+    case Q_TABLE: {
+        int t = sim_pfault_parse_table(value);
+        if (t < 0) {
+            errf(err, errlen, "fault %s: bad table \"%s\" (want BTn, ETn or a number)", kn, value);
+            return -1;
+        }
+        s->has_table = true;
+        s->table = (uint16_t)t;
+        return 0;
+    }
+    case Q_OPS:
+        if (strcmp(value, "read") == 0)
+            s->ops = 1;
+        else if (strcmp(value, "write") == 0)
+            s->ops = 2;
+        else if (strcmp(value, "both") == 0)
+            s->ops = 3;
+        else {
+            errf(err, errlen, "fault %s: bad value \"%s\" for ops (read|write|both)", kn, value);
+            return -1;
+        }
+        return 0;
+    case Q_VARIANT:
+        for (size_t i = 0; i < N_VARIANTS; i++)
+            if (strcmp(value, VARIANTS[i]) == 0) {
+                strcpy(s->variant, VARIANTS[i]);
+                return 0;
+            }
+        errf(err, errlen, "fault %s: bad variant \"%s\" (quote|backslash|ff|nul|spaces|mixed)", kn, value);
+        return -1;
+    default:
+        break;
+    }
+    if (parse_u32(value, &u) < 0) {
+        errf(err, errlen, "fault %s: %s must be a whole number 0..4294967295, got \"%s\"", kn, key, value);
+        return -1;
+    }
+    switch (bit) {
+    case Q_COUNT: s->count = u; break;
+    case Q_DURATION: s->duration_ms = u; break;
+    case Q_CODE:
+        if (u > 255) {
+            errf(err, errlen, "fault %s: code must be 0..255, got %u", kn, (unsigned)u);
+            return -1;
+        }
+        s->code = (uint8_t)u;
+        break;
+    case Q_FIRST:
+        if (u > 1) {
+            errf(err, errlen, "fault %s: first must be 0 or 1", kn);
+            return -1;
+        }
+        s->first = u == 1;
+        break;
+    case Q_BYTES: s->bytes = u; break;
+    case Q_SIZE: s->size = u; break;
+    case Q_PERIOD: s->period_ms = u; break;
+    case Q_RATE: s->rate = u; break;
+    case Q_GAP: s->gap_us = u; break;
+    case Q_SPLIT: s->split = u; break;
+    default: break;
+    }
+    return 0;
+}
+
+int sim_pfault_spec_check(const sim_pfault_spec *s, char *err, size_t errlen)
+{
+    if ((unsigned)s->kind >= SIM_PF_KIND_COUNT) {
+        errf(err, errlen, "unknown protocol fault kind %d", (int)s->kind);
+        return -1;
+    }
+    if (s->kind == SIM_PF_TABLE_ERROR && s->code == 0) {
+        errf(err, errlen, "fault table-error: code must be an error code (not 0)");
+        return -1;
+    }
+    if (s->kind == SIM_PF_OVERSIZE && (s->size == 0 || s->size > SIM_PFAULT_OUT_MAX - 3)) {
+        errf(err, errlen, "fault oversize: size must be 1..%u", (unsigned)(SIM_PFAULT_OUT_MAX - 3));
+        return -1;
+    }
+    if (s->kind == SIM_PF_ALERT_STORM && s->period_ms == 0) {
+        errf(err, errlen, "fault alert-storm: period must be at least 1 ms");
+        return -1;
+    }
+    if (s->kind == SIM_PF_ZERO_STREAM && (s->rate == 0 || s->rate > 100000)) {
+        errf(err, errlen, "fault zero-stream: rate must be 1..100000 bytes/s");
+        return -1;
+    }
+    if (s->kind == SIM_PF_ALERT_SPLIT && s->gap_us > 1000000) {
+        errf(err, errlen, "fault alert-split: gap_us must be at most 1000000");
+        return -1;
+    }
+    return 0;
+}
+
+int sim_pfault_spec_parse(sim_pfault_spec *s, const char *text, char *err, size_t errlen)
+{
+    char buf[512];
+    if (!text || strlen(text) >= sizeof buf) {
+        errf(err, errlen, "fault description missing or too long");
+        return -1;
+    }
+    strcpy(buf, text);
+    char *save = NULL;
+    char *tok = strtok_r(buf, " \t", &save);
+    int k = tok ? sim_pfault_kind_from_name(tok) : -1;
+    if (k < 0) {
+        errf(err, errlen, "unknown protocol fault \"%s\"", tok ? tok : "");
+        return -1;
+    }
+    sim_pfault_spec tmp;
+    sim_pfault_spec_init(&tmp, (sim_pfault_kind)k);
+    while ((tok = strtok_r(NULL, " \t", &save))) {
+        char *eq = strchr(tok, '=');
+        if (!eq) {
+            errf(err, errlen, "fault %s: expected key=value, got \"%s\"", KINDS[k].name, tok);
+            return -1;
+        }
+        *eq = '\0';
+        if (sim_pfault_spec_set(&tmp, tok, eq + 1, err, errlen) < 0)
+            return -1;
+    }
+    if (sim_pfault_spec_check(&tmp, err, errlen) < 0)
+        return -1;
+    *s = tmp;
+    return 0;
+}
+
+size_t sim_pfault_spec_format(const sim_pfault_spec *s, char *out, size_t cap)
+{
+    if (!cap)
+        return 0;
+    unsigned ps = (unsigned)s->kind < SIM_PF_KIND_COUNT ? KINDS[s->kind].params : 0;
+    size_t n = 0;
+    out[0] = '\0';
+    char tb[8];
+    appendf(out, cap, &n, "%s", sim_pfault_kind_name(s->kind));
+    if ((ps & Q_TABLE) && s->has_table)
+        appendf(out, cap, &n, " table=%s", mep_table_name(s->table, tb));
+    if (ps & Q_CODE)
+        appendf(out, cap, &n, " code=0x%02X", s->code);
+    if (ps & Q_OPS)
+        appendf(out, cap, &n, " ops=%s", s->ops == 1 ? "read" : s->ops == 2 ? "write" : "both");
+    if ((ps & Q_FIRST) && s->first)
+        appendf(out, cap, &n, " first=1");
+    if (ps & Q_BYTES)
+        appendf(out, cap, &n, " bytes=%u", (unsigned)s->bytes);
+    if (ps & Q_SIZE)
+        appendf(out, cap, &n, " size=%u", (unsigned)s->size);
+    if (ps & Q_PERIOD)
+        appendf(out, cap, &n, " period=%u", (unsigned)s->period_ms);
+    if (ps & Q_RATE)
+        appendf(out, cap, &n, " rate=%u", (unsigned)s->rate);
+    if (ps & Q_GAP)
+        appendf(out, cap, &n, " gap_us=%u", (unsigned)s->gap_us);
+    if ((ps & Q_SPLIT) && s->split)
+        appendf(out, cap, &n, " split=%u", (unsigned)s->split);
+    if (ps & Q_VARIANT)
+        appendf(out, cap, &n, " variant=%s", s->variant);
+    if ((ps & Q_P) && s->p < 1.0)
+        appendf(out, cap, &n, " p=%g", s->p);
+    if (s->count)
+        appendf(out, cap, &n, " count=%u", (unsigned)s->count);
+    if (s->duration_ms)
+        appendf(out, cap, &n, " duration=%u", (unsigned)s->duration_ms);
+    return n;
+}
+
+/* ---- runtime ------------------------------------------------------------ */
+void sim_pfault_init(sim_pfault *pf, uint64_t seed)
+{
+    memset(pf, 0, sizeof *pf);
+    pf->rng = seed ? seed ^ 0x5DEECE66Dull : 0x2545F4914F6CDD1Dull;
+    pf->next_id = 1;
+}
+
+static void update(sim_pfault *pf, uint64_t now_us)
+{
+    for (size_t i = 0; i < SIM_PFAULT_MAX; i++) {
+        sim_pfault_slot *sl = &pf->slot[i];
+        if (sl->id && sl->spec.duration_ms && now_us >= sl->start_us + (uint64_t)sl->spec.duration_ms * 1000u) {
+            memset(sl, 0, sizeof *sl);
+            pf->c.worn_off++;
+        }
+    }
+}
+
+static void book(sim_pfault *pf, sim_pfault_slot *sl, uint64_t n)
+{
+    sl->injected += n;
+    pf->c.injected[sl->spec.kind] += n;
+    if (sl->spec.count && sl->injected >= sl->spec.count) {
+        memset(sl, 0, sizeof *sl);
+        pf->c.worn_off++;
+    }
+}
+
+static sim_pfault_slot *find(sim_pfault *pf, sim_pfault_kind k)
+{
+    for (size_t i = 0; i < SIM_PFAULT_MAX; i++)
+        if (pf->slot[i].id && pf->slot[i].spec.kind == k)
+            return &pf->slot[i];
+    return NULL;
+}
+
+static bool chance(sim_pfault *pf, double p)
+{
+    if (p >= 1.0)
+        return true;
+    if (p <= 0.0)
+        return false;
+    return sim_fault_rng_unit(&pf->rng) < p;
+}
+
+int sim_pfault_start(sim_pfault *pf, const sim_pfault_spec *s, uint64_t now_us, char *err, size_t errlen)
+{
+    if (sim_pfault_spec_check(s, err, errlen) < 0)
+        return -1;
+    update(pf, now_us);
+    for (size_t i = 0; i < SIM_PFAULT_MAX; i++) {
+        sim_pfault_slot *sl = &pf->slot[i];
+        if (sl->id)
+            continue;
+        memset(sl, 0, sizeof *sl);
+        sl->spec = *s;
+        sl->id = pf->next_id++;
+        if (pf->next_id == 0)
+            pf->next_id = 1;
+        sl->start_us = now_us;
+        return (int)sl->id;
+    }
+    errf(err, errlen, "too many protocol faults active (%d)", SIM_PFAULT_MAX);
+    return -1;
+}
+
+int sim_pfault_stop(sim_pfault *pf, const char *what)
+{
+    if (!what)
+        return 0;
+    bool all = strcmp(what, "all") == 0;
+    uint32_t id = 0;
+    bool by_id = parse_u32(what, &id) == 0;
+    int k = sim_pfault_kind_from_name(what);
+    int n = 0;
+    for (size_t i = 0; i < SIM_PFAULT_MAX; i++) {
+        sim_pfault_slot *sl = &pf->slot[i];
+        if (sl->id && (all || (by_id && sl->id == id) || (k >= 0 && (int)sl->spec.kind == k))) {
+            memset(sl, 0, sizeof *sl);
+            n++;
+        }
+    }
+    return n;
+}
+
+void sim_pfault_clear(sim_pfault *pf)
+{
+    sim_pfault_stop(pf, "all");
+    pf->pause_at = 0;
+    pf->pause_us = 0;
+}
+
+size_t sim_pfault_list(const sim_pfault *pf, uint64_t now_us, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (!cap)
+        return 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < SIM_PFAULT_MAX && n + 1 < cap; i++) {
+        const sim_pfault_slot *sl = &pf->slot[i];
+        if (!sl->id)
+            continue;
+        char spec[256];
+        sim_pfault_spec_format(&sl->spec, spec, sizeof spec);
+        int w = snprintf(out + n, cap - n, "p%u %s injected=%llu age_ms=%llu\n", (unsigned)sl->id, spec,
+                         (unsigned long long)sl->injected,
+                         (unsigned long long)(now_us > sl->start_us ? (now_us - sl->start_us) / 1000u : 0));
+        if (w > 0)
+            n += (size_t)w < cap - n ? (size_t)w : cap - n - 1;
+    }
+    return n;
+}
+
+static bool is_read(const mep_request *r)
+{
+    return r && (r->code == MEP_REQ_FULL_READ || r->code == MEP_REQ_PARTIAL_READ);
+}
+
+static bool is_write(const mep_request *r)
+{
+    return r && (r->code == MEP_REQ_FULL_WRITE || r->code == MEP_REQ_PARTIAL_WRITE);
+}
+
+static bool table_match(const sim_pfault_spec *s, const mep_request *r)
+{
+    return r && (!s->has_table || s->table == r->table);
+}
+
+sim_pf_action sim_pfault_on_response(sim_pfault *pf, const sim_pf_request *rq, const uint8_t *bare,
+                                     size_t bare_len, uint64_t now_ms, sim_pf_result *out)
+{
+    uint64_t now_us = now_ms * 1000u;
+    update(pf, now_us);
+    out->action = SIM_PF_PASS;
+    out->unauthenticated = false;
+    out->len = 0;
+    const mep_request *r = rq ? rq->req : NULL;
+    for (size_t i = 0; i < SIM_PFAULT_MAX; i++)
+        if (pf->slot[i].id)
+            pf->slot[i].seen++;
+
+    sim_pfault_slot *sl;
+    if ((sl = find(pf, SIM_PF_BUSY))) {
+        book(pf, sl, 1);
+        out->action = SIM_PF_SUPPRESS;
+        out->by = SIM_PF_BUSY;
+        return out->action;
+    }
+    if ((sl = find(pf, SIM_PF_ECHO)) && rq && rq->frame && rq->frame_len <= sizeof out->bytes) {
+        /* S33: the bench's loopback plug: the request comes straight back. */
+        memcpy(out->bytes, rq->frame, rq->frame_len);
+        out->len = rq->frame_len;
+        out->action = SIM_PF_REPLACE_FRAME;
+        out->by = SIM_PF_ECHO;
+        book(pf, sl, 1);
+        return out->action;
+    }
+    if ((sl = find(pf, SIM_PF_AUTH)) && (!sl->spec.first || sl->seen == 1) && chance(pf, sl->spec.p)) {
+        out->bytes[0] = MEP_RSP_AUTH; /* S06: framed per the meter's auth_reply policy */
+        out->len = 1;
+        out->unauthenticated = true;
+        out->action = SIM_PF_REPLACE_BARE;
+        out->by = SIM_PF_AUTH;
+        book(pf, sl, 1);
+        return out->action;
+    }
+    if (!bare || bare_len == 0 || bare[0] == MEP_RSP_AUTH)
+        return SIM_PF_PASS; /* unauthenticated: nothing protocol-level to change */
+
+    uint8_t work[SIM_PFAULT_OUT_MAX];
+    size_t wl = bare_len < sizeof work ? bare_len : sizeof work;
+    memcpy(work, bare, wl);
+    bool changed = false;
+    sim_pfault_kind by = SIM_PF_KIND_COUNT;
+
+    if ((sl = find(pf, SIM_PF_SEQ_ALWAYS)) && rq && chance(pf, sl->spec.p)) {
+        work[0] = MEP_RSP_SEQ; /* perpetual 0x0C + E: the client never gets data */
+        mep_put_be32(work + 1, rq->next_seq);
+        wl = 5;
+        changed = true;
+        by = SIM_PF_SEQ_ALWAYS;
+        book(pf, sl, 1);
+    } else if ((sl = find(pf, SIM_PF_TABLE_ERROR)) && table_match(&sl->spec, r) &&
+               (((sl->spec.ops & 1) && is_read(r)) || ((sl->spec.ops & 2) && is_write(r))) &&
+               chance(pf, sl->spec.p)) {
+        work[0] = sl->spec.code;
+        wl = 1;
+        changed = true;
+        by = SIM_PF_TABLE_ERROR;
+        book(pf, sl, 1);
+    } else if (is_read(r) && work[0] == MEP_RSP_OK && wl >= 3) {
+        uint16_t have = mep_get_be16(work + 1);
+        if (have > wl - 3)
+            have = (uint16_t)(wl - 3);
+        if ((sl = find(pf, SIM_PF_SHORT)) && table_match(&sl->spec, r) && sl->spec.bytes < have &&
+            chance(pf, sl->spec.p)) {
+            /* S15: a valid reply that carries fewer bytes than asked. */
+            mep_put_be16(work + 1, (uint16_t)sl->spec.bytes);
+            wl = 3 + sl->spec.bytes;
+            changed = true;
+            by = SIM_PF_SHORT;
+            book(pf, sl, 1);
+        } else if ((sl = find(pf, SIM_PF_OVERSIZE)) && table_match(&sl->spec, r) && sl->spec.size > have) {
+            /* S27: the whole table although it exceeds the 476-byte body limit (mep.md 3.1). */
+            memset(work + 3 + have, 0, sl->spec.size - have);
+            mep_put_be16(work + 1, (uint16_t)sl->spec.size);
+            wl = 3 + sl->spec.size;
+            changed = true;
+            by = SIM_PF_OVERSIZE;
+            book(pf, sl, 1);
+        }
+    }
+    if ((sl = find(pf, SIM_PF_SEQ_LAST)) && work[0] == MEP_RSP_SEQ && wl >= 5) {
+        /* S04: the 0x0C carries the last accepted number E-1; a client that
+         * reuses it is then rejected as a replay (mep.md 5.5). */
+        mep_put_be32(work + 1, mep_get_be32(work + 1) - 1u);
+        changed = true;
+        if (by == SIM_PF_KIND_COUNT)
+            by = SIM_PF_SEQ_LAST;
+        book(pf, sl, 1);
+    }
+    if (!changed)
+        return SIM_PF_PASS;
+    memcpy(out->bytes, work, wl);
+    out->len = wl;
+    out->action = SIM_PF_REPLACE_BARE;
+    out->by = by;
+    return out->action;
+}
+
+/* S30 identity strings: BT01 model (bytes 4-11) and ET03 serial (0-29). */
+static void strings_for(const char *variant, uint8_t model[8], uint8_t serial[30])
+{
+    memset(serial, ' ', 30);
+    if (strcmp(variant, "quote") == 0) {
+        memcpy(model, "Q\"MODEL\"", 8);
+        memcpy(serial, "SN\"4711\"", 8);
+    } else if (strcmp(variant, "backslash") == 0) {
+        memcpy(model, "C:\\MEP\\X", 8);
+        memcpy(serial, "SN\\4711\\", 8);
+    } else if (strcmp(variant, "ff") == 0) {
+        memcpy(model, "MODEL\xFF\xFF\xFF", 8);
+        memset(serial, 0xFF, 30);
+        memcpy(serial, "4711", 4);
+    } else if (strcmp(variant, "nul") == 0) {
+        memcpy(model, "MODEL\0\0\0", 8);
+        memset(serial, 0x00, 30);
+        memcpy(serial, "4711", 4);
+    } else if (strcmp(variant, "spaces") == 0) {
+        memcpy(model, "MOD     ", 8);
+        memcpy(serial, "   4711", 7);
+    } else { /* mixed: quote, backslash, control, invalid UTF-8, 0xFF, NUL */
+        memcpy(model, "\"\\\xFF\0ab\xC3\x28", 8);
+        memcpy(serial, "\"4\\7\x01\x7F\xC3\x28\xFF\0 ", 11);
+    }
+}
+
+void sim_pfault_on_table_read(sim_pfault *pf, uint16_t table, uint32_t off, uint8_t *out, size_t n,
+                              uint64_t now_ms)
+{
+    update(pf, now_ms * 1000u);
+    sim_pfault_slot *sl = find(pf, SIM_PF_STRINGS);
+    if (!sl || (table != MEP_BT(1) && table != MEP_ET(3)))
+        return;
+    uint8_t model[8], serial[30];
+    strings_for(sl->spec.variant, model, serial);
+    const uint8_t *src = table == MEP_BT(1) ? model : serial;
+    uint32_t f0 = table == MEP_BT(1) ? 4 : 0, flen = table == MEP_BT(1) ? 8 : 30;
+    bool hit = false;
+    for (uint32_t i = 0; i < flen; i++) {
+        uint64_t at = (uint64_t)f0 + i;
+        if (at >= off && at < (uint64_t)off + n) {
+            out[at - off] = src[i];
+            hit = true;
+        }
+    }
+    if (hit) {
+        sl->injected++;
+        pf->c.injected[SIM_PF_STRINGS]++;
+    }
+}
+
+size_t sim_pfault_tx(sim_pfault *pf, uint8_t *buf, size_t n, size_t cap, uint64_t now_us)
+{
+    update(pf, now_us);
+    pf->pause_at = 0;
+    pf->pause_us = 0;
+    bool alert = n == 2 && buf[0] == 0 && buf[1] == 0;
+    sim_pfault_slot *sl = find(pf, SIM_PF_ALERT_SPLIT);
+    if (!sl || alert || n < 3 || n + 2 > cap || !chance(pf, sl->spec.p))
+        return n;
+    /* S26: `00 00` immediately followed by the reply, which the module then
+     * finds incomplete: pause 0..gap_us after `split` bytes of the reply. */
+    memmove(buf + 2, buf, n);
+    buf[0] = buf[1] = 0;
+    size_t split = sl->spec.split;
+    if (split == 0 || split >= n)
+        split = 1 + (size_t)(sim_fault_rng_next(&pf->rng) % (n - 1));
+    pf->pause_at = 2 + split;
+    pf->pause_us = sl->spec.gap_us ? (uint32_t)(sim_fault_rng_next(&pf->rng) % (sl->spec.gap_us + 1u)) : 0;
+    book(pf, sl, 1);
+    return n + 2;
+}
+
+size_t sim_pfault_tx_filter(void *ctx, uint8_t *buf, size_t n, size_t cap, uint64_t now_us)
+{
+    return sim_pfault_tx((sim_pfault *)ctx, buf, n, cap, now_us);
+}
+
+bool sim_pfault_tx_pause(const sim_pfault *pf, size_t *at, uint32_t *pause_us)
+{
+    if (!pf->pause_at)
+        return false;
+    *at = pf->pause_at;
+    *pause_us = pf->pause_us;
+    return true;
+}
+
+/* Units (pairs or bytes) that should have gone out by now_us since the start. */
+static uint64_t units_due(const sim_pfault_slot *sl, uint64_t now_us)
+{
+    uint64_t el = now_us - sl->start_us;
+    if (sl->spec.kind == SIM_PF_ALERT_STORM)
+        return el / ((uint64_t)sl->spec.period_ms * 1000u) + 1u;
+    return el * sl->spec.rate / 1000000u + 1u;
+}
+
+size_t sim_pfault_due(sim_pfault *pf, uint64_t now_us, uint8_t *out, size_t cap)
+{
+    update(pf, now_us);
+    for (size_t i = 0; i < SIM_PFAULT_MAX; i++) {
+        sim_pfault_slot *sl = &pf->slot[i];
+        if (!sl->id || (sl->spec.kind != SIM_PF_ALERT_STORM && sl->spec.kind != SIM_PF_ZERO_STREAM) ||
+            now_us < sl->start_us)
+            continue;
+        uint64_t due = units_due(sl, now_us);
+        if (due <= sl->emitted)
+            continue;
+        /* After a late wake-up send at most 100 ms worth, not the backlog. */
+        uint64_t max_units = sl->spec.kind == SIM_PF_ALERT_STORM ? 100u / sl->spec.period_ms + 1u
+                                                                 : sl->spec.rate / 10u + 1u;
+        if (due - sl->emitted > max_units)
+            sl->emitted = due - max_units;
+        uint64_t units = due - sl->emitted;
+        size_t unit_bytes = sl->spec.kind == SIM_PF_ALERT_STORM ? 2 : 1;
+        if (units * unit_bytes > cap)
+            units = cap / unit_bytes;
+        if (sl->spec.count && units > sl->spec.count - sl->injected)
+            units = sl->spec.count - sl->injected;
+        if (units == 0)
+            continue;
+        memset(out, 0, units * unit_bytes);
+        sl->emitted += units;
+        book(pf, sl, units);
+        return units * unit_bytes;
+    }
+    return 0;
+}
+
+uint64_t sim_pfault_next_wake(const sim_pfault *pf, uint64_t now_us)
+{
+    (void)now_us;
+    uint64_t t = UINT64_MAX;
+    for (size_t i = 0; i < SIM_PFAULT_MAX; i++) {
+        const sim_pfault_slot *sl = &pf->slot[i];
+        if (!sl->id)
+            continue;
+        if (sl->spec.duration_ms) {
+            uint64_t end = sl->start_us + (uint64_t)sl->spec.duration_ms * 1000u;
+            if (end < t)
+                t = end;
+        }
+        uint64_t next = UINT64_MAX;
+        if (sl->spec.kind == SIM_PF_ALERT_STORM)
+            next = sl->start_us + sl->emitted * (uint64_t)sl->spec.period_ms * 1000u;
+        else if (sl->spec.kind == SIM_PF_ZERO_STREAM)
+            next = sl->start_us + (sl->emitted * 1000000u + sl->spec.rate - 1u) / sl->spec.rate;
+        if (next < t)
+            t = next;
+    }
+    return t;
+}

@@ -1,0 +1,1034 @@
+/* sim_scenario: scenario file loader and timeline runner (see sim_scenario.h).
+ *
+ * Everything is parsed into a fresh sim_scenario and handed out only when
+ * the whole file validated, so a bad file never leaves half a scenario
+ * behind. Messages follow sim_profile: "<file>: <json path>: <problem>".
+ */
+#include "sim_scenario.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    const char *name;
+    char *err;
+    size_t errlen;
+} ctx;
+
+static int fail(ctx *c, const char *path, const char *fmt, ...)
+{
+    char msg[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (c->err && c->errlen)
+        snprintf(c->err, c->errlen, "%s: %s: %s", c->name, path, msg);
+    return -1;
+}
+
+static const char *type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a real number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    default: return "null";
+    }
+}
+
+/* Reject keys not in the NULL-terminated list. */
+static int only_keys(ctx *c, const char *path, json_t *obj, const char *const *keys)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v) {
+        bool ok = false;
+        for (size_t i = 0; keys[i]; i++)
+            ok |= strcmp(k, keys[i]) == 0;
+        if (!ok)
+            return fail(c, path, "unknown key \"%s\"", k);
+    }
+    return 0;
+}
+
+static int want(ctx *c, const char *path, json_t *v, json_type t, const char *what)
+{
+    bool ok = json_typeof(v) == t || (t == JSON_REAL && json_is_integer(v)) ||
+              (t == JSON_TRUE && json_is_boolean(v));
+    if (!ok)
+        return fail(c, path, "must be %s, got %s", what, type_name(v));
+    return 0;
+}
+
+/* ---- small value parsers ---------------------------------------------- */
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch = tolower(ch);
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return -1;
+}
+
+/* Hex digits with optional spaces/colons -> bytes. Returns count or -1. */
+static int parse_hex(const char *t, uint8_t *out, size_t cap)
+{
+    size_t n = 0;
+    int hi = -1;
+    for (; *t; t++) {
+        if (*t == ' ' || *t == ':')
+            continue;
+        int v = hexval((unsigned char)*t);
+        if (v < 0)
+            return -1;
+        if (hi < 0) {
+            hi = v;
+        } else {
+            if (n == cap)
+                return -1;
+            out[n++] = (uint8_t)(hi << 4 | v);
+            hi = -1;
+        }
+    }
+    return hi < 0 ? (int)n : -1;
+}
+
+/* MBK/MAK as 16 or 20 ASCII characters (first 16 used, module-behaviour 3)
+ * or 32/40 hex digits. */
+static int parse_key(const char *t, uint8_t out[16])
+{
+    size_t len = strlen(t);
+    uint8_t b[20];
+    int n = parse_hex(t, b, sizeof b);
+    if (n == 16 || n == 20) {
+        memcpy(out, b, 16);
+        return 0;
+    }
+    if (len == 16 || len == 20) {
+        for (size_t i = 0; i < len; i++)
+            if (t[i] < 0x20 || t[i] > 0x7E)
+                return -1;
+        memcpy(out, t, 16);
+        return 0;
+    }
+    return -1;
+}
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* "2026-03-29T00:59:50Z" -> Unix ms; -1 on error. */
+static int parse_utc(const char *t, int64_t *ms)
+{
+    int y, mo, d, h, mi, s;
+    char z = 0, extra = 0;
+    if (strlen(t) != 20 || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%c%c", &y, &mo, &d, &h, &mi, &s, &z, &extra) != 7 ||
+        z != 'Z')
+        return -1;
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 2000 || y > 2099 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || s > 59 ||
+        h < 0 || mi < 0 || s < 0)
+        return -1;
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo == 2 && d == 29 && !leap)
+        return -1;
+    *ms = (days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s) * 1000;
+    return 0;
+}
+
+static int utc_value(ctx *c, const char *path, json_t *v, int64_t *ms)
+{
+    if (json_is_string(v)) {
+        if (parse_utc(json_string_value(v), ms) < 0)
+            return fail(c, path, "bad UTC time \"%s\" (want YYYY-MM-DDTHH:MM:SSZ, years 2000-2099)",
+                        json_string_value(v));
+        return 0;
+    }
+    if (json_is_integer(v)) {
+        json_int_t s = json_integer_value(v);
+        if (s < 946684800 || s > 4102444799LL)
+            return fail(c, path, "Unix time %lld out of range (2000-2099)", (long long)s);
+        *ms = (int64_t)s * 1000;
+        return 0;
+    }
+    return fail(c, path, "must be a UTC time string or Unix seconds, got %s", type_name(v));
+}
+
+/* A fault/glitch parameter as text for the modules' setters. */
+static int param_text(json_t *v, char *buf, size_t cap)
+{
+    switch (json_typeof(v)) {
+    case JSON_INTEGER:
+        snprintf(buf, cap, "%lld", (long long)json_integer_value(v));
+        return 0;
+    case JSON_REAL:
+        snprintf(buf, cap, "%.17g", json_real_value(v));
+        return 0;
+    case JSON_STRING:
+        if (strlen(json_string_value(v)) >= cap)
+            return -1;
+        strcpy(buf, json_string_value(v));
+        return 0;
+    case JSON_TRUE:
+        snprintf(buf, cap, "1");
+        return 0;
+    case JSON_FALSE:
+        snprintf(buf, cap, "0");
+        return 0;
+    case JSON_ARRAY: {
+        size_t n = 0, i;
+        json_t *e;
+        buf[0] = '\0';
+        json_array_foreach(v, i, e) {
+            if (!json_is_integer(e) && !json_is_string(e))
+                return -1;
+            char one[64];
+            if (json_is_integer(e))
+                snprintf(one, sizeof one, "%lld", (long long)json_integer_value(e));
+            else if (strlen(json_string_value(e)) < sizeof one)
+                strcpy(one, json_string_value(e));
+            else
+                return -1;
+            if (n + strlen(one) + 2 > cap)
+                return -1;
+            n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? "," : "", one);
+        }
+        return 0;
+    }
+    default:
+        return -1;
+    }
+}
+
+typedef int (*setter_fn)(void *spec, const char *key, const char *value, char *err, size_t errlen);
+static int set_fault(void *s, const char *k, const char *v, char *e, size_t el) { return sim_fault_spec_set(s, k, v, e, el); }
+static int set_pfault(void *s, const char *k, const char *v, char *e, size_t el) { return sim_pfault_spec_set(s, k, v, e, el); }
+static int set_glitch(void *s, const char *k, const char *v, char *e, size_t el) { return sim_glitch_spec_set(s, k, v, e, el); }
+
+static int apply_params(ctx *c, const char *spath, json_t *params, void *spec, setter_fn set)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s.params", spath);
+    if (!params)
+        return 0;
+    if (want(c, path, params, JSON_OBJECT, "an object") < 0)
+        return -1;
+    const char *k;
+    json_t *v;
+    json_object_foreach(params, k, v) {
+        char kp[224], text[256], msg[256];
+        snprintf(kp, sizeof kp, "%s.%s", path, k);
+        if (param_text(v, text, sizeof text) < 0)
+            return fail(c, kp, "bad type: %s is not a parameter value", type_name(v));
+        if (set(spec, k, text, msg, sizeof msg) < 0)
+            return fail(c, kp, "%s", msg);
+    }
+    return 0;
+}
+
+/* ---- steps ------------------------------------------------------------- */
+static const char *const STEP_NAMES[SIM_STEP_KIND_COUNT] = {
+    [SIM_STEP_LOAD] = "load", [SIM_STEP_FAULT] = "fault", [SIM_STEP_PFAULT] = "fault",
+    [SIM_STEP_STOP] = "stop", [SIM_STEP_GLITCH] = "glitch", [SIM_STEP_ALERT] = "alert",
+    [SIM_STEP_CLOCK] = "clock", [SIM_STEP_SEQ_JUMP] = "seq_jump", [SIM_STEP_REBOOT] = "reboot",
+    [SIM_STEP_WAIT] = "wait", [SIM_STEP_END] = "end",
+};
+
+const char *sim_step_kind_name(sim_step_kind k)
+{
+    return (unsigned)k < SIM_STEP_KIND_COUNT ? STEP_NAMES[k] : "?";
+}
+
+static bool stop_name_known(const char *n)
+{
+    return strcmp(n, "all") == 0 || sim_fault_kind_from_name(n) >= 0 || sim_pfault_kind_from_name(n) >= 0 ||
+           sim_glitch_kind_from_name(n) >= 0;
+}
+
+static int time_value(ctx *c, const char *path, json_t *v, int64_t *ms)
+{
+    if (!json_is_number(v))
+        return fail(c, path, "must be a number of seconds, got %s", type_name(v));
+    double s = json_number_value(v);
+    if (!isfinite(s) || s < 0)
+        return fail(c, path, "impossible time %g s: negative", s);
+    if (s > SIM_SCENARIO_MAX_TIME_S)
+        return fail(c, path, "impossible time %g s: more than %.0f s", s, SIM_SCENARIO_MAX_TIME_S);
+    *ms = (int64_t)llround(s * 1000.0);
+    return 0;
+}
+
+static int parse_step(ctx *c, size_t idx, json_t *js, int64_t *prev_ms, sim_step *st)
+{
+    char path[96], kp[160];
+    snprintf(path, sizeof path, "$.timeline[%zu]", idx);
+    memset(st, 0, sizeof *st);
+    if (want(c, path, js, JSON_OBJECT, "an object") < 0)
+        return -1;
+    static const char *const keys[] = {"at", "after", "note", "params", "load", "fault", "stop", "glitch",
+                                       "alert", "clock", "seq_jump", "reboot", "wait", "end", NULL};
+    if (only_keys(c, path, js, keys) < 0)
+        return -1;
+
+    /* time */
+    json_t *at = json_object_get(js, "at"), *after = json_object_get(js, "after");
+    if (!at == !after)
+        return fail(c, path, "needs exactly one of \"at\" or \"after\"");
+    int64_t ms;
+    snprintf(kp, sizeof kp, "%s.%s", path, at ? "at" : "after");
+    if (time_value(c, kp, at ? at : after, &ms) < 0)
+        return -1;
+    if (at && ms < *prev_ms)
+        return fail(c, kp, "impossible time %.3f s: before the previous step at %.3f s (steps run in order)",
+                    (double)ms / 1000.0, (double)*prev_ms / 1000.0);
+    st->at_ms = at ? ms : *prev_ms + ms;
+    if ((double)st->at_ms > SIM_SCENARIO_MAX_TIME_S * 1000.0)
+        return fail(c, kp, "impossible time: step falls after %.0f s", SIM_SCENARIO_MAX_TIME_S);
+    *prev_ms = st->at_ms;
+
+    json_t *note = json_object_get(js, "note");
+    if (note) {
+        snprintf(kp, sizeof kp, "%s.note", path);
+        if (want(c, kp, note, JSON_STRING, "a string") < 0)
+            return -1;
+        snprintf(st->note, sizeof st->note, "%s", json_string_value(note));
+    }
+
+    /* action: exactly one */
+    static const char *const actions[] = {"load", "fault", "stop", "glitch", "alert", "clock",
+                                          "seq_jump", "reboot", "wait", "end"};
+    const char *act = NULL;
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
+        if (json_object_get(js, actions[i])) {
+            if (act)
+                return fail(c, path, "has both \"%s\" and \"%s\": one action per step", act, actions[i]);
+            act = actions[i];
+        }
+    if (!act)
+        return fail(c, path, "no action (load, fault, stop, glitch, alert, clock, seq_jump, reboot, wait, end)");
+    json_t *v = json_object_get(js, act);
+    json_t *params = json_object_get(js, "params");
+    snprintf(kp, sizeof kp, "%s.%s", path, act);
+    if (params && strcmp(act, "fault") != 0 && strcmp(act, "glitch") != 0)
+        return fail(c, path, "\"params\" belongs to a fault or glitch step, not to \"%s\"", act);
+
+    if (strcmp(act, "load") == 0) {
+        st->kind = SIM_STEP_LOAD;
+        if (want(c, kp, v, JSON_OBJECT, "an object") < 0)
+            return -1;
+        static const char *const lk[] = {"phase", "watts", "pf", NULL};
+        if (only_keys(c, kp, v, lk) < 0)
+            return -1;
+        json_t *ph = json_object_get(v, "phase"), *w = json_object_get(v, "watts"), *pf = json_object_get(v, "pf");
+        char sp[200];
+        snprintf(sp, sizeof sp, "%s.phase", kp);
+        if (!ph)
+            return fail(c, kp, "missing \"phase\" (1..3, 0 = all)");
+        if (want(c, sp, ph, JSON_INTEGER, "an integer") < 0)
+            return -1;
+        if (json_integer_value(ph) < 0 || json_integer_value(ph) > 3)
+            return fail(c, sp, "phase must be 0..3 (0 = all), got %lld", (long long)json_integer_value(ph));
+        st->u.load.phase = (int)json_integer_value(ph);
+        snprintf(sp, sizeof sp, "%s.watts", kp);
+        if (!w)
+            return fail(c, kp, "missing \"watts\"");
+        if (want(c, sp, w, JSON_REAL, "a number") < 0)
+            return -1;
+        st->u.load.watts = json_number_value(w);
+        if (fabs(st->u.load.watts) > 1e6)
+            return fail(c, sp, "watts out of range (|w| <= 1000000)");
+        st->u.load.pf = 1.0;
+        if (pf) {
+            snprintf(sp, sizeof sp, "%s.pf", kp);
+            if (want(c, sp, pf, JSON_REAL, "a number") < 0)
+                return -1;
+            st->u.load.pf = json_number_value(pf);
+            if (st->u.load.pf < 0 || st->u.load.pf > 1)
+                return fail(c, sp, "pf must be 0..1, got %g", st->u.load.pf);
+        }
+    } else if (strcmp(act, "fault") == 0) {
+        if (want(c, kp, v, JSON_STRING, "a fault name") < 0)
+            return -1;
+        const char *name = json_string_value(v);
+        int k = sim_fault_kind_from_name(name);
+        char msg[256];
+        if (k >= 0) {
+            st->kind = SIM_STEP_FAULT;
+            sim_fault_spec_init(&st->u.fault, (sim_fault_kind)k);
+            if (apply_params(c, path, params, &st->u.fault, set_fault) < 0)
+                return -1;
+            if (sim_fault_spec_check(&st->u.fault, msg, sizeof msg) < 0)
+                return fail(c, path, "%s", msg);
+        } else if ((k = sim_pfault_kind_from_name(name)) >= 0) {
+            st->kind = SIM_STEP_PFAULT;
+            sim_pfault_spec_init(&st->u.pfault, (sim_pfault_kind)k);
+            if (apply_params(c, path, params, &st->u.pfault, set_pfault) < 0)
+                return -1;
+            if (sim_pfault_spec_check(&st->u.pfault, msg, sizeof msg) < 0)
+                return fail(c, path, "%s", msg);
+        } else {
+            return fail(c, kp, "unknown fault \"%s\"", name);
+        }
+    } else if (strcmp(act, "glitch") == 0) {
+        if (want(c, kp, v, JSON_STRING, "a glitch name") < 0)
+            return -1;
+        int k = sim_glitch_kind_from_name(json_string_value(v));
+        if (k < 0)
+            return fail(c, kp, "unknown glitch \"%s\"", json_string_value(v));
+        st->kind = SIM_STEP_GLITCH;
+        sim_glitch_spec_init(&st->u.glitch, (sim_glitch_kind)k);
+        if (apply_params(c, path, params, &st->u.glitch, set_glitch) < 0)
+            return -1;
+        char msg[256];
+        if (sim_glitch_spec_check(&st->u.glitch, msg, sizeof msg) < 0)
+            return fail(c, path, "%s", msg);
+    } else if (strcmp(act, "stop") == 0) {
+        st->kind = SIM_STEP_STOP;
+        if (want(c, kp, v, JSON_STRING, "a fault or glitch name") < 0)
+            return -1;
+        if (!stop_name_known(json_string_value(v)))
+            return fail(c, kp, "unknown fault or glitch \"%s\"", json_string_value(v));
+        snprintf(st->u.stop, sizeof st->u.stop, "%s", json_string_value(v));
+    } else if (strcmp(act, "alert") == 0) {
+        st->kind = SIM_STEP_ALERT;
+        json_t *flags = v;
+        if (json_is_object(v)) {
+            static const char *const ak[] = {"flags", "clear", NULL};
+            if (only_keys(c, kp, v, ak) < 0)
+                return -1;
+            json_t *cl = json_object_get(v, "clear");
+            if (cl) {
+                char sp[200];
+                snprintf(sp, sizeof sp, "%s.clear", kp);
+                if (want(c, sp, cl, JSON_TRUE, "a boolean") < 0)
+                    return -1;
+                st->u.alert.clear = json_is_true(cl);
+            }
+            flags = json_object_get(v, "flags");
+            if (!flags)
+                return fail(c, kp, "missing \"flags\"");
+            snprintf(kp, sizeof kp, "%s.alert.flags", path);
+        }
+        if (want(c, kp, flags, JSON_INTEGER, "an integer (ET13 alert flags)") < 0)
+            return -1;
+        json_int_t f = json_integer_value(flags);
+        if (f < 1 || f > 255)
+            return fail(c, kp, "alert flags must be 1..255 (mep.md 10.3), got %lld", (long long)f);
+        st->u.alert.flags = (uint8_t)f;
+    } else if (strcmp(act, "clock") == 0) {
+        st->kind = SIM_STEP_CLOCK;
+        if (utc_value(c, kp, v, &st->u.clock_utc_ms) < 0)
+            return -1;
+    } else if (strcmp(act, "seq_jump") == 0) {
+        st->kind = SIM_STEP_SEQ_JUMP;
+        if (want(c, kp, v, JSON_INTEGER, "an integer") < 0)
+            return -1;
+        json_int_t j = json_integer_value(v);
+        if (j == 0 || j < -2147483647LL || j > 2147483647LL)
+            return fail(c, kp, "seq_jump must be a non-zero 32-bit step, got %lld", (long long)j);
+        st->u.seq_jump = j;
+    } else {
+        st->kind = strcmp(act, "reboot") == 0 ? SIM_STEP_REBOOT : strcmp(act, "wait") == 0 ? SIM_STEP_WAIT
+                                                                                           : SIM_STEP_END;
+        if (!json_is_true(v))
+            return fail(c, kp, "must be true, got %s", json_is_false(v) ? "false" : type_name(v));
+    }
+    return 0;
+}
+
+/* ---- top level --------------------------------------------------------- */
+static void dir_of(const char *path, char *out, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        snprintf(out, cap, ".");
+        return;
+    }
+    size_t n = (size_t)(slash - path);
+    if (n == 0)
+        n = 1;
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, path, n);
+    out[n] = '\0';
+}
+
+static int resolve_profile(ctx *c, const char *file, const char *prof, const sim_scenario_opts *o, char *out,
+                           size_t cap)
+{
+    if (!*prof)
+        return fail(c, "$.profile", "must not be empty");
+    if (prof[0] == '/') {
+        snprintf(out, cap, "%s", prof);
+        if (o->check_profile && access(out, R_OK) != 0)
+            return fail(c, "$.profile", "profile \"%s\" not found", prof);
+        return 0;
+    }
+    char dir[512], a[1100], b[1100], meters[600];
+    dir_of(file, dir, sizeof dir);
+    snprintf(a, sizeof a, "%s/%s", dir, prof);
+    if (o->meters_dir)
+        snprintf(meters, sizeof meters, "%s", o->meters_dir);
+    else
+        snprintf(meters, sizeof meters, "%s/../meters", dir);
+    snprintf(b, sizeof b, "%s/%s", meters, prof);
+    const char *pick = access(a, R_OK) == 0 ? a : access(b, R_OK) == 0 ? b : NULL;
+    if (!pick && o->check_profile)
+        return fail(c, "$.profile", "profile \"%s\" not found (looked in %s and %s)", prof, dir, meters);
+    if (!pick)
+        pick = b;
+    if (strlen(pick) >= cap)
+        return fail(c, "$.profile", "resolved path too long");
+    snprintf(out, cap, "%s", pick);
+    return 0;
+}
+
+static int parse_policy(ctx *c, json_t *p, sim_scenario_policy *pol)
+{
+    if (want(c, "$.policy", p, JSON_OBJECT, "an object") < 0)
+        return -1;
+    static const char *const keys[] = {"seq_reply", "seq_window", "strict_full_read_count", "auth_reply",
+                                       "past_end_error", "proc_latency_ms", NULL};
+    if (only_keys(c, "$.policy", p, keys) < 0)
+        return -1;
+    json_t *v;
+    if ((v = json_object_get(p, "seq_reply"))) {
+        if (want(c, "$.policy.seq_reply", v, JSON_STRING, "a string") < 0)
+            return -1;
+        const char *s = json_string_value(v);
+        if (strcmp(s, "next") != 0 && strcmp(s, "last") != 0)
+            return fail(c, "$.policy.seq_reply", "must be \"next\" or \"last\", got \"%s\"", s);
+        pol->has_seq_reply = true;
+        pol->seq_reply = strcmp(s, "last") == 0; /* SIM_SEQ_REPLY_NEXT = 0, _LAST = 1 */
+    }
+    if ((v = json_object_get(p, "seq_window"))) {
+        if (want(c, "$.policy.seq_window", v, JSON_INTEGER, "an integer") < 0)
+            return -1;
+        if (json_integer_value(v) < 1 || json_integer_value(v) > 1000)
+            return fail(c, "$.policy.seq_window", "must be 1..1000");
+        pol->has_seq_window = true;
+        pol->seq_window = (uint32_t)json_integer_value(v);
+    }
+    if ((v = json_object_get(p, "strict_full_read_count"))) {
+        if (want(c, "$.policy.strict_full_read_count", v, JSON_TRUE, "a boolean") < 0)
+            return -1;
+        pol->has_strict_full_read_count = true;
+        pol->strict_full_read_count = json_is_true(v);
+    }
+    if ((v = json_object_get(p, "auth_reply"))) {
+        if (want(c, "$.policy.auth_reply", v, JSON_STRING, "a string") < 0)
+            return -1;
+        const char *s = json_string_value(v);
+        int a = strcmp(s, "short") == 0 ? 0 : strcmp(s, "zero-digest") == 0 ? 1 : strcmp(s, "silent") == 0 ? 2 : -1;
+        if (a < 0)
+            return fail(c, "$.policy.auth_reply", "must be \"short\", \"zero-digest\" or \"silent\", got \"%s\"", s);
+        pol->has_auth_reply = true;
+        pol->auth_reply = a;
+    }
+    if ((v = json_object_get(p, "past_end_error"))) {
+        if (want(c, "$.policy.past_end_error", v, JSON_TRUE, "a boolean") < 0)
+            return -1;
+        pol->has_past_end_error = true;
+        pol->past_end_error = json_is_true(v);
+    }
+    if ((v = json_object_get(p, "proc_latency_ms"))) {
+        if (want(c, "$.policy.proc_latency_ms", v, JSON_INTEGER, "an integer") < 0)
+            return -1;
+        if (json_integer_value(v) < 0 || json_integer_value(v) > 1000)
+            return fail(c, "$.policy.proc_latency_ms", "must be 0..1000 (mep.md 4)");
+        pol->has_proc_latency_ms = true;
+        pol->proc_latency_ms = (uint32_t)json_integer_value(v);
+    }
+    return 0;
+}
+
+static int parse_patch(ctx *c, json_t *p, sim_scenario *s)
+{
+    if (want(c, "$.patch", p, JSON_OBJECT, "an object") < 0)
+        return -1;
+    static const char *const keys[] = {"bt21", "et11", NULL};
+    if (only_keys(c, "$.patch", p, keys) < 0)
+        return -1;
+    json_t *v;
+    if ((v = json_object_get(p, "bt21"))) {
+        if (want(c, "$.patch.bt21", v, JSON_STRING, "a hex string of 10 bytes") < 0)
+            return -1;
+        if (parse_hex(json_string_value(v), s->bt21, sizeof s->bt21) != 10)
+            return fail(c, "$.patch.bt21", "must be 10 bytes of hex (mep.md 12.4), got \"%s\"",
+                        json_string_value(v));
+        s->has_bt21 = true;
+    }
+    if ((v = json_object_get(p, "et11"))) {
+        if (want(c, "$.patch.et11", v, JSON_OBJECT, "an object of byte index -> value") < 0)
+            return -1;
+        const char *k;
+        json_t *b;
+        json_object_foreach(v, k, b) {
+            char kp[96];
+            snprintf(kp, sizeof kp, "$.patch.et11.%s", k);
+            char *end;
+            long idx = strtol(k, &end, 10);
+            if (!*k || *end || idx < 0 || idx >= (long)sizeof s->et11)
+                return fail(c, kp, "byte index must be 0..%zu", sizeof s->et11 - 1);
+            if (want(c, kp, b, JSON_INTEGER, "an integer") < 0)
+                return -1;
+            if (json_integer_value(b) < 0 || json_integer_value(b) > 255)
+                return fail(c, kp, "byte value must be 0..255");
+            s->et11[idx] = (uint8_t)json_integer_value(b);
+            s->et11_mask |= 1ull << idx;
+        }
+    }
+    return 0;
+}
+
+static int parse_root(ctx *c, json_t *root, const sim_scenario_opts *o, sim_scenario *s)
+{
+    if (want(c, "$", root, JSON_OBJECT, "an object") < 0)
+        return -1;
+    static const char *const keys[] = {"description", "profile", "keys", "seed", "speed", "seq_start",
+                                       "start", "policy", "patch", "expect", "timeline", NULL};
+    if (only_keys(c, "$", root, keys) < 0)
+        return -1;
+    static const char *const required[] = {"description", "profile", "expect", "timeline"};
+    for (size_t i = 0; i < 4; i++)
+        if (!json_object_get(root, required[i]))
+            return fail(c, "$", "missing required key \"%s\"", required[i]);
+
+    json_t *v = json_object_get(root, "description");
+    if (want(c, "$.description", v, JSON_STRING, "a string") < 0)
+        return -1;
+    if (!*json_string_value(v))
+        return fail(c, "$.description", "must not be empty");
+    s->description = strdup(json_string_value(v));
+
+    v = json_object_get(root, "profile");
+    if (want(c, "$.profile", v, JSON_STRING, "a string") < 0)
+        return -1;
+    if (resolve_profile(c, s->path, json_string_value(v), o, s->profile, sizeof s->profile) < 0)
+        return -1;
+
+    if ((v = json_object_get(root, "keys"))) {
+        if (want(c, "$.keys", v, JSON_OBJECT, "an object") < 0)
+            return -1;
+        static const char *const kk[] = {"mbk", "mak", NULL};
+        if (only_keys(c, "$.keys", v, kk) < 0)
+            return -1;
+        for (int i = 0; i < 2; i++) {
+            json_t *k = json_object_get(v, kk[i]);
+            if (!k)
+                continue;
+            char kp[32];
+            snprintf(kp, sizeof kp, "$.keys.%s", kk[i]);
+            if (want(c, kp, k, JSON_STRING, "a string") < 0)
+                return -1;
+            if (parse_key(json_string_value(k), i ? s->mak : s->mbk) < 0)
+                return fail(c, kp, "key must be 16 or 20 ASCII characters or 32/40 hex digits");
+            *(i ? &s->has_mak : &s->has_mbk) = true;
+        }
+    }
+    if ((v = json_object_get(root, "seed"))) {
+        if (want(c, "$.seed", v, JSON_INTEGER, "an integer") < 0)
+            return -1;
+        if (json_integer_value(v) < 0)
+            return fail(c, "$.seed", "must be >= 0");
+        s->seed = (uint64_t)json_integer_value(v);
+    }
+    if ((v = json_object_get(root, "speed"))) {
+        if (want(c, "$.speed", v, JSON_REAL, "a number") < 0)
+            return -1;
+        s->speed = json_number_value(v);
+        if (!(s->speed > 0.0) || s->speed > 10000.0)
+            return fail(c, "$.speed", "must be > 0 and <= 10000, got %g", s->speed);
+    }
+    if ((v = json_object_get(root, "seq_start"))) {
+        if (want(c, "$.seq_start", v, JSON_INTEGER, "an integer") < 0)
+            return -1;
+        if (json_integer_value(v) < 0 || json_integer_value(v) > 0xFFFFFFFFLL)
+            return fail(c, "$.seq_start", "must be 0..4294967295");
+        s->has_seq_start = true;
+        s->seq_start = (uint32_t)json_integer_value(v);
+    }
+    if ((v = json_object_get(root, "start"))) {
+        if (utc_value(c, "$.start", v, &s->start_utc_ms) < 0)
+            return -1;
+        s->has_start_utc = true;
+    }
+    if ((v = json_object_get(root, "policy")) && parse_policy(c, v, &s->policy) < 0)
+        return -1;
+    if ((v = json_object_get(root, "patch")) && parse_patch(c, v, s) < 0)
+        return -1;
+
+    v = json_object_get(root, "expect");
+    if (want(c, "$.expect", v, JSON_OBJECT, "an object") < 0)
+        return -1;
+    s->expect_json = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+    v = json_object_get(root, "timeline");
+    if (want(c, "$.timeline", v, JSON_ARRAY, "an array") < 0)
+        return -1;
+    size_t n = json_array_size(v);
+    if (n > SIM_SCENARIO_MAX_STEPS)
+        return fail(c, "$.timeline", "too many steps (%zu > %d)", n, SIM_SCENARIO_MAX_STEPS);
+    s->steps = calloc(n ? n : 1, sizeof *s->steps);
+    if (!s->steps)
+        return fail(c, "$.timeline", "out of memory");
+    int64_t prev = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && s->steps[i - 1].kind == SIM_STEP_END) {
+            char p[64];
+            snprintf(p, sizeof p, "$.timeline[%zu]", i);
+            return fail(c, p, "step after \"end\"");
+        }
+        if (parse_step(c, i, json_array_get(v, i), &prev, &s->steps[i]) < 0)
+            return -1;
+        s->n_steps = i + 1;
+    }
+    return 0;
+}
+
+void sim_scenario_free(sim_scenario *s)
+{
+    if (!s)
+        return;
+    free(s->description);
+    free(s->expect_json);
+    free(s->steps);
+    free(s);
+}
+
+sim_scenario *sim_scenario_parse(const char *text, size_t len, const char *name, const sim_scenario_opts *opts,
+                                 char *err, size_t errlen)
+{
+    sim_scenario_opts def = {NULL, true};
+    if (!opts)
+        opts = &def;
+    if (!name)
+        name = "<scenario>";
+    const char *base = strrchr(name, '/');
+    ctx c = {base ? base + 1 : name, err, errlen};
+    if (err && errlen)
+        err[0] = '\0';
+    json_error_t je;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s:%d:%d: JSON syntax error: %s", c.name, je.line, je.column, je.text);
+        return NULL;
+    }
+    sim_scenario *s = calloc(1, sizeof *s);
+    if (!s) {
+        json_decref(root);
+        fail(&c, "$", "out of memory");
+        return NULL;
+    }
+    snprintf(s->path, sizeof s->path, "%s", name);
+    snprintf(s->name, sizeof s->name, "%s", c.name);
+    s->seed = 1;
+    s->speed = 1.0;
+    int rc = parse_root(&c, root, opts, s);
+    json_decref(root);
+    if (rc < 0) {
+        sim_scenario_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+sim_scenario *sim_scenario_load(const char *path, const sim_scenario_opts *opts, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            if (cap >= (4u << 20)) {
+                fclose(fp);
+                free(buf);
+                if (err && errlen)
+                    snprintf(err, errlen, "%s: file larger than 4 MiB", path);
+                return NULL;
+            }
+            cap = cap ? cap * 2 : 8192;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                fclose(fp);
+                free(buf);
+                if (err && errlen)
+                    snprintf(err, errlen, "%s: out of memory", path);
+                return NULL;
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + len, 1, cap - len, fp);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    fclose(fp);
+    sim_scenario *s = sim_scenario_parse(buf, len, path, opts, err, errlen);
+    free(buf);
+    return s;
+}
+
+size_t sim_scenario_due(sim_scenario *s, int64_t elapsed_ms, const sim_step **out, size_t cap)
+{
+    size_t n = 0;
+    while (n < cap && s->next < s->n_steps && s->steps[s->next].at_ms <= elapsed_ms)
+        out[n++] = &s->steps[s->next++];
+    return n;
+}
+
+int64_t sim_scenario_next_at(const sim_scenario *s)
+{
+    return s->next < s->n_steps ? s->steps[s->next].at_ms : INT64_MAX;
+}
+
+bool sim_scenario_done(const sim_scenario *s)
+{
+    return s->next >= s->n_steps || (s->next > 0 && s->steps[s->next - 1].kind == SIM_STEP_END);
+}
+
+void sim_scenario_rewind(sim_scenario *s)
+{
+    s->next = 0;
+}
+
+size_t sim_step_format(const sim_step *st, char *out, size_t cap)
+{
+    if (!cap)
+        return 0;
+    char body[320] = "";
+    switch (st->kind) {
+    case SIM_STEP_LOAD:
+        snprintf(body, sizeof body, "load phase=%d watts=%g pf=%g", st->u.load.phase, st->u.load.watts,
+                 st->u.load.pf);
+        break;
+    case SIM_STEP_FAULT: {
+        char f[256];
+        sim_fault_spec_format(&st->u.fault, f, sizeof f);
+        snprintf(body, sizeof body, "fault %s", f);
+        break;
+    }
+    case SIM_STEP_PFAULT: {
+        char f[256];
+        sim_pfault_spec_format(&st->u.pfault, f, sizeof f);
+        snprintf(body, sizeof body, "fault %s", f);
+        break;
+    }
+    case SIM_STEP_GLITCH: {
+        char f[256];
+        sim_glitch_spec_format(&st->u.glitch, f, sizeof f);
+        snprintf(body, sizeof body, "glitch %s", f);
+        break;
+    }
+    case SIM_STEP_STOP: snprintf(body, sizeof body, "stop %s", st->u.stop); break;
+    case SIM_STEP_ALERT:
+        snprintf(body, sizeof body, "alert %s flags=0x%02X", st->u.alert.clear ? "clear" : "raise",
+                 st->u.alert.flags);
+        break;
+    case SIM_STEP_CLOCK: snprintf(body, sizeof body, "clock utc_ms=%lld", (long long)st->u.clock_utc_ms); break;
+    case SIM_STEP_SEQ_JUMP: snprintf(body, sizeof body, "seq_jump %+lld", (long long)st->u.seq_jump); break;
+    default: snprintf(body, sizeof body, "%s", sim_step_kind_name(st->kind)); break;
+    }
+    int w = snprintf(out, cap, "t=%lld.%03llds %s%s%s", (long long)(st->at_ms / 1000),
+                     (long long)(st->at_ms % 1000), body, st->note[0] ? " -- " : "", st->note);
+    return w < 0 ? 0 : (size_t)w < cap ? (size_t)w : cap - 1;
+}
+
+/* ---- sim_fault_set ------------------------------------------------------ */
+void sim_fault_set_init(sim_fault_set *fs, uint64_t seed)
+{
+    sim_fault_init(&fs->line, seed);
+    sim_pfault_init(&fs->proto, seed);
+    sim_glitch_init(&fs->glitch);
+}
+
+static int stop_everywhere(sim_fault_set *fs, const char *what)
+{
+    return sim_fault_stop(&fs->line, what) + sim_pfault_stop(&fs->proto, what) + sim_glitch_stop(&fs->glitch, what);
+}
+
+int sim_fault_set_apply(sim_fault_set *fs, const sim_step *st, uint64_t now_us, int64_t sim_now_ms,
+                        sim_glitch_effects *fx, char *err, size_t errlen)
+{
+    if (fx)
+        memset(fx, 0, sizeof *fx);
+    switch (st->kind) {
+    case SIM_STEP_FAULT:
+        return sim_fault_start(&fs->line, &st->u.fault, now_us, err, errlen) < 0 ? -1 : 1;
+    case SIM_STEP_PFAULT:
+        return sim_pfault_start(&fs->proto, &st->u.pfault, now_us, err, errlen) < 0 ? -1 : 1;
+    case SIM_STEP_GLITCH:
+        return sim_glitch_start(&fs->glitch, &st->u.glitch, sim_now_ms, fx, err, errlen) < 0 ? -1 : 1;
+    case SIM_STEP_STOP:
+        if (strcmp(st->u.stop, "all") == 0) {
+            sim_fault_clear(&fs->line);
+            sim_pfault_clear(&fs->proto);
+            sim_glitch_clear(&fs->glitch);
+        } else {
+            stop_everywhere(fs, st->u.stop);
+        }
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void outf(char *out, size_t cap, size_t *n, const char *fmt, ...)
+{
+    if (*n + 1 >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(out + *n, cap - *n, fmt, ap);
+    va_end(ap);
+    if (w > 0)
+        *n += (size_t)w < cap - *n ? (size_t)w : cap - *n - 1;
+}
+
+int sim_fault_set_command(sim_fault_set *fs, const char *line, uint64_t now_us, int64_t sim_now_ms,
+                          sim_glitch_effects *fx, char *out, size_t cap)
+{
+    if (!cap)
+        return -1;
+    out[0] = '\0';
+    if (fx)
+        memset(fx, 0, sizeof *fx);
+    while (line && (*line == ' ' || *line == '\t'))
+        line++;
+    if (!line || !*line) {
+        snprintf(out, cap, "empty command (inject, glitch, clear, list, status)");
+        return -1;
+    }
+    const char *sp = strpbrk(line, " \t");
+    size_t vlen = sp ? (size_t)(sp - line) : strlen(line);
+    const char *rest = sp ? sp : "";
+    while (*rest == ' ' || *rest == '\t')
+        rest++;
+    char err[256];
+    size_t n = 0;
+    if (vlen == 6 && strncmp(line, "inject", 6) == 0) {
+        sim_fault_spec f;
+        sim_pfault_spec p;
+        char name[64];
+        size_t nl = strcspn(rest, " \t");
+        snprintf(name, sizeof name, "%.*s", (int)(nl < sizeof name ? nl : sizeof name - 1), rest);
+        int id;
+        if (sim_pfault_kind_from_name(name) >= 0) {
+            if (sim_pfault_spec_parse(&p, rest, err, sizeof err) < 0 ||
+                (id = sim_pfault_start(&fs->proto, &p, now_us, err, sizeof err)) < 0) {
+                snprintf(out, cap, "%s", err);
+                return -1;
+            }
+            sim_pfault_spec_format(&p, err, sizeof err);
+            snprintf(out, cap, "p%d %s", id, err);
+            return 0;
+        }
+        if (sim_fault_spec_parse(&f, rest, err, sizeof err) < 0 ||
+            (id = sim_fault_start(&fs->line, &f, now_us, err, sizeof err)) < 0) {
+            snprintf(out, cap, "%s", err);
+            return -1;
+        }
+        sim_fault_spec_format(&f, err, sizeof err);
+        snprintf(out, cap, "%d %s", id, err);
+        return 0;
+    }
+    if (vlen == 6 && strncmp(line, "glitch", 6) == 0) {
+        sim_glitch_spec g;
+        int id;
+        if (sim_glitch_spec_parse(&g, rest, err, sizeof err) < 0 ||
+            (id = sim_glitch_start(&fs->glitch, &g, sim_now_ms, fx, err, sizeof err)) < 0) {
+            snprintf(out, cap, "%s", err);
+            return -1;
+        }
+        sim_glitch_spec_format(&g, err, sizeof err);
+        snprintf(out, cap, "g%d %s", id, err);
+        return 0;
+    }
+    if (vlen == 5 && strncmp(line, "clear", 5) == 0) {
+        const char *what = *rest ? rest : "all";
+        if (strcmp(what, "all") == 0) {
+            sim_fault_clear(&fs->line);
+            sim_pfault_clear(&fs->proto);
+            sim_glitch_clear(&fs->glitch);
+            snprintf(out, cap, "cleared all");
+            return 0;
+        }
+        /* "p3" / "g2" name a protocol fault / glitch by id */
+        int k;
+        if (what[0] == 'p' && what[1] >= '0' && what[1] <= '9')
+            k = sim_pfault_stop(&fs->proto, what + 1);
+        else if (what[0] == 'g' && what[1] >= '0' && what[1] <= '9')
+            k = sim_glitch_stop(&fs->glitch, what + 1);
+        else if (what[0] >= '0' && what[0] <= '9')
+            k = sim_fault_stop(&fs->line, what);
+        else if (!stop_name_known(what)) {
+            snprintf(out, cap, "unknown fault or glitch \"%s\"", what);
+            return -1;
+        } else
+            k = stop_everywhere(fs, what);
+        snprintf(out, cap, "cleared %d", k);
+        return 0;
+    }
+    if (vlen == 4 && strncmp(line, "list", 4) == 0 && !*rest) {
+        n = sim_fault_list(&fs->line, now_us, out, cap);
+        if (n + 1 < cap)
+            n += sim_pfault_list(&fs->proto, now_us, out + n, cap - n);
+        if (n + 1 < cap)
+            sim_glitch_list(&fs->glitch, out + n, cap - n);
+        return 0;
+    }
+    if (vlen == 6 && strncmp(line, "status", 6) == 0 && !*rest) {
+        for (int k = 0; k < SIM_FAULT_KIND_COUNT; k++)
+            if (fs->line.c.injected[k])
+                outf(out, cap, &n, "injected.%s=%llu\n", sim_fault_kind_name((sim_fault_kind)k),
+                     (unsigned long long)fs->line.c.injected[k]);
+        for (int k = 0; k < SIM_PF_KIND_COUNT; k++)
+            if (fs->proto.c.injected[k])
+                outf(out, cap, &n, "injected.%s=%llu\n", sim_pfault_kind_name((sim_pfault_kind)k),
+                     (unsigned long long)fs->proto.c.injected[k]);
+        for (int k = 0; k < SIM_GLITCH_KIND_COUNT; k++)
+            if (fs->glitch.c.applied[k])
+                outf(out, cap, &n, "glitched.%s=%llu\n", sim_glitch_kind_name((sim_glitch_kind)k),
+                     (unsigned long long)fs->glitch.c.applied[k]);
+        const sim_fault_counters *c = &fs->line.c;
+        outf(out, cap, &n,
+             "worn_off=%llu power_cycles_long=%llu power_cycles_short=%llu enable_cycles_long=%llu "
+             "enable_cycles_short=%llu latchups=%llu latchups_cleared=%llu latchup_recover_failed=%llu "
+             "latched=%d held_overflow=%llu\n",
+             (unsigned long long)(c->worn_off + fs->proto.c.worn_off + fs->glitch.c.worn_off),
+             (unsigned long long)c->power_cycles_long, (unsigned long long)c->power_cycles_short,
+             (unsigned long long)c->enable_cycles_long, (unsigned long long)c->enable_cycles_short,
+             (unsigned long long)c->latchups, (unsigned long long)c->latchups_cleared,
+             (unsigned long long)c->latchup_recover_failed, fs->line.latched ? 1 : 0,
+             (unsigned long long)c->held_overflow);
+        return 0;
+    }
+    snprintf(out, cap, "unknown command \"%.*s\" (inject, glitch, clear, list, status)", (int)vlen, line);
+    return -1;
+}

@@ -1,0 +1,27 @@
+# tls.cmake: mbed TLS 2.28 for TLS mode on the MEP port (simulator/sim_tls.c,
+# firmware/host/host_tls.c, tests/unit/test_tls.c, tests/fuzz/fuzz_tls.c).
+#
+# Debian's libmbedtls-dev ships no .pc file, so the three libraries are found
+# by name and wrapped in one global interface target, `mep_mbedtls`, that
+# also defines MEP_HAVE_MBEDTLS=1 for its users. If mepsim_core exists it is
+# linked (PUBLIC) so every emulator test and fuzzer gets mbed TLS.
+#
+# Use: in simulator/CMakeLists.txt, after add_library(mepsim_core ...):
+#   include(${CMAKE_CURRENT_LIST_DIR}/tls.cmake)
+# and, once mepmod builds host_tls.c (firmware/host/CMakeLists.txt):
+#   target_link_libraries(mepmod PRIVATE mep_mbedtls)
+if(NOT TARGET mep_mbedtls)
+  find_path(MBEDTLS_INCLUDE_DIR mbedtls/ssl.h REQUIRED)
+  find_library(MBEDTLS_LIBRARY mbedtls REQUIRED)
+  find_library(MBEDX509_LIBRARY mbedx509 REQUIRED)
+  find_library(MBEDCRYPTO_LIBRARY mbedcrypto REQUIRED)
+  add_library(mep_mbedtls INTERFACE IMPORTED GLOBAL)
+  # Order matters for static archives: tls -> x509 -> crypto.
+  set_target_properties(mep_mbedtls PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${MBEDTLS_INCLUDE_DIR}"
+    INTERFACE_LINK_LIBRARIES "${MBEDTLS_LIBRARY};${MBEDX509_LIBRARY};${MBEDCRYPTO_LIBRARY}"
+    INTERFACE_COMPILE_DEFINITIONS "MEP_HAVE_MBEDTLS=1")
+endif()
+if(TARGET mepsim_core)
+  target_link_libraries(mepsim_core PUBLIC mep_mbedtls)
+endif()

@@ -1,0 +1,633 @@
+/* Check suite: the firmware core (mepc_client) against an in-process
+ * emulated meter (sim_meter) in virtual time.
+ *
+ * A small rig stands in for the serial line: frames the client writes go to
+ * sim_meter_on_frame if the line is up (transceiver and ENABLE on); replies
+ * come back after a short delay; the rig emits `00 00` alerts the way the
+ * meter's line layer would (mep.md 4: once per second, 1 s hold-off), and
+ * injects the faults of module-behaviour 9 (lost reply, bit flip, stale
+ * reply, stray bytes, zero stream, echo, dead meter). Tests assert what a
+ * good module does per scenario. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mep_digest.h"
+#include "mepc.h"
+#include "sim_meter.h"
+#include "sim_profile.h"
+
+#define T0_UTC_MS 1735689600000LL  /* 2025-01-01 00:00:00 UTC */
+#define WALL0 1000000ull
+#define MAXQ 64
+
+typedef struct {
+    uint32_t at;
+    size_t n;
+    uint8_t b[700];
+} delivery;
+
+typedef struct {
+    sim_profile prof;
+    sim_meter *m;
+    mepc_client c;
+    mepc_config cfg;
+    mepc_hal hal;
+    uint32_t now;
+    bool xcvr, enable;
+    uint8_t out[8][128];
+    size_t outn[8];
+    int nout;
+    delivery q[MAXQ];
+    int nq;
+    uint32_t last_frame_rx, last_alert;
+    /* faults */
+    bool dead, echo;
+    int drop_replies, flip_replies, prefix_zero, junk_after, stale_replies, reseal_stale;
+    uint32_t zero_until;
+    uint8_t prev_reply[700];
+    size_t prev_n;
+    uint8_t prev_req_plain[128];
+    /* observations */
+    unsigned frames_to_meter, bt07_writes, et13_reads, enable_off, xcvr_off;
+    bool verbose;
+} rig;
+
+static size_t hal_write(void *ctx, const uint8_t *p, size_t n)
+{
+    rig *r = ctx;
+    ck_assert_int_lt(r->nout, 8);
+    ck_assert_uint_le(n, sizeof r->out[0]);
+    memcpy(r->out[r->nout], p, n);
+    r->outn[r->nout++] = n;
+    return n;
+}
+
+static void hal_flush(void *ctx) { (void)ctx; }
+
+static void hal_xcvr(void *ctx, bool on)
+{
+    rig *r = ctx;
+    if (!on && r->xcvr)
+        r->xcvr_off++;
+    r->xcvr = on;
+    sim_meter_line_event(r->m, "transceiver", on, WALL0 + r->now);
+}
+
+static void hal_enable(void *ctx, bool on)
+{
+    rig *r = ctx;
+    if (!on && r->enable)
+        r->enable_off++;
+    r->enable = on;
+    sim_meter_line_event(r->m, "enable", on, WALL0 + r->now);
+}
+
+static void hal_log(void *ctx, int level, const char *msg)
+{
+    rig *r = ctx;
+    if (r->verbose || getenv("FW_TEST_VERBOSE"))
+        fprintf(stderr, "[%8u] fw L%d %s\n", (unsigned)r->now, level, msg);
+}
+
+static void enqueue(rig *r, uint32_t at, const uint8_t *p, size_t n)
+{
+    ck_assert_int_lt(r->nq, MAXQ);
+    ck_assert_uint_le(n, sizeof r->q[0].b);
+    r->q[r->nq].at = at;
+    r->q[r->nq].n = n;
+    memcpy(r->q[r->nq].b, p, n);
+    r->nq++;
+}
+
+static sim_meter *new_meter(rig *r, const sim_profile *p, uint32_t seq_start)
+{
+    sim_meter_cfg mc;
+    char err[256];
+    memset(&mc, 0, sizeof mc);
+    mc.profile = p;
+    memcpy(mc.mbk, p->mbk, 16);
+    memcpy(mc.mak, p->mak, 16);
+    mc.has_seq_start = true;
+    mc.seq_start = seq_start;
+    mc.seed = 42;
+    mc.speed = 1.0;
+    mc.start_utc_ms = T0_UTC_MS;
+    mc.policy = p->policy;
+    mc.name = "meter0";
+    sim_meter *m = sim_meter_new(&mc, WALL0 + r->now, err, sizeof err);
+    ck_assert_msg(m != NULL, "sim_meter_new: %s", err);
+    return m;
+}
+
+static void rig_setup(rig *r, const char *profile, void (*tweak)(rig *))
+{
+    char path[512], err[256];
+    memset(r, 0, sizeof *r);
+    snprintf(path, sizeof path, "%s/meters/%s", FIXTURES_DIR, profile);
+    ck_assert_msg(sim_profile_load(&r->prof, path, err, sizeof err) == 0, "%s", err);
+    r->hal.ctx = r;
+    r->hal.uart_write = hal_write;
+    r->hal.uart_flush_rx = hal_flush;
+    r->hal.transceiver_power = hal_xcvr;
+    r->hal.meter_enable = hal_enable;
+    r->hal.log = hal_log;
+    mepc_config_defaults(&r->cfg);
+    memcpy(r->cfg.mbk, r->prof.mbk, 16);
+    r->last_alert = r->last_frame_rx = 0;
+    if (getenv("FW_TEST_VERBOSE"))
+        fprintf(stderr, "=== rig setup\n");
+    if (tweak)
+        tweak(r);
+    r->m = new_meter(r, &r->prof, 0x12345678u);
+    mepc_init(&r->c, &r->hal, &r->cfg, r->now);
+}
+
+static void rig_teardown(rig *r)
+{
+    sim_meter_free(r->m);
+    sim_profile_free(&r->prof);
+}
+
+/* A frame from the client reaches the line. */
+static void to_meter(rig *r, const uint8_t *f, size_t n)
+{
+    uint8_t resp[MEP_MAX_FRAME + 64];
+    char log[256];
+    r->frames_to_meter++;
+    if (n >= 5 && f[2] == MEP_REQ_FULL_WRITE && mep_get_be16(f + 3) == 7)
+        r->bt07_writes++;
+    if (n >= 5 && f[2] == MEP_REQ_PARTIAL_READ && mep_get_be16(f + 3) == MEP_ET(13))
+        r->et13_reads++;
+    if (r->echo) {
+        enqueue(r, r->now + 5 + (uint32_t)n, f, n);
+        return;
+    }
+    if (r->dead || !r->xcvr || !r->enable)
+        return;
+    r->last_frame_rx = r->now;
+    size_t rn = sim_meter_on_frame(r->m, f, n, WALL0 + r->now, resp, MEP_MAX_FRAME, log, sizeof log);
+    if (r->verbose || getenv("FW_TEST_VERBOSE"))
+        fprintf(stderr, "[%8u] meter %s\n", (unsigned)r->now, log);
+    if (!rn)
+        return;
+    uint8_t keep[700];
+    size_t keep_n = rn;
+    memcpy(keep, resp, rn);
+    uint32_t at = r->now + 20 + (uint32_t)rn;  /* ~1 ms per byte at 9600 baud */
+    if (r->drop_replies > 0) {
+        r->drop_replies--;
+    } else if (r->stale_replies > 0 && r->prev_n) {
+        r->stale_replies--;
+        enqueue(r, at, r->prev_reply, r->prev_n);  /* S13/S14: the previous request's reply */
+    } else if (r->reseal_stale > 0 && r->prev_n > 10 && r->prev_n != rn) {
+        /* data of the previous request with a digest valid for this one (S14) */
+        r->reseal_stale--;
+        uint8_t fake[700];
+        size_t body = r->prev_n - 2 - 8;
+        memcpy(fake, r->prev_reply, r->prev_n);
+        mep_digest_pair(r->cfg.mbk, f + 2, n - 2 - 8, fake + 2, body, fake + 2 + body);
+        enqueue(r, at, fake, r->prev_n);
+    } else {
+        uint8_t x[720];
+        size_t xn = 0;
+        if (r->prefix_zero > 0) {
+            r->prefix_zero--;
+            x[xn++] = 0x00;
+        }
+        memcpy(x + xn, resp, rn);
+        if (r->flip_replies > 0) {
+            r->flip_replies--;
+            x[xn + rn / 2] ^= 0x10;
+        }
+        xn += rn;
+        if (r->junk_after > 0) {
+            r->junk_after--;
+            x[xn++] = 0x00;
+            x[xn++] = 0x37;
+            x[xn++] = 0x5A;
+        }
+        enqueue(r, at, x, xn);
+    }
+    memcpy(r->prev_reply, keep, keep_n);
+    r->prev_n = keep_n;
+    sim_meter_on_sent(r->m, WALL0 + at);
+}
+
+/* Run the rig until virtual time `until`. */
+static void run_until(rig *r, uint32_t until)
+{
+    uint32_t next_tick = r->now;
+    while ((int32_t)(until - r->now) > 0) {
+        /* deliveries due */
+        for (int i = 0; i < r->nq;) {
+            if ((int32_t)(r->now - r->q[i].at) >= 0) {
+                delivery d = r->q[i];
+                memmove(&r->q[i], &r->q[i + 1], (size_t)(r->nq - i - 1) * sizeof r->q[0]);
+                r->nq--;
+                mepc_rx(&r->c, d.b, d.n, r->now);
+            } else {
+                i++;
+            }
+        }
+        if ((int32_t)(r->zero_until - r->now) > 0) {
+            uint8_t z[20] = {0};
+            mepc_rx(&r->c, z, sizeof z, r->now);
+        }
+        if ((int32_t)(r->now - next_tick) >= 0) {
+            sim_meter_tick(r->m, WALL0 + r->now);
+            next_tick = r->now + 100;
+        }
+        /* the meter's alert sequence (mep.md 4, 10.3) */
+        if (!r->dead && !r->echo && r->enable && r->xcvr && r->nq == 0 && sim_meter_alert_pending(r->m) &&
+            r->now - r->last_alert >= 1000 && r->now - r->last_frame_rx >= 1000) {
+            const uint8_t z[2] = {0, 0};
+            mepc_rx(&r->c, z, 2, r->now);
+            sim_meter_alert_sent(r->m, WALL0 + r->now);
+            r->last_alert = r->now;
+        }
+        uint32_t w = mepc_run(&r->c, r->now);
+        ck_assert_uint_ge(w, 1);
+        ck_assert_uint_le(w, 1000);
+        for (int i = 0; i < r->nout; i++)
+            to_meter(r, r->out[i], r->outn[i]);
+        r->nout = 0;
+        uint32_t step = w < 50 ? w : 50;
+        for (int i = 0; i < r->nq; i++) {
+            uint32_t d = r->q[i].at - r->now;
+            if ((int32_t)d > 0 && d < step)
+                step = d;
+        }
+        if ((int32_t)(r->zero_until - r->now) > 0 && step > 10)
+            step = 10;
+        r->now += step;
+    }
+}
+
+static const mepc_readings *rd(rig *r) { return mepc_get_readings(&r->c); }
+
+static int64_t model_fwd(rig *r)
+{
+    sim_meter_advance(r->m, WALL0 + r->now);
+    return sim_model_register(sim_meter_model(r->m), SIM_REG_FWD_WH);
+}
+
+static void assert_healthy(rig *r)
+{
+    const mepc_readings *x = rd(r);
+    ck_assert_msg(x->status == MEPC_ST_OK, "status %s: %s", mepc_status_name(x->status), x->status_text);
+    ck_assert(x->energy_valid);
+    ck_assert(!x->energy_suspect);
+    ck_assert_int_eq(x->fwd_wh, x->raw_fwd_wh);
+    int64_t truth = model_fwd(r);
+    ck_assert_int_le(x->fwd_wh, truth);
+    ck_assert_int_ge(x->fwd_wh, truth - 3);
+    ck_assert(x->present_valid);
+    const int32_t *v = x->bt28.v;
+    int32_t sum = (v[26] - v[29]) + (v[27] - v[30]) + (v[28] - v[31]);
+    ck_assert_int_le(abs((v[0] - v[1]) - sum), 3);  /* HA rule 8.4.5 */
+}
+
+/* ---- scenarios -------------------------------------------------------- */
+
+START_TEST(test_boot_register_poll_values_equal_model)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    run_until(&r, 30000);
+    const mepc_readings *x = rd(&r);
+    assert_healthy(&r);
+    ck_assert_str_eq(x->manufacturer, "NES");
+    ck_assert_str_eq(x->model, "83331-3I");
+    ck_assert_str_eq(x->utility_sn, "EMU3PH000000001");
+    ck_assert_str_eq(x->sw_version, "57.4");  /* 3.72.04 = 0x3904 -> bytes 0x39, 0x04 */
+    ck_assert(x->identity_valid);
+    ck_assert(x->clock_valid);
+    ck_assert_uint_eq(x->clock_s2000, (uint32_t)((T0_UTC_MS / 1000 - 946684800LL)) + x->clock_set_at_ms / 1000u);
+    ck_assert_int_eq(x->bt28.n, 55);
+    ck_assert_int_eq(x->bt28.v[11], 50000);
+    ck_assert(sim_meter_registered(r.m));
+    ck_assert_uint_eq(x->seq_resyncs, 1);  /* S01: the first request earns one 0x0C */
+    ck_assert_uint_eq(x->timeouts, 0);
+    ck_assert_uint_eq(x->digest_rejects, 0);
+    ck_assert_uint_eq(x->recovery_cycles, 0);
+    ck_assert_uint_ge(x->polls_ok, 11);
+    ck_assert_uint_le(x->polls_ok, 15);
+    ck_assert_uint_eq(r.bt07_writes, 0);
+    /* mep.md 4: about one table read per second on average */
+    ck_assert_uint_le(r.frames_to_meter, 30 + 15);
+    ck_assert_uint_eq(sim_meter_counters_get(r.m)->auth_fail, 0);
+    rig_teardown(&r);
+}
+END_TEST
+
+static void tweak_last_seq(rig *r) { r->prof.policy.seq_reply = SIM_SEQ_REPLY_LAST; }
+
+START_TEST(test_seq_reply_last_variant_s04)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", tweak_last_seq);
+    run_until(&r, 20000);
+    assert_healthy(&r);
+    ck_assert_uint_eq(rd(&r)->seq_resyncs, 1);
+    /* S03: another party moves the meter's counter mid-run: one 0x0C, then in step */
+    sim_meter_set_next_seq(r.m, 0xA0000000u);
+    run_until(&r, 40000);
+    assert_healthy(&r);
+    ck_assert_uint_eq(rd(&r)->seq_resyncs, 2);
+    rig_teardown(&r);
+}
+END_TEST
+
+static void tweak_wrong_key(rig *r) { r->cfg.mbk[3] ^= 0x55; }
+
+START_TEST(test_wrong_key_auth_fail_no_readings_s06)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", tweak_wrong_key);
+    run_until(&r, 120000);
+    const mepc_readings *x = rd(&r);
+    ck_assert_int_eq(x->status, MEPC_ST_AUTH_FAIL);
+    ck_assert_ptr_nonnull(strstr(x->status_text, "0x0B"));
+    ck_assert(!x->energy_valid);
+    ck_assert(!x->present_valid);
+    ck_assert_int_eq(x->fwd_wh, 0);
+    ck_assert_uint_eq(x->polls_ok, 0);
+    /* back-off 2 s doubling to 60 s: a handful of attempts in two minutes, not hundreds */
+    ck_assert_uint_ge(x->auth_failures, 6);
+    ck_assert_uint_le(x->auth_failures, 20);
+    ck_assert_uint_eq(x->recovery_cycles, 0);
+    rig_teardown(&r);
+}
+END_TEST
+
+START_TEST(test_corrupted_reply_rejected_and_reread_s10)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    run_until(&r, 15000);
+    assert_healthy(&r);
+    uint32_t polls = rd(&r)->polls_ok;
+    r.flip_replies = 3;
+    run_until(&r, 30000);
+    const mepc_readings *x = rd(&r);
+    assert_healthy(&r);
+    ck_assert_uint_eq(x->digest_rejects, 3);
+    ck_assert_uint_eq(x->recovery_cycles, 0);
+    ck_assert_uint_ge(x->polls_ok, polls + 5);
+    rig_teardown(&r);
+}
+END_TEST
+
+START_TEST(test_reply_to_another_request_rejected_s14)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    run_until(&r, 15000);
+    assert_healthy(&r);
+    int64_t before = rd(&r)->fwd_wh;
+    r.stale_replies = 2;  /* whole previous frame: digest fails */
+    run_until(&r, 20000);
+    ck_assert_uint_eq(rd(&r)->digest_rejects, 2);
+    r.reseal_stale = 2;   /* previous data, digest valid for this request: count check */
+    run_until(&r, 30000);
+    const mepc_readings *x = rd(&r);
+    assert_healthy(&r);
+    /* BT23 data resealed for BT28: count check; BT28 data for BT23: length check */
+    ck_assert_uint_ge(x->mismatched_replies, 1);
+    ck_assert_uint_eq(x->mismatched_replies + x->digest_rejects, 4);
+    ck_assert_int_ge(x->fwd_wh, before);
+    ck_assert_uint_eq(x->recovery_cycles, 0);
+    rig_teardown(&r);
+}
+END_TEST
+
+START_TEST(test_stray_bytes_around_replies_s12)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    run_until(&r, 15000);
+    r.prefix_zero = 4;
+    r.junk_after = 4;
+    run_until(&r, 30000);
+    const mepc_readings *x = rd(&r);
+    assert_healthy(&r);
+    ck_assert_uint_ge(x->stray_bytes, 4 + 12);
+    ck_assert_uint_eq(x->timeouts, 0);
+    ck_assert_uint_eq(x->recovery_cycles, 0);
+    rig_teardown(&r);
+}
+END_TEST
+
+START_TEST(test_lost_reply_resend_without_cycle_s02)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    run_until(&r, 15000);
+    assert_healthy(&r);
+    uint32_t resyncs = rd(&r)->seq_resyncs;
+    r.drop_replies = 1;
+    run_until(&r, 25000);
+    const mepc_readings *x = rd(&r);
+    assert_healthy(&r);
+    ck_assert_uint_eq(x->timeouts, 1);
+    ck_assert_uint_eq(x->resends, 1);
+    ck_assert_uint_eq(x->seq_resyncs, resyncs + 1);  /* the identical resend is a replay: 0x0C */
+    ck_assert_uint_eq(x->recovery_cycles, 0);
+    ck_assert_uint_eq(r.enable_off, 0);
+    rig_teardown(&r);
+}
+END_TEST
+
+START_TEST(test_dead_meter_bounded_retries_and_cycles_s08)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    run_until(&r, 15000);
+    assert_healthy(&r);
+    int64_t held = rd(&r)->fwd_wh;
+    unsigned frames0 = r.frames_to_meter;
+    r.dead = true;
+    run_until(&r, 15000 + 600000);
+    const mepc_readings *x = rd(&r);
+    ck_assert_int_eq(x->status, MEPC_ST_NO_REPLY);
+    ck_assert_int_eq(x->fwd_wh, held);  /* last good value kept, never zero */
+    ck_assert(x->energy_valid);
+    /* cycles back off 10 s, 20 s, ... 300 s: a handful in 10 minutes */
+    ck_assert_uint_ge(x->recovery_cycles, 3);
+    ck_assert_uint_le(x->recovery_cycles, 8);
+    ck_assert_uint_eq(r.enable_off, x->recovery_cycles);
+    ck_assert_uint_eq(r.xcvr_off, x->recovery_cycles);
+    /* requests stay bounded: well under 2 per second */
+    ck_assert_uint_le(r.frames_to_meter - frames0, 1200);
+    r.dead = false;
+    uint32_t t = r.now;
+    run_until(&r, t + 15000);
+    assert_healthy(&r);
+    rig_teardown(&r);
+}
+END_TEST
+
+START_TEST(test_scheduled_read_alert_posts_ep39_and_clears)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    run_until(&r, 15000);
+    assert_healthy(&r);
+    sim_meter_raise_alert(r.m, 0x01);
+    run_until(&r, 30000);
+    const mepc_readings *x = rd(&r);
+    assert_healthy(&r);
+    ck_assert_uint_ge(x->alerts_seen, 1);
+    ck_assert_uint_eq(x->procedures_posted, 1);
+    ck_assert_uint_eq(r.bt07_writes, 1);
+    ck_assert_uint_eq(sim_meter_alert_flags(r.m), 0);
+    /* again later: one more post (BT07 spacing is 30 s) */
+    sim_meter_raise_alert(r.m, 0x01);
+    run_until(&r, 70000);
+    ck_assert_uint_eq(rd(&r)->procedures_posted, 2);
+    ck_assert_uint_eq(sim_meter_alert_flags(r.m), 0);
+    rig_teardown(&r);
+}
+END_TEST
+
+START_TEST(test_standing_alert_rate_limited_s21)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    run_until(&r, 15000);
+    /* on-demand flag nobody clears: alerts every second, no BT07 writes */
+    sim_meter_raise_alert(r.m, 0x02);
+    run_until(&r, 15000 + 120000);
+    ck_assert_uint_ge(rd(&r)->alerts_seen, 60);
+    ck_assert_uint_eq(r.bt07_writes, 0);
+    ck_assert_uint_le(r.et13_reads, 13);  /* at most one flow per 10 s */
+    ck_assert_uint_ge(r.et13_reads, 5);
+    assert_healthy(&r);
+    sim_meter_clear_alert(r.m, 0x02);
+    /* a scheduled-read flag raised again and again: <= 4 writes in the first
+     * hour, then one per 15 minutes */
+    uint32_t t = r.now;
+    for (uint32_t k = 0; k < 90; k++) {
+        sim_meter_raise_alert(r.m, 0x01);
+        run_until(&r, t + (k + 1) * 40000);
+    }
+    ck_assert_uint_ge(r.bt07_writes, 5);
+    ck_assert_uint_le(r.bt07_writes, 7);
+    assert_healthy(&r);
+    rig_teardown(&r);
+}
+END_TEST
+
+START_TEST(test_zero_stream_is_line_fault_s25)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    run_until(&r, 15000);
+    assert_healthy(&r);
+    unsigned et13 = r.et13_reads;
+    r.zero_until = r.now + 3000;
+    run_until(&r, r.now + 1500);
+    ck_assert_int_eq(rd(&r)->status, MEPC_ST_LINE_ERROR);
+    run_until(&r, r.now + 8000);
+    ck_assert_uint_le(r.et13_reads, et13 + 1);  /* no alert storm */
+    assert_healthy(&r);
+    rig_teardown(&r);
+}
+END_TEST
+
+START_TEST(test_loopback_reported_s33)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    r.echo = true;
+    run_until(&r, 20000);
+    ck_assert_int_eq(rd(&r)->status, MEPC_ST_LOOPBACK);
+    ck_assert(!rd(&r)->energy_valid);
+    ck_assert_uint_le(r.frames_to_meter, 10);  /* backs off */
+    r.echo = false;
+    run_until(&r, 40000);
+    assert_healthy(&r);
+    rig_teardown(&r);
+}
+END_TEST
+
+START_TEST(test_spike_held_not_published_s16)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    run_until(&r, 15000);
+    assert_healthy(&r);
+    sim_model *m = sim_meter_model(r.m);
+    int64_t base = model_fwd(&r);
+    sim_model_set_register(m, SIM_REG_FWD_WH, base + (1 << 20));
+    run_until(&r, 21000);
+    const mepc_readings *x = rd(&r);
+    ck_assert(x->energy_suspect);
+    ck_assert_int_ge(x->raw_fwd_wh, base + (1 << 20));
+    ck_assert_int_le(x->fwd_wh, base + 1);
+    ck_assert_ptr_nonnull(strstr(x->suspect_reason, "fwd"));
+    sim_model_set_register(m, SIM_REG_FWD_WH, model_fwd(&r) - (1 << 20));
+    run_until(&r, 27000);
+    assert_healthy(&r);
+    rig_teardown(&r);
+}
+END_TEST
+
+static void tweak_fast_dims(rig *r) { r->cfg.reread_dims_ms = 20000; }
+
+START_TEST(test_meter_change_new_baseline_at_once)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", tweak_fast_dims);
+    run_until(&r, 15000);
+    assert_healthy(&r);
+    /* swap in another meter: different serial, much lower register */
+    sim_profile p2 = r.prof;
+    snprintf(p2.utility_serial, sizeof p2.utility_serial, "%s", "SWAPPED-METER-2");
+    p2.model.start_fwd_wh = 1000;
+    p2.n_overrides = 0;
+    sim_meter *old = r.m;
+    r.m = new_meter(&r, &p2, 0x55555555u);
+    sim_meter_free(old);
+    run_until(&r, 40000);
+    const mepc_readings *x = rd(&r);
+    ck_assert_str_eq(x->utility_sn, "SWAPPED-METER-2");
+    assert_healthy(&r);
+    ck_assert_int_lt(x->fwd_wh, 2000);
+    rig_teardown(&r);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("fw_client");
+    TCase *tc = tcase_create("sim");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_boot_register_poll_values_equal_model);
+    tcase_add_test(tc, test_seq_reply_last_variant_s04);
+    tcase_add_test(tc, test_wrong_key_auth_fail_no_readings_s06);
+    tcase_add_test(tc, test_corrupted_reply_rejected_and_reread_s10);
+    tcase_add_test(tc, test_reply_to_another_request_rejected_s14);
+    tcase_add_test(tc, test_stray_bytes_around_replies_s12);
+    tcase_add_test(tc, test_lost_reply_resend_without_cycle_s02);
+    tcase_add_test(tc, test_dead_meter_bounded_retries_and_cycles_s08);
+    tcase_add_test(tc, test_scheduled_read_alert_posts_ep39_and_clears);
+    tcase_add_test(tc, test_standing_alert_rate_limited_s21);
+    tcase_add_test(tc, test_zero_stream_is_line_fault_s25);
+    tcase_add_test(tc, test_loopback_reported_s33);
+    tcase_add_test(tc, test_spike_held_not_published_s16);
+    tcase_add_test(tc, test_meter_change_new_baseline_at_once);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

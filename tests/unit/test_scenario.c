@@ -1,0 +1,254 @@
+/* Check suite: sim_scenario — every shipped scenario loads, each class of bad
+ * input gives its exact message (file, JSON path, problem) and nothing, and
+ * the runner hands out due steps once, in order. */
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_scenario.h"
+
+static const sim_scenario_opts NOCHECK = {FIXTURES_DIR "/meters", false};
+static const sim_scenario_opts CHECK = {FIXTURES_DIR "/meters", true};
+
+START_TEST(test_every_shipped_scenario_parses)
+{
+    DIR *d = opendir(FIXTURES_DIR "/scenarios");
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    int n = 0;
+    bool seen[35] = {false};
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
+            continue;
+        char path[1024], err[512];
+        snprintf(path, sizeof path, "%s/scenarios/%s", FIXTURES_DIR, e->d_name);
+        sim_scenario *s = sim_scenario_load(path, &CHECK, err, sizeof err);
+        ck_assert_msg(s != NULL, "%s", err);
+        ck_assert_ptr_nonnull(s->description);
+        ck_assert_ptr_nonnull(s->expect_json);
+        ck_assert_msg(strstr(s->expect_json, "\"good\""), "%s: expect has no \"good\"", e->d_name);
+        ck_assert_msg(s->n_steps > 0 && s->steps[s->n_steps - 1].kind == SIM_STEP_END, "%s: no end step",
+                      e->d_name);
+        int id;
+        if (sscanf(e->d_name, "s%2d-", &id) == 1 && id >= 1 && id <= 34)
+            seen[id] = true;
+        sim_scenario_free(s);
+        n++;
+    }
+    closedir(d);
+    ck_assert_int_ge(n, 34);
+    for (int id = 1; id <= 33; id++) /* S34 is host-side only (README) */
+        ck_assert_msg(seen[id], "no scenario file for S%02d", id);
+}
+END_TEST
+
+START_TEST(test_shipped_values_decoded)
+{
+    char err[512];
+    sim_scenario *s = sim_scenario_load(FIXTURES_DIR "/scenarios/s16-kwh-spike.json", &CHECK, err, sizeof err);
+    ck_assert_msg(s != NULL, "%s", err);
+    ck_assert_int_eq(s->steps[0].kind, SIM_STEP_GLITCH);
+    ck_assert_int_eq(s->steps[0].at_ms, 30000);
+    ck_assert_int_eq(s->steps[0].u.glitch.kind, SIM_GLITCH_SPIKE);
+    ck_assert_int_eq(s->steps[0].u.glitch.delta, 16777216);
+    ck_assert_uint_eq(s->steps[0].u.glitch.polls, 3);
+    ck_assert_uint_eq(s->steps[2].u.glitch.regs, SIM_GLITCH_REV);
+    ck_assert_ptr_nonnull(strstr(s->profile, "meters/nes-3ph.json"));
+    sim_scenario_free(s);
+
+    s = sim_scenario_load(FIXTURES_DIR "/scenarios/s09-transceiver-latch-up.json", &CHECK, err, sizeof err);
+    ck_assert_msg(s != NULL, "%s", err);
+    ck_assert_int_eq(s->steps[0].kind, SIM_STEP_FAULT);
+    ck_assert_int_eq(s->steps[0].u.fault.kind, SIM_FAULT_LATCHUP);
+    ck_assert_uint_eq(s->steps[0].u.fault.off_ms, 1000);
+    sim_scenario_free(s);
+
+    s = sim_scenario_load(FIXTURES_DIR "/scenarios/s28-bt21-variants.json", &CHECK, err, sizeof err);
+    ck_assert_msg(s != NULL, "%s", err);
+    ck_assert(s->has_bt21);
+    ck_assert_uint_eq(s->bt21[0], 0x44);
+    ck_assert_uint_eq(s->bt21[9], 55);
+    sim_scenario_free(s);
+}
+END_TEST
+
+/* ---- bad input: one line per class, exact message ----------------------- */
+#define HEAD "\"description\": \"d\", \"profile\": \"nes-3ph.json\", \"expect\": {}, "
+
+static const struct {
+    const char *text;
+    const char *msg;
+} BAD[] = {
+    {"{\"description\": }", "bad.json:1:17: JSON syntax error: unexpected token near '}'"},
+    {"{" HEAD "\"timeline\": [], \"timeline\": []}",
+     "bad.json:1:88: JSON syntax error: duplicate object key near '\"timeline\"'"},
+    {"[]", "bad.json: $: must be an object, got an array"},
+    {"{" HEAD "\"timeline\": [], \"colour\": 1}", "bad.json: $: unknown key \"colour\""},
+    {"{\"description\": \"d\", \"profile\": \"nes-3ph.json\", \"timeline\": []}",
+     "bad.json: $: missing required key \"expect\""},
+    {"{" HEAD "\"timeline\": [], \"seed\": \"one\"}", "bad.json: $.seed: must be an integer, got a string"},
+    {"{" HEAD "\"timeline\": [], \"speed\": 0}", "bad.json: $.speed: must be > 0 and <= 10000, got 0"},
+    {"{" HEAD "\"timeline\": {}}", "bad.json: $.timeline: must be an array, got an object"},
+    {"{" HEAD "\"timeline\": [{\"at\": -1, \"end\": true}]}",
+     "bad.json: $.timeline[0].at: impossible time -1 s: negative"},
+    {"{" HEAD "\"timeline\": [{\"at\": 10, \"wait\": true}, {\"at\": 5, \"end\": true}]}",
+     "bad.json: $.timeline[1].at: impossible time 5.000 s: before the previous step at 10.000 s (steps run in order)"},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"after\": 2, \"end\": true}]}",
+     "bad.json: $.timeline[0]: needs exactly one of \"at\" or \"after\""},
+    {"{" HEAD "\"timeline\": [{\"at\": 1}]}",
+     "bad.json: $.timeline[0]: no action (load, fault, stop, glitch, alert, clock, seq_jump, reboot, wait, end)"},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"wait\": true, \"end\": true}]}",
+     "bad.json: $.timeline[0]: has both \"wait\" and \"end\": one action per step"},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"fault\": \"zap\"}]}",
+     "bad.json: $.timeline[0].fault: unknown fault \"zap\""},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"glitch\": \"melt\"}]}",
+     "bad.json: $.timeline[0].glitch: unknown glitch \"melt\""},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"fault\": \"flip\", \"params\": {\"rate\": 2}}]}",
+     "bad.json: $.timeline[0].params.rate: fault flip: rate must be a probability 0..1, got \"2\""},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"fault\": \"flip\", \"params\": {\"p\": 0.5}}]}",
+     "bad.json: $.timeline[0].params.p: fault flip takes no parameter \"p\""},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"fault\": \"delay\", \"params\": {\"delay\": {}}}]}",
+     "bad.json: $.timeline[0].params.delay: bad type: an object is not a parameter value"},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"fault\": \"truncate\", \"params\": {\"dir\": \"to-meter\"}}]}",
+     "bad.json: $.timeline[0]: fault truncate acts on response frames: dir must be to-module"},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"glitch\": \"spike\", \"params\": {\"delta\": 1.5}}]}",
+     "bad.json: $.timeline[0].params.delta: glitch spike: delta must be an integer or 2^N, got \"1.5\""},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"fault\": \"short\", \"params\": {\"table\": \"QT1\"}}]}",
+     "bad.json: $.timeline[0].params.table: fault short: bad table \"QT1\" (want BTn, ETn or a number)"},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"wait\": true, \"params\": {}}]}",
+     "bad.json: $.timeline[0]: \"params\" belongs to a fault or glitch step, not to \"wait\""},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"stop\": \"everything\"}]}",
+     "bad.json: $.timeline[0].stop: unknown fault or glitch \"everything\""},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"load\": {\"phase\": 4, \"watts\": 1}}]}",
+     "bad.json: $.timeline[0].load.phase: phase must be 0..3 (0 = all), got 4"},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"load\": {\"phase\": 1}}]}",
+     "bad.json: $.timeline[0].load: missing \"watts\""},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"alert\": 0}]}",
+     "bad.json: $.timeline[0].alert: alert flags must be 1..255 (mep.md 10.3), got 0"},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"clock\": \"2027-02-29T00:00:00Z\"}]}",
+     "bad.json: $.timeline[0].clock: bad UTC time \"2027-02-29T00:00:00Z\" (want YYYY-MM-DDTHH:MM:SSZ, years 2000-2099)"},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"end\": true}, {\"at\": 2, \"wait\": true}]}",
+     "bad.json: $.timeline[1]: step after \"end\""},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"reboot\": false}]}",
+     "bad.json: $.timeline[0].reboot: must be true, got false"},
+    {"{" HEAD "\"timeline\": [], \"keys\": {\"mbk\": \"short\"}}",
+     "bad.json: $.keys.mbk: key must be 16 or 20 ASCII characters or 32/40 hex digits"},
+    {"{" HEAD "\"timeline\": [], \"policy\": {\"seq_reply\": \"previous\"}}",
+     "bad.json: $.policy.seq_reply: must be \"next\" or \"last\", got \"previous\""},
+    {"{" HEAD "\"timeline\": [], \"patch\": {\"bt21\": \"00 11\"}}",
+     "bad.json: $.patch.bt21: must be 10 bytes of hex (mep.md 12.4), got \"00 11\""},
+    {"{" HEAD "\"timeline\": [], \"patch\": {\"et11\": {\"39\": 1}}}",
+     "bad.json: $.patch.et11.39: byte index must be 0..38"},
+    {"{\"description\": \"\", \"profile\": \"p.json\", \"expect\": {}, \"timeline\": []}",
+     "bad.json: $.description: must not be empty"},
+    {"{\"description\": \"d\", \"profile\": \"p.json\", \"expect\": [], \"timeline\": []}",
+     "bad.json: $.expect: must be an object, got an array"},
+};
+
+START_TEST(test_bad_input_exact_messages)
+{
+    char err[512];
+    const char *t = BAD[_i].text;
+    sim_scenario *s = sim_scenario_parse(t, strlen(t), "/some/dir/bad.json", &NOCHECK, err, sizeof err);
+    ck_assert_ptr_null(s);
+    ck_assert_str_eq(err, BAD[_i].msg);
+}
+END_TEST
+
+START_TEST(test_profile_must_exist)
+{
+    char err[512];
+    const char *t = "{\"description\": \"d\", \"profile\": \"no-such-meter.json\", \"expect\": {}, \"timeline\": []}";
+    sim_scenario *s = sim_scenario_parse(t, strlen(t), "/tmp/x/bad.json", &CHECK, err, sizeof err);
+    ck_assert_ptr_null(s);
+    ck_assert_str_eq(err, "bad.json: $.profile: profile \"no-such-meter.json\" not found (looked in /tmp/x and "
+                          FIXTURES_DIR "/meters)");
+    s = sim_scenario_load("/nonexistent/x.json", &CHECK, err, sizeof err);
+    ck_assert_ptr_null(s);
+    ck_assert_str_eq(err, "/nonexistent/x.json: cannot open: No such file or directory");
+}
+END_TEST
+
+START_TEST(test_runner_due_in_order_once)
+{
+    const char *t = "{" HEAD "\"seed\": 99, \"speed\": 2.5, \"seq_start\": 305419896, \"start\": \"2026-11-25T09:00:00Z\","
+                    "\"keys\": {\"mbk\": \"ABCDEFGHIJKLMNOPQRST\", \"mak\": \"0101010101010101 0101010101010101\"},"
+                    "\"timeline\": ["
+                    "{\"at\": 1.5, \"load\": {\"phase\": 2, \"watts\": -1500}},"
+                    "{\"after\": 0.5, \"fault\": \"flip\", \"params\": {\"rate\": 0.01, \"dir\": \"both\", \"count\": 5}},"
+                    "{\"after\": 0, \"fault\": \"table-error\", \"params\": {\"table\": \"ET13\", \"code\": 5}},"
+                    "{\"at\": 10, \"alert\": {\"flags\": 3, \"clear\": true}, \"note\": \"clear both\"},"
+                    "{\"at\": 10, \"seq_jump\": -3},"
+                    "{\"after\": 5, \"clock\": 1800000000},"
+                    "{\"at\": 20, \"end\": true}]}";
+    char err[512];
+    sim_scenario *s = sim_scenario_parse(t, strlen(t), "run.json", &NOCHECK, err, sizeof err);
+    ck_assert_msg(s != NULL, "%s", err);
+    ck_assert_uint_eq(s->seed, 99);
+    ck_assert_double_eq(s->speed, 2.5);
+    ck_assert_uint_eq(s->seq_start, 0x12345678);
+    ck_assert_int_eq(s->start_utc_ms, 1795597200000LL);
+    ck_assert(s->has_mbk && s->has_mak);
+    ck_assert_mem_eq(s->mbk, "ABCDEFGHIJKLMNOP", 16);
+    ck_assert_uint_eq(s->mak[15], 0x01);
+
+    const sim_step *due[8];
+    ck_assert_uint_eq(sim_scenario_due(s, 1499, due, 8), 0);
+    ck_assert_int_eq(sim_scenario_next_at(s), 1500);
+    ck_assert_uint_eq(sim_scenario_due(s, 2000, due, 8), 3);
+    ck_assert_int_eq(due[0]->kind, SIM_STEP_LOAD);
+    ck_assert_int_eq(due[0]->u.load.phase, 2);
+    ck_assert_double_eq(due[0]->u.load.pf, 1.0);
+    ck_assert_int_eq(due[1]->kind, SIM_STEP_FAULT);
+    ck_assert_int_eq(due[1]->at_ms, 2000);
+    ck_assert_uint_eq(due[1]->u.fault.dir, SIM_DIR_BOTH);
+    ck_assert_uint_eq(due[1]->u.fault.count, 5);
+    ck_assert_int_eq(due[2]->kind, SIM_STEP_PFAULT);
+    ck_assert_uint_eq(due[2]->u.pfault.table, 0x080D);
+    ck_assert_uint_eq(sim_scenario_due(s, 2000, due, 8), 0); /* each step once */
+    ck_assert_uint_eq(sim_scenario_due(s, 100000, due, 1), 1); /* cap respected */
+    ck_assert(due[0]->u.alert.clear);
+    ck_assert_uint_eq(due[0]->u.alert.flags, 3);
+    ck_assert_str_eq(due[0]->note, "clear both");
+    ck_assert_uint_eq(sim_scenario_due(s, 100000, due, 8), 3);
+    ck_assert_int_eq(due[0]->u.seq_jump, -3);
+    ck_assert_int_eq(due[1]->kind, SIM_STEP_CLOCK);
+    ck_assert_int_eq(due[1]->at_ms, 15000);
+    ck_assert_int_eq(due[1]->u.clock_utc_ms, 1800000000000LL);
+    ck_assert(sim_scenario_done(s));
+    ck_assert_int_eq(sim_scenario_next_at(s), INT64_MAX);
+    char line[256];
+    sim_step_format(due[1], line, sizeof line);
+    ck_assert_str_eq(line, "t=15.000s clock utc_ms=1800000000000");
+    sim_scenario_rewind(s);
+    ck_assert_uint_eq(sim_scenario_due(s, 100000, due, 8), 7);
+    sim_step_format(due[1], line, sizeof line);
+    ck_assert_str_eq(line, "t=2.000s fault flip dir=both rate=0.01 count=5");
+    sim_scenario_free(s);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("scenario");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_every_shipped_scenario_parses);
+    tcase_add_test(tc, test_shipped_values_decoded);
+    tcase_add_loop_test(tc, test_bad_input_exact_messages, 0, (int)(sizeof BAD / sizeof BAD[0]));
+    tcase_add_test(tc, test_profile_must_exist);
+    tcase_add_test(tc, test_runner_due_in_order_once);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
