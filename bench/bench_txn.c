@@ -121,7 +121,8 @@ int main(int argc, char **argv)
             total_ns += now_ns() - t0;
             done += batch;
         }
-        if (resp_len < 3 || out[2] != MEP_RSP_OK) {
+        /* An encrypted reply's code byte is ciphertext: check its length only. */
+        if (resp_len < 3 || (!c->encrypt && out[2] != MEP_RSP_OK) || (c->encrypt && resp_len < 19)) {
             fprintf(stderr, "bench_txn: %s: unexpected response (len %zu code 0x%02X)\n", c->name,
                     resp_len, resp_len > 2 ? out[2] : 0);
             return 1;

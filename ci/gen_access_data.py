@@ -5,7 +5,8 @@ The MEP guide's Appendix C (MBK/MAK rights per table and procedure, mep.md 6)
 lives as data in mep_access.json; the emulator needs it as a constant C table.
 Run by hand after the JSON changes and commit the output:
 
-    /usr/bin/python3 ci/gen_access_data.py
+    /usr/bin/python3 ci/gen_access_data.py            # regenerate
+    /usr/bin/python3 ci/gen_access_data.py --check    # exit 1 if the file is stale
 
 Rules applied (mep.md 6, mep_access.json "rules"):
   * reads: the "read" list;
@@ -66,8 +67,19 @@ def main():
                    % (p["procedure_number"], c, p["id"], p["name"]))
     out.append("};\n")
     out.append("const size_t sim_access_n_procs = sizeof sim_access_procs / sizeof sim_access_procs[0];\n")
+    text = "".join(out)
+    if "--check" in sys.argv[1:]:
+        try:
+            with open(DST, encoding="utf-8") as f:
+                same = f.read() == text
+        except OSError:
+            same = False
+        if not same:
+            sys.exit("%s is stale: run ci/gen_access_data.py" % DST)
+        print("%s is up to date" % DST)
+        return
     with open(DST, "w", encoding="utf-8") as f:
-        f.write("".join(out))
+        f.write(text)
     print("wrote %s: %d tables, %d procedures" % (DST, len(tables), len(procs)))
 
 

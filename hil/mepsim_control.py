@@ -109,6 +109,16 @@ class MepsimControl:
     def freeze_clock(self, frozen=True, meter=None):
         return self._cmd("freeze_clock", meter, frozen=bool(frozen))
 
+    def fault(self, spec, meter=None):
+        """Start a line fault, e.g. "truncate len=5 count=1" (sim_fault.h); returns its id."""
+        return self._cmd("fault", meter, spec=spec)["id"]
+
+    def fault_stop(self, what="all", meter=None):
+        return self._cmd("fault_stop", meter, what=what)["stopped"]
+
+    def fault_list(self, meter=None):
+        return self._cmd("fault_list", meter)
+
     def line(self, line, on, meter=None):
         """Report a module line event: line = "transceiver" or "enable"."""
         obj = {"line": line, "on": bool(on)}

@@ -11,32 +11,105 @@
 
 #define PASS_STEPS 192u
 
+/* The accumulators d[0..7] are kept as the bytes of one 64-bit word,
+ * reversed: lane L (byte L, L = 7 - v) holds d[v]. Step k of a key byte
+ * (key bit k, message byte k) updates d[7 - k], i.e. lane k, so a key
+ * byte's eight steps walk the lanes upwards; see key_byte(). */
+#define LANES_LO 0x7F7F7F7F7F7F7F7Full
+#define LANES_HI 0x8080808080808080ull
+#define LANES_01 0x0101010101010101ull
+#define SLOTS_LO 0x00FF00FF00FF00FFull   /* even lanes as 16-bit slots */
+#define SLOTS_01 0x0001000100010001ull
+
+/* Byte-wise add: no carry from one lane into the next. */
+static inline uint64_t lanes_add(uint64_t a, uint64_t b)
+{
+    return ((a & LANES_LO) + (b & LANES_LO)) ^ ((a ^ b) & LANES_HI);
+}
+
+static inline uint8_t acc(uint64_t l, unsigned v) { return (uint8_t)(l >> (8u * (7u - v))); }
+
+static inline uint64_t acc_set(uint64_t l, unsigned v, uint8_t x)
+{
+    unsigned sh = 8u * (7u - v);
+    return (l & ~((uint64_t)0xFFu << sh)) | ((uint64_t)x << sh);
+}
+
+/* One step, for the unaligned head and tail of a message: mix accumulator
+ * v = 7 - (t & 7) from the previous result, message byte m and key bit
+ * (t & 7) of key byte (t >> 3) % 16: rotl1(n) if the bit is 1, else
+ * -rotr1(n), with n = ~(d[v] + v); d[v] = d[v+1 mod 8] + m + mix. */
 static void step(mep_digest_ctx *c, uint8_t m)
 {
     unsigned t = c->pos;
-    uint8_t kb = c->key[(t >> 3) % MEP_KEY_LEN];
-    unsigned bit = (kb >> (t & 7u)) & 1u;
+    unsigned bit = (c->key[(t >> 3) % MEP_KEY_LEN] >> (t & 7u)) & 1u;
     unsigned v = 7u - (t & 7u);
-    uint8_t n = (uint8_t)~(uint8_t)(c->d[v] + v);
+    uint8_t n = (uint8_t)~(uint8_t)(acc(c->lanes, v) + v);
     uint8_t mix = bit ? (uint8_t)((n << 1) | (n >> 7))
                       : (uint8_t)(0u - (uint8_t)((n >> 1) | (n << 7)));
-    c->d[v] = (uint8_t)(c->d[(v + 1u) & 7u] + m + mix);
+    uint8_t x = (uint8_t)(acc(c->lanes, (v + 1u) & 7u) + m + mix);
+    c->lanes = acc_set(c->lanes, v, x);
     c->pos = (t + 1u == PASS_STEPS) ? 0u : t + 1u;
+}
+
+static inline uint64_t load_le64(const uint8_t *p)
+{
+    return (uint64_t)p[0] | ((uint64_t)p[1] << 8) | ((uint64_t)p[2] << 16) |
+           ((uint64_t)p[3] << 24) | ((uint64_t)p[4] << 32) | ((uint64_t)p[5] << 40) |
+           ((uint64_t)p[6] << 48) | ((uint64_t)p[7] << 56);
+}
+
+/* Eight steps = one key byte, starting on a key-byte boundary: the
+ * emulator's hot path (bench/bench_txn), the same arithmetic as step().
+ *
+ * Within a key byte each accumulator is updated once and its
+ * n = ~(d[v] + v) uses d[v]'s value from before this key byte, so the eight
+ * mixes x_k = m_k + mix_k are computed at once in the lanes. The chain
+ *   lane 0' = d0 + x_0, lane 1' = lane 0' + x_1, ..., lane 7' = lane 6' + x_7
+ * (d0 = the old d[0] = old lane 7) is an upward prefix sum mod 256, done on
+ * even and odd lanes separately in 16-bit slots, where one multiply sums
+ * without overflow. msg == NULL feeds the zero padding of the final pass. */
+static void key_byte(mep_digest_ctx *c, const uint8_t *msg)
+{
+    unsigned kb = c->key[(c->pos >> 3) % MEP_KEY_LEN];
+    uint64_t d = c->lanes;
+    uint64_t n = ~lanes_add(d, 0x0001020304050607ull);         /* ~(d[v] + v) */
+    uint64_t rl = ((n << 1) & ~LANES_01) | ((n >> 7) & LANES_01);
+    uint64_t rr = ((n >> 1) & LANES_LO) | ((n << 7) & LANES_HI);
+    rr = lanes_add(~rr, LANES_01);                              /* -rotr1(n) */
+    /* lane k takes key bit k: 0xFF where set */
+    uint64_t bits = ((uint64_t)kb * LANES_01) & 0x8040201008040201ull;
+    uint64_t sel = ((((bits + LANES_LO) & LANES_HI) >> 7) * 0xFFu);
+    uint64_t mix = rr ^ ((rl ^ rr) & sel);
+    uint64_t m = msg ? load_le64(msg) : 0;
+    /* x_k = m_k + mix_k, split into even lanes (e) and odd lanes (o) */
+    uint64_t e = (mix & SLOTS_LO) + (m & SLOTS_LO) + (d >> 56);
+    uint64_t o = ((mix >> 8) & SLOTS_LO) + ((m >> 8) & SLOTS_LO);
+    e *= SLOTS_01;                       /* slot s: d0 + x_0 + x_2 + ... + x_2s */
+    o *= SLOTS_01;                       /* slot s: x_1 + x_3 + ... + x_2s+1 */
+    uint64_t even = (e + (o << 16)) & SLOTS_LO;     /* lane 2s   */
+    uint64_t odd = (e + o) & SLOTS_LO;              /* lane 2s+1 */
+    c->lanes = even | (odd << 8);
+    c->pos = (c->pos + 8u == PASS_STEPS) ? 0u : c->pos + 8u;
 }
 
 void mep_digest_init(mep_digest_ctx *ctx, const uint8_t key16[MEP_KEY_LEN])
 {
     for (unsigned i = 0; i < MEP_KEY_LEN; i++)
         ctx->key[i] = key16[i];
-    for (unsigned i = 0; i < MEP_DIGEST_LEN; i++)
-        ctx->d[i] = 0;
+    ctx->lanes = 0;
     ctx->pos = 0;
     ctx->fed = 0;
 }
 
 void mep_digest_update(mep_digest_ctx *ctx, const uint8_t *msg, size_t len)
 {
-    for (size_t i = 0; i < len; i++)
+    size_t i = 0;
+    while (i < len && (ctx->pos & 7u))
+        step(ctx, msg[i++]);
+    for (; len - i >= 8; i += 8)
+        key_byte(ctx, msg + i);
+    for (; i < len; i++)
         step(ctx, msg[i]);
     if (len && ctx->fed < 0xFFFFFFFFu)
         ctx->fed++;
@@ -44,14 +117,20 @@ void mep_digest_update(mep_digest_ctx *ctx, const uint8_t *msg, size_t len)
 
 void mep_digest_final(mep_digest_ctx *ctx, uint8_t out[MEP_DIGEST_LEN])
 {
-    /* Pad to the end of the pass; an empty message runs one whole pass. */
-    if (ctx->fed == 0 || ctx->pos != 0) {
+    /* Pad with zeros to the end of the pass; an empty message still runs
+     * one whole pass (mep.md 5.2). */
+    if (ctx->fed == 0) {
         do
-            step(ctx, 0);
+            key_byte(ctx, NULL);
         while (ctx->pos != 0);
+    } else {
+        while (ctx->pos & 7u)
+            step(ctx, 0);
+        while (ctx->pos != 0)
+            key_byte(ctx, NULL);
     }
     for (unsigned i = 0; i < MEP_DIGEST_LEN; i++)
-        out[i] = ctx->d[i];
+        out[i] = acc(ctx->lanes, i);
 }
 
 void mep_digest(const uint8_t key16[MEP_KEY_LEN], const uint8_t *msg, size_t len,

@@ -18,10 +18,11 @@
 #define MEP_DIGEST_LEN 8
 
 /* Digest state: the 8 accumulators and the step position inside the
- * current 192-step pass (24 key bytes x 8 bits). */
+ * current 192-step pass (24 key bytes x 8 bits). The accumulators live in
+ * one 64-bit word, byte v = accumulator v (see mep_digest.c for why). */
 typedef struct {
     uint8_t key[MEP_KEY_LEN];
-    uint8_t d[MEP_DIGEST_LEN];
+    uint64_t lanes;
     uint32_t pos;       /* step inside the current pass, 0..191 */
     uint32_t fed;       /* bytes fed so far (saturating; only "zero or not" matters) */
 } mep_digest_ctx;

@@ -44,12 +44,21 @@ void mep_rc4_encrypt_key(const uint8_t key16[MEP_KEY_LEN], uint8_t out[16])
     mep_rc4_crypt(&c, out, 16);
 }
 
-void mep_rc4_packet_init(mep_rc4 *c, const uint8_t key16[MEP_KEY_LEN],
-                         const uint8_t digest[MEP_DIGEST_LEN])
+void mep_rc4_packet_init_ek(mep_rc4 *c, const uint8_t encrypt_key[16],
+                            const uint8_t digest[MEP_DIGEST_LEN])
 {
     uint8_t pk[16];
-    mep_rc4_encrypt_key(key16, pk);
+    for (unsigned k = 0; k < 16; k++)
+        pk[k] = encrypt_key[k];
     for (unsigned k = 0; k < MEP_DIGEST_LEN; k++)
         pk[k] ^= digest[k];
     mep_rc4_init(c, pk, sizeof pk);
+}
+
+void mep_rc4_packet_init(mep_rc4 *c, const uint8_t key16[MEP_KEY_LEN],
+                         const uint8_t digest[MEP_DIGEST_LEN])
+{
+    uint8_t ek[16];
+    mep_rc4_encrypt_key(key16, ek);
+    mep_rc4_packet_init_ek(c, ek, digest);
 }

@@ -29,5 +29,9 @@ void mep_rc4_encrypt_key(const uint8_t key16[MEP_KEY_LEN], uint8_t out[16]);
  * 0..7 XORed with the request's (plaintext) digest. */
 void mep_rc4_packet_init(mep_rc4 *c, const uint8_t key16[MEP_KEY_LEN],
                          const uint8_t digest[MEP_DIGEST_LEN]);
+/* The same from a precomputed encrypt key (mep_rc4_encrypt_key depends on
+ * the key only, so a meter computes it once per key, not once per frame). */
+void mep_rc4_packet_init_ek(mep_rc4 *c, const uint8_t encrypt_key[16],
+                            const uint8_t digest[MEP_DIGEST_LEN]);
 
 #endif

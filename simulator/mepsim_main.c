@@ -3,8 +3,10 @@
  * Thin main: parse the command line (sim_config), create one sim_meter per
  * meter section, put each on its line (sim_port: PTY or UART), and run them
  * all on one libev loop together with the control socket (sim_control) and
- * the live view (sim_display). SIGINT/SIGTERM and --exit-after stop the loop;
- * cleanup removes PTY symlinks and the control socket.
+ * the live view (sim_display). A meter given --scenario runs that timeline
+ * (sim_scenario) on a timer here: loads, line faults on its port, alerts,
+ * clock sets and E jumps at simulated times. SIGINT/SIGTERM and --exit-after
+ * stop the loop; cleanup removes PTY symlinks and the control socket.
  *
  * Exit codes: 0 normal stop, 1 a device or socket could not be set up,
  * 2 bad command line, bad profile or bad config file.
@@ -22,8 +24,22 @@
 #include "sim_display.h"
 #include "sim_line.h"
 #include "sim_meter.h"
+#include "sim_tls.h"
 
 #define MEPSIM_VERSION "0.1.0"
+
+/* A scenario timeline running on one meter. Elapsed simulated time is
+ * accumulated from wall time x the clock's speed, so a "clock" step (which
+ * moves the meter's UTC) does not move the timeline. */
+typedef struct {
+    sim_scenario *sc;
+    sim_meter *meter;
+    sim_port *port;
+    ev_timer timer;
+    uint64_t last_wall_ms;
+    double elapsed_ms;
+    bool started, ended;
+} mepsim_scenario;
 
 typedef struct {
     struct ev_loop *loop;
@@ -32,6 +48,9 @@ typedef struct {
     bool profile_loaded[SIM_CONFIG_MAX_METERS];
     sim_meter *meters[SIM_CONFIG_MAX_METERS];
     sim_port *ports[SIM_CONFIG_MAX_METERS];
+    sim_tls *tls[SIM_CONFIG_MAX_METERS];
+    sim_meter_cfg mcfg[SIM_CONFIG_MAX_METERS];
+    mepsim_scenario scen[SIM_CONFIG_MAX_METERS];
     size_t n;
     sim_control *control;
     sim_display *display;
@@ -57,6 +76,121 @@ static void on_exit_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void app_cleanup(mepsim_app *app);
 
+/* TLS mode (mep.md 7) plugs into the meter through sim_meter_tls_hooks. */
+static size_t tls_on_message(void *ctx, const uint8_t *body, size_t len, uint8_t *out, size_t cap)
+{
+    return sim_tls_on_message(ctx, body, len, out, cap);
+}
+
+static sim_meter_rc4_verdict tls_rc4_gate(void *ctx)
+{
+    switch (sim_tls_rc4_gate(ctx)) {
+    case SIM_TLS_RC4_REFUSE: return SIM_METER_RC4_REFUSE;
+    case SIM_TLS_RC4_IGNORE: return SIM_METER_RC4_IGNORE;
+    default: return SIM_METER_RC4_ACCEPT;
+    }
+}
+
+static void tls_log(void *ctx, const char *line)
+{
+    char msg[600];
+    snprintf(msg, sizeof msg, "TLS %s", line);
+    sim_port_log(ctx, 1, msg);
+}
+
+static void scenario_apply(mepsim_scenario *r, const sim_step *st, uint64_t now_ms)
+{
+    char desc[256], msg[1024], err[300];
+    sim_step_format(st, desc, sizeof desc);
+    snprintf(msg, sizeof msg, "scenario %s: %s", r->sc->name, desc); /* desc includes the note */
+    sim_port_log(r->port, 0, msg);
+    sim_model *md = sim_meter_model(r->meter);
+    switch (st->kind) {
+    case SIM_STEP_LOAD:
+        sim_meter_advance(r->meter, now_ms);
+        for (int ph = 1; ph <= md->cfg.phases; ph++)
+            if (st->u.load.phase == 0 || st->u.load.phase == ph)
+                sim_model_set_load(md, ph - 1, st->u.load.watts, st->u.load.pf);
+        break;
+    case SIM_STEP_FAULT:
+        if (sim_fault_start(sim_port_fault(r->port), &st->u.fault, now_ms * 1000u, err, sizeof err) < 0) {
+            snprintf(msg, sizeof msg, "scenario %s: fault not started: %s", r->sc->name, err);
+            sim_port_log(r->port, 0, msg);
+        }
+        break;
+    case SIM_STEP_STOP:
+        sim_fault_stop(sim_port_fault(r->port), st->u.stop);
+        break;
+    case SIM_STEP_ALERT:
+        if (st->u.alert.clear)
+            sim_meter_clear_alert(r->meter, st->u.alert.flags);
+        else
+            sim_meter_raise_alert(r->meter, st->u.alert.flags);
+        break;
+    case SIM_STEP_CLOCK:
+        sim_meter_set_clock(r->meter, now_ms, st->u.clock_utc_ms);
+        break;
+    case SIM_STEP_SEQ_JUMP:
+        sim_meter_set_next_seq(r->meter, sim_meter_next_seq(r->meter) + (uint32_t)st->u.seq_jump);
+        break;
+    case SIM_STEP_END:
+        r->ended = true;
+        break;
+    default: /* wait; unsupported kinds were refused at load (sim_config) */
+        break;
+    }
+}
+
+static void on_scenario_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    mepsim_scenario *r = w->data;
+    uint64_t now = sim_now_us() / 1000u;
+    const sim_clock *clk = sim_meter_clock(r->meter);
+    if (r->started && !clk->frozen)
+        r->elapsed_ms += (double)(now - r->last_wall_ms) * clk->speed;
+    r->started = true;
+    r->last_wall_ms = now;
+    const sim_step *due[16];
+    size_t n;
+    while ((n = sim_scenario_due(r->sc, (int64_t)r->elapsed_ms, due, 16)) > 0)
+        for (size_t i = 0; i < n; i++)
+            scenario_apply(r, due[i], now);
+    sim_port_kick(r->port);
+    int64_t next = sim_scenario_next_at(r->sc);
+    if (next == INT64_MAX || r->ended)
+        return;
+    double speed = clk->speed > 0 ? clk->speed : 1.0;
+    double wait_s = ((double)next - r->elapsed_ms) / speed / 1000.0;
+    if (wait_s < 0.001)
+        wait_s = 0.001;
+    if (clk->frozen && wait_s < 1.0)
+        wait_s = 1.0; /* re-check: a frozen clock does not advance the timeline */
+    ev_timer_set(w, wait_s, 0.0);
+    ev_timer_start(loop, w);
+}
+
+static int attach_tls(mepsim_app *app, size_t i, char *err, size_t errlen)
+{
+    const sim_meter_cfg *mc = &app->mcfg[i];
+    sim_tls_cfg tc;
+    memset(&tc, 0, sizeof tc);
+    memcpy(tc.mbk, mc->mbk, 16);
+    memcpy(tc.mak, mc->mak, 16);
+    tc.tls_required = mc->profile->tls_required;
+    tc.dispatch = sim_meter_tls_dispatch;
+    tc.dispatch_ctx = app->meters[i];
+    tc.log = tls_log;
+    tc.log_ctx = app->ports[i];
+    tc.name = app->cfg.meters[i].name;
+    app->tls[i] = sim_tls_new(&tc, err, errlen);
+    if (!app->tls[i])
+        return -1;
+    sim_meter_tls_hooks h = {.on_message = tls_on_message, .rc4_gate = tls_rc4_gate, .ctx = app->tls[i]};
+    sim_meter_set_tls_hooks(app->meters[i], &h);
+    return 0;
+}
+
 /* Clean up, free the app and give the exit code. */
 static int finish(mepsim_app *app, int code)
 {
@@ -73,8 +207,14 @@ static void app_cleanup(mepsim_app *app)
     sim_control_free(app->control);
     for (size_t i = 0; i < SIM_CONFIG_MAX_METERS; i++) {
         sim_port_close(app->ports[i]);
-        if (app->meters[i])
+        if (app->meters[i]) {
+            sim_meter_set_tls_hooks(app->meters[i], NULL);
             sim_meter_free(app->meters[i]);
+        }
+        sim_tls_free(app->tls[i]);
+        if (app->loop)
+            ev_timer_stop(app->loop, &app->scen[i].timer);
+        sim_scenario_free(app->scen[i].sc);
         if (app->profile_loaded[i])
             sim_profile_free(&app->profiles[i]);
     }
@@ -116,13 +256,14 @@ int main(int argc, char **argv)
      * 2 without leaving PTY symlinks behind. */
     uint64_t now_ms = sim_now_us() / 1000u;
     for (size_t i = 0; i < app->cfg.n_meters; i++) {
-        sim_meter_cfg mc;
-        if (sim_config_meter_cfg(&app->cfg.meters[i], &app->profiles[i], &mc, err, sizeof err) != 0) {
+        sim_meter_cfg *mcp = &app->mcfg[i];
+        if (sim_config_meter_cfg(&app->cfg.meters[i], &app->profiles[i], mcp, &app->scen[i].sc, err,
+                                 sizeof err) != 0) {
             fprintf(stderr, "mepsim: %s\n", err);
             return finish(app, 2);
         }
         app->profile_loaded[i] = true;
-        app->meters[i] = sim_meter_new(&mc, now_ms, err, sizeof err);
+        app->meters[i] = sim_meter_new(mcp, now_ms, err, sizeof err);
         if (!app->meters[i]) {
             fprintf(stderr, "mepsim: meter %s: %s\n", app->cfg.meters[i].name, err);
             return finish(app, 2);
@@ -160,6 +301,20 @@ int main(int argc, char **argv)
             return finish(app, 1);
         }
         app->n = i + 1;
+        if (attach_tls(app, i, err, sizeof err) != 0) {
+            fprintf(stderr, "mepsim: meter %s: TLS: %s\n", s->name, err);
+            return finish(app, 1);
+        }
+        if (app->scen[i].sc) {
+            mepsim_scenario *r = &app->scen[i];
+            r->meter = app->meters[i];
+            r->port = app->ports[i];
+            ev_init(&r->timer, on_scenario_timer);
+            r->timer.data = r;
+            ev_timer_set(&r->timer, 0.0, 0.0);
+            ev_timer_start(app->loop, &r->timer);
+            printf("%s: scenario %s (%zu steps)\n", s->name, r->sc->name, r->sc->n_steps);
+        }
         printf("%s: %s %s -> %s (%u baud, E=0x%08X)\n", s->name, s->pty[0] ? "pty" : "uart",
                sim_port_path(app->ports[i]), sim_port_device(app->ports[i]),
                (unsigned)sim_port_line(app->ports[i])->baud, (unsigned)sim_meter_next_seq(app->meters[i]));

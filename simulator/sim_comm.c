@@ -115,13 +115,13 @@ bool sim_comm_alert_pending(sim_tables *t)
     if (!sim_comm_registered(t))
         return false;
     const uint8_t *fl = sim_comm_field(t, ET50, 30, 1);
-    /* mep.md 10.3: M-Bus change / delta data only when the client asked
-     * for them in ET50 bits 2/3; bit 2 of the flags is reserved. */
-    uint8_t mask = SIM_ALERT_SCHEDULED | SIM_ALERT_ON_DEMAND;
-    if (fl[0] & 0x04)
-        mask |= SIM_ALERT_MBUS;
-    if (fl[0] & 0x08)
-        mask |= SIM_ALERT_DELTA;
+    /* mep.md 10.3: any flag alerts, except M-Bus change / delta data,
+     * which count only when the client asked for them in ET50 bits 2/3. */
+    uint8_t mask = 0xFF;
+    if (!(fl[0] & 0x04))
+        mask &= (uint8_t)~SIM_ALERT_MBUS;
+    if (!(fl[0] & 0x08))
+        mask &= (uint8_t)~SIM_ALERT_DELTA;
     return (sim_comm_alert_flags(t) & mask) != 0;
 }
 

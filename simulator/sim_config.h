@@ -17,6 +17,7 @@
 
 #include "sim_meter.h"
 #include "sim_profile.h"
+#include "sim_scenario.h"
 
 #define SIM_CONFIG_MAX_METERS 16
 #define SIM_CONFIG_MAX_POLICIES 16
@@ -35,6 +36,7 @@ typedef struct {
     uint32_t baud;                 /* 0 = the meter's (9600) */
     char format[8];                /* "8N1" */
     char profile[SIM_CONFIG_PATH]; /* empty = built-in default profile */
+    char scenario[SIM_CONFIG_PATH]; /* fixtures/scenarios file; sets profile, keys, seed ... */
     bool has_mbk, has_mak;
     uint8_t mbk[16], mak[16];
     bool has_seq_start;
@@ -75,9 +77,15 @@ const char *sim_config_policy_help(void);
 
 /* Load the section's profile (or the built-in default) into *prof and fill
  * *out (pointing at prof and the section's name). The caller frees prof with
- * sim_profile_free. */
+ * sim_profile_free. With a scenario (s->scenario), the scenario is loaded
+ * into *scen (caller frees with sim_scenario_free; scen may be NULL only when
+ * the section has none): it supplies the profile, keys, seed, speed, E,
+ * start time, policies and BT21/ET11 patches, and options given explicitly
+ * on the command line or in the config file win over it. A scenario with
+ * steps this mepsim cannot run yet (protocol faults, glitches, reboot) is
+ * refused with a message naming the step. */
 int sim_config_meter_cfg(const sim_config_meter *s, sim_profile *prof, sim_meter_cfg *out,
-                         char *err, size_t errlen);
+                         sim_scenario **scen, char *err, size_t errlen);
 
 /* Parse "YYYY-MM-DDTHH:MM:SSZ" (UTC) into Unix ms. */
 int sim_config_parse_time(const char *text, int64_t *utc_ms);

@@ -518,6 +518,76 @@ static json_t *cmd_freeze_clock(sim_port *p, json_t *req)
     return ok();
 }
 
+/* Line faults (sim_fault.h): {"cmd":"fault","spec":"flip rate=0.001 dir=to-module count=3"}. */
+static json_t *cmd_fault(sim_port *p, json_t *req)
+{
+    static const char *const keys[] = {"spec", NULL};
+    json_t *e = check_keys(req, "fault", keys);
+    if (e)
+        return e;
+    json_t *sv = json_object_get(req, "spec");
+    if (!json_is_string(sv))
+        return fail("fault: spec: expected a string such as \"drop p=0.1 dir=to-module\"");
+    sim_fault_spec spec;
+    char err[300];
+    if (sim_fault_spec_parse(&spec, json_string_value(sv), err, sizeof err) != 0 ||
+        sim_fault_spec_check(&spec, err, sizeof err) != 0)
+        return fail("fault: %s", err);
+    int id = sim_fault_start(sim_port_fault(p), &spec, sim_now_us(), err, sizeof err);
+    if (id < 0)
+        return fail("fault: %s", err);
+    sim_port_kick(p);
+    char desc[300];
+    sim_fault_spec_format(&spec, desc, sizeof desc);
+    json_t *r = ok();
+    json_object_set_new(r, "id", json_integer(id));
+    json_object_set_new(r, "fault", json_string(desc));
+    return r;
+}
+
+static json_t *cmd_fault_stop(sim_port *p, json_t *req)
+{
+    static const char *const keys[] = {"what", NULL};
+    json_t *e = check_keys(req, "fault_stop", keys);
+    if (e)
+        return e;
+    json_t *w = json_object_get(req, "what");
+    if (w && !json_is_string(w))
+        return fail("fault_stop: what: expected a fault name, an id or \"all\"");
+    const char *what = w ? json_string_value(w) : "all";
+    char *end;
+    (void)strtoul(what, &end, 10);
+    bool is_id = what[0] >= '0' && what[0] <= '9' && *end == 0;
+    if (strcmp(what, "all") != 0 && !is_id && sim_fault_kind_from_name(what) < 0)
+        return fail("fault_stop: \"%s\" is not a fault name, an id or \"all\"", what);
+    int n = sim_fault_stop(sim_port_fault(p), what);
+    sim_port_kick(p);
+    json_t *r = ok();
+    json_object_set_new(r, "stopped", json_integer(n));
+    return r;
+}
+
+static json_t *cmd_fault_list(sim_port *p, json_t *req)
+{
+    json_t *e = check_keys(req, "fault_list", NULL);
+    if (e)
+        return e;
+    sim_fault *f = sim_port_fault(p);
+    uint64_t now = sim_now_us();
+    char text[4096];
+    sim_fault_list(f, now, text, sizeof text);
+    json_t *r = ok();
+    json_object_set_new(r, "active", json_integer((json_int_t)sim_fault_active(f, now)));
+    json_object_set_new(r, "list", json_string(text));
+    json_t *inj = json_object();
+    for (int k = 0; k < SIM_FAULT_KIND_COUNT; k++)
+        json_object_set_new(inj, sim_fault_kind_name((sim_fault_kind)k),
+                            json_integer((json_int_t)f->c.injected[k]));
+    json_object_set_new(r, "injected", inj);
+    json_object_set_new(r, "latched", json_boolean(sim_fault_latched(f)));
+    return r;
+}
+
 static json_t *line_event(sim_port *p, json_t *req)
 {
     static const char *const keys[] = {"line", "on", NULL};
@@ -580,6 +650,12 @@ static json_t *exec_json(sim_control *c, json_t *req)
     }
     if (!strcmp(cmd, "read_table"))
         return cmd_read_table(p, req);
+    if (!strcmp(cmd, "fault"))
+        return cmd_fault(p, req);
+    if (!strcmp(cmd, "fault_stop"))
+        return cmd_fault_stop(p, req);
+    if (!strcmp(cmd, "fault_list"))
+        return cmd_fault_list(p, req);
     if (!strcmp(cmd, "set_seq"))
         return cmd_set_seq(p, req);
     if (!strcmp(cmd, "bump_idt"))
@@ -598,7 +674,7 @@ static json_t *exec_json(sim_control *c, json_t *req)
         return ok();
     }
     return fail("unknown cmd \"%s\" (status, get, set_load, set_clock, set_speed, set_register, alert, "
-                "clear_alert, counters, read_table, set_seq, bump_idt, freeze_clock, quit)", cmd);
+                "clear_alert, counters, read_table, set_seq, bump_idt, freeze_clock, fault, fault_stop, fault_list, quit)", cmd);
 }
 
 char *sim_control_exec(sim_control *c, const char *line)

@@ -4,7 +4,8 @@
  * shared ev_loop, and the command set that tests and the HIL package use to
  * see and steer the meters: status, get, set_load, set_clock, set_speed,
  * set_register, alert, clear_alert, counters, read_table, set_seq,
- * bump_idt, freeze_clock, quit, and line
+ * bump_idt, freeze_clock, fault, fault_stop, fault_list (line faults of
+ * sim_fault.h on the port), quit, and line
  * events ({"line":"enable","on":false}). Each request line gets exactly one
  * reply line, {"ok":true,...} or {"ok":false,"error":"..."}; a bad request
  * changes nothing and the connection stays usable.

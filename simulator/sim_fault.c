@@ -476,6 +476,7 @@ int sim_fault_start(sim_fault *f, const sim_fault_spec *s, uint64_t now_us, char
             f->next_id = 1;
         sl->start_us = now_us;
         sl->next_burst_us = now_us;
+        sl->next_burst_rx_us = now_us;
         sl->frames0 = f->frames_tx;
         if (s->kind == SIM_FAULT_LATCHUP)
             f->cycle_threshold_ms = s->off_ms;
@@ -640,8 +641,10 @@ static bool gate(sim_fault *f, unsigned dir, uint8_t *buf, size_t *n, bool frame
     }
     sl = find(f, SIM_FAULT_STUCK, dir);
     if (sl) {
-        /* The line is held at a level: nothing else gets through. */
-        *n = 0;
+        /* The line is held at a level: whatever is sent, the far end sees
+         * the level. Idempotent, so the bursts from sim_fault_due may pass
+         * through the hooks again unchanged. */
+        memset(buf, sl->spec.level == SIM_STUCK_BREAK ? 0x00 : sl->spec.level, *n);
         return true;
     }
     sl = find(f, SIM_FAULT_SILENCE, dir);
@@ -774,14 +777,18 @@ size_t sim_fault_due(sim_fault *f, unsigned dir, uint64_t now_us, uint8_t *out, 
     }
     for (size_t i = 0; i < SIM_FAULT_MAX; i++) {
         sim_fault_slot *sl = &f->slot[i];
-        if (!sl->id || sl->spec.kind != SIM_FAULT_STUCK || !(sl->spec.dir & dir) || now_us < sl->next_burst_us)
+        if (!sl->id || sl->spec.kind != SIM_FAULT_STUCK || !(sl->spec.dir & dir))
+            continue;
+        /* each direction of a "both" stuck line has its own burst clock */
+        uint64_t *next = (sl->spec.dir & dir & SIM_DIR_TO_MODULE) ? &sl->next_burst_us : &sl->next_burst_rx_us;
+        if (now_us < *next)
             continue;
         size_t n = sl->spec.len <= cap ? sl->spec.len : cap;
         memset(out, sl->spec.level == SIM_STUCK_BREAK ? 0x00 : sl->spec.level, n);
         uint64_t period = (uint64_t)sl->spec.period_ms * 1000u;
-        sl->next_burst_us += period;
-        if (sl->next_burst_us <= now_us) /* woke late: do not flood to catch up */
-            sl->next_burst_us = now_us + period;
+        *next += period;
+        if (*next <= now_us) /* woke late: do not flood to catch up */
+            *next = now_us + period;
         book(f, sl, 1);
         return n;
     }
@@ -804,8 +811,10 @@ uint64_t sim_fault_next_wake(const sim_fault *f, uint64_t now_us)
             if (end < t)
                 t = end;
         }
-        if (sl->spec.kind == SIM_FAULT_STUCK && sl->next_burst_us < t)
+        if (sl->spec.kind == SIM_FAULT_STUCK && (sl->spec.dir & SIM_DIR_TO_MODULE) && sl->next_burst_us < t)
             t = sl->next_burst_us;
+        if (sl->spec.kind == SIM_FAULT_STUCK && (sl->spec.dir & SIM_DIR_TO_METER) && sl->next_burst_rx_us < t)
+            t = sl->next_burst_rx_us;
         if (sl->spec.kind == SIM_FAULT_LATCHUP && sl->injected == 0 && !sl->spec.after_frames) {
             uint64_t at = sl->start_us + (uint64_t)sl->spec.at_ms * 1000u;
             if (at < t)

@@ -55,7 +55,8 @@ typedef enum {
     SIM_FAULT_PREVIOUS,   /* frame: send the previous response instead (S14) */
     SIM_FAULT_TRAILING,   /* frame: append len junk bytes (S12) */
     SIM_FAULT_SILENCE,    /* everything in the direction is lost (S08) */
-    SIM_FAULT_STUCK,      /* line held at 0x00 / 0xFF / break: len bytes every period_ms (S25) */
+    SIM_FAULT_STUCK,      /* line held at 0x00 / 0xFF / break: len bytes every period_ms, and
+                             every byte sent that way reads as the level (S25) */
     SIM_FAULT_DEAD,       /* transceiver: nothing passes either way (S08) */
     SIM_FAULT_GARBLE,     /* transceiver: bit errors at rate (S10) */
     SIM_FAULT_LATCHUP,    /* transceiver: latches, garbage/silence until off >= off_ms (S09) */
@@ -96,7 +97,8 @@ typedef struct {
     uint32_t id;             /* > 0 while the slot is in use */
     uint64_t start_us;
     uint64_t injected;       /* occurrences so far */
-    uint64_t next_burst_us;  /* stuck: next burst */
+    uint64_t next_burst_us;  /* stuck: next burst toward the module */
+    uint64_t next_burst_rx_us; /* stuck: next burst toward the meter */
     uint64_t frames0;        /* latch-up: response frames seen at the start */
 } sim_fault_slot;
 
@@ -183,7 +185,8 @@ size_t sim_fault_tx_filter(void *ctx, uint8_t *buf, size_t n, size_t cap, uint64
 /* Bytes the line must emit on its own now in direction dir (one call = one
  * chunk: a held frame (delay/duplicate) to send as a frame, or a stuck-line
  * burst; to-meter chunks are fed to the meter as if received). Call until it
- * returns 0. */
+ * returns 0. Held frames already carry their faults: send them without
+ * passing them through sim_fault_tx again. */
 size_t sim_fault_due(sim_fault *f, unsigned dir, uint64_t now_us, uint8_t *out, size_t cap);
 /* Earliest time something becomes due or wears off (UINT64_MAX if never). */
 uint64_t sim_fault_next_wake(const sim_fault *f, uint64_t now_us);

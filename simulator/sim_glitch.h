@@ -84,7 +84,7 @@ typedef struct {
     struct {
         int phase;          /* 1..3 */
         double watts, pf;
-    } load[3];              /* sim_model_set_load(m, phase - 1?, watts, pf): see the report */
+    } load[3];              /* apply with sim_model_set_load(m, phase - 1, watts, pf) */
     bool freeze_clock;      /* optional: also freeze sim_clock (BT52 bytes freeze anyway) */
 } sim_glitch_effects;
 

@@ -467,7 +467,10 @@ struct sim_port {
     ev_io rio;
     ev_timer timer;
     FILE *log;
+    sim_fault fault;     /* line faults / transceiver models (sim_fault.h) */
 };
+
+static void port_default_hooks(sim_port *p);
 
 static void port_log(void *ctx, int level, const char *msg)
 {
@@ -777,6 +780,8 @@ sim_port *sim_port_open(struct ev_loop *loop, sim_meter *m, const sim_port_cfg *
     }
     sim_line_init(&p->line, m, baud, bits);
     sim_line_set_log(&p->line, port_log, p, cfg->verbose);
+    sim_fault_init(&p->fault, cfg->fault_seed ? cfg->fault_seed : 1);
+    port_default_hooks(p);
     if (p->is_pty && p->line.baud != 9600)
         apply_baud(p);
     ev_io_init(&p->rio, on_readable, p->fd, EV_READ);
@@ -815,11 +820,45 @@ void sim_port_close(sim_port *p)
     free(p);
 }
 
+/* Adapters from sim_line's hooks to the port's sim_fault. */
+static size_t fault_due(void *ctx, unsigned dir, uint64_t now_us, uint8_t *out, size_t cap)
+{
+    return sim_fault_due(ctx, dir == SIM_LINE_TO_METER ? SIM_DIR_TO_METER : SIM_DIR_TO_MODULE, now_us, out,
+                         cap);
+}
+
+static uint64_t fault_wake(void *ctx, uint64_t now_us) { return sim_fault_next_wake(ctx, now_us); }
+
+static void fault_line_event(void *ctx, const char *line, bool on, uint64_t now_us)
+{
+    int which = sim_fault_line_from_name(line);
+    if (which >= 0)
+        sim_fault_line_event(ctx, (sim_fault_line)which, on, now_us);
+}
+
+static void port_default_hooks(sim_port *p)
+{
+    sim_line_hooks h = {
+        .rx = sim_fault_rx_filter,
+        .tx = sim_fault_tx_filter,
+        .due = fault_due,
+        .next_wake = fault_wake,
+        .line_event = fault_line_event,
+        .ctx = &p->fault,
+    };
+    sim_line_set_hooks(&p->line, &h);
+}
+
 void sim_port_set_hooks(sim_port *p, const sim_line_hooks *h)
 {
-    sim_line_set_hooks(&p->line, h);
+    if (h)
+        sim_line_set_hooks(&p->line, h);
+    else
+        port_default_hooks(p);
     sim_port_kick(p);
 }
+
+sim_fault *sim_port_fault(sim_port *p) { return &p->fault; }
 
 void sim_port_kick(sim_port *p)
 {
@@ -839,6 +878,12 @@ void sim_port_line_event(sim_port *p, const char *line, bool on)
         port_log(p, 1, msg);
     }
     sim_port_kick(p);
+}
+
+void sim_port_log(sim_port *p, int level, const char *msg)
+{
+    if (p->line.verbose >= level)
+        port_log(p, level, msg);
 }
 
 sim_meter *sim_port_meter(sim_port *p) { return p->meter; }

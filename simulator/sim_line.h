@@ -29,6 +29,7 @@
 #include <stdio.h>
 
 #include "mep_frame.h"
+#include "sim_fault.h"
 #include "sim_meter.h"
 
 #define SIM_LINE_QUEUE 4          /* frames waiting for the throttle / the transmitter */
@@ -171,6 +172,7 @@ typedef struct {
     const char *format;           /* "8N1" (default) */
     int verbose;                  /* 0, 1 (-v), 2 (-vv) */
     FILE *log;                    /* where log lines go (stderr) */
+    uint64_t fault_seed;          /* seed of the port's line-fault layer (0 = 1) */
 } sim_port_cfg;
 
 /* Open the device and start serving meter m (not owned) on loop. NULL with
@@ -179,12 +181,19 @@ sim_port *sim_port_open(struct ev_loop *loop, sim_meter *m, const sim_port_cfg *
                         char *err, size_t errlen);
 /* Stop, close the device and remove the PTY symlink (if still ours). */
 void sim_port_close(sim_port *p);
-/* Install (or with NULL remove) the fault-layer hooks of this port's line. */
+/* Every port carries a line-fault layer (sim_fault), installed in its
+ * line's hooks; with no fault started it passes everything through. */
+sim_fault *sim_port_fault(sim_port *p);
+/* Replace the hooks (NULL: back to the port's own sim_fault layer). */
 void sim_port_set_hooks(sim_port *p, const sim_line_hooks *h);
 /* Something changed outside the line (control socket): re-run and re-arm. */
 void sim_port_kick(sim_port *p);
 /* Apply a line event (module HAL / control socket) and log it. */
 void sim_port_line_event(sim_port *p, const char *line, bool on);
+
+/* Write one log line "HH:MM:SS.mmm <name> <msg>" if the port's verbosity
+ * is at least level (0 = always). */
+void sim_port_log(sim_port *p, int level, const char *msg);
 
 sim_meter *sim_port_meter(sim_port *p);
 sim_line *sim_port_line(sim_port *p);

@@ -42,6 +42,7 @@ struct sim_optical {
     uint64_t ignore_until_ms;  /* lock-out / D.O.S. hold-off end */
     uint32_t failed_auth;      /* consecutive bad passwords */
     post_action post;
+    char name[32];             /* copy of cfg->name: the caller's string need not outlive us */
     sim_optical_counters ctr;
     uint8_t reply[SIM_OPTICAL_MAX_MESSAGE];
 };
@@ -302,6 +303,8 @@ sim_optical *sim_optical_new(const sim_optical_cfg *cfg, const sim_optical_store
         return NULL;
     }
     o->cfg = *cfg;
+    snprintf(o->name, sizeof o->name, "%s", cfg->name ? cfg->name : "meter");
+    o->cfg.name = o->name;
     o->store = *store;
     sim_optical_link_init(&o->link, &cfg->link);
     o->baud = 9600;
@@ -741,6 +744,12 @@ size_t sim_optical_dispatch(sim_optical *o, const uint8_t *req, size_t n, uint64
 }
 
 /* ---- timers ------------------------------------------------------------------ */
+/* Milliseconds from since to now; 0 if the clock went backwards. */
+static uint64_t elapsed_ms(uint64_t now_ms, uint64_t since_ms)
+{
+    return now_ms > since_ms ? now_ms - since_ms : 0;
+}
+
 static uint32_t channel_timeout(const sim_optical *o)
 {
     return o->wait_ms ? o->wait_ms : o->cfg.channel_timeout_ms;
@@ -750,7 +759,7 @@ static void check_timers(sim_optical *o, uint64_t now_ms)
 {
     if (o->state == SIM_OPTICAL_STATE_BASE)
         return;
-    if (o->cfg.dos_enabled && now_ms - o->session_start_ms >= (uint64_t)o->cfg.dos_session_s * 1000u) {
+    if (o->cfg.dos_enabled && elapsed_ms(now_ms, o->session_start_ms) >= (uint64_t)o->cfg.dos_session_s * 1000u) {
         /* 3.5 / 6 [G p.14-15]: session too long: close it, ignore the port */
         logf_(o, "D.O.S. timer: session open %u s -> BASE, port ignored for %u s", o->cfg.dos_session_s,
               o->cfg.dos_holdoff_s);
@@ -764,7 +773,7 @@ static void check_timers(sim_optical *o, uint64_t now_ms)
      * nor while our reply still waits for its ACK (the retries bound that:
      * 4 x 2 s would otherwise be cut at 6 s). */
     if (o->link.rx_have == 0 && !sim_optical_link_busy(&o->link) &&
-        now_ms - o->last_traffic_ms >= channel_timeout(o)) {
+        elapsed_ms(now_ms, o->last_traffic_ms) >= channel_timeout(o)) {
         logf_(o, "channel traffic timeout (%u ms without a packet) in %s -> BASE", channel_timeout(o),
               sim_optical_state_name(o->state));
         o->ctr.channel_timeouts++;

@@ -83,6 +83,12 @@ size_t sim_optical_packet_encode(uint8_t identity, uint8_t ctrl, uint8_t seq, co
 }
 
 /* ---- link ---------------------------------------------------------------- */
+/* Milliseconds from since to now; 0 if the clock went backwards. */
+static uint64_t elapsed(uint64_t now_ms, uint64_t since_ms)
+{
+    return now_ms > since_ms ? now_ms - since_ms : 0;
+}
+
 void sim_optical_link_timing_defaults(sim_optical_link_timing *t)
 {
     t->interchar_ms = SIM_OPTICAL_INTERCHAR_MS;
@@ -342,7 +348,7 @@ size_t sim_optical_link_rx(sim_optical_link *l, uint8_t byte, uint64_t now_ms, u
     unsigned ev = 0;
     /* 2.3 step 2: a gap above the inter-character timeout drops the partial
      * packet silently; the new byte starts hunting again. */
-    if (l->rx_have > 0 && now_ms - l->rx_last_ms > l->timing.interchar_ms) {
+    if (l->rx_have > 0 && elapsed(now_ms, l->rx_last_ms) > l->timing.interchar_ms) {
         l->rx_have = l->rx_need = 0;
         ev |= SIM_OPTICAL_LINK_RX_TIMEOUT;
     }
@@ -386,7 +392,7 @@ size_t sim_optical_link_tick(sim_optical_link *l, uint64_t now_ms, uint8_t *out,
 {
     size_t n = 0;
     unsigned ev = 0;
-    if (l->rx_have > 0 && now_ms - l->rx_last_ms > l->timing.interchar_ms) {
+    if (l->rx_have > 0 && elapsed(now_ms, l->rx_last_ms) > l->timing.interchar_ms) {
         l->rx_have = l->rx_need = 0;
         ev |= SIM_OPTICAL_LINK_RX_TIMEOUT;
     }

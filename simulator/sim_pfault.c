@@ -551,6 +551,18 @@ sim_pf_action sim_pfault_on_response(sim_pfault *pf, const sim_pf_request *rq, c
             by = SIM_PF_OVERSIZE;
             book(pf, sl, 1);
         }
+    } else if (is_read(r) && work[0] == MEP_RSP_ONP && (sl = find(pf, SIM_PF_OVERSIZE)) &&
+               table_match(&sl->spec, r)) {
+        /* S27: the meter refused a table too large for one reply (mep.md 3.3 [E]);
+         * the fault sends `size` bytes anyway. The table bytes are not at hand
+         * here, so the data are zeros: what matters is the framing. */
+        work[0] = MEP_RSP_OK;
+        mep_put_be16(work + 1, (uint16_t)sl->spec.size);
+        memset(work + 3, 0, sl->spec.size);
+        wl = 3 + sl->spec.size;
+        changed = true;
+        by = SIM_PF_OVERSIZE;
+        book(pf, sl, 1);
     }
     if ((sl = find(pf, SIM_PF_SEQ_LAST)) && work[0] == MEP_RSP_SEQ && wl >= 5) {
         /* S04: the 0x0C carries the last accepted number E-1; a client that

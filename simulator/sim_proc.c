@@ -445,11 +445,9 @@ void sim_proc_after_et52_write(sim_proc *p, const sim_proc_env *e, sim_level lev
                 out_type = 2;
                 break;
             }
-            size_t room = osize - w - 2 - 2;
-            size_t max_data = room > 3 ? room - 3 : 0;
-            if (max_data > sizeof rbuf - 3)
-                max_data = sizeof rbuf - 3;
-            size_t rl = e->dispatch(e->dispatch_ctx, req + r + 2, L, level, max_data, rbuf,
+            /* Reads are not limited by the MEP frame here, only by ET53:
+             * a response that does not fit makes the result type 2. */
+            size_t rl = e->dispatch(e->dispatch_ctx, req + r + 2, L, level, sizeof rbuf - 3, rbuf,
                                     sizeof rbuf);
             if (rl == 0 || w + 2 + rl + 2 > osize) {
                 out_type = 2; /* responses do not fit */

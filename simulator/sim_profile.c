@@ -395,6 +395,8 @@ static int parse_identity(pctx *c, json_t *o, sim_profile *p)
     int have;
     if (get_str(c, o, path, "manufacturer", 4, buf, sizeof buf, &have) < 0)
         return -1;
+    if (have && !buf[0])
+        return fail(c, "$.identity.manufacturer", "must not be empty");
     if (have) { /* CHAR[4], space padded (BT00.3, BT01.0) */
         memset(p->manufacturer, ' ', 4);
         memcpy(p->manufacturer, buf, strlen(buf));
@@ -699,6 +701,9 @@ static int parse_clock(pctx *c, json_t *o, sim_profile *p)
             if (n != 7 || z != 'Z' || y < 2000 || y > 2099 || mo < 1 || mo > 12 || d < 1 || d > 31 ||
                 h > 23 || mi > 59 || se > 59 || h < 0 || mi < 0 || se < 0)
                 return fail(c, "$.clock.start_utc", "must be \"YYYY-MM-DDThh:mm:ssZ\" (2000..2099) or Unix seconds");
+            static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+            if (d > mdays[mo - 1] || (mo == 2 && d == 29 && y % 4 != 0))
+                return fail(c, "$.clock.start_utc", "no such date: %04d-%02d-%02d", y, mo, d);
             p->start_utc_s = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
         } else {
             return fail(c, "$.clock.start_utc", "must be \"YYYY-MM-DDThh:mm:ssZ\" or Unix seconds");

@@ -294,7 +294,7 @@ static int parse_step(ctx *c, size_t idx, json_t *js, int64_t *prev_ms, sim_step
     json_t *at = json_object_get(js, "at"), *after = json_object_get(js, "after");
     if (!at == !after)
         return fail(c, path, "needs exactly one of \"at\" or \"after\"");
-    int64_t ms;
+    int64_t ms = 0;
     snprintf(kp, sizeof kp, "%s.%s", path, at ? "at" : "after");
     if (time_value(c, kp, at ? at : after, &ms) < 0)
         return -1;
@@ -725,7 +725,7 @@ sim_scenario *sim_scenario_parse(const char *text, size_t len, const char *name,
     if (!name)
         name = "<scenario>";
     const char *base = strrchr(name, '/');
-    ctx c = {base ? base + 1 : name, err, errlen};
+    ctx c = {name, err, errlen};
     if (err && errlen)
         err[0] = '\0';
     json_error_t je;
@@ -742,7 +742,7 @@ sim_scenario *sim_scenario_parse(const char *text, size_t len, const char *name,
         return NULL;
     }
     snprintf(s->path, sizeof s->path, "%s", name);
-    snprintf(s->name, sizeof s->name, "%s", c.name);
+    snprintf(s->name, sizeof s->name, "%s", base ? base + 1 : name);
     s->seed = 1;
     s->speed = 1.0;
     int rc = parse_root(&c, root, opts, s);
@@ -1031,4 +1031,61 @@ int sim_fault_set_command(sim_fault_set *fs, const char *line, uint64_t now_us, 
     }
     snprintf(out, cap, "unknown command \"%.*s\" (inject, glitch, clear, list, status)", (int)vlen, line);
     return -1;
+}
+
+size_t sim_fault_set_rx_filter(void *fsp, uint8_t *buf, size_t n, size_t cap, uint64_t now_us)
+{
+    sim_fault_set *fs = fsp;
+    return sim_fault_rx(&fs->line, buf, n, cap, now_us);
+}
+
+size_t sim_fault_set_tx_filter(void *fsp, uint8_t *buf, size_t n, size_t cap, uint64_t now_us)
+{
+    sim_fault_set *fs = fsp;
+    n = sim_pfault_tx(&fs->proto, buf, n, cap, now_us);
+    return sim_fault_tx(&fs->line, buf, n, cap, now_us);
+}
+
+size_t sim_fault_set_tx_due(sim_fault_set *fs, uint64_t now_us, uint8_t *out, size_t cap)
+{
+    size_t n = sim_fault_due(&fs->line, SIM_DIR_TO_MODULE, now_us, out, cap);
+    return n ? n : sim_pfault_due(&fs->proto, now_us, out, cap);
+}
+
+size_t sim_fault_set_rx_due(sim_fault_set *fs, uint64_t now_us, uint8_t *out, size_t cap)
+{
+    /* held frames exist only toward the module, so this is stuck bursts only */
+    return sim_fault_due(&fs->line, SIM_DIR_TO_METER, now_us, out, cap);
+}
+
+uint64_t sim_fault_set_next_wake(const sim_fault_set *fs, uint64_t now_us)
+{
+    uint64_t a = sim_fault_next_wake(&fs->line, now_us), b = sim_pfault_next_wake(&fs->proto, now_us);
+    return a < b ? a : b;
+}
+
+size_t sim_fault_set_due_hook(void *fsp, unsigned dir, uint64_t now_us, uint8_t *out, size_t cap)
+{
+    sim_fault_set *fs = fsp;
+    return dir == SIM_DIR_TO_METER ? sim_fault_set_rx_due(fs, now_us, out, cap)
+                                   : sim_fault_set_tx_due(fs, now_us, out, cap);
+}
+
+uint64_t sim_fault_set_wake_hook(void *fsp, uint64_t now_us)
+{
+    return sim_fault_set_next_wake(fsp, now_us);
+}
+
+void sim_fault_set_event_hook(void *fsp, const char *line, bool on, uint64_t now_us)
+{
+    sim_fault_set *fs = fsp;
+    int which = sim_fault_line_from_name(line);
+    if (which >= 0)
+        sim_fault_line_event(&fs->line, (sim_fault_line)which, on, now_us);
+}
+
+bool sim_fault_set_pause_hook(void *fsp, size_t *at, uint32_t *pause_us)
+{
+    sim_fault_set *fs = fsp;
+    return sim_pfault_tx_pause(&fs->proto, at, pause_us);
 }

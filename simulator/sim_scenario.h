@@ -151,6 +151,30 @@ int sim_fault_set_apply(sim_fault_set *fs, const sim_step *st, uint64_t now_us, 
 int sim_fault_set_command(sim_fault_set *fs, const char *line, uint64_t now_us, int64_t sim_now_ms,
                           sim_glitch_effects *fx, char *out, size_t cap);
 
+/* Line wiring in one place: sim_line_hooks {rx = sim_fault_set_rx_filter,
+ * tx = sim_fault_set_tx_filter, ctx = fs}. The tx filter applies the
+ * protocol layer's alert-split (then ask sim_pfault_tx_pause(&fs->proto))
+ * and then the line faults. */
+size_t sim_fault_set_rx_filter(void *ctx, uint8_t *buf, size_t n, size_t cap, uint64_t now_us);
+size_t sim_fault_set_tx_filter(void *ctx, uint8_t *buf, size_t n, size_t cap, uint64_t now_us);
+/* Bytes to put on the wire toward the module now *without* the tx filter:
+ * held (delayed/duplicated) frames, stuck-line bursts, alert storms, zero
+ * streams. One chunk per call; call until 0. */
+size_t sim_fault_set_tx_due(sim_fault_set *fs, uint64_t now_us, uint8_t *out, size_t cap);
+/* Bytes the meter hears now although the module sent nothing (stuck line
+ * toward the meter): feed them to sim_line_rx. Call until 0. */
+size_t sim_fault_set_rx_due(sim_fault_set *fs, uint64_t now_us, uint8_t *out, size_t cap);
+/* Earliest time one of the three modules needs a call (UINT64_MAX if none). */
+uint64_t sim_fault_set_next_wake(const sim_fault_set *fs, uint64_t now_us);
+/* The same with the signatures of sim_line_hooks (ctx = the sim_fault_set):
+ *   {.rx = sim_fault_set_rx_filter, .tx = sim_fault_set_tx_filter,
+ *    .tx_pause = sim_fault_set_pause_hook, .due = sim_fault_set_due_hook,
+ *    .next_wake = sim_fault_set_wake_hook, .line_event = sim_fault_set_event_hook} */
+size_t sim_fault_set_due_hook(void *fsp, unsigned dir, uint64_t now_us, uint8_t *out, size_t cap);
+uint64_t sim_fault_set_wake_hook(void *fsp, uint64_t now_us);
+void sim_fault_set_event_hook(void *fsp, const char *line, bool on, uint64_t now_us);
+bool sim_fault_set_pause_hook(void *fsp, size_t *at, uint32_t *pause_us);
+
 const char *sim_step_kind_name(sim_step_kind k);
 /* "t=12.000s fault flip dir=to-module rate=0.001" */
 size_t sim_step_format(const sim_step *st, char *out, size_t cap);

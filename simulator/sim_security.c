@@ -10,6 +10,8 @@ void sim_sec_init(sim_security *s, const sim_sec_cfg *cfg, uint32_t next_seq)
     if (s->cfg.window == 0)
         s->cfg.window = SIM_SEC_DEFAULT_WINDOW;
     s->next_seq = next_seq;
+    mep_rc4_encrypt_key(s->cfg.mak, s->mak_ek);
+    mep_rc4_encrypt_key(s->cfg.mbk, s->mbk_ek);
 }
 
 bool sim_sec_window_accepts(uint32_t next_seq, uint32_t rx, uint32_t window)
@@ -28,13 +30,14 @@ static bool try_plain(const uint8_t key[MEP_KEY_LEN], const uint8_t *wire, size_
     return mep_digest_equal(d, rx_digest);
 }
 
-static bool try_encrypted(const uint8_t key[MEP_KEY_LEN], const uint8_t *wire, size_t n,
+static bool try_encrypted(const uint8_t key[MEP_KEY_LEN], const uint8_t ek[16],
+                          const uint8_t *wire, size_t n,
                           const uint8_t rx_digest[MEP_DIGEST_LEN], uint8_t *plain, mep_rc4 *c)
 {
     /* mep.md 5.4: the packet key needs only the key and the received
      * digest (the digest is sent in clear and covers the plaintext). */
     uint8_t d[MEP_DIGEST_LEN];
-    mep_rc4_packet_init(c, key, rx_digest);
+    mep_rc4_packet_init_ek(c, ek, rx_digest);
     memcpy(plain, wire, n);
     mep_rc4_crypt(c, plain, n);
     mep_digest(key, plain, n, d);
@@ -77,7 +80,8 @@ sim_sec_verdict sim_sec_open(sim_security *s, const uint8_t *frame, size_t len, 
     }
     /* ... then decrypt with each key and verify again (mep.md 5.4). */
     for (int k = 0; k < 2 && found < 0; k++) {
-        if (try_encrypted(keys[k], wire, n, x->rx_digest, x->plain, &x->cipher)) {
+        const uint8_t *ek = k == 0 ? s->mak_ek : s->mbk_ek;
+        if (try_encrypted(keys[k], ek, wire, n, x->rx_digest, x->plain, &x->cipher)) {
             x->encrypted = true;
             found = k;
         }

@@ -38,6 +38,7 @@ typedef struct {
 typedef struct {
     sim_sec_cfg cfg;
     uint32_t next_seq;                /* E: the next sequence number accepted */
+    uint8_t mak_ek[16], mbk_ek[16];   /* App. B encrypt keys, computed once per key */
 } sim_security;
 
 typedef enum {

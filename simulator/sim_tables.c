@@ -772,6 +772,12 @@ void sim_tables_render(sim_tables *st, uint16_t id)
         render(st, t);
 }
 
+void sim_tables_invalidate(sim_tables *st)
+{
+    for (size_t i = 0; i < st->n; i++)
+        st->t[i].fresh = false;
+}
+
 size_t sim_tables_list(const sim_tables *st, uint16_t *ids, size_t cap)
 {
     size_t k = 0;

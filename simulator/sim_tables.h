@@ -47,6 +47,10 @@ int sim_tables_write(sim_tables *t, uint16_t id, uint32_t off, const uint8_t *da
 uint8_t *sim_tables_raw(sim_tables *t, uint16_t id, size_t *size);
 /* Render a dynamic table now (no-op for static tables). */
 void sim_tables_render(sim_tables *t, uint16_t id);
+/* BT23/BT28 renders are cached on the model's `version`. A model that is
+ * re-initialised (sim_model_init) under a live store starts its version
+ * again: call this afterwards so the next read re-renders. */
+void sim_tables_invalidate(sim_tables *t);
 /* Table ids present, in ascending order. Returns count (<= cap written). */
 size_t sim_tables_list(const sim_tables *t, uint16_t *ids, size_t cap);
 

@@ -25,7 +25,8 @@
 #define MEPC_FAIL_PAUSE_MAX_STEPS 20u   /* ... up to 5 s */
 #define MEPC_RX_MAX_FRAME_MS 1000u      /* a 478-byte reply at 9600 baud with 25 ms pauses: ~0.6 s */
 #define MEPC_LOOPBACK_BACKOFF_MS 5000u
-#define MEPC_ALERT_MIN_INTERVAL_MS 10000u /* at most one alert flow per 10 s (S21, S25) */
+#define MEPC_ALERT_MIN_INTERVAL_MS 10000u /* at most one alert flow per 10 s (S21, S25) ... */
+#define MEPC_ALERT_IDLE_SHIFT_MAX 5u    /* ... doubling to 320 s while flags need nothing from us */
 #define MEPC_ZERO_BURST 4u              /* `00 00` pairs within 1 s = zero stream, not alerts (S25) */
 #define MEPC_LINE_FAULT_CLEAR_MS 3000u
 #define MEPC_BT07_MIN_SPACING_MS 30000u /* mep.md 4: <= 4 table writes per hour ... */
@@ -38,6 +39,7 @@
 #define MEPC_OP_ERROR_PAUSE_MS 1000u
 #define MEPC_DIMS_RETRY_MS 30000u       /* BT21 unusable: ask again this often */
 #define MEPC_EP39 0x0827u               /* mep.md 8.3 */
+#define MEPC_STORE_PERIOD_MS 3600000u   /* save the energy floor at most hourly (flash wear) */
 #define MEPC_ALERT_SCHEDULED 0x01u      /* ET13 alert flags (mep.md 10.3) */
 #define MEPC_ALERT_ON_DEMAND 0x02u
 #define MEPC_ALERT_MBUS 0x08u
@@ -384,6 +386,13 @@ static void send_op(mepc_client *c, uint8_t op, uint32_t now, bool first)
     c->next_seq++;
     c->op = op;
     discard_before_send(c);
+    if (op == MEPC_OP_EP39 && first && c->psn_tries == 0) {
+        /* every post counts against the BT07 write budget, answered or not */
+        c->bt07_ms[c->bt07_pos] = now;
+        c->bt07_pos = (uint8_t)((c->bt07_pos + 1u) % 4u);
+        if (c->bt07_n < 4)
+            c->bt07_n++;
+    }
     c->sends = first ? 1 : (uint8_t)(c->sends + 1);
     c->rejected = false;
     c->hal.uart_write(c->hal.ctx, c->req.frame, c->req.frame_len);
@@ -472,6 +481,47 @@ static void update_max_power(mepc_client *c)
     c->max_power_w = phases * amps * volts;
 }
 
+static void store_save(mepc_client *c, uint32_t now, bool force)
+{
+    if (!c->hal.store_save || !c->et03_ok || !c->san_fwd.has_good || !c->san_rev.has_good)
+        return;
+    if (!force && c->saved_once && elapsed(now, c->saved_ms) < MEPC_STORE_PERIOD_MS)
+        return;
+    mepc_store_blob b;
+    mepc_mem_set(&b, 0, sizeof b);
+    b.magic = MEPC_STORE_MAGIC;
+    b.version = MEPC_STORE_VERSION;
+    mepc_mem_copy(b.serial, c->serial_known, sizeof c->serial_known);
+    b.fwd_wh = c->san_fwd.good;
+    b.rev_wh = c->san_rev.good;
+    if (c->hal.store_save(c->hal.ctx, &b, sizeof b)) {
+        c->saved_once = true;
+        c->saved_ms = now;
+    } else {
+        logm(c, 1, "store: saving the energy floor failed");
+    }
+}
+
+/* ET03 known: seed the sanitiser with what was published before a restart,
+ * if it was the same meter. */
+static void store_seed(mepc_client *c)
+{
+    if (!c->stored_valid || !mepc_str_equal(c->stored.serial, c->serial_known))
+        return;
+    mepc_san_seed(&c->san_fwd, c->stored.fwd_wh);
+    mepc_san_seed(&c->san_rev, c->stored.rev_wh);
+    c->stored_valid = false;
+    char line[96];
+    mepc_sb b;
+    mepc_sb_init(&b, line, sizeof line);
+    mepc_sb_str(&b, "energy floor from before the restart: fwd ");
+    mepc_sb_i64(&b, c->stored.fwd_wh);
+    mepc_sb_str(&b, " rev ");
+    mepc_sb_i64(&b, c->stored.rev_wh);
+    mepc_sb_str(&b, " Wh");
+    logm(c, 2, line);
+}
+
 static void publish_energy(mepc_client *c, int64_t fwd, int64_t rev, uint32_t now)
 {
     mepc_san_cfg sc = {c->max_power_w, c->cfg.baseline_persist_ms};
@@ -483,6 +533,8 @@ static void publish_energy(mepc_client *c, int64_t fwd, int64_t rev, uint32_t no
     c->rd.rev_wh = c->san_rev.good;
     c->rd.energy_valid = true;
     c->rd.energy_at_ms = now;
+    store_save(c, now, rf == MEPC_SAN_FIRST || rr == MEPC_SAN_FIRST || rf == MEPC_SAN_NEW_BASELINE ||
+                           rr == MEPC_SAN_NEW_BASELINE);
     bool suspect = c->san_fwd.suspect || c->san_rev.suspect;
     if (suspect) {
         mepc_sb b;
@@ -601,6 +653,7 @@ static void handle_ok(mepc_client *c, uint8_t op, const uint8_t *d, uint16_t n, 
         mepc_mem_copy(c->serial_known, sn, sizeof sn);
         mepc_mem_copy(c->rd.utility_sn, sn, sizeof sn);
         c->et03_ok = true;
+        store_seed(c);
         c->rd.identity_valid = c->bt01_ok && c->et03_ok;
         break;
     }
@@ -643,15 +696,16 @@ static void handle_ok(mepc_client *c, uint8_t op, const uint8_t *d, uint16_t n, 
             logm(c, 1, line);
         }
         c->alert_todo = f & (MEPC_ALERT_SCHEDULED | MEPC_ALERT_DELTA);
+        /* nothing we can act on: look less often while it stands (S21) */
+        if (c->alert_todo)
+            c->alert_idle_flows = 0;
+        else if (c->alert_idle_flows < MEPC_ALERT_IDLE_SHIFT_MAX)
+            c->alert_idle_flows++;
         next_post(c);
         break;
     }
     case MEPC_OP_EP39:
         c->rd.procedures_posted++;
-        c->bt07_ms[c->bt07_pos] = now;
-        c->bt07_pos = (uint8_t)((c->bt07_pos + 1u) % 4u);
-        if (c->bt07_n < 4)
-            c->bt07_n++;
         c->result_tries = 0;
         c->due |= due_bit(MEPC_OP_PROC_RESULT);
         break;
@@ -961,6 +1015,11 @@ void mepc_init(mepc_client *c, const mepc_hal *hal, const mepc_config *cfg, uint
     if (!c->cfg.reread_clock_ms)
         c->cfg.reread_clock_ms = 3600000;
     mepc_link_init(&c->link);
+    if (c->hal.store_load && c->hal.store_load(c->hal.ctx, &c->stored, sizeof c->stored) &&
+        c->stored.magic == MEPC_STORE_MAGIC && c->stored.version == MEPC_STORE_VERSION) {
+        c->stored.serial[sizeof c->stored.serial - 1] = '\0';
+        c->stored_valid = true;
+    }
     c->psn = 4;  /* first PSN used is 5 (mep.md 8.1) */
     c->op = MEPC_OP_NONE;
     update_max_power(c);
@@ -996,9 +1055,8 @@ void mepc_rx(mepc_client *c, const uint8_t *p, size_t n, uint32_t now_ms)
     }
 }
 
-static uint8_t pick_op(mepc_client *c, uint32_t now, uint32_t *wait_ms)
+static uint8_t pick_op(mepc_client *c, uint32_t now)
 {
-    *wait_ms = 0;
     for (uint8_t op = 0; op < MEPC_OP_COUNT; op++) {
         if (!(c->due & due_bit(op)))
             continue;
@@ -1009,7 +1067,9 @@ static uint8_t pick_op(mepc_client *c, uint32_t now, uint32_t *wait_ms)
         if (op == MEPC_OP_ET13_FLAGS && !c->et11_valid) {
             if (c->due & due_bit(MEPC_OP_ET11))
                 continue;  /* ET11 is read first */
-            finish_alert_flow(c);
+            finish_alert_flow(c);  /* no MEP1 entry (S29): nothing to read */
+            if (c->alert_idle_flows < MEPC_ALERT_IDLE_SHIFT_MAX)
+                c->alert_idle_flows++;
             continue;
         }
         if (op == MEPC_OP_EP39 && c->psn_tries == 0 && c->bt07_n) {
@@ -1045,7 +1105,8 @@ static void schedule(mepc_client *c, uint32_t now)
     if (c->alert_hold && reached(now, c->alert_hold_until))
         c->alert_hold = false;
     if (c->alert_pending && !c->alert_flow && !c->alert_hold && !c->line_fault &&
-        (!c->alert_flow_once || elapsed(now, c->alert_flow_ms) >= MEPC_ALERT_MIN_INTERVAL_MS)) {
+        (!c->alert_flow_once ||
+         elapsed(now, c->alert_flow_ms) >= (MEPC_ALERT_MIN_INTERVAL_MS << c->alert_idle_flows))) {
         /* mep.md 10.3: read the MEP alert flags, act per flag */
         c->alert_pending = false;
         c->alert_flow = true;
@@ -1109,11 +1170,10 @@ static bool step(mepc_client *c, uint32_t now)
         c->phase = MEPC_PH_READY;
         return true;
     case MEPC_PH_READY: {
-        uint32_t wait;
         schedule(c, now);
         if (c->sent_once && elapsed(now, c->last_send_ms) < MEP_THROTTLE_MS)
             return false;  /* mep.md 4: at most one request per 100 ms */
-        uint8_t op = pick_op(c, now, &wait);
+        uint8_t op = pick_op(c, now);
         if (op == MEPC_OP_NONE)
             return false;
         send_op(c, op, now, true);

@@ -43,6 +43,18 @@ enum {
     MEPC_PH_BACKOFF,       /* waiting before the next request (auth, 0x0C cap, failures) */
 };
 
+/* What the client keeps across restarts through mepc_hal.store_load/save:
+ * the energy values it last published for one meter, as a floor for the
+ * sanitiser (a restart must not let a glitch through). Opaque to ports. */
+#define MEPC_STORE_MAGIC 0x4D455043u  /* "MEPC" */
+#define MEPC_STORE_VERSION 1u
+typedef struct {
+    uint32_t magic;
+    uint32_t version;
+    char serial[32];               /* ET03 utility serial, NUL-terminated */
+    int64_t fwd_wh, rev_wh;
+} mepc_store_blob;
+
 typedef struct mepc_client {
     mepc_hal hal;
     mepc_config cfg;
@@ -91,6 +103,10 @@ typedef struct mepc_client {
     bool et50_known;
     uint8_t et50_flags;
     char serial_known[31];
+    bool stored_valid;             /* blob loaded at init */
+    mepc_store_blob stored;
+    bool saved_once;
+    uint32_t saved_ms;
 
     /* alerts (mep.md 10.3) and procedures (8.1) */
     bool alert_flow;               /* a flow is running */
@@ -100,6 +116,7 @@ typedef struct mepc_client {
     bool alert_hold;               /* flows deferred until alert_hold_until (BT07 rate limit) */
     uint32_t alert_hold_until;
     uint8_t alert_todo;            /* ET13 flags still to act on */
+    uint8_t alert_idle_flows;      /* consecutive flows that found nothing to do */
     uint8_t post_type;             /* EP39 type being posted */
     uint8_t psn;                   /* last procedure sequence number used (5..9) */
     uint8_t psn_tries, result_tries;

@@ -8,6 +8,14 @@ void mepc_san_reset(mepc_san_reg *r)
     mepc_mem_set(r, 0, sizeof *r);
 }
 
+void mepc_san_seed(mepc_san_reg *r, int64_t floor)
+{
+    if (r->has_good)
+        return;
+    r->has_floor = true;
+    r->floor = floor;
+}
+
 int64_t mepc_san_limit_wh(uint32_t max_power_w, uint32_t dt_ms)
 {
     uint64_t ms = (uint64_t)dt_ms + MEPC_SAN_JITTER_MS;
@@ -22,6 +30,7 @@ static bool plausible_step(const mepc_san_cfg *c, int64_t from, uint32_t from_ms
 
 static void accept(mepc_san_reg *r, int64_t raw, uint32_t now_ms)
 {
+    r->has_floor = false;
     r->has_good = true;
     r->good = raw;
     r->good_at_ms = now_ms;
@@ -32,8 +41,14 @@ static void accept(mepc_san_reg *r, int64_t raw, uint32_t now_ms)
 mepc_san_result mepc_san_feed(mepc_san_reg *r, const mepc_san_cfg *c, int64_t raw, uint32_t now_ms)
 {
     if (!r->has_good) {
-        accept(r, raw, now_ms);
-        return MEPC_SAN_FIRST;
+        if (!r->has_floor || raw >= r->floor) {
+            accept(r, raw, now_ms);
+            return MEPC_SAN_FIRST;
+        }
+        /* below what we published before the restart: hold that */
+        r->has_good = true;
+        r->good = r->floor;
+        r->good_at_ms = now_ms;
     }
     if (plausible_step(c, r->good, r->good_at_ms, raw, now_ms)) {
         accept(r, raw, now_ms);

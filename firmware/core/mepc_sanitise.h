@@ -34,6 +34,8 @@ typedef enum {
 } mepc_san_result;
 
 typedef struct {
+    bool has_floor;           /* last value saved before a restart (same meter) */
+    int64_t floor;
     bool has_good;
     int64_t good;             /* last published value */
     uint32_t good_at_ms;
@@ -49,6 +51,11 @@ typedef struct {
 } mepc_san_cfg;
 
 void mepc_san_reset(mepc_san_reg *r);
+/* After a restart: the value published before it (same meter). The first
+ * reading is accepted if it is not below it (the time in between is
+ * unknown, so no rate check); below it, the floor is published and the
+ * reading is held like any decrease. */
+void mepc_san_seed(mepc_san_reg *r, int64_t floor);
 int64_t mepc_san_limit_wh(uint32_t max_power_w, uint32_t dt_ms);
 mepc_san_result mepc_san_feed(mepc_san_reg *r, const mepc_san_cfg *c, int64_t raw, uint32_t now_ms);
 const char *mepc_san_result_name(mepc_san_result r);

@@ -78,26 +78,51 @@ static void respond_error(host_http_conn *c, int status, const char *msg)
     respond(c, status, "application/json", body, (size_t)n, false);
 }
 
-/* Header value lookup (case-insensitive name) in the raw header block. */
-static bool header_has(const char *headers, const char *name, const char *token)
+/* Find header `name` (case-insensitive) in the raw header block; returns its
+ * value (leading blanks skipped) and length, or NULL. */
+static const char *header_value(const char *headers, const char *name, size_t *len)
 {
     size_t nl = strlen(name);
     for (const char *p = headers; p && *p;) {
-        if (!strncasecmp(p, name, nl) && p[nl] == ':') {
+        const char *e = strstr(p, "\r\n");
+        size_t ll = e ? (size_t)(e - p) : strlen(p);
+        if (ll > nl && !strncasecmp(p, name, nl) && p[nl] == ':') {
             const char *v = p + nl + 1;
-            const char *e = strstr(v, "\r\n");
-            size_t vl = e ? (size_t)(e - v) : strlen(v);
-            if (!token)
-                return true;
-            for (size_t i = 0; i + strlen(token) <= vl; i++)
-                if (!strncasecmp(v + i, token, strlen(token)))
-                    return true;
+            while (v < p + ll && (*v == ' ' || *v == '\t'))
+                v++;
+            *len = (size_t)(p + ll - v);
+            return v;
         }
-        p = strstr(p, "\r\n");
-        if (p)
-            p += 2;
+        p = e ? e + 2 : NULL;
     }
+    return NULL;
+}
+
+/* Does header `name` contain `token` (case-insensitive)? */
+static bool header_has(const char *headers, const char *name, const char *token)
+{
+    size_t vl, tl = strlen(token);
+    const char *v = header_value(headers, name, &vl);
+    for (size_t i = 0; v && i + tl <= vl; i++)
+        if (!strncasecmp(v + i, token, tl))
+            return true;
     return false;
+}
+
+/* A GET carries no body: only an absent or zero Content-Length is accepted
+ * (anything else would leave body bytes to be misread as the next request). */
+static bool has_body(const char *headers)
+{
+    size_t vl;
+    if (header_value(headers, "Transfer-Encoding", &vl))
+        return true;
+    const char *v = header_value(headers, "Content-Length", &vl);
+    if (!v)
+        return false;
+    for (size_t i = 0; i < vl; i++)
+        if (v[i] != '0' && v[i] != ' ')
+            return true;
+    return vl == 0;
 }
 
 /* Handle one complete request head in c->in[0..head_len). */
@@ -122,8 +147,7 @@ static void handle_request(host_http_conn *c, size_t head_len)
         return;
     }
     bool http11 = version[7] == '1';
-    if (header_has(headers, "Transfer-Encoding", NULL) ||
-        (header_has(headers, "Content-Length", NULL) && !header_has(headers, "Content-Length", " 0"))) {
+    if (has_body(headers)) {
         respond_error(c, 400, "request bodies are not accepted");
         return;
     }

@@ -84,6 +84,42 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
                   mosquitto_strerror(rc));
 }
 
+/* The network thread. libmosquitto 2.0's mosquitto_loop_forever() only
+ * reconnects a connection that once existed; if the very first connect fails
+ * (broker not up yet) it gives up. So this loop owns the retries: connect
+ * (blocking, here, never on the MEP loop), run the loop until it ends, wait
+ * with a growing back-off (1 s -> 30 s), again - until asked to stop. */
+static void *network_thread(void *arg)
+{
+    host_mqtt *m = arg;
+    unsigned backoff_ms = 1000;
+    bool warned = false;
+    while (!atomic_load(&m->stop)) {
+        int rc = mosquitto_connect(m->mosq, m->host, m->port, 30);
+        if (rc == MOSQ_ERR_SUCCESS) {
+            backoff_ms = 1000;
+            warned = false;
+            if (atomic_load(&m->stop))
+                break;
+            rc = mosquitto_loop_forever(m->mosq, 500, 1);
+            atomic_store(&m->connected, 0);
+            if (atomic_load(&m->stop))
+                break;
+            host_logf(m->log, HOST_LOG_WARN, "mqtt: network loop ended (%s); reconnecting",
+                      mosquitto_strerror(rc));
+        } else if (!warned) {
+            host_logf(m->log, HOST_LOG_WARN, "mqtt: cannot connect to %s:%u (%s); retrying with back-off",
+                      m->host, m->port, rc == MOSQ_ERR_ERRNO ? "connection failed" : mosquitto_strerror(rc));
+            warned = true;
+        }
+        for (unsigned waited = 0; waited < backoff_ms && !atomic_load(&m->stop); waited += 100)
+            usleep(100 * 1000);
+        backoff_ms = backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2;
+    }
+    atomic_store(&m->done, 1);
+    return NULL;
+}
+
 bool host_mqtt_start(host_mqtt *m, const char *host, uint16_t port, const char *prefix,
                      const host_log *log, char *err, size_t errlen)
 {
@@ -109,24 +145,24 @@ bool host_mqtt_start(host_mqtt *m, const char *host, uint16_t port, const char *
     }
     mosquitto_connect_callback_set(m->mosq, on_connect);
     mosquitto_disconnect_callback_set(m->mosq, on_disconnect);
-    mosquitto_reconnect_delay_set(m->mosq, 1, 30, true);
+    mosquitto_reconnect_delay_set(m->mosq, 1, 30, true); /* used by loop_forever */
     if (mosquitto_will_set(m->mosq, m->lwt_topic, 7, "Offline", 0, true) != MOSQ_ERR_SUCCESS) {
         snprintf(err, errlen, "mqtt: cannot set the last will on %s", m->lwt_topic);
         mosquitto_destroy(m->mosq);
         m->mosq = NULL;
         return false;
     }
-    int rc = mosquitto_connect_async(m->mosq, host, port, 30);
-    if (rc != MOSQ_ERR_SUCCESS)
-        host_logf(log, HOST_LOG_WARN, "mqtt: cannot connect to %s:%u yet (%s); will retry", host,
-                  port, rc == MOSQ_ERR_ERRNO ? "connection failed" : mosquitto_strerror(rc));
-    rc = mosquitto_loop_start(m->mosq);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        snprintf(err, errlen, "mqtt: cannot start the network thread: %s", mosquitto_strerror(rc));
+    mosquitto_threaded_set(m->mosq, true);
+    snprintf(m->host, sizeof m->host, "%s", host);
+    m->port = port;
+    int rc = pthread_create(&m->thread, NULL, network_thread, m);
+    if (rc != 0) {
+        snprintf(err, errlen, "mqtt: cannot start the network thread: %s", strerror(rc));
         mosquitto_destroy(m->mosq);
         m->mosq = NULL;
         return false;
     }
+    m->thread_started = true;
     host_logf(log, HOST_LOG_INFO, "mqtt: broker %s:%u, prefix %s", host, port, prefix);
     return true;
 }
@@ -243,8 +279,20 @@ void host_mqtt_stop(host_mqtt *m)
         mosquitto_publish(m->mosq, NULL, m->lwt_topic, 7, "Offline", 0, true);
         usleep(100 * 1000); /* let the network thread send it (bounded, exit path only) */
     }
-    mosquitto_disconnect(m->mosq);
-    mosquitto_loop_stop(m->mosq, false);
+    atomic_store(&m->stop, 1);
+    mosquitto_disconnect(m->mosq); /* ends mosquitto_loop_forever in the thread */
+    if (m->thread_started) {
+        /* a TCP connect to an unroutable broker can block for minutes: give
+         * the thread 2 s, then cancel it (connect() is a cancellation point) */
+        for (int i = 0; i < 20 && !atomic_load(&m->done); i++)
+            usleep(100 * 1000);
+        if (!atomic_load(&m->done)) {
+            host_logf(m->log, HOST_LOG_WARN, "mqtt: network thread stuck (connecting?); cancelling it");
+            pthread_cancel(m->thread);
+        }
+        pthread_join(m->thread, NULL);
+    }
+    m->thread_started = false;
     mosquitto_destroy(m->mosq);
     m->mosq = NULL;
 }

@@ -1,19 +1,21 @@
 /* host_mqtt: mepmod's MQTT output through libmosquitto.
  *
- * Owns: the broker connection (libmosquitto's own thread via
- * mosquitto_loop_start, so a slow or unreachable broker never stalls the MEP
- * loop: module-behaviour S34), the retained LWT `<prefix>/lwt` (`Offline` as
+ * Owns: the broker connection (a network thread of its own running
+ * libmosquitto's blocking connect + loop with retries, so a slow or
+ * unreachable broker never stalls the MEP loop: module-behaviour S34), the retained LWT `<prefix>/lwt` (`Offline` as
  * last will, `Online` after connect), the 8.2 state topics every 10 s, and
  * Home Assistant MQTT discovery (`homeassistant/sensor/<node>/<object>/config`,
  * retained, device block from BT01/ET03).
  *
- * Threading: the libmosquitto thread only touches the atomics below and
+ * Threading: the network thread only touches the atomics below and
  * publishes the constant `Online`; everything built from the readings is
- * published from the libev thread in host_mqtt_tick().
+ * published from the libev thread in host_mqtt_tick() (libmosquitto is
+ * thread-safe with mosquitto_threaded_set).
  */
 #ifndef HOST_MQTT_H
 #define HOST_MQTT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,6 +29,12 @@
 
 typedef struct {
     struct mosquitto *mosq;
+    pthread_t thread;
+    bool thread_started;
+    atomic_int stop;            /* ask the network thread to end */
+    atomic_int done;            /* the network thread has ended */
+    char host[256];
+    uint16_t port;
     char prefix[32];
     char node[40];              /* discovery node id: prefix reduced to [A-Za-z0-9_-] */
     char lwt_topic[48];

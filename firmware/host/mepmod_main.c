@@ -142,7 +142,8 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 int main(int argc, char **argv)
 {
-    static mepmod app; /* large (the client struct); one instance per process */
+    mepmod app; /* the whole program state; passed explicitly from here on */
+    memset(&app, 0, sizeof app);
     mepmod *m = &app;
     char err[512];
 

@@ -1,6 +1,7 @@
 /* libFuzzer target: sim_scenario_parse on arbitrary bytes must either fail
  * with a message or yield a scenario whose every step can be started on
  * the fault modules and formatted; never crash, leak or read out of bounds.
+ * Input that is not a scenario is also tried as a control-socket command.
  * Corpus: tests/fuzz/corpus/scenario (copies of fixtures/scenarios). */
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +19,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!s) {
         if (!memchr(err, '\0', sizeof err) || err[0] == '\0')
             __builtin_trap(); /* every failure must carry a message */
+        /* the same bytes as a control-socket command line */
+        char line[600];
+        size_t n = size < sizeof line - 1 ? size : sizeof line - 1;
+        memcpy(line, data, n);
+        line[n] = '\0';
+        sim_fault_set fs;
+        sim_fault_set_init(&fs, 1);
+        char out[2048];
+        sim_glitch_effects fx;
+        sim_fault_set_command(&fs, line, 1000, 1000, &fx, out, sizeof out);
+        sim_fault_set_command(&fs, "list", 2000, 2000, NULL, out, sizeof out);
+        sim_fault_set_command(&fs, "status", 2000, 2000, NULL, out, sizeof out);
         return 0;
     }
     sim_fault f;

@@ -151,14 +151,16 @@ class Mepsim:
         if "--control" not in args:
             self.args += ["--control", self.control_path]
         self.proc = None
+        self._files = []
         self._links = []
         self._ctls = []
 
     def start(self, timeout=10.0):
         if not os.path.exists(self.args[0]):
             pytest.fail("mepsim binary not found at %s (set MEPSIM_BIN)" % self.args[0])
+        self._files = [open(self.stdout_path, "wb"), open(self.stderr_path, "wb")]
         self.proc = subprocess.Popen(self.args, cwd=str(self.workdir), stdin=subprocess.DEVNULL,
-                                     stdout=open(self.stdout_path, "wb"), stderr=open(self.stderr_path, "wb"))
+                                     stdout=self._files[0], stderr=self._files[1])
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -195,6 +197,13 @@ class Mepsim:
             l.close()
         if self.proc is None:
             return None, ""
+        try:
+            return self._stop(timeout)
+        finally:
+            for f in self._files:
+                f.close()
+
+    def _stop(self, timeout):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

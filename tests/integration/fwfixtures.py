@@ -268,10 +268,10 @@ def model_truth(ctl):
 class Broker:
     """A private mosquitto on 127.0.0.1:<free port> with a generated config."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, port=None):
         if not MOSQUITTO_BIN.exists():
             pytest.skip(f"{MOSQUITTO_BIN} is not installed: MQTT tests need a real broker")
-        self.port = free_port()
+        self.port = port or free_port()
         conf = Path(tmp) / "mosquitto.conf"
         conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
                         f"persistence false\nlog_dest stderr\nlog_type error\nlog_type warning\n")

@@ -8,15 +8,19 @@ import time
 import pytest
 
 import mepframe
-from conftest import REPO, Meter, fixture_path, mepsim_bin
+from conftest import REPO, SANITIZER_MARKS, Meter, fixture_path, mepsim_bin
 from mepframe import OK
 
 REPO_FIXTURES = REPO / "fixtures"
 
 
 def run(args, cwd, timeout=10):
-    return subprocess.run([mepsim_bin()] + args, cwd=str(cwd), stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=timeout)
+    """Run mepsim to completion; a sanitizer report fails the test whatever the exit code."""
+    r = subprocess.run([mepsim_bin()] + args, cwd=str(cwd), stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=timeout)
+    for mark in SANITIZER_MARKS:
+        assert mark not in r.stderr, r.stderr
+    return r
 
 
 @pytest.mark.parametrize("args, needle", [

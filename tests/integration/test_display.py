@@ -32,6 +32,7 @@ def test_display_on_a_tty_redraws_in_place_with_meter_values(tmp_path):
     _, err = p.communicate(timeout=10)
     os.close(master)
     assert p.returncode == 0, err
+    assert b"Sanitizer" not in err, err
     assert out.count("\033[H\033[J") >= 2                 # redrawn about twice a second
     for needle in ("meter0", "kWh", "L1", "L3", "frequency", "not registered", "E=0x00000010"):
         assert needle in out, needle
@@ -42,6 +43,7 @@ def test_display_without_tty_prints_plain_summary_lines(tmp_path):
                        cwd=str(tmp_path), stdin=subprocess.DEVNULL, capture_output=True, text=True,
                        timeout=20)
     assert p.returncode == 0, p.stderr
+    assert "Sanitizer" not in p.stderr, p.stderr
     lines = [l for l in p.stdout.splitlines() if l.startswith("meter0 ")]
     assert len(lines) == 1, p.stdout                      # one per 5 s
     assert "\033" not in p.stdout and "kWh" in lines[0]

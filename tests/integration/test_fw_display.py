@@ -32,7 +32,7 @@ def test_display_redraws_in_place_on_a_terminal(rig):  # noqa: F811
     port = free_port()
     master, slave = pty.openpty()
     p = subprocess.Popen([str(MEPMOD_BIN), "--port", str(pty_path), "--mbk", MBK,
-                          "--http-port", str(port), "--display", "--exit-after", "8"],
+                          "--http-port", str(port), "--display", "--exit-after", "7"],
                          stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.DEVNULL)
     os.close(slave)
     out = b""

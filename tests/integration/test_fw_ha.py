@@ -68,40 +68,59 @@ def test_current_date_time_changes_every_second(rig):  # noqa: F811
 def test_every_document_served_passes_the_ha_filter(rig):  # noqa: F811
     sim, mod, port, ctl = start(rig, "--seed", "3")
     rec = DashRecorder(port, interval=0.25)
-    time.sleep(25)
+    time.sleep(11)  # > 2 refreshes at HA's 5 s minimum, ~5 polls
     records = rec.stop()
     assert not rec.errors, rec.errors
     assert all(s == 200 for _, s, _ in records), [s for _, s, _ in records]
     ha = HaFilter()
     held = [(round(t, 2), p) for t, _, d in records if (p := ha.offer(d, t))]
-    assert len(records) >= 60
+    assert len(records) >= 30
     assert not held, f"HA would hold data: {held[:5]}\n{dump_logs(mod)}"
 
 
 def test_energy_is_monotonic_over_a_long_accelerated_run(rig):  # noqa: F811
-    # --speed 100: 40 s of wall time is > 1 h of meter time. Loads chosen so the
-    # accelerated energy rate (20 kW equivalent) stays a physically possible one.
-    sim, mod, port, ctl = start(rig, "--speed", "100", "--seed", "11")
+    # --speed 150: 20 s of wall time is 50 min of meter time. Loads chosen so the
+    # accelerated energy rate (30 kW equivalent) stays a physically possible one.
+    sim, mod, port, ctl = start(rig, "--speed", "150", "--seed", "11")
     with control(ctl) as c:
         for ph, w in ((1, 100), (2, 50), (3, 50)):
             c.set_load(ph, w, 0.95)
         start_truth = model_truth(c)["fwd_wh"]
     rec = DashRecorder(port, interval=0.25)
-    time.sleep(40)
+    time.sleep(20)
     records = rec.stop()
     with control(ctl) as c:
         end_truth = model_truth(c)["fwd_wh"]
     docs = [(t, d) for t, s, d in records if s == 200]
-    assert len(docs) == len(records) and len(docs) >= 100
+    assert len(docs) == len(records) and len(docs) >= 50
     fwd = [d["Fwd_Act_Wh"] for _, d in docs]
     drops = [(a, b) for a, b in zip(fwd, fwd[1:]) if b < a]
     assert not drops, drops[:5]
     assert all(v > 0 for v in fwd)
-    # the meter gained ~200 W x 40 s x 100 = 222 Wh; the published value followed it
-    assert end_truth - start_truth >= 150
+    # the meter gained ~200 W x 20 s x 150 = 167 Wh; the published value followed it
+    assert end_truth - start_truth >= 120
     assert fwd[-1] - fwd[0] >= (end_truth - start_truth) * 0.8, (fwd[0], fwd[-1], start_truth,
                                                                 end_truth)
     assert not any(d["Energy_Suspect"] for _, d in docs), dump_logs(mod)
     ha = HaFilter()
     held = [(round(t, 2), p) for t, d in docs if (p := ha.offer(d, t))]
     assert not held, held[:5]
+
+
+def test_awkward_meter_strings_are_escaped_in_the_json(rig):  # noqa: F811
+    """S30: quotes and backslashes in BT01/ET03, trailing spaces in ET03."""
+    import json
+    from fwfixtures import REPO
+    profile = json.loads((REPO / "fixtures" / "meters" / "nes-3ph.json").read_text())
+    profile["identity"]["manufacturer"] = 'N"\\'
+    profile["identity"]["model"] = '<b>"&\\'
+    profile["identity"]["utility_serial"] = 'SN "q" \\b\\   '
+    path = rig.tmp / "awkward.json"
+    path.write_text(json.dumps(profile))
+    sim, mod, port, ctl = start(rig, "--profile", str(path))
+    status, headers, body = http_get(port, "/getDashDataWS")
+    assert status == 200
+    doc = json.loads(body)  # valid JSON despite the quotes and backslashes
+    assert doc["Meter_Manufacturer"] == 'N"\\'
+    assert doc["Meter_Model"] == '<b>"&\\'
+    assert doc["Utility_SN"] == 'SN "q" \\b\\'

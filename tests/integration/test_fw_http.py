@@ -117,3 +117,28 @@ def test_dash_json_is_built_once_per_second_not_per_request(mod):
     after = _json.loads(http_get(mod, "/status")[2])["port"]["dash_builds"]
     # rebuilt when the clock second or the readings generation changes, not per request
     assert after - before <= 2 * (int(elapsed) + 2) + 5, (after - before, elapsed)
+
+
+def test_get_with_a_body_is_400_and_zero_length_is_fine(mod):
+    assert raw(mod, b"GET /status HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")[0] == 400
+    assert raw(mod, b"GET /status HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")[0] == 400
+    assert raw(mod, b"GET /status HTTP/1.1\r\nContent-Length: 0\r\n\r\n")[0] == 200
+
+
+def test_http_1_0_connection_is_closed_after_the_answer(mod):
+    with socket.create_connection(("127.0.0.1", mod), timeout=3) as s:
+        s.sendall(b"GET /status HTTP/1.0\r\n\r\n")
+        status, headers, _ = read_http_response(s)
+        assert status == 200 and headers["connection"] == "close"
+        assert s.recv(100) == b""  # closed by the server
+
+
+def test_head_sends_headers_only(mod):
+    with socket.create_connection(("127.0.0.1", mod), timeout=3) as s:
+        s.sendall(b"HEAD /status HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"Content-Length: " in head
+    assert body == b""

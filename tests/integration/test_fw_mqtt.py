@@ -95,3 +95,24 @@ def test_lwt_offline_retained_after_clean_exit(rig):  # noqa: F811
     assert mod.stop(signal.SIGTERM) == 0
     msgs = retained(rig.broker.port, f"{PREFIX}/lwt")
     assert [m[2] for m in msgs] == [b"Offline"], msgs
+
+
+def test_broker_started_after_mepmod_is_connected_to_later(rig):  # noqa: F811
+    """Module start with the broker down (power cut, broker rebooting): mepmod
+    keeps polling, retries with back-off, and publishes once the broker is up."""
+    from fwfixtures import MOSQUITTO_BIN
+    import pytest
+    if not MOSQUITTO_BIN.exists():
+        pytest.skip(f"{MOSQUITTO_BIN} is not installed: MQTT tests need a real broker")
+    broker_port = free_port()
+    sim, pty, ctl = run_mepsim(rig.tmp)
+    rig.add(sim)
+    port = free_port()
+    mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl,
+                             extra=["--mqtt", f"127.0.0.1:{broker_port}", "--mqtt-prefix", PREFIX]))
+    wait_ready(port)
+    rig.broker = Broker(rig.tmp, port=broker_port)
+    collector = MqttCollector(broker_port, topics=(f"{PREFIX}/#",))
+    rig.collectors.append(collector)
+    collector.wait_topic(f"{PREFIX}/meterConsumptionTotal/mydatajson", 30)
+    assert "retrying with back-off" in mod.stderr()

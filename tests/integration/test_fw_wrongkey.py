@@ -20,7 +20,7 @@ def test_wrong_key_gives_auth_error_state_and_no_readings(rig):  # noqa: F811
         st, doc, _ = get_dash(port)
         return doc if doc.get("Status") == "AUTH_FAIL" else None
     doc = wait_for(auth_failed, 20, "Status AUTH_FAIL in /getDashDataWS", interval=0.25)
-    t_end = time.monotonic() + 6
+    t_end = time.monotonic() + 4
     statuses = []
     while time.monotonic() < t_end:
         st, doc, headers = get_dash(port)

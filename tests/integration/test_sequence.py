@@ -84,3 +84,23 @@ def test_encrypted_request_gets_encrypted_response_that_verifies(meter):
     # the wire bytes differ from the plaintext (it really was encrypted)
     assert rsp.frame[2:-8] != rsp.body
     assert meter.ctl.counters()["encrypted_rx"] >= 1
+
+
+def test_tls_table_without_session_answers_0x0A(meter):
+    meter.link.send(bytes.fromhex("00 02 80 00"))           # TLS_TABLE, no session (mep.md 3.5)
+    frame, _ = meter.link.read_frame()
+    assert frame == bytes.fromhex("00 01 0A")
+    time.sleep(0.11)
+    assert meter.read("BT52").code == OK                     # RC4 still works: no session started
+
+
+def test_tls_required_profile_refuses_rc4_with_0x0A(mepsim, tmp_path):
+    prof = json.load(open(fixture_path("meters", "nes-3ph.json")))
+    prof["tls_required"] = True
+    path = tmp_path / "tls-only.json"
+    path.write_text(json.dumps(prof))
+    sim = mepsim("--pty", "t.pty", "--profile", str(path), "--seq-start", "0x10")
+    link = sim.link("t.pty")
+    link.send(mepframe.read("BT52", seq=0x10).frame)
+    frame, _ = link.read_frame()
+    assert frame == bytes.fromhex("00 01 0A")                # mep.md 7.5 [E]

@@ -21,6 +21,11 @@
 #define T0_UTC_MS 1735689600000LL  /* 2025-01-01 00:00:00 UTC */
 #define WALL0 1000000ull
 #define MAXQ 64
+#define MWALL(r) (WALL0 + (uint32_t)((r)->now - (r)->t0))
+
+/* Client clock at rig start: tests run in time relative to it, so one can
+ * start just before the uint32 wrap. */
+static uint32_t g_t0;
 
 typedef struct {
     uint32_t at;
@@ -34,7 +39,7 @@ typedef struct {
     mepc_client c;
     mepc_config cfg;
     mepc_hal hal;
-    uint32_t now;
+    uint32_t now, t0;         /* client time; the meter sees WALL0 + (now - t0) */
     bool xcvr, enable;
     uint8_t out[8][128];
     size_t outn[8];
@@ -45,14 +50,39 @@ typedef struct {
     /* faults */
     bool dead, echo;
     int drop_replies, flip_replies, prefix_zero, junk_after, stale_replies, reseal_stale;
+    bool zero_on;              /* a zero-byte stream until zero_until */
     uint32_t zero_until;
+    int bt07_onp;              /* answer BT07 writes with 0x04 (sealed) */
+    int et13_error;            /* answer the next ET13 reads with 0x05 (sealed) */
     uint8_t prev_reply[700];
     size_t prev_n;
     uint8_t prev_req_plain[128];
     /* observations */
     unsigned frames_to_meter, bt07_writes, et13_reads, enable_off, xcvr_off;
     bool verbose;
+    uint8_t store[256];        /* the port's persistent store (mepc_hal.store_*) */
+    size_t store_n;
+    unsigned store_saves;
 } rig;
+
+static bool hal_store_load(void *ctx, void *blob, size_t len)
+{
+    rig *r = ctx;
+    if (r->store_n != len)
+        return false;
+    memcpy(blob, r->store, len);
+    return true;
+}
+
+static bool hal_store_save(void *ctx, const void *blob, size_t len)
+{
+    rig *r = ctx;
+    ck_assert_uint_le(len, sizeof r->store);
+    memcpy(r->store, blob, len);
+    r->store_n = len;
+    r->store_saves++;
+    return true;
+}
 
 static size_t hal_write(void *ctx, const uint8_t *p, size_t n)
 {
@@ -72,7 +102,7 @@ static void hal_xcvr(void *ctx, bool on)
     if (!on && r->xcvr)
         r->xcvr_off++;
     r->xcvr = on;
-    sim_meter_line_event(r->m, "transceiver", on, WALL0 + r->now);
+    sim_meter_line_event(r->m, "transceiver", on, MWALL(r));
 }
 
 static void hal_enable(void *ctx, bool on)
@@ -81,7 +111,7 @@ static void hal_enable(void *ctx, bool on)
     if (!on && r->enable)
         r->enable_off++;
     r->enable = on;
-    sim_meter_line_event(r->m, "enable", on, WALL0 + r->now);
+    sim_meter_line_event(r->m, "enable", on, MWALL(r));
 }
 
 static void hal_log(void *ctx, int level, const char *msg)
@@ -116,7 +146,7 @@ static sim_meter *new_meter(rig *r, const sim_profile *p, uint32_t seq_start)
     mc.start_utc_ms = T0_UTC_MS;
     mc.policy = p->policy;
     mc.name = "meter0";
-    sim_meter *m = sim_meter_new(&mc, WALL0 + r->now, err, sizeof err);
+    sim_meter *m = sim_meter_new(&mc, MWALL(r), err, sizeof err);
     ck_assert_msg(m != NULL, "sim_meter_new: %s", err);
     return m;
 }
@@ -133,9 +163,13 @@ static void rig_setup(rig *r, const char *profile, void (*tweak)(rig *))
     r->hal.transceiver_power = hal_xcvr;
     r->hal.meter_enable = hal_enable;
     r->hal.log = hal_log;
+    r->hal.store_load = hal_store_load;
+    r->hal.store_save = hal_store_save;
     mepc_config_defaults(&r->cfg);
     memcpy(r->cfg.mbk, r->prof.mbk, 16);
     r->last_alert = r->last_frame_rx = 0;
+    r->now = r->t0 = g_t0;
+    r->last_alert = r->last_frame_rx = r->now - 5000;
     if (getenv("FW_TEST_VERBOSE"))
         fprintf(stderr, "=== rig setup\n");
     if (tweak)
@@ -167,7 +201,22 @@ static void to_meter(rig *r, const uint8_t *f, size_t n)
     if (r->dead || !r->xcvr || !r->enable)
         return;
     r->last_frame_rx = r->now;
-    size_t rn = sim_meter_on_frame(r->m, f, n, WALL0 + r->now, resp, MEP_MAX_FRAME, log, sizeof log);
+    bool is_bt07 = n >= 5 && f[2] == MEP_REQ_FULL_WRITE && mep_get_be16(f + 3) == 7;
+    bool is_et13 = n >= 5 && f[2] == MEP_REQ_PARTIAL_READ && mep_get_be16(f + 3) == MEP_ET(13);
+    if ((is_bt07 && r->bt07_onp > 0) || (is_et13 && r->et13_error > 0)) {
+        /* an error reply the meter would authenticate: code + digest over request + code */
+        uint8_t e[11];
+        if (is_bt07)
+            r->bt07_onp--;
+        else
+            r->et13_error--;
+        mep_put_be16(e, 9);
+        e[2] = is_bt07 ? MEP_RSP_ONP : MEP_RSP_IAR;
+        mep_digest_pair(r->cfg.mbk, f + 2, n - 2 - 8, e + 2, 1, e + 3);
+        enqueue(r, r->now + 30, e, sizeof e);
+        return;
+    }
+    size_t rn = sim_meter_on_frame(r->m, f, n, MWALL(r), resp, MEP_MAX_FRAME, log, sizeof log);
     if (r->verbose || getenv("FW_TEST_VERBOSE"))
         fprintf(stderr, "[%8u] meter %s\n", (unsigned)r->now, log);
     if (!rn)
@@ -212,13 +261,16 @@ static void to_meter(rig *r, const uint8_t *f, size_t n)
     }
     memcpy(r->prev_reply, keep, keep_n);
     r->prev_n = keep_n;
-    sim_meter_on_sent(r->m, WALL0 + at);
+    sim_meter_on_sent(r->m, WALL0 + (uint32_t)(at - r->t0));
 }
 
-/* Run the rig until virtual time `until`. */
+static uint32_t rel(const rig *r) { return r->now - r->t0; }
+
+/* Run the rig until `until` ms after its start. */
 static void run_until(rig *r, uint32_t until)
 {
     uint32_t next_tick = r->now;
+    until += r->t0;
     while ((int32_t)(until - r->now) > 0) {
         /* deliveries due */
         for (int i = 0; i < r->nq;) {
@@ -231,12 +283,14 @@ static void run_until(rig *r, uint32_t until)
                 i++;
             }
         }
-        if ((int32_t)(r->zero_until - r->now) > 0) {
+        if (r->zero_on && (int32_t)(r->zero_until - r->now) <= 0)
+            r->zero_on = false;
+        if (r->zero_on) {
             uint8_t z[20] = {0};
             mepc_rx(&r->c, z, sizeof z, r->now);
         }
         if ((int32_t)(r->now - next_tick) >= 0) {
-            sim_meter_tick(r->m, WALL0 + r->now);
+            sim_meter_tick(r->m, MWALL(r));
             next_tick = r->now + 100;
         }
         /* the meter's alert sequence (mep.md 4, 10.3) */
@@ -244,7 +298,7 @@ static void run_until(rig *r, uint32_t until)
             r->now - r->last_alert >= 1000 && r->now - r->last_frame_rx >= 1000) {
             const uint8_t z[2] = {0, 0};
             mepc_rx(&r->c, z, 2, r->now);
-            sim_meter_alert_sent(r->m, WALL0 + r->now);
+            sim_meter_alert_sent(r->m, MWALL(r));
             r->last_alert = r->now;
         }
         uint32_t w = mepc_run(&r->c, r->now);
@@ -259,7 +313,7 @@ static void run_until(rig *r, uint32_t until)
             if ((int32_t)d > 0 && d < step)
                 step = d;
         }
-        if ((int32_t)(r->zero_until - r->now) > 0 && step > 10)
+        if (r->zero_on && step > 10)
             step = 10;
         r->now += step;
     }
@@ -269,7 +323,7 @@ static const mepc_readings *rd(rig *r) { return mepc_get_readings(&r->c); }
 
 static int64_t model_fwd(rig *r)
 {
-    sim_meter_advance(r->m, WALL0 + r->now);
+    sim_meter_advance(r->m, MWALL(r));
     return sim_model_register(sim_meter_model(r->m), SIM_REG_FWD_WH);
 }
 
@@ -304,7 +358,7 @@ START_TEST(test_boot_register_poll_values_equal_model)
     ck_assert_str_eq(x->sw_version, "57.4");  /* 3.72.04 = 0x3904 -> bytes 0x39, 0x04 */
     ck_assert(x->identity_valid);
     ck_assert(x->clock_valid);
-    ck_assert_uint_eq(x->clock_s2000, (uint32_t)((T0_UTC_MS / 1000 - 946684800LL)) + x->clock_set_at_ms / 1000u);
+    ck_assert_uint_eq(x->clock_s2000, (uint32_t)((T0_UTC_MS / 1000 - 946684800LL)) + (x->clock_set_at_ms - r.t0) / 1000u);
     ck_assert_int_eq(x->bt28.n, 55);
     ck_assert_int_eq(x->bt28.v[11], 50000);
     ck_assert(sim_meter_registered(r.m));
@@ -462,7 +516,7 @@ START_TEST(test_dead_meter_bounded_retries_and_cycles_s08)
     /* requests stay bounded: well under 2 per second */
     ck_assert_uint_le(r.frames_to_meter - frames0, 1200);
     r.dead = false;
-    uint32_t t = r.now;
+    uint32_t t = rel(&r);
     run_until(&r, t + 15000);
     assert_healthy(&r);
     rig_teardown(&r);
@@ -500,15 +554,16 @@ START_TEST(test_standing_alert_rate_limited_s21)
     /* on-demand flag nobody clears: alerts every second, no BT07 writes */
     sim_meter_raise_alert(r.m, 0x02);
     run_until(&r, 15000 + 120000);
-    ck_assert_uint_ge(rd(&r)->alerts_seen, 60);
+    ck_assert_uint_ge(rd(&r)->alerts_seen, 50);
     ck_assert_uint_eq(r.bt07_writes, 0);
-    ck_assert_uint_le(r.et13_reads, 13);  /* at most one flow per 10 s */
-    ck_assert_uint_ge(r.et13_reads, 5);
+    /* flows 10 s apart, doubling while the flags need nothing from us */
+    ck_assert_uint_le(r.et13_reads, 5);
+    ck_assert_uint_ge(r.et13_reads, 3);
     assert_healthy(&r);
     sim_meter_clear_alert(r.m, 0x02);
     /* a scheduled-read flag raised again and again: <= 4 writes in the first
      * hour, then one per 15 minutes */
-    uint32_t t = r.now;
+    uint32_t t = rel(&r);
     for (uint32_t k = 0; k < 90; k++) {
         sim_meter_raise_alert(r.m, 0x01);
         run_until(&r, t + (k + 1) * 40000);
@@ -527,10 +582,11 @@ START_TEST(test_zero_stream_is_line_fault_s25)
     run_until(&r, 15000);
     assert_healthy(&r);
     unsigned et13 = r.et13_reads;
+    r.zero_on = true;
     r.zero_until = r.now + 3000;
-    run_until(&r, r.now + 1500);
+    run_until(&r, rel(&r) + 1500);
     ck_assert_int_eq(rd(&r)->status, MEPC_ST_LINE_ERROR);
-    run_until(&r, r.now + 8000);
+    run_until(&r, rel(&r) + 8000);
     ck_assert_uint_le(r.et13_reads, et13 + 1);  /* no alert storm */
     assert_healthy(&r);
     rig_teardown(&r);
@@ -600,6 +656,182 @@ START_TEST(test_meter_change_new_baseline_at_once)
 }
 END_TEST
 
+
+static void tweak_strict_count(rig *r) { r->prof.policy.strict_full_read_count = true; }
+
+START_TEST(test_full_reads_carry_count_s05)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", tweak_strict_count);
+    run_until(&r, 20000);
+    assert_healthy(&r);
+    ck_assert_uint_eq(rd(&r)->seq_resyncs, 1);
+    rig_teardown(&r);
+}
+END_TEST
+
+static void tweak_mak_encrypt(rig *r)
+{
+    memcpy(r->cfg.mak, r->prof.mak, 16);
+    r->cfg.has_mak = true;
+    r->cfg.encrypt = true;
+}
+
+START_TEST(test_mak_and_rc4_encryption)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", tweak_mak_encrypt);
+    run_until(&r, 20000);
+    assert_healthy(&r);
+    const sim_meter_counters *mc = sim_meter_counters_get(r.m);
+    ck_assert_uint_eq(mc->mbk_requests, 0);
+    ck_assert_uint_gt(mc->mak_requests, 10);
+    ck_assert_uint_eq(mc->encrypted_rx, mc->mak_requests);
+    rig_teardown(&r);
+}
+END_TEST
+
+START_TEST(test_other_profiles_layouts_s28)
+{
+    const char *profiles[] = {"guide-tx.json", "nes-3ph-fw4.json", "nes-1ph.json", "guide-example.json"};
+    for (size_t i = 0; i < sizeof profiles / sizeof profiles[0]; i++) {
+        rig r;
+        rig_setup(&r, profiles[i], NULL);
+        run_until(&r, 20000);
+        const mepc_readings *x = rd(&r);
+        ck_assert_msg(x->status == MEPC_ST_OK, "%s: %s", profiles[i], x->status_text);
+        int64_t truth = model_fwd(&r);
+        ck_assert_msg(x->fwd_wh <= truth && x->fwd_wh >= truth - 3, "%s: fwd %lld vs model %lld", profiles[i],
+                      (long long)x->fwd_wh, (long long)truth);
+        ck_assert_int_eq(x->bt28.n, r.prof.bt21[9] < 84 ? r.prof.bt21[9] : 84);
+        ck_assert_uint_eq(x->digest_rejects + x->mismatched_replies + x->timeouts, 0);
+        rig_teardown(&r);
+    }
+}
+END_TEST
+
+static void tweak_fast_clock(rig *r) { r->cfg.reread_clock_ms = 10000; }
+
+START_TEST(test_clock_reread_follows_meter_s31)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", tweak_fast_clock);
+    run_until(&r, 5000);
+    ck_assert(rd(&r)->clock_valid);
+    /* the meter's clock is set one day ahead */
+    sim_meter_set_clock(r.m, MWALL(&r), T0_UTC_MS + 86400000LL + rel(&r));
+    run_until(&r, 20000);
+    const mepc_readings *x = rd(&r);
+    uint32_t want = (uint32_t)((T0_UTC_MS / 1000 - 946684800LL) + 86400) + (x->clock_set_at_ms - r.t0) / 1000u;
+    ck_assert_uint_le(x->clock_s2000 > want ? x->clock_s2000 - want : want - x->clock_s2000, 1);
+    ck_assert_uint_gt(x->clock_set_at_ms - r.t0, 10000);
+    rig_teardown(&r);
+}
+END_TEST
+
+START_TEST(test_bt07_always_0x04_bounded_s23)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    run_until(&r, 15000);
+    r.bt07_onp = 1000;
+    sim_meter_raise_alert(r.m, 0x01);
+    run_until(&r, 15000 + 120000);
+    /* 3 PSNs per flow, flows spaced by the BT07 write budget */
+    ck_assert_uint_ge(r.bt07_writes, 3);
+    ck_assert_uint_le(r.bt07_writes, 3 * 4);
+    ck_assert_uint_eq(rd(&r)->procedures_posted, 0);
+    assert_healthy(&r);
+    rig_teardown(&r);
+}
+END_TEST
+
+START_TEST(test_error_in_alert_flow_recovers_s22)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    run_until(&r, 15000);
+    r.et13_error = 1;
+    sim_meter_raise_alert(r.m, 0x01);
+    run_until(&r, 45000);
+    ck_assert_uint_ge(r.et13_reads, 2);
+    ck_assert_uint_eq(rd(&r)->procedures_posted, 1);
+    ck_assert_uint_eq(sim_meter_alert_flags(r.m), 0);
+    assert_healthy(&r);
+    rig_teardown(&r);
+}
+END_TEST
+
+START_TEST(test_reregistration_skipped_when_registered)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    run_until(&r, 10000);
+    ck_assert(sim_meter_registered(r.m));
+    uint64_t regs = sim_meter_counters_get(r.m)->registrations;
+    /* module reboot: a fresh client against the same meter writes nothing */
+    mepc_init(&r.c, &r.hal, &r.cfg, r.now);  /* client clock */
+    unsigned frames = r.frames_to_meter;
+    run_until(&r, 25000);
+    assert_healthy(&r);
+    ck_assert_uint_eq(sim_meter_counters_get(r.m)->registrations, regs);
+    ck_assert_uint_gt(r.frames_to_meter, frames);
+    rig_teardown(&r);
+}
+END_TEST
+
+START_TEST(test_client_clock_wrap)
+{
+    /* the boot/poll scenario and a lost reply with the client's uint32 ms
+     * clock crossing zero 20 s into the run */
+    g_t0 = 0xFFFFFFFFu - 20000u;
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    run_until(&r, 15000);
+    assert_healthy(&r);
+    r.drop_replies = 1;
+    run_until(&r, 60000);
+    const mepc_readings *x = rd(&r);
+    assert_healthy(&r);
+    ck_assert_uint_ge(x->polls_ok, 26);
+    ck_assert_uint_eq(x->timeouts, 1);
+    ck_assert_uint_eq(x->recovery_cycles, 0);
+    ck_assert_uint_eq(x->digest_rejects, 0);
+    rig_teardown(&r);
+    g_t0 = 0;
+}
+END_TEST
+
+START_TEST(test_restart_keeps_energy_floor)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    run_until(&r, 15000);
+    assert_healthy(&r);
+    ck_assert_uint_ge(r.store_saves, 1);
+    ck_assert_uint_le(r.store_saves, 2);  /* first value only; then hourly */
+    int64_t published = rd(&r)->fwd_wh;
+    /* module restart while the meter shows a value below what was published */
+    sim_model *m = sim_meter_model(r.m);
+    sim_model_set_register(m, SIM_REG_FWD_WH, published - 5000);
+    mepc_init(&r.c, &r.hal, &r.cfg, r.now);
+    run_until(&r, 30000);
+    const mepc_readings *x = rd(&r);
+    ck_assert(x->energy_suspect);
+    /* the floor saved before the restart (the first value; saves are hourly) */
+    ck_assert_int_le(x->fwd_wh, published);
+    ck_assert_int_ge(x->fwd_wh, published - 3);
+    ck_assert_int_lt(x->raw_fwd_wh, published - 4000);
+    /* the stored floor belongs to another meter: the new value is taken */
+    memcpy(r.store + 8, "ANOTHER-METER", 14);
+    mepc_init(&r.c, &r.hal, &r.cfg, r.now);
+    run_until(&r, 45000);
+    assert_healthy(&r);
+    ck_assert_int_lt(rd(&r)->fwd_wh, published);
+    rig_teardown(&r);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("fw_client");
@@ -619,6 +851,15 @@ static Suite *suite(void)
     tcase_add_test(tc, test_loopback_reported_s33);
     tcase_add_test(tc, test_spike_held_not_published_s16);
     tcase_add_test(tc, test_meter_change_new_baseline_at_once);
+    tcase_add_test(tc, test_full_reads_carry_count_s05);
+    tcase_add_test(tc, test_mak_and_rc4_encryption);
+    tcase_add_test(tc, test_other_profiles_layouts_s28);
+    tcase_add_test(tc, test_clock_reread_follows_meter_s31);
+    tcase_add_test(tc, test_bt07_always_0x04_bounded_s23);
+    tcase_add_test(tc, test_error_in_alert_flow_recovers_s22);
+    tcase_add_test(tc, test_reregistration_skipped_when_registered);
+    tcase_add_test(tc, test_client_clock_wrap);
+    tcase_add_test(tc, test_restart_keeps_energy_floor);
     suite_add_tcase(s, tc);
     return s;
 }

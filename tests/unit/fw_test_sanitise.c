@@ -138,6 +138,31 @@ START_TEST(test_time_wrap)
 }
 END_TEST
 
+START_TEST(test_seed_floor_after_restart)
+{
+    mepc_san_reg r;
+    mepc_san_reset(&r);
+    mepc_san_seed(&r, 50000);
+    /* any rise is fine (unknown downtime), equal is fine */
+    ck_assert_int_eq(mepc_san_feed(&r, &CFG, 900000, 0), MEPC_SAN_FIRST);
+    mepc_san_reset(&r);
+    mepc_san_seed(&r, 50000);
+    ck_assert_int_eq(mepc_san_feed(&r, &CFG, 50000, 0), MEPC_SAN_FIRST);
+    /* below the floor: the floor is published, held like a decrease */
+    mepc_san_reset(&r);
+    mepc_san_seed(&r, 50000);
+    ck_assert_int_eq(mepc_san_feed(&r, &CFG, 49999, 0), MEPC_SAN_DECREASE);
+    ck_assert_int_eq(r.good, 50000);
+    ck_assert(r.suspect);
+    ck_assert_int_eq(mepc_san_feed(&r, &CFG, 50001, 2000), MEPC_SAN_OK);
+    /* ... and persists into a new baseline like any other deviation */
+    mepc_san_reset(&r);
+    mepc_san_seed(&r, 50000);
+    mepc_san_feed(&r, &CFG, 10, 0);
+    ck_assert_int_eq(mepc_san_feed(&r, &CFG, 10, CFG.persist_ms), MEPC_SAN_NEW_BASELINE);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("fw_sanitise");
@@ -151,6 +176,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_spike_never_published_s16);
     tcase_add_test(tc, test_meter_change_reset_takes_new_value_at_once);
     tcase_add_test(tc, test_time_wrap);
+    tcase_add_test(tc, test_seed_floor_after_restart);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -237,7 +237,9 @@ START_TEST(test_stuck_line_bursts)
     sim_fault_init(&f, 5);
     start(&f, "stuck level=0xff len=8 period=20", 0);
     memcpy(buf, FRAME, sizeof FRAME);
-    ck_assert_uint_eq(sim_fault_tx(&f, buf, sizeof FRAME, sizeof buf, 0), 0); /* line held */
+    ck_assert_uint_eq(sim_fault_tx(&f, buf, sizeof FRAME, sizeof buf, 0), sizeof FRAME);
+    for (size_t i = 0; i < sizeof FRAME; i++)
+        ck_assert_uint_eq(buf[i], 0xFF); /* line held: the response reads as the level */
     ck_assert_uint_eq(sim_fault_due(&f, SIM_DIR_TO_MODULE, 0, out, sizeof out), 8);
     for (int i = 0; i < 8; i++)
         ck_assert_uint_eq(out[i], 0xFF);
@@ -250,6 +252,14 @@ START_TEST(test_stuck_line_bursts)
     ck_assert(sim_fault_break_active(&f, SIM_DIR_TO_MODULE));
     ck_assert_uint_eq(sim_fault_due(&f, SIM_DIR_TO_MODULE, 0, out, sizeof out), 16);
     ck_assert_uint_eq(out[0], 0x00);
+    /* to-meter: the meter hears the level whatever the module sends */
+    sim_fault_clear(&f);
+    start(&f, "stuck level=0xff dir=to-meter", 0);
+    memcpy(buf, FRAME, sizeof FRAME);
+    ck_assert_uint_eq(sim_fault_rx(&f, buf, sizeof FRAME, sizeof buf, 0), sizeof FRAME);
+    ck_assert_uint_eq(buf[0], 0xFF);
+    ck_assert_uint_eq(sim_fault_due(&f, SIM_DIR_TO_MODULE, 0, out, sizeof out), 0);
+    ck_assert_uint_eq(sim_fault_due(&f, SIM_DIR_TO_METER, 0, out, sizeof out), 16);
 }
 END_TEST
 
@@ -515,6 +525,14 @@ START_TEST(test_pfault_short_and_oversize)
     ck_assert_uint_eq(out.len, 603);
     ck_assert_uint_eq(mep_get_be16(out.bytes + 1), 600);
     ck_assert_mem_eq(out.bytes + 3, bare + 3, 13);
+    /* a read the meter refused as too large (0x04) goes out anyway */
+    const uint8_t onp[] = {0x04};
+    rq = read_req(&r, 23, MEP_REQ_FULL_READ);
+    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, onp, 1, 0, &out), SIM_PF_REPLACE_BARE);
+    ck_assert_uint_eq(out.bytes[0], 0x00);
+    ck_assert_uint_eq(out.len, 603);
+    rq = read_req(&r, 23, MEP_REQ_FULL_WRITE);
+    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, onp, 1, 0, &out), SIM_PF_PASS);
 }
 END_TEST
 

@@ -7,6 +7,9 @@
 
 #include "mep_frame.h"
 #include "sim_glitch.h"
+#include "sim_model.h"
+#include "sim_profile.h"
+#include "sim_tables.h"
 
 /* BT21 variants: plain (A = 0, 55 values, 4 tiers), demand-reset counter +
  * time remaining + 8 present demands, and the guide's real-meter example. */
@@ -342,6 +345,42 @@ START_TEST(test_glitch_spec_errors_are_exact)
 }
 END_TEST
 
+START_TEST(test_spike_on_real_rendering_bt21_variants)
+{
+    /* The meter's own rendering (sim_tables) with the shipped profile and
+     * the S28 BT21 variant: the glitch lands on the register the model keeps. */
+    const uint8_t *variants[] = {NULL, BT21_DRC_TR};
+    for (size_t v = 0; v < 2; v++) {
+        sim_profile prof;
+        char err[512];
+        ck_assert_msg(sim_profile_load(&prof, FIXTURES_DIR "/meters/nes-3ph.json", err, sizeof err) == 0, "%s", err);
+        if (variants[v])
+            memcpy(prof.bt21, variants[v], 10);
+        sim_model model;
+        sim_model_init(&model, &prof.model, 1, 1795597200000LL);
+        sim_tables *t = sim_tables_new(&prof, &model, err, sizeof err);
+        ck_assert_msg(t != NULL, "%s", err);
+        sim_layout l;
+        sim_layout_from_bt21(prof.bt21, &l);
+        uint8_t out[13];
+        ck_assert_int_eq(sim_tables_read(t, 23, 0, 13, out), 13);
+        size_t size = 0;
+        const uint8_t *full = sim_tables_raw(t, 23, &size);
+        ck_assert_ptr_nonnull(full);
+        ck_assert_uint_eq(size, l.bt23_size);
+        uint32_t truth = (uint32_t)sim_model_register(&model, SIM_REG_FWD_WH);
+        ck_assert_uint_eq(mep_get_le32(out + l.bt23_summation0), truth);
+        sim_glitch g;
+        sim_glitch_init(&g);
+        gstart(&g, "spike delta=2^24 polls=1", 0);
+        sim_glitch_on_read(&g, &l, 23, full, size, 0, out, 13, 0);
+        ck_assert_uint_eq(mep_get_le32(out + l.bt23_summation0), truth + (1u << 24));
+        sim_tables_free(t);
+        sim_profile_free(&prof);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("glitch");
@@ -358,6 +397,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_segment_bt23_tier_blocks);
     tcase_add_test(tc, test_solar_is_a_model_command);
     tcase_add_test(tc, test_glitch_spec_errors_are_exact);
+    tcase_add_test(tc, test_spike_on_real_rendering_bt21_variants);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -612,6 +612,84 @@ START_TEST(test_tls_hooks_and_dispatch)
 }
 END_TEST
 
+static sim_meter *meter_seeded(sim_profile *p, uint64_t seed, bool fixed)
+{
+    sim_meter_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.profile = p;
+    cfg.seed = seed;
+    cfg.has_seq_start = fixed;
+    cfg.seq_start = 42;
+    cfg.policy = p->policy;
+    char err[200];
+    sim_meter *m = sim_meter_new(&cfg, 0, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s", err);
+    return m;
+}
+
+START_TEST(test_random_seq_start)
+{
+    sim_profile p;
+    char err[300];
+    ck_assert_msg(sim_profile_load(&p, FIXTURES_DIR "/meters/nes-3ph.json", err, sizeof err) == 0,
+                  "%s", err);
+    sim_meter *a = meter_seeded(&p, 11, false), *b = meter_seeded(&p, 11, false);
+    sim_meter *d = meter_seeded(&p, 12, false), *f = meter_seeded(&p, 11, true);
+    ck_assert_uint_eq(sim_meter_next_seq(a), sim_meter_next_seq(b)); /* same seed, same E */
+    ck_assert_uint_ne(sim_meter_next_seq(a), sim_meter_next_seq(d));
+    ck_assert_uint_eq(sim_meter_next_seq(f), 42);
+    ck_assert_str_eq(sim_meter_name(a), "meter");
+    sim_meter_free(a);
+    sim_meter_free(b);
+    sim_meter_free(d);
+    sim_meter_free(f);
+    sim_profile_free(&p);
+}
+END_TEST
+
+START_TEST(test_gen4_sequence_mirror)
+{
+    sim_profile p;
+    char err[300];
+    ck_assert_msg(sim_profile_load(&p, FIXTURES_DIR "/meters/nes-3ph-fw4.json", err, sizeof err) == 0,
+                  "%s", err);
+    ck_assert_int_ge(p.generation, 4);
+    sim_meter *m = meter_seeded(&p, 3, true);
+    sim_profile_free(&p); /* the meter keeps its own copy */
+    size_t size = 0;
+    const uint8_t *e4 = sim_tables_raw(sim_meter_tables(m), MEP_ET(4), &size);
+    ck_assert_uint_ge(size, 133);
+    ck_assert_uint_eq(mep_get_le32(e4 + 129), 42);
+    sim_meter_set_next_seq(m, 0xDEADBEEF);
+    ck_assert_uint_eq(mep_get_le32(e4 + 129), 0xDEADBEEF);
+    ck_assert_uint_eq(sim_meter_next_seq(m), 0xDEADBEEF);
+    sim_meter_free(m);
+}
+END_TEST
+
+START_TEST(test_disable_mep)
+{
+    cli c;
+    cli_open(&c);
+    reg(&c, MBK, 0x11, 0x01);
+    sim_meter_raise_alert(c.m, 0x01);
+    ck_assert(sim_meter_alert_pending(c.m));
+    uint8_t off = 0x80;
+    ck_assert_uint_eq(wr(&c, MBK, ET(51), 0, &off, 1), 0); /* this reply still goes out */
+    ck_assert(!sim_meter_alert_pending(c.m));
+    uint8_t f[32], q[8] = {0x3F, 0, 0x15, 0, 0, 0, 0, 1};
+    memcpy(f + 2, q, 8);
+    mep_put_be32(f + 10, c.seq);
+    mep_digest(MBK, f + 2, 12, f + 14);
+    mep_put_be16(f, 20);
+    size_t n = sim_meter_on_frame(c.m, f, 22, c.now + 200, c.out, sizeof c.out, c.log, sizeof c.log);
+    ck_assert_uint_eq(n, 0);
+    ck_assert(strstr(c.log, "disabled") != NULL);
+    ck_assert_uint_eq(sim_meter_next_seq(c.m), c.seq);
+    cli_close(&c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("meter");
@@ -636,6 +714,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_next_schedule_calendar);
     tcase_add_test(tc, test_line_events);
     tcase_add_test(tc, test_tls_required_without_tls);
+    tcase_add_test(tc, test_random_seq_start);
+    tcase_add_test(tc, test_disable_mep);
+    tcase_add_test(tc, test_gen4_sequence_mirror);
     tcase_add_test(tc, test_tls_hooks_and_dispatch);
     suite_add_tcase(s, tc);
     return s;

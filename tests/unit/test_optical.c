@@ -731,6 +731,7 @@ START_TEST(test_vectors_termineter_connect_and_module)
     /* -module: security with 20 x 00 (frame from the vector) after a new session */
     r->now += 100;
     feed_hex(r, "EE0000000001201310");
+    ck_assert_uint_eq(r->out[3], 0x00); /* 2.4 [E]: reply toggle restarts at 0 on Identify */
     ack(r);
     feed_hex(r, "EE0020000005610200020624DD");
     ack(r);

@@ -509,6 +509,24 @@ START_TEST(test_et52_types_and_bad_records)
     ck_assert_uint_eq(wr(&c, MBK, ET(52), 0, t, (uint16_t)n), 0);
     ck_assert_uint_eq(o[2], 2);
     ck_assert_uint_eq(mep_get_le16(o), 5 + 9 + 2);
+    /* a read bigger than a MEP frame is fine inside a transaction (ET16
+     * record of 517 bytes); three of them do not fit ET53 (1785) -> type 2 */
+    const uint8_t big[] = {0x3F, 0x08, 0x10, 0x00, 0x00, 0x00, 0x02, 0x05};
+    size_t w = 5;
+    for (int i = 0; i < 4; i++) {
+        mep_put_le16(t + w, 8);
+        memcpy(t + w + 2, big, 8);
+        w += 10;
+    }
+    mep_put_le16(t + w, 5);
+    w += 2;
+    mep_put_le16(t, (uint16_t)w);
+    t[2] = 0;
+    mep_put_le16(t + 3, 5);
+    ck_assert_uint_eq(wr(&c, MBK, ET(52), 0, t, (uint16_t)w), 0);
+    ck_assert_uint_eq(o[2], 2);
+    ck_assert_uint_eq(mep_get_le16(o), 5 + 3 * (2 + 3 + 517) + 2);
+    ck_assert_uint_eq(mep_get_be16(o + 5 + 2 + 1), 517);
     cli_close(&c);
 }
 END_TEST
@@ -541,6 +559,46 @@ START_TEST(test_et52_runs_at_writer_level)
 }
 END_TEST
 
+START_TEST(test_et52_bt07_call_beyond_bt07_capacity)
+{
+    /* mep.md 9: a BT07 record inside a transaction may exceed BT07's own
+     * size (258 bytes) to post large EP39 data. */
+    cli c;
+    cli_open(&c);
+    reg(&c, MBK, 0x11, 0x01);
+    sim_meter_raise_alert(c.m, 0x01);
+    enum { DATA = 300 };
+    uint8_t rec[5 + 3 + 4 + DATA] = {0x40, 0x00, 0x07};
+    mep_put_be16(rec + 3, 3 + 4 + DATA);
+    mep_put_le16(rec + 5, MEP_EP(39));
+    rec[7] = 8;                          /* PSN */
+    rec[8] = 4;                          /* type: scheduled read data + alarms */
+    rec[9] = 1;                          /* status */
+    mep_put_le16(rec + 10, DATA);
+    for (int i = 0; i < DATA; i++)
+        rec[12 + i] = (uint8_t)i;
+    uint8_t t[400];
+    size_t w = 5;
+    mep_put_le16(t + w, sizeof rec);
+    memcpy(t + w + 2, rec, sizeof rec);
+    w += 2 + sizeof rec;
+    mep_put_le16(t + w, 21);
+    w += 2;
+    mep_put_le16(t, (uint16_t)w);
+    t[2] = 0;
+    mep_put_le16(t + 3, 21);
+    ck_assert_uint_gt(w, 258);
+    ck_assert_uint_eq(wr(&c, MBK, ET(52), 0, t, (uint16_t)w), 0);
+    ck_assert_uint_eq(raw(&c, ET(53), 0)[7], MEP_RSP_OK);
+    ck_assert_uint_eq(result_in(&c, BT(8))[3], 0);
+    ck_assert_uint_eq(sim_meter_alert_flags(c.m), 0);
+    const uint8_t *r16 = raw(&c, ET(16), 4 * 517);
+    ck_assert_uint_eq(mep_get_le16(r16 + 9), DATA);
+    ck_assert_uint_eq(r16[11 + 299], (uint8_t)299);
+    cli_close(&c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("proc");
@@ -561,6 +619,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_et52_partial_writes);
     tcase_add_test(tc, test_et52_types_and_bad_records);
     tcase_add_test(tc, test_et52_runs_at_writer_level);
+    tcase_add_test(tc, test_et52_bt07_call_beyond_bt07_capacity);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -205,6 +205,10 @@ START_TEST(test_error_other_checks)
                  "$.policy.seq_reply: must be one of \"next\", \"last\"");
     expect_error("{\"name\": \"x\", \"clock\": {\"start_utc\": \"yesterday\"}}",
                  "$.clock.start_utc: must be \"YYYY-MM-DDThh:mm:ssZ\" (2000..2099) or Unix seconds");
+    expect_error("{\"name\": \"x\", \"clock\": {\"start_utc\": \"2023-02-29T00:00:00Z\"}}",
+                 "$.clock.start_utc: no such date: 2023-02-29");
+    expect_error("{\"name\": \"x\", \"clock\": {\"start_utc\": 12345}}",
+                 "$.clock.start_utc: must be 0 (wall clock) or in 2000..2099 (BT52 has a 2-digit year)");
     /* a failure after an override was parsed must not leak it (ASan checks) */
     expect_error("{\"name\": \"x\", \"overrides\": [{\"table\": \"ET14\", \"hex\": \"00\"}], \"seq_start\": -1}",
                  "$.seq_start: must be between 0 and 4294967295");

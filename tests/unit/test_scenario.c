@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mep_frame.h"
 #include "sim_scenario.h"
 
 static const sim_scenario_opts NOCHECK = {FIXTURES_DIR "/meters", false};
@@ -82,70 +83,70 @@ static const struct {
     const char *text;
     const char *msg;
 } BAD[] = {
-    {"{\"description\": }", "bad.json:1:17: JSON syntax error: unexpected token near '}'"},
+    {"{\"description\": }", "/some/dir/bad.json:1:17: JSON syntax error: unexpected token near '}'"},
     {"{" HEAD "\"timeline\": [], \"timeline\": []}",
-     "bad.json:1:88: JSON syntax error: duplicate object key near '\"timeline\"'"},
-    {"[]", "bad.json: $: must be an object, got an array"},
-    {"{" HEAD "\"timeline\": [], \"colour\": 1}", "bad.json: $: unknown key \"colour\""},
+     "/some/dir/bad.json:1:88: JSON syntax error: duplicate object key near '\"timeline\"'"},
+    {"[]", "/some/dir/bad.json: $: must be an object, got an array"},
+    {"{" HEAD "\"timeline\": [], \"colour\": 1}", "/some/dir/bad.json: $: unknown key \"colour\""},
     {"{\"description\": \"d\", \"profile\": \"nes-3ph.json\", \"timeline\": []}",
-     "bad.json: $: missing required key \"expect\""},
-    {"{" HEAD "\"timeline\": [], \"seed\": \"one\"}", "bad.json: $.seed: must be an integer, got a string"},
-    {"{" HEAD "\"timeline\": [], \"speed\": 0}", "bad.json: $.speed: must be > 0 and <= 10000, got 0"},
-    {"{" HEAD "\"timeline\": {}}", "bad.json: $.timeline: must be an array, got an object"},
+     "/some/dir/bad.json: $: missing required key \"expect\""},
+    {"{" HEAD "\"timeline\": [], \"seed\": \"one\"}", "/some/dir/bad.json: $.seed: must be an integer, got a string"},
+    {"{" HEAD "\"timeline\": [], \"speed\": 0}", "/some/dir/bad.json: $.speed: must be > 0 and <= 10000, got 0"},
+    {"{" HEAD "\"timeline\": {}}", "/some/dir/bad.json: $.timeline: must be an array, got an object"},
     {"{" HEAD "\"timeline\": [{\"at\": -1, \"end\": true}]}",
-     "bad.json: $.timeline[0].at: impossible time -1 s: negative"},
+     "/some/dir/bad.json: $.timeline[0].at: impossible time -1 s: negative"},
     {"{" HEAD "\"timeline\": [{\"at\": 10, \"wait\": true}, {\"at\": 5, \"end\": true}]}",
-     "bad.json: $.timeline[1].at: impossible time 5.000 s: before the previous step at 10.000 s (steps run in order)"},
+     "/some/dir/bad.json: $.timeline[1].at: impossible time 5.000 s: before the previous step at 10.000 s (steps run in order)"},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"after\": 2, \"end\": true}]}",
-     "bad.json: $.timeline[0]: needs exactly one of \"at\" or \"after\""},
+     "/some/dir/bad.json: $.timeline[0]: needs exactly one of \"at\" or \"after\""},
     {"{" HEAD "\"timeline\": [{\"at\": 1}]}",
-     "bad.json: $.timeline[0]: no action (load, fault, stop, glitch, alert, clock, seq_jump, reboot, wait, end)"},
+     "/some/dir/bad.json: $.timeline[0]: no action (load, fault, stop, glitch, alert, clock, seq_jump, reboot, wait, end)"},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"wait\": true, \"end\": true}]}",
-     "bad.json: $.timeline[0]: has both \"wait\" and \"end\": one action per step"},
+     "/some/dir/bad.json: $.timeline[0]: has both \"wait\" and \"end\": one action per step"},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"fault\": \"zap\"}]}",
-     "bad.json: $.timeline[0].fault: unknown fault \"zap\""},
+     "/some/dir/bad.json: $.timeline[0].fault: unknown fault \"zap\""},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"glitch\": \"melt\"}]}",
-     "bad.json: $.timeline[0].glitch: unknown glitch \"melt\""},
+     "/some/dir/bad.json: $.timeline[0].glitch: unknown glitch \"melt\""},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"fault\": \"flip\", \"params\": {\"rate\": 2}}]}",
-     "bad.json: $.timeline[0].params.rate: fault flip: rate must be a probability 0..1, got \"2\""},
+     "/some/dir/bad.json: $.timeline[0].params.rate: fault flip: rate must be a probability 0..1, got \"2\""},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"fault\": \"flip\", \"params\": {\"p\": 0.5}}]}",
-     "bad.json: $.timeline[0].params.p: fault flip takes no parameter \"p\""},
+     "/some/dir/bad.json: $.timeline[0].params.p: fault flip takes no parameter \"p\""},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"fault\": \"delay\", \"params\": {\"delay\": {}}}]}",
-     "bad.json: $.timeline[0].params.delay: bad type: an object is not a parameter value"},
+     "/some/dir/bad.json: $.timeline[0].params.delay: bad type: an object is not a parameter value"},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"fault\": \"truncate\", \"params\": {\"dir\": \"to-meter\"}}]}",
-     "bad.json: $.timeline[0]: fault truncate acts on response frames: dir must be to-module"},
+     "/some/dir/bad.json: $.timeline[0]: fault truncate acts on response frames: dir must be to-module"},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"glitch\": \"spike\", \"params\": {\"delta\": 1.5}}]}",
-     "bad.json: $.timeline[0].params.delta: glitch spike: delta must be an integer or 2^N, got \"1.5\""},
+     "/some/dir/bad.json: $.timeline[0].params.delta: glitch spike: delta must be an integer or 2^N, got \"1.5\""},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"fault\": \"short\", \"params\": {\"table\": \"QT1\"}}]}",
-     "bad.json: $.timeline[0].params.table: fault short: bad table \"QT1\" (want BTn, ETn or a number)"},
+     "/some/dir/bad.json: $.timeline[0].params.table: fault short: bad table \"QT1\" (want BTn, ETn or a number)"},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"wait\": true, \"params\": {}}]}",
-     "bad.json: $.timeline[0]: \"params\" belongs to a fault or glitch step, not to \"wait\""},
+     "/some/dir/bad.json: $.timeline[0]: \"params\" belongs to a fault or glitch step, not to \"wait\""},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"stop\": \"everything\"}]}",
-     "bad.json: $.timeline[0].stop: unknown fault or glitch \"everything\""},
+     "/some/dir/bad.json: $.timeline[0].stop: unknown fault or glitch \"everything\""},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"load\": {\"phase\": 4, \"watts\": 1}}]}",
-     "bad.json: $.timeline[0].load.phase: phase must be 0..3 (0 = all), got 4"},
+     "/some/dir/bad.json: $.timeline[0].load.phase: phase must be 0..3 (0 = all), got 4"},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"load\": {\"phase\": 1}}]}",
-     "bad.json: $.timeline[0].load: missing \"watts\""},
+     "/some/dir/bad.json: $.timeline[0].load: missing \"watts\""},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"alert\": 0}]}",
-     "bad.json: $.timeline[0].alert: alert flags must be 1..255 (mep.md 10.3), got 0"},
+     "/some/dir/bad.json: $.timeline[0].alert: alert flags must be 1..255 (mep.md 10.3), got 0"},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"clock\": \"2027-02-29T00:00:00Z\"}]}",
-     "bad.json: $.timeline[0].clock: bad UTC time \"2027-02-29T00:00:00Z\" (want YYYY-MM-DDTHH:MM:SSZ, years 2000-2099)"},
+     "/some/dir/bad.json: $.timeline[0].clock: bad UTC time \"2027-02-29T00:00:00Z\" (want YYYY-MM-DDTHH:MM:SSZ, years 2000-2099)"},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"end\": true}, {\"at\": 2, \"wait\": true}]}",
-     "bad.json: $.timeline[1]: step after \"end\""},
+     "/some/dir/bad.json: $.timeline[1]: step after \"end\""},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"reboot\": false}]}",
-     "bad.json: $.timeline[0].reboot: must be true, got false"},
+     "/some/dir/bad.json: $.timeline[0].reboot: must be true, got false"},
     {"{" HEAD "\"timeline\": [], \"keys\": {\"mbk\": \"short\"}}",
-     "bad.json: $.keys.mbk: key must be 16 or 20 ASCII characters or 32/40 hex digits"},
+     "/some/dir/bad.json: $.keys.mbk: key must be 16 or 20 ASCII characters or 32/40 hex digits"},
     {"{" HEAD "\"timeline\": [], \"policy\": {\"seq_reply\": \"previous\"}}",
-     "bad.json: $.policy.seq_reply: must be \"next\" or \"last\", got \"previous\""},
+     "/some/dir/bad.json: $.policy.seq_reply: must be \"next\" or \"last\", got \"previous\""},
     {"{" HEAD "\"timeline\": [], \"patch\": {\"bt21\": \"00 11\"}}",
-     "bad.json: $.patch.bt21: must be 10 bytes of hex (mep.md 12.4), got \"00 11\""},
+     "/some/dir/bad.json: $.patch.bt21: must be 10 bytes of hex (mep.md 12.4), got \"00 11\""},
     {"{" HEAD "\"timeline\": [], \"patch\": {\"et11\": {\"39\": 1}}}",
-     "bad.json: $.patch.et11.39: byte index must be 0..38"},
+     "/some/dir/bad.json: $.patch.et11.39: byte index must be 0..38"},
     {"{\"description\": \"\", \"profile\": \"p.json\", \"expect\": {}, \"timeline\": []}",
-     "bad.json: $.description: must not be empty"},
+     "/some/dir/bad.json: $.description: must not be empty"},
     {"{\"description\": \"d\", \"profile\": \"p.json\", \"expect\": [], \"timeline\": []}",
-     "bad.json: $.expect: must be an object, got an array"},
+     "/some/dir/bad.json: $.expect: must be an object, got an array"},
 };
 
 START_TEST(test_bad_input_exact_messages)
@@ -164,7 +165,7 @@ START_TEST(test_profile_must_exist)
     const char *t = "{\"description\": \"d\", \"profile\": \"no-such-meter.json\", \"expect\": {}, \"timeline\": []}";
     sim_scenario *s = sim_scenario_parse(t, strlen(t), "/tmp/x/bad.json", &CHECK, err, sizeof err);
     ck_assert_ptr_null(s);
-    ck_assert_str_eq(err, "bad.json: $.profile: profile \"no-such-meter.json\" not found (looked in /tmp/x and "
+    ck_assert_str_eq(err, "/tmp/x/bad.json: $.profile: profile \"no-such-meter.json\" not found (looked in /tmp/x and "
                           FIXTURES_DIR "/meters)");
     s = sim_scenario_load("/nonexistent/x.json", &CHECK, err, sizeof err);
     ck_assert_ptr_null(s);
@@ -231,6 +232,141 @@ START_TEST(test_runner_due_in_order_once)
 }
 END_TEST
 
+START_TEST(test_fault_set_control_commands)
+{
+    sim_fault_set fs;
+    sim_fault_set_init(&fs, 5);
+    char out[2048];
+    ck_assert_int_eq(sim_fault_set_command(&fs, "inject flip rate=0.001 dir=to-module", 0, 0, NULL, out, sizeof out), 0);
+    ck_assert_str_eq(out, "1 flip dir=to-module rate=0.001");
+    ck_assert_int_eq(sim_fault_set_command(&fs, "inject short table=BT23 bytes=5", 0, 0, NULL, out, sizeof out), 0);
+    ck_assert_str_eq(out, "p1 short table=BT23 bytes=5");
+    ck_assert_int_eq(sim_fault_set_command(&fs, "glitch spike delta=2^24 polls=3", 0, 0, NULL, out, sizeof out), 0);
+    ck_assert_str_eq(out, "g1 spike reg=fwd delta=16777216 polls=3");
+    sim_glitch_effects fx;
+    ck_assert_int_eq(sim_fault_set_command(&fs, "glitch solar phases=L1 watts=-500", 0, 0, &fx, out, sizeof out), 0);
+    ck_assert_int_eq(fx.n_loads, 1);
+    ck_assert_int_eq(sim_fault_set_command(&fs, "inject zap", 0, 0, NULL, out, sizeof out), -1);
+    ck_assert_str_eq(out, "unknown fault \"zap\"");
+    ck_assert_int_eq(sim_fault_set_command(&fs, "inject oversize size=0", 0, 0, NULL, out, sizeof out), -1);
+    ck_assert_str_eq(out, "fault oversize: size must be 1..1097");
+    ck_assert_int_eq(sim_fault_set_command(&fs, "explode", 0, 0, NULL, out, sizeof out), -1);
+    ck_assert_str_eq(out, "unknown command \"explode\" (inject, glitch, clear, list, status)");
+    ck_assert_int_eq(sim_fault_set_command(&fs, "list", 1000000, 0, NULL, out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "1 flip dir=to-module rate=0.001 injected=0 age_ms=1000\n"));
+    ck_assert_ptr_nonnull(strstr(out, "p1 short table=BT23 bytes=5 injected=0"));
+    ck_assert_ptr_nonnull(strstr(out, "g1 spike reg=fwd delta=16777216 polls=3 reads=0\n"));
+    ck_assert_int_eq(sim_fault_set_command(&fs, "clear p1", 0, 0, NULL, out, sizeof out), 0);
+    ck_assert_str_eq(out, "cleared 1");
+    ck_assert_int_eq(sim_fault_set_command(&fs, "clear spike", 0, 0, NULL, out, sizeof out), 0);
+    ck_assert_str_eq(out, "cleared 1");
+    ck_assert_int_eq(sim_fault_set_command(&fs, "clear nonsense", 0, 0, NULL, out, sizeof out), -1);
+    ck_assert_int_eq(sim_fault_set_command(&fs, "status", 0, 0, NULL, out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "glitched.solar=1\n"));
+    ck_assert_ptr_nonnull(strstr(out, "latched=0"));
+    ck_assert_int_eq(sim_fault_set_command(&fs, "clear", 0, 0, NULL, out, sizeof out), 0);
+    ck_assert_uint_eq(sim_fault_active(&fs.line, 0), 0);
+
+    /* scenario steps: fault modules take theirs, the owner the rest */
+    const char *t = "{" HEAD "\"timeline\": [{\"at\": 0, \"fault\": \"dead\"}, {\"at\": 1, \"stop\": \"dead\"},"
+                    "{\"at\": 2, \"load\": {\"phase\": 0, \"watts\": 10}}]}";
+    char err[256];
+    sim_scenario *s = sim_scenario_parse(t, strlen(t), "a.json", &NOCHECK, err, sizeof err);
+    ck_assert_msg(s != NULL, "%s", err);
+    ck_assert_int_eq(sim_fault_set_apply(&fs, &s->steps[0], 0, 0, NULL, err, sizeof err), 1);
+    ck_assert_uint_eq(sim_fault_active(&fs.line, 0), 1);
+    ck_assert_int_eq(sim_fault_set_apply(&fs, &s->steps[1], 0, 0, NULL, err, sizeof err), 1);
+    ck_assert_uint_eq(sim_fault_active(&fs.line, 0), 0);
+    ck_assert_int_eq(sim_fault_set_apply(&fs, &s->steps[2], 0, 0, NULL, err, sizeof err), 0);
+    sim_scenario_free(s);
+}
+END_TEST
+
+START_TEST(test_fault_set_line_wiring)
+{
+    sim_fault_set fs;
+    sim_fault_set_init(&fs, 5);
+    char out[512];
+    ck_assert_int_eq(sim_fault_set_command(&fs, "inject alert-split gap_us=0 split=2", 0, 0, NULL, out, sizeof out), 0);
+    ck_assert_int_eq(sim_fault_set_command(&fs, "inject delay delay=100", 0, 0, NULL, out, sizeof out), 0);
+    ck_assert_int_eq(sim_fault_set_command(&fs, "inject alert-storm period=1000", 0, 0, NULL, out, sizeof out), 0);
+    const uint8_t frame[] = {0x00, 0x03, 0x00, 0x11, 0x22};
+    uint8_t buf[600], due[600];
+    memcpy(buf, frame, sizeof frame);
+    ck_assert_uint_eq(sim_fault_set_tx_filter(&fs, buf, sizeof frame, sizeof buf, 0), 0); /* held */
+    size_t at;
+    uint32_t us;
+    ck_assert(sim_fault_set_pause_hook(&fs, &at, &us));
+    ck_assert_uint_eq(at, 4);
+    ck_assert_uint_eq(us, 0);
+    ck_assert_uint_eq(sim_fault_set_tx_due(&fs, 0, due, sizeof due), 2);       /* storm pair at 0 */
+    ck_assert_uint_eq(sim_fault_set_tx_due(&fs, 0, due, sizeof due), 0);
+    ck_assert_uint_eq(sim_fault_set_next_wake(&fs, 0), 100000);
+    ck_assert_uint_eq(sim_fault_set_tx_due(&fs, 100000, due, sizeof due), sizeof frame + 2);
+    const uint8_t want[] = {0x00, 0x00, 0x00, 0x03, 0x00, 0x11, 0x22};
+    ck_assert_mem_eq(due, want, sizeof want);
+    ck_assert_uint_eq(sim_fault_set_next_wake(&fs, 100000), 1000000);
+    ck_assert_uint_eq(sim_fault_set_rx_due(&fs, 100000, due, sizeof due), 0);
+    ck_assert_int_eq(sim_fault_set_command(&fs, "inject stuck dir=both level=0xff len=4", 0, 0, NULL, out, sizeof out), 0);
+    ck_assert_uint_eq(sim_fault_set_rx_due(&fs, 200000, due, sizeof due), 4);
+    ck_assert_uint_eq(sim_fault_set_tx_due(&fs, 200000, due, sizeof due), 4); /* own clock per direction */
+    memcpy(buf, frame, sizeof frame);
+    ck_assert_uint_eq(sim_fault_set_rx_filter(&fs, buf, sizeof frame, sizeof buf, 200000), sizeof frame);
+    ck_assert_uint_eq(buf[0], 0xFF);
+    /* sim_line_hooks-shaped adapters */
+    ck_assert_uint_eq(sim_fault_set_due_hook(&fs, SIM_DIR_TO_METER, 400000, due, sizeof due), 4);
+    ck_assert_uint_eq(sim_fault_set_wake_hook(&fs, 400000), sim_fault_set_next_wake(&fs, 400000));
+    sim_fault_set_command(&fs, "clear", 0, 0, NULL, out, sizeof out);
+    sim_fault_set_command(&fs, "inject latchup off=100 mode=silence", 0, 0, NULL, out, sizeof out);
+    ck_assert(sim_fault_latched(&fs.line));
+    sim_fault_set_event_hook(&fs, "transceiver", false, 500000);
+    sim_fault_set_event_hook(&fs, "transceiver", true, 600000);
+    ck_assert(!sim_fault_latched(&fs.line));
+}
+END_TEST
+
+/* Run field-day.json's timeline against a fault set, pushing one response
+ * frame every 100 ms through the tx path; returns a hash of every byte out. */
+static uint64_t run_field_day(uint64_t seed)
+{
+    char err[512];
+    sim_scenario *s = sim_scenario_load(FIXTURES_DIR "/scenarios/field-day.json", &CHECK, err, sizeof err);
+    ck_assert_msg(s != NULL, "%s", err);
+    sim_fault_set fs;
+    sim_fault_set_init(&fs, seed ? seed : s->seed);
+    uint64_t h = 1469598103934665603ull;
+    uint8_t buf[600];
+    for (int64_t t = 0; t <= 600000; t += 100) {
+        const sim_step *due[8];
+        size_t n = sim_scenario_due(s, t, due, 8);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_int_ge(sim_fault_set_apply(&fs, due[i], (uint64_t)t * 1000u, t, NULL, err, sizeof err), 0);
+        for (size_t i = 0; i < 40; i++)
+            buf[i] = (uint8_t)(t + (int64_t)i);
+        mep_put_be16(buf, 38);
+        size_t k = sim_fault_set_tx_filter(&fs, buf, 40, sizeof buf, (uint64_t)t * 1000u);
+        for (;;) {
+            for (size_t i = 0; i < k; i++)
+                h = (h ^ buf[i]) * 1099511628211ull;
+            h = (h ^ k) * 1099511628211ull;
+            k = sim_fault_set_tx_due(&fs, (uint64_t)t * 1000u, buf, sizeof buf);
+            if (!k)
+                break;
+        }
+    }
+    ck_assert(sim_scenario_done(s));
+    sim_scenario_free(s);
+    return h;
+}
+
+START_TEST(test_field_day_deterministic_for_seed)
+{
+    uint64_t a = run_field_day(0), b = run_field_day(0), c = run_field_day(12345);
+    ck_assert_uint_eq(a, b);
+    ck_assert_uint_ne(a, c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("scenario");
@@ -240,6 +376,9 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_bad_input_exact_messages, 0, (int)(sizeof BAD / sizeof BAD[0]));
     tcase_add_test(tc, test_profile_must_exist);
     tcase_add_test(tc, test_runner_due_in_order_once);
+    tcase_add_test(tc, test_fault_set_control_commands);
+    tcase_add_test(tc, test_fault_set_line_wiring);
+    tcase_add_test(tc, test_field_day_deterministic_for_seed);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -323,6 +323,33 @@ START_TEST(test_bt28_field_capture_like_values)
 }
 END_TEST
 
+START_TEST(test_bt28_fw4_extended_values)
+{
+    meter x;
+    open_meter(&x, "nes-3ph-fw4", T0);
+    ck_assert_int_eq(bt28_value(&x, 75), 12000); /* 120.00 degrees */
+    /* balanced load on equal voltages: neutral current ~0; one phase only: = that phase */
+    sim_model_cfg c = x.p.model;
+    c.v_spread = 0;
+    for (int i = 0; i < 3; i++) {
+        c.load[i].kind = SIM_LOAD_CONSTANT;
+        c.load[i].watts = 2000;
+        c.load[i].pf = 0.9;
+        c.load[i].capacitive = false;
+    }
+    sim_model_init(&x.m, &c, 1, T0);
+    sim_tables_invalidate(x.t); /* the model restarted under the store */
+    ck_assert_int_le(bt28_value(&x, 71), 1);
+    ck_assert_int_eq(bt28_value(&x, 22), bt28_value(&x, 2)); /* Q1: import W, import var */
+    ck_assert_int_eq(bt28_value(&x, 55), bt28_value(&x, 12));
+    ck_assert_int_eq(bt28_value(&x, 59), bt28_value(&x, 12) / 3);
+    sim_model_set_load(&x.m, 1, 0, 1.0);
+    sim_model_set_load(&x.m, 2, 0, 1.0);
+    ck_assert_int_eq(bt28_value(&x, 71), bt28_value(&x, 4));
+    close_meter(&x);
+}
+END_TEST
+
 static void check_sum_rule(meter *x)
 {
     int64_t fwd = bt28_value(x, 0), rev = bt28_value(x, 1), sum = 0;
@@ -363,6 +390,7 @@ START_TEST(test_single_phase_bt28)
     for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++)
         ck_assert_int_eq(bt28_value(&x, zero[i]), 0);
     ck_assert_int_eq(bt28_value(&x, 10), 950);
+
     uint8_t b;
     ck_assert_int_eq(sim_tables_read(x.t, MEP_ET(4), 62, 1, &b), 1);
     ck_assert_uint_eq(b, 0x66); /* L2/L3 voltage and current not present */
@@ -388,6 +416,7 @@ START_TEST(test_bt52_bt55_fields)
     /* restart the model near new year (advancing 10 months would integrate
      * 26 million steps) */
     sim_model_init(&x.m, &x.p.model, 99, 1735689599000LL); /* 2024-12-31 23:59:59 UTC, Tuesday */
+    sim_tables_invalidate(x.t);
     ck_assert_int_eq(sim_tables_read(x.t, 52, 0, 7, b), 7);
     static const uint8_t nye[7] = {24, 12, 31, 23, 59, 59, 2 | 0x10};
     ck_assert_mem_eq(b, nye, 7);
@@ -645,6 +674,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_fw4_bt23_exceeds_read_limit);
     tcase_add_test(tc, test_bt28_time_remaining_and_demands);
     tcase_add_test(tc, test_bt28_field_capture_like_values);
+    tcase_add_test(tc, test_bt28_fw4_extended_values);
     tcase_add_test(tc, test_bt28_sum_rule_exact);
     tcase_add_test(tc, test_single_phase_bt28);
     tcase_add_test(tc, test_bt52_bt55_fields);
