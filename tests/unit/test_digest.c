@@ -37,6 +37,55 @@ START_TEST(test_digest_incremental_equals_oneshot)
 }
 END_TEST
 
+/* The closed form of mep.md 5.2, one step per byte, written independently
+ * of proto/mep_digest.c (which computes eight steps at a time). */
+static void ref_digest(const uint8_t key[16], const uint8_t *msg, size_t len, uint8_t d[8])
+{
+    memset(d, 0, 8);
+    size_t total = len == 0 ? 192 : ((len + 191) / 192) * 192;
+    for (size_t p = 0; p < total; p++) {
+        uint8_t m = p < len ? msg[p] : 0;
+        unsigned t = (unsigned)(p % 192);
+        uint8_t kb = key[(t >> 3) % 16];
+        unsigned bit = (kb >> (t & 7)) & 1u;
+        unsigned v = 7u - (t & 7u);
+        uint8_t n = (uint8_t)~(uint8_t)(d[v] + v);
+        uint8_t mix = bit ? (uint8_t)((n << 1) | (n >> 7)) : (uint8_t)(0u - ((n >> 1) | (n << 7)));
+        d[v] = (uint8_t)(d[(v + 1) & 7u] + m + mix);
+    }
+}
+
+START_TEST(test_digest_matches_reference_closed_form)
+{
+    uint64_t r = 0x9E3779B97F4A7C15ull;
+    uint8_t key[16], msg[700], a[8], b[8], c[8];
+    for (int round = 0; round < 400; round++) {
+        for (unsigned i = 0; i < 16; i++) {
+            r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+            key[i] = (uint8_t)r;
+        }
+        size_t len = round < 200 ? (size_t)round : (size_t)(r % sizeof msg);
+        for (size_t i = 0; i < len; i++) {
+            r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+            msg[i] = (uint8_t)r;
+        }
+        ref_digest(key, msg, len, a);
+        mep_digest(key, msg, len, b);
+        ck_assert_mem_eq(a, b, 8);
+        /* fed in three pieces at odd split points (unaligned head/tail paths) */
+        size_t s1 = len ? (size_t)(r % (len + 1)) : 0, s2 = s1 + (len - s1) / 3;
+        mep_digest_ctx ctx;
+        mep_digest_init(&ctx, key);
+        mep_digest_update(&ctx, msg, s1);
+        mep_digest_update(&ctx, msg + s1, s2 - s1);
+        mep_digest_update(&ctx, msg + s2, len - s2);
+        mep_digest_final(&ctx, c);
+        if (len > 0)
+            ck_assert_mem_eq(a, c, 8);
+    }
+}
+END_TEST
+
 START_TEST(test_digest_equal_is_exact)
 {
     uint8_t a[8] = {1, 2, 3, 4, 5, 6, 7, 8}, b[8];
@@ -76,6 +125,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_digest_example1_request);
     tcase_add_test(tc, test_digest_incremental_equals_oneshot);
+    tcase_add_test(tc, test_digest_matches_reference_closed_form);
     tcase_add_test(tc, test_digest_equal_is_exact);
     tcase_add_test(tc, test_rc4_textbook_vector);
     tcase_add_test(tc, test_rc4_mep_encrypt_key);
