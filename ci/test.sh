@@ -4,7 +4,8 @@
 #   1. install missing Debian packages (ci/deps.sh)
 #   2. build with ASan+UBSan into build/ (from scratch)
 #   3. Check unit suites (ctest)
-#   4. pytest integration suites against the built mepsim / mepmod
+#   4. pytest integration suites against the built mepsim / mepmod, and the
+#      HIL plugin's suite on the virtual rig
 #   5. the Check suites again under valgrind (plain build in build-valgrind/)
 #   6. libFuzzer smoke run of every fuzz target (clang build in build-fuzz/)
 #   7. firmware cross-build for rv32imc (ESP32-C3 ISA) with size figures
@@ -52,6 +53,18 @@ integration_tests() {
   export MEPMOD_BIN=$ROOT/build/firmware/host/mepmod
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   timeout 1800 "$PY" -m pytest -q -p no:cacheprovider tests/integration "$@"
+  local rc=$?
+  [ $rc -eq 5 ] && { echo "pytest: no tests collected"; return 1; }
+  return $rc
+}
+
+hil_tests() {
+  # The HIL plugin's own suite on the virtual rig (mepsim on a PTY + mepmod as
+  # the board): a separate pytest run because it loads the osgp_hil plugin.
+  export MEPSIM_BIN=$ROOT/build/simulator/mepsim
+  export MEPMOD_BIN=$ROOT/build/firmware/host/mepmod
+  timeout 1200 "$PY" -m pytest -q -p no:cacheprovider tests/hil \
+    --hil-artifacts build/hil-artifacts --junitxml build/hil.xml
   local rc=$?
   [ $rc -eq 5 ] && { echo "pytest: no tests collected"; return 1; }
   return $rc
@@ -115,6 +128,7 @@ step "build (ASan+UBSan)" build_asan
 if [ $failed -eq 0 ]; then
   step "unit tests (Check)" unit_tests
   step "integration tests (pytest)" integration_tests
+  step "HIL plugin tests (pytest, virtual rig)" hil_tests
 fi
 step "unit tests under valgrind" valgrind_tests
 step "fuzz smoke (libFuzzer, ${FUZZ_SECONDS}s)" fuzz_smoke

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <ev.h>
+#include <jansson.h>
 
 #include "sim_config.h"
 #include "sim_control.h"
@@ -168,6 +169,27 @@ static void on_scenario_timer(struct ev_loop *loop, ev_timer *w, int revents)
         wait_s = 1.0; /* re-check: a frozen clock does not advance the timeline */
     ev_timer_set(w, wait_s, 0.0);
     ev_timer_start(loop, w);
+}
+
+/* Control "status": scenario progress and TLS state of each meter. */
+static void status_extra(void *ctx, size_t i, void *obj)
+{
+    mepsim_app *app = ctx;
+    json_t *o = obj;
+    if (i >= app->n)
+        return;
+    const mepsim_scenario *r = &app->scen[i];
+    if (r->sc)
+        json_object_set_new(o, "scenario",
+                            json_pack("{s:s, s:I, s:I, s:f, s:b}", "name", r->sc->name, "steps",
+                                      (json_int_t)r->sc->n_steps, "next", (json_int_t)r->sc->next,
+                                      "elapsed_s", r->elapsed_ms / 1000.0, "done",
+                                      r->ended || sim_scenario_done(r->sc)));
+    if (app->tls[i]) {
+        static const char *const names[] = {"idle", "handshaking", "established"};
+        sim_tls_state st = sim_tls_get_state(app->tls[i]);
+        json_object_set_new(o, "tls", json_string(st <= SIM_TLS_ESTABLISHED ? names[st] : "?"));
+    }
 }
 
 static int attach_tls(mepsim_app *app, size_t i, char *err, size_t errlen)
@@ -326,6 +348,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "mepsim: %s\n", err);
             return finish(app, 1);
         }
+        sim_control_set_status_hook(app->control, status_extra, app);
         printf("control: %s\n", app->cfg.control);
     }
     if (app->cfg.display)

@@ -104,7 +104,9 @@ static int parse_u64(const char *v, uint64_t max, uint64_t *out)
         return -1;
     char *end;
     errno = 0;
-    unsigned long long x = strtoull(v, &end, 0);
+    /* decimal, or hex with 0x; a leading 0 is not octal */
+    bool hex = v[0] == '0' && (v[1] == 'x' || v[1] == 'X');
+    unsigned long long x = strtoull(v, &end, hex ? 16 : 10);
     if (errno || *end || x > max)
         return -1;
     *out = x;

@@ -37,6 +37,8 @@ struct sim_control {
     size_t n;
     ctl_client *clients;
     bool quit;
+    sim_control_status_fn status_fn;
+    void *status_ctx;
 };
 
 struct ctl_client {
@@ -233,8 +235,12 @@ static json_t *cmd_status(sim_control *c)
 {
     uint64_t now = now_ms();
     json_t *arr = json_array();
-    for (size_t i = 0; i < c->n; i++)
-        json_array_append_new(arr, meter_status(c->ports[i], i, now));
+    for (size_t i = 0; i < c->n; i++) {
+        json_t *m = meter_status(c->ports[i], i, now);
+        if (c->status_fn)
+            c->status_fn(c->status_ctx, i, m);
+        json_array_append_new(arr, m);
+    }
     json_t *r = ok();
     json_object_set_new(r, "meters", arr);
     return r;
@@ -697,6 +703,12 @@ char *sim_control_exec(sim_control *c, const char *line)
 }
 
 bool sim_control_quit_requested(const sim_control *c) { return c->quit; }
+
+void sim_control_set_status_hook(sim_control *c, sim_control_status_fn fn, void *ctx)
+{
+    c->status_fn = fn;
+    c->status_ctx = ctx;
+}
 
 /* ---- socket ------------------------------------------------------------ */
 

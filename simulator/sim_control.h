@@ -32,6 +32,10 @@ typedef struct sim_control sim_control;
  * message on error (path in use by a non-socket, bind failure ...). */
 sim_control *sim_control_new(struct ev_loop *loop, const char *path, sim_port *const *ports, size_t n,
                              char *err, size_t errlen);
+/* Lets the program add fields to each meter's "status" entry (scenario
+ * progress, TLS state ...). json_object is a jansson json_t object. */
+typedef void (*sim_control_status_fn)(void *ctx, size_t meter_index, void *json_object);
+void sim_control_set_status_hook(sim_control *c, sim_control_status_fn fn, void *ctx);
 /* Close all clients and the socket, remove the socket file. */
 void sim_control_free(sim_control *c);
 /* Execute one request line; returns a malloc'd reply line without newline. */

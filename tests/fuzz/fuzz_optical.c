@@ -15,13 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The code under test is compiled into this file on purpose: tests/CMakeLists
- * instruments only the fuzz target's own sources for coverage (mepsim_core is
- * built without -fsanitize=fuzzer-no-link), so linking the library copy would
- * leave libFuzzer blind inside the protocol core. The archive's objects are
- * then not pulled in (every symbol is already defined here). */
-#include "../../simulator/sim_optical_link.c"
-#include "../../simulator/sim_optical.c"
+#include "sim_optical.h"
+#include "sim_optical_link.h"
 
 typedef struct {
     uint8_t bytes[256];

@@ -96,3 +96,16 @@ def test_resource_validation_and_registration():
         lg.MepMeterEmulator(None, "m", port="/dev/x", speed="9600")
     with pytest.raises(ValueError):
         lg.MepMeterEmulator(None, "m", port="/dev/x", format="9N1")
+
+
+def test_example_bench_environment_loads():
+    # hil/examples/labgrid-bench.yaml: every resource and driver resolves and
+    # binds (nothing is activated: the adapters it names are not here)
+    env = labgrid.Environment(str(REPO / "hil" / "examples" / "labgrid-bench.yaml"))
+    t = env.get_target("main")
+    names = sorted(type(d).__name__ for d in t.drivers)
+    assert names == ["DigitalOutputPowerDriver", "MepMeterDriver", "SerialDriver", "SerialDriver",
+                     "SerialPortDigitalOutputDriver"]
+    meter = t.get_driver("MepMeterDriver", activate=False)
+    assert meter.meter.port.startswith("/dev/serial/by-id/") and meter.meter.speed == 9600
+    assert t.get_driver("SerialPortDigitalOutputDriver", activate=False).invert is True

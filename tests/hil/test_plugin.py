@@ -6,6 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from osgp_hil.procs import mepsim_bin
+
+needs_mepsim = pytest.mark.skipif(not mepsim_bin().is_file(),
+                                  reason=f"mepsim not built at {mepsim_bin()}")
+
 MARKERS = '''
 import pytest
 
@@ -56,6 +61,7 @@ def test_reads_then_fails(meter):
 '''
 
 
+@needs_mepsim
 def test_failed_test_leaves_artefacts_and_junit_property(pytester, tmp_path):
     pytester.makepyfile(test_fail=FAILING)
     art = tmp_path / "art"
@@ -71,6 +77,7 @@ def test_failed_test_leaves_artefacts_and_junit_property(pytester, tmp_path):
     assert Path(props["hil_artifacts"]) == d and props["hil_rig"] == "virtual"
 
 
+@needs_mepsim
 def test_crashed_process_fails_the_test(pytester):
     pytester.makepyfile(test_crash='''
 import signal

@@ -59,6 +59,7 @@ def test_status_reports_device_baud_and_sequence(meter):
     assert st["name"] == "meter0" and st["device"].startswith("/dev/pts/")
     assert st["baud"] == 9600 and st["E"] == "0x10000000"
     assert st["registered"] is False and st["sim_time"].endswith("Z")
+    assert st["tls"] == "idle" and "scenario" not in st
 
 
 def test_set_clock_moves_bt52(meter):

@@ -19,7 +19,10 @@ def test_seq_jump_steps_move_e_at_their_simulated_times(mepsim):
                  "--seq-start", "0x1000")
     m = Meter(sim, "s.pty", seq=0x1000)
     time.sleep(0.9)
-    assert m.ctl.status()["meters"][0]["e"] == 0x1000 + 125
+    st = m.ctl.status()["meters"][0]
+    assert st["e"] == 0x1000 + 125
+    assert st["scenario"]["name"] == "s03-counter-jump.json" and st["scenario"]["done"] is True
+    assert st["scenario"]["next"] == st["scenario"]["steps"] == 3
     rsp = m.read("BT52")                                   # the module's old number is now stale
     assert rsp.code == SEQ and rsp.seq == 0x1000 + 125
 

@@ -52,6 +52,8 @@ typedef struct {
     int drop_replies, flip_replies, prefix_zero, junk_after, stale_replies, reseal_stale;
     bool zero_on;              /* a zero-byte stream until zero_until */
     uint32_t zero_until;
+    int delay_replies;         /* deliver the next n replies late ... */
+    uint32_t delay_ms;         /* ... by this much (S13) */
     int bt07_onp;              /* answer BT07 writes with 0x04 (sealed) */
     int et13_error;            /* answer the next ET13 reads with 0x05 (sealed) */
     uint8_t prev_reply[700];
@@ -251,6 +253,10 @@ static void to_meter(rig *r, const uint8_t *f, size_t n)
             x[xn + rn / 2] ^= 0x10;
         }
         xn += rn;
+        if (r->delay_replies > 0) {
+            r->delay_replies--;
+            at += r->delay_ms;
+        }
         if (r->junk_after > 0) {
             r->junk_after--;
             x[xn++] = 0x00;
@@ -832,6 +838,24 @@ START_TEST(test_restart_keeps_energy_floor)
 }
 END_TEST
 
+START_TEST(test_late_replies_rejected_s13)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    run_until(&r, 15000);
+    assert_healthy(&r);
+    r.delay_replies = 1;
+    r.delay_ms = 3000;  /* arrives after the resend and its 0x0C, during later requests */
+    run_until(&r, 30000);
+    const mepc_readings *x = rd(&r);
+    assert_healthy(&r);
+    ck_assert_uint_ge(x->timeouts, 1);
+    ck_assert_uint_ge(x->digest_rejects + x->mismatched_replies, 1);
+    ck_assert_uint_eq(x->recovery_cycles, 0);
+    rig_teardown(&r);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("fw_client");
@@ -860,6 +884,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_reregistration_skipped_when_registered);
     tcase_add_test(tc, test_client_clock_wrap);
     tcase_add_test(tc, test_restart_keeps_energy_floor);
+    tcase_add_test(tc, test_late_replies_rejected_s13);
     suite_add_tcase(s, tc);
     return s;
 }

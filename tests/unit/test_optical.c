@@ -676,6 +676,86 @@ START_TEST(test_vectors_multipacket_reply_replayed)
 }
 END_TEST
 
+/* The meter's last reply (after its ACK) must equal the constructed vector
+ * con-rsp-<code>-t<toggle>, or toy-ok-rsp-t<toggle> for ok. */
+static void expect_code_vector(json_t *root, rig *r, uint8_t code)
+{
+    sim_optical_packet p;
+    ck_assert_uint_ge(r->out_len, 10);
+    ck_assert_int_eq(sim_optical_packet_parse(r->out + 1, r->out_len - 1, &p), SIM_OPTICAL_PKT_OK);
+    ck_assert_uint_eq(p.data[0], code);
+    char id[40];
+    int t = (p.ctrl & SIM_OPTICAL_CTRL_TOGGLE) ? 1 : 0;
+    if (code == 0)
+        snprintf(id, sizeof id, "toy-ok-rsp-t%d", t);
+    else
+        snprintf(id, sizeof id, "con-rsp-%s-t%d", sim_optical_rsp_name(code), t);
+    const char *hex = NULL;
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(root, code ? "constructed" : "frames"), i, f)
+        if (strcmp(json_string_value(json_object_get(f, "id")), id) == 0)
+            hex = json_string_value(json_object_get(f, "frame_hex"));
+    ck_assert_msg(hex != NULL, "no vector %s", id);
+    expect_ack_and(r, hex);
+}
+
+START_TEST(test_vectors_every_error_reply_byte_exact)
+{
+    /* Drive each response-code path once; the wire bytes (ACK + packet with
+     * the meter's own toggle) must equal the vector for that code/toggle. */
+    json_t *root = json_load_file(VECTORS, 0, NULL);
+    ck_assert_ptr_nonnull(root);
+    sim_optical_cfg c;
+    cfg_test(&c);
+    c.oversize_rno = true;
+    rig *r = rig_new_cfg(&c);
+    uint8_t p[64];
+    const uint8_t q_sns[] = {0x31, 0, 1, 0, 0, 0, 1};
+    const uint8_t q_bad[21] = {0x51, 'x'};
+    const uint8_t q_bt23[] = {0x3F, 0, 23, 0, 0, 0, 0, 8};
+    const uint8_t q_none[] = {0x30, 0x03, 0xE7};
+    const uint8_t q_et16[] = {0x30, 0x08, 0x10};
+    const uint8_t q_past[] = {0x3F, 0, 1, 0, 0, 100, 0, 4};
+    const struct {
+        const uint8_t *q;
+        size_t n;
+        int code; /* -1: not compared (NES Identify reply) */
+    } steps[] = {
+        {Q_LOGON, sizeof Q_LOGON, SIM_OPTICAL_ISSS}, /* BASE */
+        {Q_IDENT, 1, -1},
+        {q_sns, sizeof q_sns, SIM_OPTICAL_SNS},
+        {Q_LOGON, sizeof Q_LOGON, SIM_OPTICAL_OK},
+        {q_bt23, sizeof q_bt23, SIM_OPTICAL_ISC},    /* no key yet */
+        {q_bad, sizeof q_bad, SIM_OPTICAL_ERR},
+        {q_none, sizeof q_none, SIM_OPTICAL_IAR},
+        {NULL, 0, 0},                                /* Security with RK */
+        {q_et16, sizeof q_et16, SIM_OPTICAL_RNO},    /* oversize_rno policy */
+        {q_past, sizeof q_past, SIM_OPTICAL_ONP},
+        {Q_LOGON, sizeof Q_LOGON, SIM_OPTICAL_ISSS}, /* SESSION */
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        r->now += 100;
+        if (!steps[i].q) {
+            ck_assert_uint_eq(security(r, PW_RK), 0);
+            continue;
+        }
+        feed(r, p, pkt((int)(i & 1), steps[i].q, steps[i].n, p));
+        if (steps[i].code >= 0)
+            expect_code_vector(root, r, (uint8_t)steps[i].code);
+        ack(r);
+    }
+    /* onp (offset past the end) with both toggles */
+    for (int k = 0; k < 2; k++) {
+        feed(r, p, pkt(k, q_past, sizeof q_past, p));
+        expect_code_vector(root, r, SIM_OPTICAL_ONP);
+        ack(r);
+    }
+    rig_free(r);
+    json_decref(root);
+}
+END_TEST
+
 START_TEST(test_vectors_termineter_connect_and_module)
 {
     /* x-termineter-1.0.4-connect then -module: every client frame from the
@@ -1687,6 +1767,7 @@ static Suite *suite(void)
     tcase_add_test(v, test_vectors_termineter_connect_and_module);
     tcase_add_test(v, test_vectors_multipacket_reply_replayed);
     tcase_add_test(v, test_vectors_nes_requests_on_default_profile);
+    tcase_add_test(v, test_vectors_every_error_reply_byte_exact);
     suite_add_tcase(s, v);
     TCase *l = tcase_create("link");
     tcase_add_test(l, test_crc_check_value);
