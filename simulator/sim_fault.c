@@ -6,6 +6,7 @@
  * and the seed, never on when the process happened to wake up.
  */
 #include "sim_fault.h"
+#include "sim_text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -38,29 +39,6 @@ static bool chance(sim_fault *f, double p)
     if (p <= 0.0)
         return false;
     return sim_fault_rng_unit(&f->rng) < p;
-}
-
-/* Append to a bounded string; n stays < cap. */
-static void appendf(char *out, size_t cap, size_t *n, const char *fmt, ...)
-{
-    if (*n + 1 >= cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int w = vsnprintf(out + *n, cap - *n, fmt, ap);
-    va_end(ap);
-    if (w > 0)
-        *n += (size_t)w < cap - *n ? (size_t)w : cap - *n - 1;
-}
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 /* ---- names and parameters ---------------------------------------------- */
@@ -153,42 +131,16 @@ void sim_fault_spec_init(sim_fault_spec *s, sim_fault_kind k)
     s->by = SIM_LATCH_BY_POWER | SIM_LATCH_BY_ENABLE;
 }
 
-static int parse_u32(const char *v, uint32_t *out)
-{
-    if (!v || !*v || *v == '-' || *v == '+')
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 0);
-    if (errno || *end || x > UINT32_MAX)
-        return -1;
-    *out = (uint32_t)x;
-    return 0;
-}
-
-static int parse_unit(const char *v, double *out)
-{
-    if (!v || !*v)
-        return -1;
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || *end || !isfinite(x) || x < 0.0 || x > 1.0)
-        return -1;
-    *out = x;
-    return 0;
-}
-
 int sim_fault_spec_set(sim_fault_spec *s, const char *key, const char *value, char *err, size_t errlen)
 {
     unsigned bit = key ? param_bit(key) : 0;
     const char *kn = sim_fault_kind_name(s->kind);
     if (!bit) {
-        errf(err, errlen, "unknown parameter \"%s\" for fault %s", key ? key : "", kn);
+        sim_errf(err, errlen, "unknown parameter \"%s\" for fault %s", key ? key : "", kn);
         return -1;
     }
     if (!(KINDS[s->kind].params & bit)) {
-        errf(err, errlen, "fault %s takes no parameter \"%s\"", kn, key);
+        sim_errf(err, errlen, "fault %s takes no parameter \"%s\"", kn, key);
         return -1;
     }
     if (!value)
@@ -209,8 +161,8 @@ int sim_fault_spec_set(sim_fault_spec *s, const char *key, const char *value, ch
     case P_P:
     case P_RATE:
     case P_RECOVER:
-        if (parse_unit(value, &d) < 0) {
-            errf(err, errlen, "fault %s: %s must be a probability 0..1, got \"%s\"", kn, key, value);
+        if (sim_parse_unit(value, &d) < 0) {
+            sim_errf(err, errlen, "fault %s: %s must be a probability 0..1, got \"%s\"", kn, key, value);
             return -1;
         }
         if (bit == P_P)
@@ -251,8 +203,8 @@ int sim_fault_spec_set(sim_fault_spec *s, const char *key, const char *value, ch
     default:
         break;
     }
-    if (parse_u32(value, &u) < 0) {
-        errf(err, errlen, "fault %s: %s must be a whole number 0..4294967295, got \"%s\"", kn, key, value);
+    if (sim_parse_u32(value, &u) < 0) {
+        sim_errf(err, errlen, "fault %s: %s must be a whole number 0..4294967295, got \"%s\"", kn, key, value);
         return -1;
     }
     switch (bit) {
@@ -268,7 +220,7 @@ int sim_fault_spec_set(sim_fault_spec *s, const char *key, const char *value, ch
     }
     return 0;
 bad_enum:
-    errf(err, errlen, "fault %s: bad value \"%s\" for %s", kn, value, key);
+    sim_errf(err, errlen, "fault %s: bad value \"%s\" for %s", kn, value, key);
     return -1;
 }
 
@@ -276,31 +228,31 @@ int sim_fault_spec_check(const sim_fault_spec *s, char *err, size_t errlen)
 {
     const char *kn = sim_fault_kind_name(s->kind);
     if ((unsigned)s->kind >= SIM_FAULT_KIND_COUNT) {
-        errf(err, errlen, "unknown fault kind %d", (int)s->kind);
+        sim_errf(err, errlen, "unknown fault kind %d", (int)s->kind);
         return -1;
     }
     if (is_frame_kind(s->kind) && s->dir != SIM_DIR_TO_MODULE) {
-        errf(err, errlen, "fault %s acts on response frames: dir must be to-module", kn);
+        sim_errf(err, errlen, "fault %s acts on response frames: dir must be to-module", kn);
         return -1;
     }
     if ((s->kind == SIM_FAULT_JUNK || s->kind == SIM_FAULT_TRAILING) && (s->len == 0 || s->len > 64)) {
-        errf(err, errlen, "fault %s: len must be 1..64, got %u", kn, (unsigned)s->len);
+        sim_errf(err, errlen, "fault %s: len must be 1..64, got %u", kn, (unsigned)s->len);
         return -1;
     }
     if (s->kind == SIM_FAULT_STUCK && (s->len == 0 || s->len > 256 || s->period_ms == 0)) {
-        errf(err, errlen, "fault stuck: len must be 1..256 and period >= 1 ms");
+        sim_errf(err, errlen, "fault stuck: len must be 1..256 and period >= 1 ms");
         return -1;
     }
     if (s->kind == SIM_FAULT_TRUNCATE && s->len > MEP_MAX_FRAME) {
-        errf(err, errlen, "fault truncate: len must be 0..%u", (unsigned)MEP_MAX_FRAME);
+        sim_errf(err, errlen, "fault truncate: len must be 0..%u", (unsigned)MEP_MAX_FRAME);
         return -1;
     }
     if ((s->kind == SIM_FAULT_DELAY || s->kind == SIM_FAULT_DUPLICATE) && s->delay_ms > 600000) {
-        errf(err, errlen, "fault %s: delay must be at most 600000 ms", kn);
+        sim_errf(err, errlen, "fault %s: delay must be at most 600000 ms", kn);
         return -1;
     }
     if (s->kind == SIM_FAULT_LATCHUP && s->off_ms == 0) {
-        errf(err, errlen, "fault latchup: off must be at least 1 ms");
+        sim_errf(err, errlen, "fault latchup: off must be at least 1 ms");
         return -1;
     }
     return 0;
@@ -308,35 +260,23 @@ int sim_fault_spec_check(const sim_fault_spec *s, char *err, size_t errlen)
 
 int sim_fault_spec_parse(sim_fault_spec *s, const char *text, char *err, size_t errlen)
 {
-    char buf[512];
-    if (!text || strlen(text) >= sizeof buf) {
-        errf(err, errlen, "fault description missing or too long");
+    sim_spec_tokens t;
+    if (sim_spec_tokenize(&t, "fault", text, err, errlen) < 0)
+        return -1;
+    if (!t.name) {
+        sim_errf(err, errlen, "fault name missing");
         return -1;
     }
-    strcpy(buf, text);
-    char *save = NULL;
-    char *tok = strtok_r(buf, " \t", &save);
-    if (!tok) {
-        errf(err, errlen, "fault name missing");
-        return -1;
-    }
-    int k = sim_fault_kind_from_name(tok);
+    int k = sim_fault_kind_from_name(t.name);
     if (k < 0) {
-        errf(err, errlen, "unknown fault \"%s\"", tok);
+        sim_errf(err, errlen, "unknown fault \"%s\"", t.name);
         return -1;
     }
     sim_fault_spec tmp;
     sim_fault_spec_init(&tmp, (sim_fault_kind)k);
-    while ((tok = strtok_r(NULL, " \t", &save))) {
-        char *eq = strchr(tok, '=');
-        if (!eq) {
-            errf(err, errlen, "fault %s: expected key=value, got \"%s\"", KINDS[k].name, tok);
+    for (size_t i = 0; i < t.n; i++)
+        if (sim_fault_spec_set(&tmp, t.key[i], t.value[i], err, errlen) < 0)
             return -1;
-        }
-        *eq = '\0';
-        if (sim_fault_spec_set(&tmp, tok, eq + 1, err, errlen) < 0)
-            return -1;
-    }
     if (sim_fault_spec_check(&tmp, err, errlen) < 0)
         return -1;
     *s = tmp;
@@ -355,37 +295,37 @@ size_t sim_fault_spec_format(const sim_fault_spec *s, char *out, size_t cap)
     unsigned ps = (unsigned)s->kind < SIM_FAULT_KIND_COUNT ? KINDS[s->kind].params : 0;
     size_t n = 0;
     out[0] = '\0';
-    appendf(out, cap, &n, "%s", sim_fault_kind_name(s->kind));
+    sim_appendf(out, cap, &n, "%s", sim_fault_kind_name(s->kind));
     if (ps & P_DIR)
-        appendf(out, cap, &n, " dir=%s", dir_name(s->dir));
+        sim_appendf(out, cap, &n, " dir=%s", dir_name(s->dir));
     if (ps & P_P)
-        appendf(out, cap, &n, " p=%g", s->p);
+        sim_appendf(out, cap, &n, " p=%g", s->p);
     if (ps & P_RATE)
-        appendf(out, cap, &n, " rate=%g", s->rate);
+        sim_appendf(out, cap, &n, " rate=%g", s->rate);
     if (ps & P_DELAY)
-        appendf(out, cap, &n, " delay=%u", (unsigned)s->delay_ms);
+        sim_appendf(out, cap, &n, " delay=%u", (unsigned)s->delay_ms);
     if (ps & P_LEN)
-        appendf(out, cap, &n, " len=%u", (unsigned)s->len);
+        sim_appendf(out, cap, &n, " len=%u", (unsigned)s->len);
     if (ps & P_LEVEL)
-        appendf(out, cap, &n, " level=%s", s->level == SIM_STUCK_BREAK ? "break" : s->level ? "0xff" : "0x00");
+        sim_appendf(out, cap, &n, " level=%s", s->level == SIM_STUCK_BREAK ? "break" : s->level ? "0xff" : "0x00");
     if (ps & P_PERIOD)
-        appendf(out, cap, &n, " period=%u", (unsigned)s->period_ms);
+        sim_appendf(out, cap, &n, " period=%u", (unsigned)s->period_ms);
     if (ps & P_AT)
-        appendf(out, cap, &n, " at=%u", (unsigned)s->at_ms);
+        sim_appendf(out, cap, &n, " at=%u", (unsigned)s->at_ms);
     if (ps & P_AFTER)
-        appendf(out, cap, &n, " after_frames=%u", (unsigned)s->after_frames);
+        sim_appendf(out, cap, &n, " after_frames=%u", (unsigned)s->after_frames);
     if (ps & P_OFF)
-        appendf(out, cap, &n, " off=%u", (unsigned)s->off_ms);
+        sim_appendf(out, cap, &n, " off=%u", (unsigned)s->off_ms);
     if (ps & P_RECOVER)
-        appendf(out, cap, &n, " recover_p=%g", s->recover_p);
+        sim_appendf(out, cap, &n, " recover_p=%g", s->recover_p);
     if (ps & P_MODE)
-        appendf(out, cap, &n, " mode=%s", s->garbage ? "garbage" : "silence");
+        sim_appendf(out, cap, &n, " mode=%s", s->garbage ? "garbage" : "silence");
     if (ps & P_BY)
-        appendf(out, cap, &n, " by=%s", s->by == SIM_LATCH_BY_POWER ? "power" : s->by == SIM_LATCH_BY_ENABLE ? "enable" : "either");
+        sim_appendf(out, cap, &n, " by=%s", s->by == SIM_LATCH_BY_POWER ? "power" : s->by == SIM_LATCH_BY_ENABLE ? "enable" : "either");
     if (s->count)
-        appendf(out, cap, &n, " count=%u", (unsigned)s->count);
+        sim_appendf(out, cap, &n, " count=%u", (unsigned)s->count);
     if (s->duration_ms)
-        appendf(out, cap, &n, " duration=%u", (unsigned)s->duration_ms);
+        sim_appendf(out, cap, &n, " duration=%u", (unsigned)s->duration_ms);
     return n;
 }
 
@@ -483,7 +423,7 @@ int sim_fault_start(sim_fault *f, const sim_fault_spec *s, uint64_t now_us, char
         update(f, now_us); /* a latch-up at 0 ms latches now */
         return (int)sl->id;
     }
-    errf(err, errlen, "too many faults active (%d)", SIM_FAULT_MAX);
+    sim_errf(err, errlen, "too many faults active (%d)", SIM_FAULT_MAX);
     return -1;
 }
 
@@ -493,7 +433,7 @@ int sim_fault_stop(sim_fault *f, const char *what)
         return 0;
     bool all = strcmp(what, "all") == 0;
     uint32_t id = 0;
-    bool by_id = parse_u32(what, &id) == 0;
+    bool by_id = sim_parse_u32(what, &id) == 0;
     int k = sim_fault_kind_from_name(what);
     int n = 0;
     for (size_t i = 0; i < SIM_FAULT_MAX; i++) {

@@ -6,6 +6,7 @@
  * P1) and full reads show the same values.
  */
 #include "sim_glitch.h"
+#include "sim_text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -15,28 +16,6 @@
 #include <string.h>
 
 #include "mep_frame.h"
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static void appendf(char *out, size_t cap, size_t *n, const char *fmt, ...)
-{
-    if (*n + 1 >= cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int w = vsnprintf(out + *n, cap - *n, fmt, ap);
-    va_end(ap);
-    if (w > 0)
-        *n += (size_t)w < cap - *n ? (size_t)w : cap - *n - 1;
-}
 
 enum {
     G_REG = 1u << 0, G_DELTA = 1u << 1, G_POLLS = 1u << 2, G_DURATION = 1u << 3, G_MARGIN = 1u << 4,
@@ -119,19 +98,6 @@ void sim_glitch_spec_init(sim_glitch_spec *s, sim_glitch_kind k)
     s->pf = 1.0;
 }
 
-static int parse_u32(const char *v, uint32_t *out)
-{
-    if (!v || !*v || *v == '-' || *v == '+')
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 0);
-    if (errno || *end || x > UINT32_MAX)
-        return -1;
-    *out = (uint32_t)x;
-    return 0;
-}
-
 /* Integer, or "2^N" / "-2^N" (the guide's spike sizes, S16). */
 static int parse_i64(const char *v, int64_t *out)
 {
@@ -157,29 +123,16 @@ static int parse_i64(const char *v, int64_t *out)
     return 0;
 }
 
-static int parse_double(const char *v, double *out)
-{
-    if (!v || !*v)
-        return -1;
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || *end || !isfinite(x))
-        return -1;
-    *out = x;
-    return 0;
-}
-
 int sim_glitch_spec_set(sim_glitch_spec *s, const char *key, const char *value, char *err, size_t errlen)
 {
     unsigned bit = key ? param_bit(key) : 0;
     const char *kn = sim_glitch_kind_name(s->kind);
     if (!bit) {
-        errf(err, errlen, "unknown parameter \"%s\" for glitch %s", key ? key : "", kn);
+        sim_errf(err, errlen, "unknown parameter \"%s\" for glitch %s", key ? key : "", kn);
         return -1;
     }
     if (!(KINDS[s->kind].params & bit)) {
-        errf(err, errlen, "glitch %s takes no parameter \"%s\"", kn, key);
+        sim_errf(err, errlen, "glitch %s takes no parameter \"%s\"", kn, key);
         return -1;
     }
     if (!value)
@@ -195,19 +148,19 @@ int sim_glitch_spec_set(sim_glitch_spec *s, const char *key, const char *value, 
         else if (strcmp(value, "both") == 0)
             s->regs = SIM_GLITCH_FWD | SIM_GLITCH_REV;
         else {
-            errf(err, errlen, "glitch %s: bad value \"%s\" for reg (fwd|rev|both)", kn, value);
+            sim_errf(err, errlen, "glitch %s: bad value \"%s\" for reg (fwd|rev|both)", kn, value);
             return -1;
         }
         return 0;
     case G_DELTA:
         if (parse_i64(value, &s->delta) < 0) {
-            errf(err, errlen, "glitch %s: delta must be an integer or 2^N, got \"%s\"", kn, value);
+            sim_errf(err, errlen, "glitch %s: delta must be an integer or 2^N, got \"%s\"", kn, value);
             return -1;
         }
         return 0;
     case G_SERIAL:
         if (strlen(value) > 30) {
-            errf(err, errlen, "glitch %s: serial longer than 30 characters (ET03.0 CHAR[30])", kn);
+            sim_errf(err, errlen, "glitch %s: serial longer than 30 characters (ET03.0 CHAR[30])", kn);
             return -1;
         }
         strcpy(s->serial, value);
@@ -218,7 +171,7 @@ int sim_glitch_spec_set(sim_glitch_spec *s, const char *key, const char *value, 
         else if (strcmp(value, "BT28") == 0 || strcmp(value, "28") == 0)
             s->table = MEP_BT(28);
         else {
-            errf(err, errlen, "glitch %s: table must be BT23 or BT28, got \"%s\"", kn, value);
+            sim_errf(err, errlen, "glitch %s: table must be BT23 or BT28, got \"%s\"", kn, value);
             return -1;
         }
         return 0;
@@ -245,22 +198,22 @@ int sim_glitch_spec_set(sim_glitch_spec *s, const char *key, const char *value, 
         s->phases = m;
         return 0;
     bad_phases:
-        errf(err, errlen, "glitch %s: phases must list 1..3 (\"1,3\", \"L2\", \"all\"), got \"%s\"", kn, value);
+        sim_errf(err, errlen, "glitch %s: phases must list 1..3 (\"1,3\", \"L2\", \"all\"), got \"%s\"", kn, value);
         return -1;
     }
     case G_WATTS:
     case G_PF:
     case G_RATE:
-        if (parse_double(value, &d) < 0) {
-            errf(err, errlen, "glitch %s: %s must be a number, got \"%s\"", kn, key, value);
+        if (sim_parse_double(value, &d) < 0) {
+            sim_errf(err, errlen, "glitch %s: %s must be a number, got \"%s\"", kn, key, value);
             return -1;
         }
         if (bit == G_PF && (d < 0.0 || d > 1.0)) {
-            errf(err, errlen, "glitch %s: pf must be 0..1, got %g", kn, d);
+            sim_errf(err, errlen, "glitch %s: pf must be 0..1, got %g", kn, d);
             return -1;
         }
         if (bit == G_WATTS && fabs(d) > 1e6) {
-            errf(err, errlen, "glitch %s: watts out of range (|w| <= 1000000)", kn);
+            sim_errf(err, errlen, "glitch %s: watts out of range (|w| <= 1000000)", kn);
             return -1;
         }
         if (bit == G_WATTS)
@@ -273,8 +226,8 @@ int sim_glitch_spec_set(sim_glitch_spec *s, const char *key, const char *value, 
     default:
         break;
     }
-    if (parse_u32(value, &u) < 0) {
-        errf(err, errlen, "glitch %s: %s must be a whole number 0..4294967295, got \"%s\"", kn, key, value);
+    if (sim_parse_u32(value, &u) < 0) {
+        sim_errf(err, errlen, "glitch %s: %s must be a whole number 0..4294967295, got \"%s\"", kn, key, value);
         return -1;
     }
     switch (bit) {
@@ -290,16 +243,16 @@ int sim_glitch_spec_set(sim_glitch_spec *s, const char *key, const char *value, 
 int sim_glitch_spec_check(const sim_glitch_spec *s, char *err, size_t errlen)
 {
     if ((unsigned)s->kind >= SIM_GLITCH_KIND_COUNT) {
-        errf(err, errlen, "unknown glitch kind %d", (int)s->kind);
+        sim_errf(err, errlen, "unknown glitch kind %d", (int)s->kind);
         return -1;
     }
     if (s->kind == SIM_GLITCH_WRAP && s->margin == 0) {
-        errf(err, errlen, "glitch wrap: margin must be at least 1 Wh");
+        sim_errf(err, errlen, "glitch wrap: margin must be at least 1 Wh");
         return -1;
     }
     if ((s->kind == SIM_GLITCH_TORN || s->kind == SIM_GLITCH_SEGMENT) && s->index > 255 &&
         s->index != SIM_GLITCH_INDEX_DEFAULT) {
-        errf(err, errlen, "glitch %s: index must be 0..255", sim_glitch_kind_name(s->kind));
+        sim_errf(err, errlen, "glitch %s: index must be 0..255", sim_glitch_kind_name(s->kind));
         return -1;
     }
     return 0;
@@ -307,31 +260,19 @@ int sim_glitch_spec_check(const sim_glitch_spec *s, char *err, size_t errlen)
 
 int sim_glitch_spec_parse(sim_glitch_spec *s, const char *text, char *err, size_t errlen)
 {
-    char buf[512];
-    if (!text || strlen(text) >= sizeof buf) {
-        errf(err, errlen, "glitch description missing or too long");
+    sim_spec_tokens t;
+    if (sim_spec_tokenize(&t, "glitch", text, err, errlen) < 0)
         return -1;
-    }
-    strcpy(buf, text);
-    char *save = NULL;
-    char *tok = strtok_r(buf, " \t", &save);
-    int k = tok ? sim_glitch_kind_from_name(tok) : -1;
+    int k = t.name ? sim_glitch_kind_from_name(t.name) : -1;
     if (k < 0) {
-        errf(err, errlen, "unknown glitch \"%s\"", tok ? tok : "");
+        sim_errf(err, errlen, "unknown glitch \"%s\"", t.name ? t.name : "");
         return -1;
     }
     sim_glitch_spec tmp;
     sim_glitch_spec_init(&tmp, (sim_glitch_kind)k);
-    while ((tok = strtok_r(NULL, " \t", &save))) {
-        char *eq = strchr(tok, '=');
-        if (!eq) {
-            errf(err, errlen, "glitch %s: expected key=value, got \"%s\"", KINDS[k].name, tok);
+    for (size_t i = 0; i < t.n; i++)
+        if (sim_glitch_spec_set(&tmp, t.key[i], t.value[i], err, errlen) < 0)
             return -1;
-        }
-        *eq = '\0';
-        if (sim_glitch_spec_set(&tmp, tok, eq + 1, err, errlen) < 0)
-            return -1;
-    }
     if (sim_glitch_spec_check(&tmp, err, errlen) < 0)
         return -1;
     *s = tmp;
@@ -345,31 +286,31 @@ size_t sim_glitch_spec_format(const sim_glitch_spec *s, char *out, size_t cap)
     unsigned ps = (unsigned)s->kind < SIM_GLITCH_KIND_COUNT ? KINDS[s->kind].params : 0;
     size_t n = 0;
     out[0] = '\0';
-    appendf(out, cap, &n, "%s", sim_glitch_kind_name(s->kind));
+    sim_appendf(out, cap, &n, "%s", sim_glitch_kind_name(s->kind));
     if (ps & G_REG)
-        appendf(out, cap, &n, " reg=%s",
+        sim_appendf(out, cap, &n, " reg=%s",
                 s->regs == SIM_GLITCH_FWD ? "fwd" : s->regs == SIM_GLITCH_REV ? "rev" : "both");
     if (ps & G_TABLE)
-        appendf(out, cap, &n, " table=BT%u", (unsigned)s->table);
+        sim_appendf(out, cap, &n, " table=BT%u", (unsigned)s->table);
     if ((ps & G_INDEX) && s->index != SIM_GLITCH_INDEX_DEFAULT)
-        appendf(out, cap, &n, " index=%u", (unsigned)s->index);
+        sim_appendf(out, cap, &n, " index=%u", (unsigned)s->index);
     if (ps & G_DELTA)
-        appendf(out, cap, &n, " delta=%lld", (long long)s->delta);
+        sim_appendf(out, cap, &n, " delta=%lld", (long long)s->delta);
     if (ps & G_MARGIN)
-        appendf(out, cap, &n, " margin=%u", (unsigned)s->margin);
+        sim_appendf(out, cap, &n, " margin=%u", (unsigned)s->margin);
     if (ps & G_RATE)
-        appendf(out, cap, &n, " rate=%g", s->rate);
+        sim_appendf(out, cap, &n, " rate=%g", s->rate);
     if (ps & G_SERIAL)
-        appendf(out, cap, &n, " serial=%s", s->serial);
+        sim_appendf(out, cap, &n, " serial=%s", s->serial);
     if (ps & G_PHASES)
-        appendf(out, cap, &n, " phases=%s%s%s", (s->phases & 1) ? "L1" : "", (s->phases & 2) ? "L2" : "",
+        sim_appendf(out, cap, &n, " phases=%s%s%s", (s->phases & 1) ? "L1" : "", (s->phases & 2) ? "L2" : "",
                 (s->phases & 4) ? "L3" : "");
     if (ps & G_WATTS)
-        appendf(out, cap, &n, " watts=%g pf=%g", s->watts, s->pf);
+        sim_appendf(out, cap, &n, " watts=%g pf=%g", s->watts, s->pf);
     if (s->polls)
-        appendf(out, cap, &n, " polls=%u", (unsigned)s->polls);
+        sim_appendf(out, cap, &n, " polls=%u", (unsigned)s->polls);
     if (s->duration_s)
-        appendf(out, cap, &n, " duration=%u", (unsigned)s->duration_s);
+        sim_appendf(out, cap, &n, " duration=%u", (unsigned)s->duration_s);
     return n;
 }
 
@@ -437,7 +378,7 @@ int sim_glitch_start(sim_glitch *g, const sim_glitch_spec *s, int64_t sim_now_ms
             fx->freeze_clock = true;
         return (int)sl->id;
     }
-    errf(err, errlen, "too many glitches active (%d)", SIM_GLITCH_MAX);
+    sim_errf(err, errlen, "too many glitches active (%d)", SIM_GLITCH_MAX);
     return -1;
 }
 
@@ -447,7 +388,7 @@ int sim_glitch_stop(sim_glitch *g, const char *what)
         return 0;
     bool all = strcmp(what, "all") == 0;
     uint32_t id = 0;
-    bool by_id = parse_u32(what, &id) == 0;
+    bool by_id = sim_parse_u32(what, &id) == 0;
     int k = sim_glitch_kind_from_name(what);
     int n = 0;
     for (size_t i = 0; i < SIM_GLITCH_MAX; i++) {
@@ -478,7 +419,7 @@ size_t sim_glitch_list(const sim_glitch *g, char *out, size_t cap)
             continue;
         char spec[256];
         sim_glitch_spec_format(&sl->spec, spec, sizeof spec);
-        appendf(out, cap, &n, "g%u %s reads=%u\n", (unsigned)sl->id, spec, (unsigned)sl->polls_seen);
+        sim_appendf(out, cap, &n, "g%u %s reads=%u\n", (unsigned)sl->id, spec, (unsigned)sl->polls_seen);
     }
     return n;
 }

@@ -6,6 +6,7 @@
  * corrupt bytes belong to sim_fault and stay corrupted.
  */
 #include "sim_pfault.h"
+#include "sim_text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -15,29 +16,6 @@
 #include <string.h>
 
 #include "sim_fault.h" /* shared xorshift */
-
-/* Append to a bounded string; n stays < cap. */
-static void appendf(char *out, size_t cap, size_t *n, const char *fmt, ...)
-{
-    if (*n + 1 >= cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int w = vsnprintf(out + *n, cap - *n, fmt, ap);
-    va_end(ap);
-    if (w > 0)
-        *n += (size_t)w < cap - *n ? (size_t)w : cap - *n - 1;
-}
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 enum {
     Q_COUNT = 1u << 0, Q_DURATION = 1u << 1, Q_P = 1u << 2, Q_TABLE = 1u << 3, Q_CODE = 1u << 4,
@@ -117,30 +95,17 @@ void sim_pfault_spec_init(sim_pfault_spec *s, sim_pfault_kind k)
     strcpy(s->variant, "mixed");
 }
 
-static int parse_u32(const char *v, uint32_t *out)
-{
-    if (!v || !*v || *v == '-' || *v == '+')
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 0);
-    if (errno || *end || x > UINT32_MAX)
-        return -1;
-    *out = (uint32_t)x;
-    return 0;
-}
-
 int sim_pfault_parse_table(const char *t)
 {
     if (!t || !*t)
         return -1;
     uint32_t n;
     if ((t[0] == 'B' || t[0] == 'E') && t[1] == 'T' && t[2] >= '0' && t[2] <= '9') {
-        if (parse_u32(t + 2, &n) < 0 || n > 2047 || (t[2] == '0' && t[3] == 'x'))
+        if (sim_parse_u32(t + 2, &n) < 0 || n > 2047 || (t[2] == '0' && t[3] == 'x'))
             return -1;
         return t[0] == 'B' ? (int)n : (int)(0x0800u + n);
     }
-    if (parse_u32(t, &n) < 0 || n > 0xFFFF)
+    if (sim_parse_u32(t, &n) < 0 || n > 0xFFFF)
         return -1;
     return (int)n;
 }
@@ -150,11 +115,11 @@ int sim_pfault_spec_set(sim_pfault_spec *s, const char *key, const char *value, 
     unsigned bit = key ? param_bit(key) : 0;
     const char *kn = sim_pfault_kind_name(s->kind);
     if (!bit) {
-        errf(err, errlen, "unknown parameter \"%s\" for fault %s", key ? key : "", kn);
+        sim_errf(err, errlen, "unknown parameter \"%s\" for fault %s", key ? key : "", kn);
         return -1;
     }
     if (!(KINDS[s->kind].params & bit)) {
-        errf(err, errlen, "fault %s takes no parameter \"%s\"", kn, key);
+        sim_errf(err, errlen, "fault %s takes no parameter \"%s\"", kn, key);
         return -1;
     }
     if (!value)
@@ -166,7 +131,7 @@ int sim_pfault_spec_set(sim_pfault_spec *s, const char *key, const char *value, 
         errno = 0;
         double d = strtod(value, &end);
         if (!*value || errno || *end || !isfinite(d) || d < 0.0 || d > 1.0) {
-            errf(err, errlen, "fault %s: p must be a probability 0..1, got \"%s\"", kn, value);
+            sim_errf(err, errlen, "fault %s: p must be a probability 0..1, got \"%s\"", kn, value);
             return -1;
         }
         s->p = d;
@@ -175,7 +140,7 @@ int sim_pfault_spec_set(sim_pfault_spec *s, const char *key, const char *value, 
     case Q_TABLE: {
         int t = sim_pfault_parse_table(value);
         if (t < 0) {
-            errf(err, errlen, "fault %s: bad table \"%s\" (want BTn, ETn or a number)", kn, value);
+            sim_errf(err, errlen, "fault %s: bad table \"%s\" (want BTn, ETn or a number)", kn, value);
             return -1;
         }
         s->has_table = true;
@@ -190,7 +155,7 @@ int sim_pfault_spec_set(sim_pfault_spec *s, const char *key, const char *value, 
         else if (strcmp(value, "both") == 0)
             s->ops = 3;
         else {
-            errf(err, errlen, "fault %s: bad value \"%s\" for ops (read|write|both)", kn, value);
+            sim_errf(err, errlen, "fault %s: bad value \"%s\" for ops (read|write|both)", kn, value);
             return -1;
         }
         return 0;
@@ -200,13 +165,13 @@ int sim_pfault_spec_set(sim_pfault_spec *s, const char *key, const char *value, 
                 strcpy(s->variant, VARIANTS[i]);
                 return 0;
             }
-        errf(err, errlen, "fault %s: bad variant \"%s\" (quote|backslash|ff|nul|spaces|mixed)", kn, value);
+        sim_errf(err, errlen, "fault %s: bad variant \"%s\" (quote|backslash|ff|nul|spaces|mixed)", kn, value);
         return -1;
     default:
         break;
     }
-    if (parse_u32(value, &u) < 0) {
-        errf(err, errlen, "fault %s: %s must be a whole number 0..4294967295, got \"%s\"", kn, key, value);
+    if (sim_parse_u32(value, &u) < 0) {
+        sim_errf(err, errlen, "fault %s: %s must be a whole number 0..4294967295, got \"%s\"", kn, key, value);
         return -1;
     }
     switch (bit) {
@@ -214,14 +179,14 @@ int sim_pfault_spec_set(sim_pfault_spec *s, const char *key, const char *value, 
     case Q_DURATION: s->duration_ms = u; break;
     case Q_CODE:
         if (u > 255) {
-            errf(err, errlen, "fault %s: code must be 0..255, got %u", kn, (unsigned)u);
+            sim_errf(err, errlen, "fault %s: code must be 0..255, got %u", kn, (unsigned)u);
             return -1;
         }
         s->code = (uint8_t)u;
         break;
     case Q_FIRST:
         if (u > 1) {
-            errf(err, errlen, "fault %s: first must be 0 or 1", kn);
+            sim_errf(err, errlen, "fault %s: first must be 0 or 1", kn);
             return -1;
         }
         s->first = u == 1;
@@ -240,27 +205,27 @@ int sim_pfault_spec_set(sim_pfault_spec *s, const char *key, const char *value, 
 int sim_pfault_spec_check(const sim_pfault_spec *s, char *err, size_t errlen)
 {
     if ((unsigned)s->kind >= SIM_PF_KIND_COUNT) {
-        errf(err, errlen, "unknown protocol fault kind %d", (int)s->kind);
+        sim_errf(err, errlen, "unknown protocol fault kind %d", (int)s->kind);
         return -1;
     }
     if (s->kind == SIM_PF_TABLE_ERROR && s->code == 0) {
-        errf(err, errlen, "fault table-error: code must be an error code (not 0)");
+        sim_errf(err, errlen, "fault table-error: code must be an error code (not 0)");
         return -1;
     }
     if (s->kind == SIM_PF_OVERSIZE && (s->size == 0 || s->size > SIM_PFAULT_OUT_MAX - 3)) {
-        errf(err, errlen, "fault oversize: size must be 1..%u", (unsigned)(SIM_PFAULT_OUT_MAX - 3));
+        sim_errf(err, errlen, "fault oversize: size must be 1..%u", (unsigned)(SIM_PFAULT_OUT_MAX - 3));
         return -1;
     }
     if (s->kind == SIM_PF_ALERT_STORM && s->period_ms == 0) {
-        errf(err, errlen, "fault alert-storm: period must be at least 1 ms");
+        sim_errf(err, errlen, "fault alert-storm: period must be at least 1 ms");
         return -1;
     }
     if (s->kind == SIM_PF_ZERO_STREAM && (s->rate == 0 || s->rate > 100000)) {
-        errf(err, errlen, "fault zero-stream: rate must be 1..100000 bytes/s");
+        sim_errf(err, errlen, "fault zero-stream: rate must be 1..100000 bytes/s");
         return -1;
     }
     if (s->kind == SIM_PF_ALERT_SPLIT && s->gap_us > 1000000) {
-        errf(err, errlen, "fault alert-split: gap_us must be at most 1000000");
+        sim_errf(err, errlen, "fault alert-split: gap_us must be at most 1000000");
         return -1;
     }
     return 0;
@@ -268,31 +233,19 @@ int sim_pfault_spec_check(const sim_pfault_spec *s, char *err, size_t errlen)
 
 int sim_pfault_spec_parse(sim_pfault_spec *s, const char *text, char *err, size_t errlen)
 {
-    char buf[512];
-    if (!text || strlen(text) >= sizeof buf) {
-        errf(err, errlen, "fault description missing or too long");
+    sim_spec_tokens t;
+    if (sim_spec_tokenize(&t, "fault", text, err, errlen) < 0)
         return -1;
-    }
-    strcpy(buf, text);
-    char *save = NULL;
-    char *tok = strtok_r(buf, " \t", &save);
-    int k = tok ? sim_pfault_kind_from_name(tok) : -1;
+    int k = t.name ? sim_pfault_kind_from_name(t.name) : -1;
     if (k < 0) {
-        errf(err, errlen, "unknown protocol fault \"%s\"", tok ? tok : "");
+        sim_errf(err, errlen, "unknown protocol fault \"%s\"", t.name ? t.name : "");
         return -1;
     }
     sim_pfault_spec tmp;
     sim_pfault_spec_init(&tmp, (sim_pfault_kind)k);
-    while ((tok = strtok_r(NULL, " \t", &save))) {
-        char *eq = strchr(tok, '=');
-        if (!eq) {
-            errf(err, errlen, "fault %s: expected key=value, got \"%s\"", KINDS[k].name, tok);
+    for (size_t i = 0; i < t.n; i++)
+        if (sim_pfault_spec_set(&tmp, t.key[i], t.value[i], err, errlen) < 0)
             return -1;
-        }
-        *eq = '\0';
-        if (sim_pfault_spec_set(&tmp, tok, eq + 1, err, errlen) < 0)
-            return -1;
-    }
     if (sim_pfault_spec_check(&tmp, err, errlen) < 0)
         return -1;
     *s = tmp;
@@ -307,35 +260,35 @@ size_t sim_pfault_spec_format(const sim_pfault_spec *s, char *out, size_t cap)
     size_t n = 0;
     out[0] = '\0';
     char tb[8];
-    appendf(out, cap, &n, "%s", sim_pfault_kind_name(s->kind));
+    sim_appendf(out, cap, &n, "%s", sim_pfault_kind_name(s->kind));
     if ((ps & Q_TABLE) && s->has_table)
-        appendf(out, cap, &n, " table=%s", mep_table_name(s->table, tb));
+        sim_appendf(out, cap, &n, " table=%s", mep_table_name(s->table, tb));
     if (ps & Q_CODE)
-        appendf(out, cap, &n, " code=0x%02X", s->code);
+        sim_appendf(out, cap, &n, " code=0x%02X", s->code);
     if (ps & Q_OPS)
-        appendf(out, cap, &n, " ops=%s", s->ops == 1 ? "read" : s->ops == 2 ? "write" : "both");
+        sim_appendf(out, cap, &n, " ops=%s", s->ops == 1 ? "read" : s->ops == 2 ? "write" : "both");
     if ((ps & Q_FIRST) && s->first)
-        appendf(out, cap, &n, " first=1");
+        sim_appendf(out, cap, &n, " first=1");
     if (ps & Q_BYTES)
-        appendf(out, cap, &n, " bytes=%u", (unsigned)s->bytes);
+        sim_appendf(out, cap, &n, " bytes=%u", (unsigned)s->bytes);
     if (ps & Q_SIZE)
-        appendf(out, cap, &n, " size=%u", (unsigned)s->size);
+        sim_appendf(out, cap, &n, " size=%u", (unsigned)s->size);
     if (ps & Q_PERIOD)
-        appendf(out, cap, &n, " period=%u", (unsigned)s->period_ms);
+        sim_appendf(out, cap, &n, " period=%u", (unsigned)s->period_ms);
     if (ps & Q_RATE)
-        appendf(out, cap, &n, " rate=%u", (unsigned)s->rate);
+        sim_appendf(out, cap, &n, " rate=%u", (unsigned)s->rate);
     if (ps & Q_GAP)
-        appendf(out, cap, &n, " gap_us=%u", (unsigned)s->gap_us);
+        sim_appendf(out, cap, &n, " gap_us=%u", (unsigned)s->gap_us);
     if ((ps & Q_SPLIT) && s->split)
-        appendf(out, cap, &n, " split=%u", (unsigned)s->split);
+        sim_appendf(out, cap, &n, " split=%u", (unsigned)s->split);
     if (ps & Q_VARIANT)
-        appendf(out, cap, &n, " variant=%s", s->variant);
+        sim_appendf(out, cap, &n, " variant=%s", s->variant);
     if ((ps & Q_P) && s->p < 1.0)
-        appendf(out, cap, &n, " p=%g", s->p);
+        sim_appendf(out, cap, &n, " p=%g", s->p);
     if (s->count)
-        appendf(out, cap, &n, " count=%u", (unsigned)s->count);
+        sim_appendf(out, cap, &n, " count=%u", (unsigned)s->count);
     if (s->duration_ms)
-        appendf(out, cap, &n, " duration=%u", (unsigned)s->duration_ms);
+        sim_appendf(out, cap, &n, " duration=%u", (unsigned)s->duration_ms);
     return n;
 }
 
@@ -402,7 +355,7 @@ int sim_pfault_start(sim_pfault *pf, const sim_pfault_spec *s, uint64_t now_us, 
         sl->start_us = now_us;
         return (int)sl->id;
     }
-    errf(err, errlen, "too many protocol faults active (%d)", SIM_PFAULT_MAX);
+    sim_errf(err, errlen, "too many protocol faults active (%d)", SIM_PFAULT_MAX);
     return -1;
 }
 
@@ -412,7 +365,7 @@ int sim_pfault_stop(sim_pfault *pf, const char *what)
         return 0;
     bool all = strcmp(what, "all") == 0;
     uint32_t id = 0;
-    bool by_id = parse_u32(what, &id) == 0;
+    bool by_id = sim_parse_u32(what, &id) == 0;
     int k = sim_pfault_kind_from_name(what);
     int n = 0;
     for (size_t i = 0; i < SIM_PFAULT_MAX; i++) {

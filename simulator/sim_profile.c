@@ -12,6 +12,7 @@
  * go through the same code; test_profile checks that they agree.
  */
 #include "sim_profile.h"
+#include "sim_text.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -298,17 +299,6 @@ int sim_parse_key(const char *text, uint8_t out[16], char *err, size_t errlen)
 }
 
 /* ---- helpers ------------------------------------------------------------ */
-
-/* Days since 1970-01-01 for a proleptic Gregorian date. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
 
 static int parse_table_id(const char *s, uint16_t *out)
 {
@@ -704,7 +694,7 @@ static int parse_clock(pctx *c, json_t *o, sim_profile *p)
             static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
             if (d > mdays[mo - 1] || (mo == 2 && d == 29 && y % 4 != 0))
                 return fail(c, "$.clock.start_utc", "no such date: %04d-%02d-%02d", y, mo, d);
-            p->start_utc_s = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
+            p->start_utc_s = sim_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
         } else {
             return fail(c, "$.clock.start_utc", "must be \"YYYY-MM-DDThh:mm:ssZ\" or Unix seconds");
         }

@@ -5,6 +5,7 @@
  * behind. Messages follow sim_profile: "<file>: <json path>: <problem>".
  */
 #include "sim_scenario.h"
+#include "sim_text.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -127,39 +128,10 @@ static int parse_key(const char *t, uint8_t out[16])
     return -1;
 }
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-/* "2026-03-29T00:59:50Z" -> Unix ms; -1 on error. */
-static int parse_utc(const char *t, int64_t *ms)
-{
-    int y, mo, d, h, mi, s;
-    char z = 0, extra = 0;
-    if (strlen(t) != 20 || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%c%c", &y, &mo, &d, &h, &mi, &s, &z, &extra) != 7 ||
-        z != 'Z')
-        return -1;
-    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (y < 2000 || y > 2099 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || s > 59 ||
-        h < 0 || mi < 0 || s < 0)
-        return -1;
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (mo == 2 && d == 29 && !leap)
-        return -1;
-    *ms = (days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s) * 1000;
-    return 0;
-}
-
 static int utc_value(ctx *c, const char *path, json_t *v, int64_t *ms)
 {
     if (json_is_string(v)) {
-        if (parse_utc(json_string_value(v), ms) < 0)
+        if (sim_parse_utc(json_string_value(v), ms) < 0)
             return fail(c, path, "bad UTC time \"%s\" (want YYYY-MM-DDTHH:MM:SSZ, years 2000-2099)",
                         json_string_value(v));
         return 0;
@@ -899,18 +871,6 @@ int sim_fault_set_apply(sim_fault_set *fs, const sim_step *st, uint64_t now_us, 
     }
 }
 
-static void outf(char *out, size_t cap, size_t *n, const char *fmt, ...)
-{
-    if (*n + 1 >= cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int w = vsnprintf(out + *n, cap - *n, fmt, ap);
-    va_end(ap);
-    if (w > 0)
-        *n += (size_t)w < cap - *n ? (size_t)w : cap - *n - 1;
-}
-
 int sim_fault_set_command(sim_fault_set *fs, const char *line, uint64_t now_us, int64_t sim_now_ms,
                           sim_glitch_effects *fx, char *out, size_t cap)
 {
@@ -1006,18 +966,18 @@ int sim_fault_set_command(sim_fault_set *fs, const char *line, uint64_t now_us, 
     if (vlen == 6 && strncmp(line, "status", 6) == 0 && !*rest) {
         for (int k = 0; k < SIM_FAULT_KIND_COUNT; k++)
             if (fs->line.c.injected[k])
-                outf(out, cap, &n, "injected.%s=%llu\n", sim_fault_kind_name((sim_fault_kind)k),
+                sim_appendf(out, cap, &n, "injected.%s=%llu\n", sim_fault_kind_name((sim_fault_kind)k),
                      (unsigned long long)fs->line.c.injected[k]);
         for (int k = 0; k < SIM_PF_KIND_COUNT; k++)
             if (fs->proto.c.injected[k])
-                outf(out, cap, &n, "injected.%s=%llu\n", sim_pfault_kind_name((sim_pfault_kind)k),
+                sim_appendf(out, cap, &n, "injected.%s=%llu\n", sim_pfault_kind_name((sim_pfault_kind)k),
                      (unsigned long long)fs->proto.c.injected[k]);
         for (int k = 0; k < SIM_GLITCH_KIND_COUNT; k++)
             if (fs->glitch.c.applied[k])
-                outf(out, cap, &n, "glitched.%s=%llu\n", sim_glitch_kind_name((sim_glitch_kind)k),
+                sim_appendf(out, cap, &n, "glitched.%s=%llu\n", sim_glitch_kind_name((sim_glitch_kind)k),
                      (unsigned long long)fs->glitch.c.applied[k]);
         const sim_fault_counters *c = &fs->line.c;
-        outf(out, cap, &n,
+        sim_appendf(out, cap, &n,
              "worn_off=%llu power_cycles_long=%llu power_cycles_short=%llu enable_cycles_long=%llu "
              "enable_cycles_short=%llu latchups=%llu latchups_cleared=%llu latchup_recover_failed=%llu "
              "latched=%d held_overflow=%llu\n",
