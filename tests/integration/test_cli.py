@@ -8,7 +8,7 @@ import time
 import pytest
 
 import mepframe
-from conftest import REPO, SANITIZER_MARKS, Meter, fixture_path, mepsim_bin
+from simharness import REPO, SANITIZER_MARKS, Meter, fixture_path, mepsim_bin
 from mepframe import OK
 
 REPO_FIXTURES = REPO / "fixtures"

@@ -2,7 +2,7 @@
 
 import time
 
-from conftest import DEFAULT_SEQ, Meter
+from simharness import DEFAULT_SEQ, Meter
 from mepframe import OK, le32
 
 # nes-3ph: BT21 flags0 = 0 -> BT23 summation 0 (Fwd Wh) at 0, 1 (Rev Wh) at 4;

@@ -7,7 +7,7 @@ import time
 import tty
 
 import mepframe
-from conftest import Meter
+from simharness import Meter
 from mepframe import OK, SEQ
 
 

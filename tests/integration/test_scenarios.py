@@ -7,7 +7,7 @@ import time
 import pytest
 
 import mepframe
-from conftest import REPO, Meter, mepsim_bin
+from simharness import REPO, Meter, mepsim_bin
 from mepframe import OK, SEQ
 
 SCEN = REPO / "fixtures" / "scenarios"

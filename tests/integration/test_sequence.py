@@ -4,7 +4,7 @@ import json
 import time
 
 import mepframe
-from conftest import DEFAULT_SEQ, fixture_path
+from simharness import DEFAULT_SEQ, fixture_path
 from mepframe import AUTH, ISC, OK, SEQ
 
 

@@ -938,8 +938,6 @@ START_TEST(test_link_hunts_past_stray_bytes)
     feed_hex(r, "EE0000000001201310");
     ck_assert_uint_eq(r->out[0], 0x06);
     ck_assert_int_eq(sim_optical_get_state(r->o), SIM_OPTICAL_STATE_ID);
-    /* an 0xEE whose length is impossible is dropped, and an 0xEE inside
-     * the dropped header starts the real packet */
     ack(r);
     /* EE 00 EE 00 FF FF: length 0xFFFF is garbage; the rehunt restarts at
      * the inner EE (EE 00 FF FF ..), which turns out garbage as well */
@@ -950,6 +948,14 @@ START_TEST(test_link_hunts_past_stray_bytes)
     feed_hex(r, "FF FF");
     ck_assert_uint_eq(r->out_len, 0);
     ck_assert_uint_eq(sim_optical_counters_get(r->o)->garbage, 2);
+    /* EE 11 22 33 EE 00: length 0xEE00 is garbage, and the inner EE starts
+     * a real Identify whose first two bytes were already taken */
+    feed_hex(r, "EE112233");
+    feed_hex(r, "EE0000000001201310");
+    ck_assert_uint_eq(sim_optical_counters_get(r->o)->garbage, 3);
+    ck_assert_uint_eq(r->out[0], SIM_OPTICAL_ACK);
+    ck_assert_uint_gt(r->out_len, 9);
+    ack(r);
     r->now += 10;
     feed_hex(r, "EE0020000001219A01"); /* toggle 1 with the CRC of toggle 0 */
     ck_assert_uint_eq(r->out_len, 1);
