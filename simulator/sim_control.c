@@ -299,8 +299,8 @@ static json_t *cmd_set_load(sim_port *p, json_t *req)
 {
     static const char *const keys[] = {"phase", "watts", "pf", NULL};
     json_t *e;
-    long long phase;
-    double watts, pf;
+    long long phase = 0;
+    double watts = 0, pf = 1.0; /* set by get_*; initialised for gcc -O2 -Wmaybe-uninitialized */
     sim_model *md = sim_meter_model(sim_port_meter(p));
     if ((e = check_keys(req, "set_load", keys)) ||
         (e = get_int(req, "phase", true, 0, 1, md->cfg.phases, &phase)) ||
@@ -377,7 +377,7 @@ static json_t *cmd_alert(sim_port *p, json_t *req, bool raise)
 {
     static const char *const keys[] = {"flags", NULL};
     json_t *e;
-    long long flags;
+    long long flags = 0;
     if ((e = check_keys(req, raise ? "alert" : "clear_alert", keys)) ||
         (e = get_int(req, "flags", false, raise ? 1 : 0xFF, 0, 255, &flags)))
         return e;
@@ -451,7 +451,7 @@ static json_t *cmd_read_table(sim_port *p, json_t *req)
     mep_table_name(id, name);
     if (size < 0)
         return fail("read_table: %s: no such table in this meter", name);
-    long long off, count;
+    long long off = 0, count = 0;
     if ((e = get_int(req, "offset", false, 0, 0, size, &off)) ||
         (e = get_int(req, "count", false, size - off, 0, 65535, &count)))
         return e;

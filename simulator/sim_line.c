@@ -199,7 +199,7 @@ static void process_frame(sim_line *l, const sim_line_frame *f, uint64_t now_us)
         snprintf(desc, sizeof desc, "frame of %u bytes", (unsigned)f->len);
     if (n == 0) {
         l->c.silent++;
-        char text[SIM_LINE_RECENT_LEN + 32];
+        char text[sizeof desc + 16]; /* room for the whole desc (remember() truncates) */
         snprintf(text, sizeof text, "%s (no answer)", desc);
         remember(l, text);
         line_log(l, 1, "%s", text);

@@ -31,6 +31,7 @@
 #include "mep_frame.h"
 #include "sim_fault.h"
 #include "sim_meter.h"
+#include "sim_scenario.h"
 
 #define SIM_LINE_QUEUE 4          /* frames waiting for the throttle / the transmitter */
 #define SIM_LINE_RECENT 6         /* decoded request lines kept for the live display */
@@ -65,9 +66,15 @@ typedef void (*sim_line_event_fn)(void *ctx, const char *line, bool on, uint64_t
  * after byte `at` of that frame (a reply split by the fault layer, S26). */
 typedef bool (*sim_line_pause_fn)(void *ctx, size_t *at, uint32_t *pause_us);
 
+/* Called at each 117-byte segment pause of a response frame (mep.md 4):
+ * frame[0..sent) is on the wire; the hook may rewrite frame[sent..len)
+ * (a torn snapshot, S18 — sim_glitch_between_segments). */
+typedef bool (*sim_line_segment_fn)(void *ctx, uint8_t *frame, size_t len, size_t sent, uint64_t now_us);
+
 typedef struct {
     sim_line_filter rx, tx;       /* either may be NULL */
     sim_line_pause_fn tx_pause;   /* optional */
+    sim_line_segment_fn segment;  /* optional: at each 117-byte segment pause of a response */
     sim_line_source due;          /* optional */
     sim_line_wake next_wake;      /* optional, needed with due */
     sim_line_event_fn line_event; /* optional */
@@ -112,7 +119,7 @@ typedef struct {
     sim_line_frame queue[SIM_LINE_QUEUE];
     size_t q_head, q_n;
 
-    uint8_t tx[MEP_MAX_FRAME + 64];
+    uint8_t tx[SIM_PFAULT_OUT_MAX + 64]; /* the oversize protocol fault exceeds MEP_MAX_FRAME (S27) */
     size_t tx_len, tx_pos;
     uint64_t tx_start_us;
     bool tx_active, tx_is_alert;
@@ -184,12 +191,32 @@ void sim_port_close(sim_port *p);
 /* Every port carries a line-fault layer (sim_fault), installed in its
  * line's hooks; with no fault started it passes everything through. */
 sim_fault *sim_port_fault(sim_port *p);
+/* The port's whole fault set (line faults + protocol faults + glitches,
+ * sim_scenario.h): installed as the line hooks, and its protocol-fault and
+ * glitch parts handed to the meter (sim_meter_set_faults) while the port
+ * is open. sim_port_fault(p) == &sim_port_faults(p)->line. */
+sim_fault_set *sim_port_faults(sim_port *p);
 /* Replace the hooks (NULL: back to the port's own sim_fault layer). */
 void sim_port_set_hooks(sim_port *p, const sim_line_hooks *h);
 /* Something changed outside the line (control socket): re-run and re-arm. */
 void sim_port_kick(sim_port *p);
 /* Apply a line event (module HAL / control socket) and log it. */
 void sim_port_line_event(sim_port *p, const char *line, bool on);
+/* The same, stamped with when it happened (monotonic us, not after now):
+ * modem-line sensing reports the time a level was first seen (S09). */
+void sim_port_line_event_at(sim_port *p, const char *line, bool on, uint64_t at_us);
+
+/* HIL modem lines (sim_portmodem.h). A --uart port exposes its device: the
+ * libserialport handle (NULL when opened with plain termios) and its fd. */
+bool sim_port_is_uart(const sim_port *p);
+void *sim_port_sp_handle(sim_port *p);
+int sim_port_fd(const sim_port *p);
+struct ev_loop *sim_port_loop(sim_port *p);
+/* The modem lines attached to the port (NULL = none); the port owns them
+ * and sim_port_close frees them (sim_portmodem_free). */
+struct sim_portmodem;
+void sim_port_set_modem(sim_port *p, struct sim_portmodem *pm);
+struct sim_portmodem *sim_port_get_modem(sim_port *p);
 
 /* Write one log line "HH:MM:SS.mmm <name> <msg>" if the port's verbosity
  * is at least level (0 = always). */

@@ -41,6 +41,11 @@ struct sim_meter {
     } lines[SIM_MAX_LINES];
     size_t n_lines;
     sim_meter_tls_hooks tls;      /* TLS mode plug-in (all NULL: none) */
+    sim_pfault *pf;               /* protocol faults of the port (not owned, may be NULL) */
+    sim_glitch *gl;               /* kWh glitches of the port (not owned, may be NULL) */
+    uint64_t rs;                  /* seeded generator: E after a reboot */
+    bool has_seq_start;
+    uint32_t seq_start;
 };
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -113,6 +118,25 @@ static void hook_after_write(void *ctx, const sim_psem_write *w, char *note, siz
         sim_proc_after_et52_write(&m->proc, &e, w->level, note, cap);
     sim_comm_after_write(&m->comm, m->tables, w->table, w->offset, w->n, m->now_ms,
                          sim_clock_now(&m->clock, m->now_ms), &m->ctr, note, cap);
+}
+
+/* Table bytes on their way out: protocol faults (S30 strings) and kWh
+ * glitches (S16-S18) edit them before the digest, so the reply stays valid
+ * (module-behaviour 9). */
+static void hook_after_read(void *ctx, uint16_t table, uint32_t off, uint8_t *data, size_t n)
+{
+    sim_meter *m = ctx;
+    if (m->pf)
+        sim_pfault_on_table_read(m->pf, table, off, data, n, m->now_ms);
+    if (m->gl) {
+        sim_layout lay;
+        sim_meter_layout(m, &lay);
+        size_t full_len = 0;
+        const uint8_t *full = sim_tables_raw(m->tables, table, &full_len);
+        if (full)
+            sim_glitch_on_read(m->gl, &lay, table, full, full_len, off, data, n,
+                               sim_clock_now(&m->clock, m->now_ms));
+    }
 }
 
 /* Transaction records run through the same dispatch (mep.md 9). */
@@ -194,7 +218,11 @@ sim_meter *sim_meter_new(const sim_meter_cfg *cfg, uint64_t now_ms, char *err, s
     m->psem.past_end_error = m->policy.past_end_error;
     m->psem.hooks.before_write = hook_before_write;
     m->psem.hooks.after_write = hook_after_write;
+    m->psem.hooks.after_read = hook_after_read;
     m->psem.hooks.ctx = m;
+    m->rs = rs;
+    m->has_seq_start = cfg->has_seq_start;
+    m->seq_start = cfg->seq_start;
 
     sim_comm_init(&m->comm, m->tables, start, now_ms);
     sim_proc_init(&m->proc);
@@ -243,6 +271,72 @@ static void describe_request(const sim_psem_result *r, char *buf, size_t cap)
         }
         break;
     }
+}
+
+/* sim_sec_seal without the 476-byte body limit: the oversize protocol fault
+ * (S27) sends a valid digest on a reply no real frame may carry. */
+static size_t seal_any(sim_sec_exchange *x, const uint8_t *resp, size_t resp_len, uint8_t *out, size_t cap)
+{
+    size_t body = resp_len + MEP_DIGEST_LEN;
+    if (resp_len == 0 || body > 0xFFFFu || cap < body + 2)
+        return 0;
+    uint8_t d[MEP_DIGEST_LEN];
+    mep_digest_pair(x->key, x->plain, x->plain_len, resp, resp_len, d); /* mep.md 5.3 */
+    mep_put_be16(out, (uint16_t)body);
+    memcpy(out + 2, resp, resp_len);
+    if (x->encrypted) /* mep.md 5.4 */
+        mep_rc4_crypt(&x->cipher, out + 2, resp_len);
+    memcpy(out + 2 + resp_len, d, MEP_DIGEST_LEN);
+    return body + 2;
+}
+
+/* Protocol faults (module-behaviour 9) see the bare response of an
+ * authenticated request before it is sealed. Returns true if a fault acted
+ * (*n = the frame to send, 0 = silence) and false to send the meter's own. */
+static bool pfault_reply(sim_meter *m, const uint8_t *frame, size_t len, const mep_request *req,
+                         sim_sec_exchange *x, const uint8_t *bare, size_t bare_len, uint8_t *out, size_t cap,
+                         size_t *n, char *log, size_t logcap)
+{
+    sim_pf_request rq = {.frame = frame, .frame_len = len, .req = req, .next_seq = m->sec.next_seq};
+    sim_pf_result *res = malloc(sizeof *res);
+    if (!res)
+        return false;
+    sim_pf_action a = sim_pfault_on_response(m->pf, &rq, bare, bare_len, m->now_ms, res);
+    bool acted = true;
+    switch (a) {
+    case SIM_PF_SUPPRESS:
+        *n = 0;
+        break;
+    case SIM_PF_REPLACE_BARE:
+        if (res->unauthenticated)
+            *n = sim_sec_auth_reply(m->policy.auth_reply, out, cap); /* mep.md 3.4: no digest */
+        else
+            *n = seal_any(x, res->bytes, res->len, out, cap);
+        if (*n && res->len)
+            m->ctr.responses[res->bytes[0]]++;
+        break;
+    case SIM_PF_REPLACE_FRAME:
+        *n = res->len <= cap ? res->len : 0;
+        memcpy(out, res->bytes, *n);
+        break;
+    default:
+        acted = false;
+        break;
+    }
+    if (acted) {
+        m->ctr.pfault_acted++;
+        snprintf(log, logcap, "protocol fault %s: %s", sim_pfault_kind_name(res->by),
+                 a == SIM_PF_SUPPRESS ? "no answer"
+                 : a == SIM_PF_REPLACE_FRAME ? "raw frame sent"
+                 : res->len ? "response replaced" : "replaced");
+        if (a == SIM_PF_REPLACE_BARE && res->len) {
+            size_t k = strlen(log);
+            if (k < logcap)
+                snprintf(log + k, logcap - k, " (code 0x%02X, %zu bytes)", res->bytes[0], res->len);
+        }
+    }
+    free(res);
+    return acted;
 }
 
 size_t sim_meter_on_frame(sim_meter *m, const uint8_t *frame, size_t len, uint64_t now_ms,
@@ -333,6 +427,18 @@ size_t sim_meter_on_frame(sim_meter *m, const uint8_t *frame, size_t len, uint64
         m->ctr.seq_rejects++;
         if (x.replay)
             m->ctr.replays++;
+        if (m->pf) {
+            /* the bare 0C + E the meter would send (sim_sec_seq_reply) */
+            uint8_t bare[1 + MEP_SEQ_LEN];
+            bare[0] = MEP_RSP_SEQ;
+            mep_put_be32(bare + 1, m->policy.seq_reply == SIM_SEQ_REPLY_LAST ? m->sec.next_seq - 1u
+                                                                              : m->sec.next_seq);
+            mep_request rq;
+            bool parsed = mep_request_parse(x.plain, x.plain_len - MEP_SEQ_LEN, &rq) == MEP_PARSE_OK;
+            if (pfault_reply(m, frame, len, parsed ? &rq : NULL, &x, bare, sizeof bare, out, cap, &n, log,
+                             logcap))
+                return n;
+        }
         n = sim_sec_seq_reply(&m->sec, &x, out, cap);
         m->ctr.responses[MEP_RSP_SEQ]++;
         snprintf(log, logcap, "SEQ rx=0x%08X want=0x%08X -> SEQ%s%s%s", (unsigned)x.rx_seq,
@@ -347,6 +453,9 @@ size_t sim_meter_on_frame(sim_meter *m, const uint8_t *frame, size_t len, uint64
     size_t rl = sim_psem_dispatch(&m->psem, x.plain, x.plain_len - MEP_SEQ_LEN, x.level,
                                   MEP_MAX_READ_DATA, resp, sizeof resp, &res);
     mirror_state(m);
+    if (m->pf && pfault_reply(m, frame, len, res.parse == MEP_PARSE_OK ? &res.req : NULL, &x, resp, rl, out,
+                              cap, &n, log, logcap))
+        return n;
     n = sim_sec_seal(&x, resp, rl, out, cap);
     m->ctr.responses[resp[0]]++;
     if (!want_log)
@@ -496,6 +605,35 @@ void sim_meter_bump_idt(sim_meter *m)
 
 sim_clock *sim_meter_clock(sim_meter *m) { return &m->clock; }
 
+void sim_meter_set_faults(sim_meter *m, sim_pfault *pf, sim_glitch *gl)
+{
+    m->pf = pf;
+    m->gl = gl;
+}
+
+void sim_meter_layout(const sim_meter *m, sim_layout *out)
+{
+    size_t sz = 0;
+    const uint8_t *bt21 = sim_tables_raw(m->tables, MEP_BT(21), &sz);
+    if (bt21 && sz >= 10)
+        sim_layout_from_bt21(bt21, out);
+    else
+        sim_layout_from_bt21(m->profile.bt21, out);
+}
+
+void sim_meter_reboot(sim_meter *m, uint64_t now_ms)
+{
+    /* See sim_meter.h for what survives; mep.md 5.5: E at power-up is the
+     * configured start or random. */
+    m->now_ms = now_ms;
+    sim_meter_advance(m, now_ms);
+    uint32_t e = m->has_seq_start ? m->seq_start : (uint32_t)splitmix64(&m->rs);
+    m->sec.next_seq = e;
+    sim_proc_init(&m->proc);
+    m->ctr.reboots++;
+    mirror_state(m);
+}
+
 void sim_meter_set_tls_hooks(sim_meter *m, const sim_meter_tls_hooks *hooks)
 {
     if (hooks)
@@ -522,4 +660,30 @@ int sim_meter_tls_dispatch(void *ctx, sim_level level, const uint8_t *req, size_
     size_t rl = sim_psem_dispatch(&m->psem, req, n, level, cap - 3, resp, cap, &res);
     mirror_state(m);
     return rl ? (int)rl : -1;
+}
+
+/* Optical port writes (optical.md 3.3, h11): the optical store only moves
+ * bytes, so a write from the optical side runs the same side-effect hooks a
+ * MEP write does (a BT07 write calls the procedure, ET52 runs transactions,
+ * ET13/ET50 reconfigure communication). The optical session's key maps to
+ * the MBK level: optical access rights were already checked by sim_optical. */
+int sim_meter_optical_write(sim_meter *m, uint16_t table, uint32_t off, const uint8_t *data, uint32_t n,
+                            uint64_t now_ms)
+{
+    if (!m || (!data && n))
+        return -1;
+    m->now_ms = now_ms;
+    sim_meter_advance(m, now_ms);
+    mirror_state(m);
+    sim_psem_write w = {.table = table, .offset = off, .data = data, .n = n, .full = off == 0,
+                        .level = SIM_LEVEL_MBK};
+    char note[200] = "";
+    if (hook_before_write(m, &w, note, sizeof note) != 0)
+        return -1;
+    int r = sim_tables_write(m->tables, table, off, data, n);
+    if (r < 0)
+        return r;
+    hook_after_write(m, &w, note, sizeof note);
+    mirror_state(m);
+    return r;
 }

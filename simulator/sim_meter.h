@@ -21,7 +21,9 @@
 #include <stdint.h>
 
 #include "sim_access.h"
+#include "sim_glitch.h"
 #include "sim_model.h"
+#include "sim_pfault.h"
 #include "sim_profile.h"
 #include "sim_tables.h"
 
@@ -56,6 +58,8 @@ typedef struct {
     uint64_t baud_changes;
     uint64_t line_events;         /* line events received from a module HAL */
     uint64_t transceiver_off_events, enable_off_events;
+    uint64_t reboots;             /* sim_meter_reboot (scenario step, S31) */
+    uint64_t pfault_acted;        /* responses a protocol fault changed or suppressed */
 } sim_meter_counters;
 
 /* Create a meter at wall time now_ms. NULL with a message on error. */
@@ -118,6 +122,22 @@ void sim_meter_bump_idt(sim_meter *m);
 /* The meter's simulated clock (freeze/inspect from the control socket). */
 sim_clock *sim_meter_clock(sim_meter *m);
 
+/* Additions (h10): fault hooks. The port owns the fault set (sim_line.h
+ * sim_port_faults); the meter only calls these while they are set:
+ * sim_pfault_on_response after dispatch (also on the 0x0C path, never for
+ * frames that did not authenticate), sim_pfault_on_table_read and
+ * sim_glitch_on_read for every table read it answers. NULL removes. */
+void sim_meter_set_faults(sim_meter *m, sim_pfault *pf, sim_glitch *gl);
+/* The BT21-derived layout of the served tables (for glitches on the line). */
+void sim_meter_layout(const sim_meter *m, sim_layout *out);
+/* Meter restart (scenario step "reboot", S31). Chosen semantics (the spec
+ * is silent): E starts again (the fixed seq_start if one was configured,
+ * else a new random value from the meter's seeded generator, mep.md 5.5);
+ * pending procedure results are lost; the table store (registration, keys,
+ * written bytes), the energy registers (non-volatile in a real meter) and
+ * the battery-backed clock are kept. */
+void sim_meter_reboot(sim_meter *m, uint64_t now_ms);
+
 /* TLS mode (mep.md 7) plugs in here so that sim_meter does not link mbed
  * TLS itself. The owner creates a sim_tls per meter with
  * cfg.dispatch = sim_meter_tls_dispatch, cfg.dispatch_ctx = the meter, and
@@ -147,5 +167,12 @@ void sim_meter_set_tls_hooks(sim_meter *m, const sim_meter_tls_hooks *hooks); /*
  * returns its length (>= 1), or -1 on bad arguments. ctx = the sim_meter. */
 int sim_meter_tls_dispatch(void *ctx, sim_level level, const uint8_t *req, size_t n, uint8_t *resp,
                            size_t cap);
+
+/* Addition (h11): a table write from the optical port (access already
+ * checked there). Brings the model to now_ms, then runs the MEP write
+ * side effects (BT07 procedure call, ET52, ET13/ET50) around the store.
+ * Returns bytes stored, or < 0 (unknown table / refused procedure). */
+int sim_meter_optical_write(sim_meter *m, uint16_t table, uint32_t off, const uint8_t *data, uint32_t n,
+                            uint64_t now_ms);
 
 #endif

@@ -827,12 +827,217 @@ static int parse_overrides(pctx *c, json_t *a, sim_profile *p)
     return 0;
 }
 
+/* ---- optical port (optical.md; h11) -------------------------------------- */
+
+int sim_parse_key20(const char *text, uint8_t out[20], char *err, size_t errlen)
+{
+    if (!text) {
+        snprintf(err, errlen, "no key given");
+        return -1;
+    }
+    size_t n = strlen(text);
+    memset(out, 0, 20);
+    if (n >= 1 && n <= 20) { /* a password typed as text, 0x00-padded (optical.md 4) */
+        memcpy(out, text, n);
+        return 0;
+    }
+    uint8_t b[20];
+    size_t nd = 0;
+    int hi = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == ' ' || text[i] == ':')
+            continue;
+        int v = hexval((unsigned char)text[i]);
+        if (v < 0 || nd == 20) {
+            snprintf(err, errlen, "optical key must be 1-20 ASCII characters or 32/40 hex digits");
+            return -1;
+        }
+        if (hi < 0) {
+            hi = v;
+        } else {
+            b[nd++] = (uint8_t)(hi << 4 | v);
+            hi = -1;
+        }
+    }
+    if (hi >= 0 || (nd != 16 && nd != 20)) {
+        snprintf(err, errlen, "optical key must be 1-20 ASCII characters or 32/40 hex digits");
+        return -1;
+    }
+    memcpy(out, b, nd);
+    return 0;
+}
+
+static int parse_optical_rules(pctx *c, json_t *a, sim_profile_optical *o)
+{
+    static const char *const flag_names[] = {"open", "no_rk", "no_pk", "writable", "write_mk",
+                                             "lock_read", "lock_write", NULL};
+    if (!json_is_array(a))
+        return fail(c, "$.optical.rules", "must be a list of {\"table\", \"flags\"}");
+    size_t i;
+    json_t *e;
+    json_array_foreach(a, i, e) {
+        char path[64];
+        snprintf(path, sizeof path, "$.optical.rules[%zu]", i);
+        static const char *const keys[] = {"table", "flags", NULL};
+        if (check_keys(c, e, path, keys) < 0)
+            return -1;
+        if (o->n_rules >= SIM_PROFILE_OPTICAL_RULES)
+            return fail(c, path, "too many rules (at most %d)", SIM_PROFILE_OPTICAL_RULES);
+        json_t *t = json_object_get(e, "table"), *f = json_object_get(e, "flags");
+        char p2[80];
+        snprintf(p2, sizeof p2, "%s.table", path);
+        if (!t)
+            return fail(c, p2, "is required");
+        uint16_t id;
+        if (table_ref(c, t, p2, &id) < 0)
+            return -1;
+        snprintf(p2, sizeof p2, "%s.flags", path);
+        if (!json_is_array(f))
+            return fail(c, p2, "must be a list of flag names (open, no_rk, no_pk, writable, write_mk, "
+                               "lock_read, lock_write)");
+        uint16_t flags = 0;
+        size_t j;
+        json_t *fv;
+        json_array_foreach(f, j, fv) {
+            int k = -1;
+            for (int q = 0; flag_names[q] && json_is_string(fv); q++)
+                if (strcmp(flag_names[q], json_string_value(fv)) == 0)
+                    k = q;
+            if (k < 0)
+                return fail(c, p2, "unknown flag (expected open, no_rk, no_pk, writable, write_mk, "
+                                   "lock_read, lock_write)");
+            flags |= (uint16_t)(1u << k); /* same bit order as SIM_OPTICAL_R_* */
+        }
+        o->rules[o->n_rules].table_id = id;
+        o->rules[o->n_rules].flags = flags;
+        o->n_rules++;
+    }
+    return 0;
+}
+
+static int parse_optical(pctx *c, json_t *o, sim_profile_optical *op)
+{
+    static const char *const keys[] = {"keys", "pk_enabled", "identify_form", "bauds", "max_packet_size",
+                                       "max_packets", "strict_identify", "past_end_zeros", "oversize_rno",
+                                       "bad_password_alarm", "lockout", "dos", "shared_uart", "timing",
+                                       "rules", NULL};
+    if (check_keys(c, o, "$.optical", keys) < 0)
+        return -1;
+    op->present = true;
+    json_t *v;
+    if ((v = json_object_get(o, "keys"))) {
+        static const char *const kk[] = {"mk", "pk", "rk", NULL};
+        if (check_keys(c, v, "$.optical.keys", kk) < 0)
+            return -1;
+        uint8_t *dst[3] = {op->mk, op->pk, op->rk};
+        bool *set[3] = {&op->mk_set, &op->pk_set, &op->rk_set};
+        for (int i = 0; i < 3; i++) {
+            json_t *k = json_object_get(v, kk[i]);
+            if (!k)
+                continue;
+            char path[32], msg[200];
+            snprintf(path, sizeof path, "$.optical.keys.%s", kk[i]);
+            if (!json_is_string(k))
+                return fail(c, path, "must be a string");
+            if (sim_parse_key20(json_string_value(k), dst[i], msg, sizeof msg) < 0)
+                return fail(c, path, "%s", msg);
+            *set[i] = true;
+        }
+    }
+    bool pk_en = true, alarm = true;
+    if (get_bool(c, o, "$.optical", "pk_enabled", &pk_en) < 0 ||
+        get_bool(c, o, "$.optical", "bad_password_alarm", &alarm) < 0 ||
+        get_bool(c, o, "$.optical", "strict_identify", &op->strict_identify) < 0 ||
+        get_bool(c, o, "$.optical", "past_end_zeros", &op->past_end_zeros) < 0 ||
+        get_bool(c, o, "$.optical", "oversize_rno", &op->oversize_rno) < 0)
+        return -1;
+    op->pk_disabled = !pk_en;
+    op->no_bad_password_alarm = !alarm;
+    static const char *const forms[] = {"nes", "classic", NULL};
+    int form = 0;
+    if (get_enum(c, o, "$.optical", "identify_form", forms, &form) < 0)
+        return -1;
+    op->classic_identify = form == 1;
+    if ((v = json_object_get(o, "shared_uart"))) {
+        bool sh = false;
+        if (get_bool(c, o, "$.optical", "shared_uart", &sh) < 0)
+            return -1;
+        op->shared_uart = sh ? 1 : 2;
+    }
+    long long x = 0;
+    if (json_object_get(o, "max_packet_size")) {
+        if (get_int(c, o, "$.optical", "max_packet_size", 64, 8192, &x) < 0)
+            return -1;
+        op->max_packet_size = (uint16_t)x;
+    }
+    if (json_object_get(o, "max_packets")) {
+        if (get_int(c, o, "$.optical", "max_packets", 1, 255, &x) < 0)
+            return -1;
+        op->max_packets = (uint8_t)x;
+    }
+    if ((v = json_object_get(o, "bauds"))) {
+        if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 15)
+            return fail(c, "$.optical.bauds", "must be a list of 1-15 C12.18 baud codes (6 = 9600)");
+        size_t i;
+        json_t *b;
+        json_array_foreach(v, i, b) {
+            if (!json_is_integer(b) || json_integer_value(b) < 1 || json_integer_value(b) > 14)
+                return fail(c, "$.optical.bauds", "entry %zu must be a baud code 1..14 (6 = 9600)", i);
+            op->bauds[i] = (uint8_t)json_integer_value(b);
+        }
+        op->n_bauds = json_array_size(v);
+    }
+    if ((v = json_object_get(o, "lockout"))) {
+        static const char *const lk[] = {"threshold", "minutes", NULL};
+        if (check_keys(c, v, "$.optical.lockout", lk) < 0 ||
+            get_u8(c, v, "$.optical.lockout", "threshold", 0, 255, &op->lockout_threshold) < 0)
+            return -1;
+        x = op->lockout_minutes;
+        if (get_int(c, v, "$.optical.lockout", "minutes", 0, 65535, &x) < 0)
+            return -1;
+        op->lockout_minutes = (uint32_t)x;
+    }
+    if ((v = json_object_get(o, "dos"))) {
+        static const char *const dk[] = {"enabled", "session_s", "holdoff_s", NULL};
+        if (check_keys(c, v, "$.optical.dos", dk) < 0 ||
+            get_bool(c, v, "$.optical.dos", "enabled", &op->dos_enabled) < 0)
+            return -1;
+        x = op->dos_session_s;
+        if (get_int(c, v, "$.optical.dos", "session_s", 1, 65535, &x) < 0)
+            return -1;
+        op->dos_session_s = (uint32_t)x;
+        x = op->dos_holdoff_s;
+        if (get_int(c, v, "$.optical.dos", "holdoff_s", 1, 65535, &x) < 0)
+            return -1;
+        op->dos_holdoff_s = (uint32_t)x;
+    }
+    if ((v = json_object_get(o, "timing"))) {
+        static const char *const tk[] = {"interchar_ms", "ack_timeout_ms", "retries", "channel_timeout_ms",
+                                         NULL};
+        if (check_keys(c, v, "$.optical.timing", tk) < 0)
+            return -1;
+        uint32_t *dst[4] = {&op->interchar_ms, &op->ack_timeout_ms, &op->retries, &op->channel_timeout_ms};
+        const long long lo[4] = {10, 100, 0, 500}, hi[4] = {60000, 60000, 10, 600000};
+        for (int i = 0; i < 4; i++) {
+            x = *dst[i];
+            if (get_int(c, v, "$.optical.timing", tk[i], lo[i], hi[i], &x) < 0)
+                return -1;
+            *dst[i] = (uint32_t)x;
+        }
+        if (json_object_get(v, "retries"))
+            op->has_retries = true;
+    }
+    if ((v = json_object_get(o, "rules")) && parse_optical_rules(c, v, op) < 0)
+        return -1;
+    return 0;
+}
+
 static int parse_root(pctx *c, json_t *root, sim_profile *p)
 {
     static const char *const keys[] = {"name", "description", "generation", "identity", "ratings",
                                        "bt21", "et11", "keys", "model", "clock", "seq_start",
                                        "tls_required", "policy", "locked_tables", "overrides",
-                                       NULL};
+                                       "optical", NULL};
     if (check_keys(c, root, "$", keys) < 0)
         return -1;
     int have;
@@ -877,6 +1082,8 @@ static int parse_root(pctx *c, json_t *root, sim_profile *p)
     if ((v = json_object_get(root, "locked_tables")) && parse_locked(c, v, p) < 0)
         return -1;
     if ((v = json_object_get(root, "overrides")) && parse_overrides(c, v, p) < 0)
+        return -1;
+    if ((v = json_object_get(root, "optical")) && parse_optical(c, v, &p->optical) < 0)
         return -1;
     return 0;
 }

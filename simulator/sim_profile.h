@@ -60,6 +60,34 @@ typedef struct {
     uint8_t *bytes;                /* owned */
 } sim_table_override;
 
+/* The optical port's settings ("optical" object, optical.md; h11). All-zero
+ * means the documented defaults, so a profile without the object needs no
+ * initialisation (sim_optical_port turns this into a sim_optical_cfg). */
+#define SIM_PROFILE_OPTICAL_RULES 32
+typedef struct {
+    bool present;
+    uint8_t mk[20], pk[20], rk[20];          /* optical.md 4: 20-byte passwords */
+    bool mk_set, pk_set, rk_set;
+    bool pk_disabled;                        /* ET04 PK disable */
+    int shared_uart;                         /* 0 = by generation (on for 2/3), 1 on, 2 off */
+    bool dos_enabled;
+    uint32_t dos_session_s, dos_holdoff_s;   /* 0 = 600 / 300 */
+    bool classic_identify, strict_identify, past_end_zeros, oversize_rno;
+    bool no_bad_password_alarm;
+    uint8_t lockout_threshold;
+    uint32_t lockout_minutes;
+    uint16_t max_packet_size;                /* 0 = 1024 */
+    uint8_t max_packets;                     /* 0 = 8 */
+    uint8_t bauds[15];
+    size_t n_bauds;                          /* 0 = {06} (9600) */
+    uint32_t interchar_ms, ack_timeout_ms, retries, channel_timeout_ms; /* 0 = C12.18 values */
+    bool has_retries;
+    struct {
+        uint16_t table_id, flags;            /* SIM_OPTICAL_R_* bits */
+    } rules[SIM_PROFILE_OPTICAL_RULES];
+    size_t n_rules;
+} sim_profile_optical;
+
 typedef struct {
     char name[64];                 /* profile name, e.g. "nes-3ph-fw3" */
     char path[256];                /* file it came from */
@@ -92,6 +120,7 @@ typedef struct {
     size_t n_locked;
     sim_table_override overrides[SIM_MAX_TABLE_OVERRIDES];
     size_t n_overrides;
+    sim_profile_optical optical;   /* optical port (h11) */
 } sim_profile;
 
 /* Load and validate a profile. On error returns -1 and writes a message of
@@ -104,5 +133,8 @@ void sim_profile_free(sim_profile *p);
 /* Parse a key given as 20/16 ASCII characters or 32/40 hex digits (with or
  * without spaces/colons); first 16 bytes kept. -1 with a message on error. */
 int sim_parse_key(const char *text, uint8_t out[16], char *err, size_t errlen);
+/* 20-byte variant for optical passwords (optical.md 4): up to 20 ASCII
+ * characters (padded with 0x00, as termineter does) or 32/40 hex digits. */
+int sim_parse_key20(const char *text, uint8_t out[20], char *err, size_t errlen);
 
 #endif

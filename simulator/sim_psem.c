@@ -48,6 +48,8 @@ static size_t do_read(sim_psem *p, const mep_request *r, int size, size_t max_da
     int got = want ? sim_tables_read(p->tables, r->table, off, want, resp + 3) : 0;
     if (got < 0)
         return answer(res, resp, MEP_RSP_IAR, "table read failed");
+    if (got > 0 && p->hooks.after_read)
+        p->hooks.after_read(p->hooks.ctx, r->table, off, resp + 3, (size_t)got);
     resp[0] = MEP_RSP_OK;
     mep_put_be16(resp + 1, (uint16_t)got);
     res->code = MEP_RSP_OK;

@@ -40,6 +40,9 @@ typedef struct {
     uint8_t (*before_write)(void *ctx, const sim_psem_write *w, char *note, size_t cap);
     /* After the bytes are stored. */
     void (*after_write)(void *ctx, const sim_psem_write *w, char *note, size_t cap);
+    /* Optional: data[0..n) = table bytes [off, off+n) about to be answered;
+     * may patch them (protocol faults S30, kWh glitches S16-S18). */
+    void (*after_read)(void *ctx, uint16_t table, uint32_t off, uint8_t *data, size_t n);
     void *ctx;
 } sim_psem_hooks;
 
