@@ -8,6 +8,15 @@
  * Usage: bench_txn [--count N] [--case NAME]   (prints ns per transaction)
  * Under callgrind, bench/run.sh runs two counts and divides the difference
  * to get instructions per transaction without the setup cost.
+ *
+ * TLS mode (mep.md 7; h12): the tls-* cases run sim_tls (meter, on a
+ * sim_meter through its TLS hooks, as mepsim does) against host_tls (the
+ * module's client, mepmod's code) in process. tls-handshake times one full
+ * handshake (0x58 + 0x59, both sides); tls-bt23-13 / tls-bt28-full time one
+ * TLS_TABLE round trip - client encrypt, meter decrypt + dispatch + encrypt,
+ * client decrypt - and print the meter's share separately. `--wire` prints
+ * bytes on the wire and 9600-baud wire time of one BT23+BT28 poll in both
+ * modes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +27,10 @@
 #include "mep_frame.h"
 #include "mep_rc4.h"
 #include "sim_meter.h"
+#ifdef MEP_HAVE_MBEDTLS
+#include "host_tls.h"
+#include "sim_tls.h"
+#endif
 
 typedef struct {
     const char *name;
@@ -59,17 +72,222 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static sim_meter *bench_meter(sim_profile *prof)
+{
+    sim_meter_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.profile = prof;
+    memcpy(cfg.mbk, prof->mbk, 16);
+    memcpy(cfg.mak, prof->mak, 16);
+    cfg.has_seq_start = true;
+    cfg.seq_start = 1000;
+    cfg.seed = 1;
+    cfg.speed = 1.0;
+    cfg.policy = prof->policy;
+    cfg.name = "bench";
+    char err[256];
+    sim_meter *m = sim_meter_new(&cfg, 0, err, sizeof err);
+    if (!m)
+        fprintf(stderr, "bench_txn: %s\n", err);
+    return m;
+}
+
+/* 9600 8N1 = 10 bits a byte; replies > 117 bytes pause 25 ms per segment (mep.md 4). */
+static double wire_ms(size_t req_bytes, size_t resp_bytes)
+{
+    size_t pauses = resp_bytes > 117 ? (resp_bytes - 1) / 117 : 0;
+    return (double)(req_bytes + resp_bytes) * 10.0 / 9.6 + 25.0 * (double)pauses;
+}
+
+#ifdef MEP_HAVE_MBEDTLS
+/* ---- TLS mode: sim_tls on a sim_meter <-> host_tls, in process ---------- */
+typedef struct {
+    sim_meter *m;
+    sim_tls *server;
+    uint64_t t_ms;
+    uint64_t meter_ns;
+    size_t frames, tx, rx, last_rx;
+} tls_link;
+
+static size_t hook_message(void *ctx, const uint8_t *body, size_t len, uint8_t *out, size_t cap)
+{
+    return sim_tls_on_message(ctx, body, len, out, cap);
+}
+
+static sim_meter_rc4_verdict hook_gate(void *ctx)
+{
+    return sim_tls_rc4_gate(ctx) == SIM_TLS_RC4_ACCEPT ? SIM_METER_RC4_ACCEPT : SIM_METER_RC4_REFUSE;
+}
+
+static int link_exchange(void *ctx, const uint8_t *frame, size_t len, uint8_t *reply, size_t cap, size_t *reply_len)
+{
+    tls_link *l = ctx;
+    l->t_ms += 100; /* one request per 100 ms of meter time */
+    uint64_t t0 = now_ns();
+    size_t n = sim_meter_on_frame(l->m, frame, len, l->t_ms, reply, cap, NULL, 0);
+    l->meter_ns += now_ns() - t0;
+    l->frames++;
+    l->tx += len;
+    l->rx += n;
+    l->last_rx = n;
+    if (n == 0)
+        return -1;
+    *reply_len = n;
+    return 0;
+}
+
+/* Fixed-output rng: the figures must not depend on the entropy source. */
+static int bench_rng(void *ctx, unsigned char *out, size_t n)
+{
+    uint32_t *x = ctx;
+    for (size_t i = 0; i < n; i++) {
+        *x = *x * 1664525u + 1013904223u;
+        out[i] = (uint8_t)(*x >> 24);
+    }
+    return 0;
+}
+
+static int tls_cases(sim_profile *prof, const char *only, long count, int wire)
+{
+    static const struct {
+        const char *name;
+        uint8_t req[8];
+        size_t len;
+    } TC[] = {
+        {"tls-handshake", {0}, 0},
+        {"tls-bt23-13", {0x3F, 0x00, 0x17, 0x00, 0x00, 0x00, 0x00, 0x0D}, 8},
+        {"tls-bt28-full", {0x30, 0x00, 0x1C, 0x02, 0x00}, 5},
+    };
+    for (size_t ci = 0; ci < sizeof TC / sizeof TC[0]; ci++) {
+        if (wire ? ci != 0 : (only && strcmp(only, TC[ci].name)))
+            continue;
+        tls_link l;
+        memset(&l, 0, sizeof l);
+        l.m = bench_meter(prof);
+        if (!l.m)
+            return 1;
+        uint32_t srv_seed = 1, cli_seed = 2;
+        sim_tls_cfg sc;
+        memset(&sc, 0, sizeof sc);
+        memcpy(sc.mbk, prof->mbk, 16);
+        memcpy(sc.mak, prof->mak, 16);
+        sc.tls_required = true;
+        sc.dispatch = sim_meter_tls_dispatch;
+        sc.dispatch_ctx = l.m;
+        sc.rng = bench_rng;
+        sc.rng_ctx = &srv_seed;
+        char err[256];
+        l.server = sim_tls_new(&sc, err, sizeof err);
+        if (!l.server) {
+            fprintf(stderr, "bench_txn: %s\n", err);
+            return 1;
+        }
+        sim_meter_tls_hooks h = {.on_message = hook_message, .rc4_gate = hook_gate, .ctx = l.server};
+        sim_meter_set_tls_hooks(l.m, &h);
+        host_tls_cfg hc;
+        memset(&hc, 0, sizeof hc);
+        hc.client_id = 100;
+        hc.key_id = 0;
+        memcpy(hc.psk, prof->mbk, 16);
+        hc.exchange = link_exchange;
+        hc.exchange_ctx = &l;
+        hc.rng = bench_rng;
+        hc.rng_ctx = &cli_seed;
+        host_tls *c = NULL;
+        if (host_tls_new(&hc, &c) != HOST_TLS_OK) {
+            fprintf(stderr, "bench_txn: host_tls_new failed\n");
+            return 1;
+        }
+        int rc = 0;
+        if (wire) {
+            /* one BT23(13)+BT28(full) poll in both modes, bytes and 9600-baud time */
+            if (host_tls_connect(c) != HOST_TLS_OK)
+                rc = 1;
+            size_t hs_tx = l.tx, hs_rx = l.rx;
+            uint8_t resp[HOST_TLS_MAX_PLAIN];
+            size_t rl = 0, tls_tx = 0, tls_rx = 0, rc4_tx = 0, rc4_rx = 0, n_rsp[2] = {0, 0};
+            double tls_ms = 0, rc4_ms = 0;
+            for (int k = 1; k <= 2 && !rc; k++) {
+                const uint8_t *rq = TC[k].req;
+                size_t before_tx = l.tx, before_rx = l.rx;
+                if (host_tls_request(c, rq, TC[k].len, resp, sizeof resp, &rl) != HOST_TLS_OK || resp[0] != 0) {
+                    rc = 1;
+                    break;
+                }
+                n_rsp[k - 1] = rl;
+                tls_tx += l.tx - before_tx;
+                tls_rx += l.rx - before_rx;
+                tls_ms += wire_ms(l.tx - before_tx, l.rx - before_rx);
+                /* RC4 (mep.md 3.2, 3.6): len + bare + seq(4) + digest(8) / len + bare + digest(8) */
+                size_t q = 2 + TC[k].len + 12, a = 2 + rl + 8;
+                rc4_tx += q;
+                rc4_rx += a;
+                rc4_ms += wire_ms(q, a);
+            }
+            if (rc) {
+                fprintf(stderr, "bench_txn: TLS poll failed\n");
+            } else {
+                printf("TLS handshake: %zu bytes module->meter + %zu meter->module in 2 exchanges = %.0f ms at 9600 8N1\n",
+                       hs_tx, hs_rx, wire_ms(hs_tx, hs_rx));
+                printf("one BT23(13 B)+BT28(%zu B) poll: RC4 %zu+%zu = %zu bytes, %.0f ms; TLS %zu+%zu = %zu bytes, %.0f ms "
+                       "(+%zu bytes, +%.0f ms) at 9600 8N1 incl. 25 ms segment pauses\n",
+                       n_rsp[1] > 3 ? n_rsp[1] - 3 : 0, rc4_tx, rc4_rx, rc4_tx + rc4_rx, rc4_ms, tls_tx, tls_rx,
+                       tls_tx + tls_rx, tls_ms, tls_tx + tls_rx - rc4_tx - rc4_rx, tls_ms - rc4_ms);
+            }
+        } else if (TC[ci].len == 0) {
+            long hs = count > 200 ? 200 : count; /* a handshake costs ~40 transactions */
+            uint64_t t0 = now_ns();
+            for (long k = 0; k < hs && !rc; k++)
+                rc = host_tls_connect(c) != HOST_TLS_OK;
+            uint64_t ns = now_ns() - t0;
+            if (!rc)
+                printf("%-20s %8.0f ns/handshake  (meter side %.0f ns; %zu+%zu bytes on the wire; %ld handshakes)\n",
+                       TC[ci].name, (double)ns / (double)hs, (double)l.meter_ns / (double)hs,
+                       l.tx / (size_t)hs, l.rx / (size_t)hs, hs);
+        } else {
+            uint8_t resp[HOST_TLS_MAX_PLAIN];
+            size_t rl = 0;
+            rc = host_tls_connect(c) != HOST_TLS_OK;
+            l.meter_ns = 0;
+            size_t tx0 = l.tx, rx0 = l.rx;
+            uint64_t t0 = now_ns();
+            for (long k = 0; k < count && !rc; k++)
+                rc = host_tls_request(c, TC[ci].req, TC[ci].len, resp, sizeof resp, &rl) != HOST_TLS_OK ||
+                     resp[0] != MEP_RSP_OK;
+            uint64_t ns = now_ns() - t0;
+            if (!rc)
+                printf("%-20s %8.0f ns/transaction round trip (meter side %.0f ns)  request %zu / response %zu bytes "
+                       "(%ld transactions)\n",
+                       TC[ci].name, (double)ns / (double)count, (double)l.meter_ns / (double)count,
+                       (l.tx - tx0) / (size_t)count, (l.rx - rx0) / (size_t)count, count);
+        }
+        if (rc)
+            fprintf(stderr, "bench_txn: %s failed\n", TC[ci].name);
+        host_tls_free(c);
+        sim_meter_set_tls_hooks(l.m, NULL);
+        sim_tls_free(l.server);
+        sim_meter_free(l.m);
+        if (rc)
+            return 1;
+    }
+    return 0;
+}
+#endif
+
 int main(int argc, char **argv)
 {
     long count = 200000;
     const char *only = NULL;
+    int wire = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--count") && i + 1 < argc)
             count = strtol(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--case") && i + 1 < argc)
             only = argv[++i];
+        else if (!strcmp(argv[i], "--wire"))
+            wire = 1;
         else {
-            fprintf(stderr, "usage: %s [--count N] [--case NAME]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--count N] [--case NAME] [--wire]\n", argv[0]);
             return 2;
         }
     }
@@ -80,7 +298,7 @@ int main(int argc, char **argv)
 
     sim_profile prof;
     sim_profile_default(&prof);
-    for (size_t ci = 0; ci < sizeof CASES / sizeof CASES[0]; ci++) {
+    for (size_t ci = 0; ci < sizeof CASES / sizeof CASES[0] && !wire; ci++) {
         const bench_case *c = &CASES[ci];
         if (only && strcmp(only, c->name))
             continue;
@@ -131,6 +349,14 @@ int main(int argc, char **argv)
                (double)total_ns / (double)count, resp_len, count);
         sim_meter_free(m);
     }
+#ifdef MEP_HAVE_MBEDTLS
+    /* TLS cases: fewer by default (a handshake costs ~1000 transactions) */
+    long tls_count = count > 20000 ? 20000 : count;
+    if (tls_cases(&prof, only, tls_count, wire) != 0) {
+        sim_profile_free(&prof);
+        return 1;
+    }
+#endif
     sim_profile_free(&prof);
     return 0;
 }

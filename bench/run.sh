@@ -18,5 +18,21 @@ for c in bt23-13-mbk bt28-full-mbk bt23-13-mak bt28-full-mbk-enc; do
   printf '   %-20s %8d instructions/transaction\n' "$c" $(( (i2 - i1) / 1000 ))
 done
 echo
+echo "== (a2) TLS mode (mep.md 7): sim_tls on the meter <-> host_tls (mepmod's client), in process"
+echo "   (RC4 figures above are the meter alone; TLS transactions are round trips, meter share shown)"
+echo "   instructions (callgrind; whole round trip / meter side only):"
+for c in tls-bt23-13 tls-bt28-full; do
+  i1=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$B/bench/bench_txn" --case $c --count 1000 2>&1 | awk '/Collected/ {print $4}')
+  i2=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$B/bench/bench_txn" --case $c --count 2000 2>&1 | awk '/Collected/ {print $4}')
+  m1=$(valgrind --tool=callgrind --toggle-collect=sim_meter_on_frame --callgrind-out-file=/dev/null "$B/bench/bench_txn" --case $c --count 1000 2>&1 | awk '/Collected/ {print $4}')
+  m2=$(valgrind --tool=callgrind --toggle-collect=sim_meter_on_frame --callgrind-out-file=/dev/null "$B/bench/bench_txn" --case $c --count 2000 2>&1 | awk '/Collected/ {print $4}')
+  printf '   %-20s %8d instructions/round trip, meter side %d\n' "$c" $(( (i2 - i1) / 1000 )) $(( (m2 - m1) / 1000 ))
+done
+h1=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$B/bench/bench_txn" --case tls-handshake --count 10 2>&1 | awk '/Collected/ {print $4}')
+h2=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$B/bench/bench_txn" --case tls-handshake --count 20 2>&1 | awk '/Collected/ {print $4}')
+printf '   %-20s %8d instructions/handshake (both sides)\n' tls-handshake $(( (h2 - h1) / 10 ))
+echo "   bytes and wire time:"
+"$B/bench/bench_txn" --wire | sed 's/^/   /'
+echo
 echo "== (b) meters per process, one transaction per second each, over PTYs"
 "$B/bench/bench_scale" --mepsim "$B/simulator/mepsim" ${SCALE_ARGS:-}

@@ -6,7 +6,8 @@
 #   SPEED=60 ci/demo.sh        simulated clock 60x faster
 #   PROFILE=fixtures/meters/nes-1ph.json ci/demo.sh
 #
-# The emulator's decoded frame log goes to ./meter.log; the firmware's JSON
+# The emulator's decoded frame log goes to ./meter.log, the firmware's log to
+# ./mepmod.log; the firmware's JSON
 # is on http://127.0.0.1:${HTTP_PORT:-8080}/getDashDataWS and its dashboard on
 # http://127.0.0.1:${HTTP_PORT:-8080}/ . Ctrl-C stops everything.
 set -euo pipefail
@@ -49,8 +50,9 @@ fi
 
 # The profile's default MBK unless one was given (mepsim prints it in meter.log).
 fw_key=${MBK:-$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["keys"]["mbk"])' "$PROFILE")}
-echo "meter on ./meter.pty (log: meter.log); dashboard http://127.0.0.1:$HTTP_PORT/"
+echo "meter on ./meter.pty (log: meter.log); firmware log: mepmod.log; dashboard http://127.0.0.1:$HTTP_PORT/"
+# The firmware's log goes to a file so it does not scroll the live view away.
 build-demo/firmware/host/mepmod --port ./meter.pty --mbk "$fw_key" --http-port "$HTTP_PORT" \
-  --control ./meter.sock --display "${mqtt_args[@]}" &
+  --control ./meter.sock --display "${mqtt_args[@]}" 2>mepmod.log &
 pids+=($!)
 wait "${pids[-1]}"

@@ -10,7 +10,7 @@ PKGS=(
   python3 python3-pytest python3-serial python3-yaml
   mosquitto libmosquitto-dev python3-paho-mqtt
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
-  valgrind python3-labgrid
+  valgrind python3-labgrid python3-pytest-xdist
 )
 
 missing=()

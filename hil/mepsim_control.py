@@ -119,6 +119,41 @@ class MepsimControl:
     def fault_list(self, meter=None):
         return self._cmd("fault_list", meter)
 
+    # ---- the port's whole fault set: line + protocol faults, kWh glitches ----
+    # Names/parameters: fixtures/scenarios/README.md (same as scenario files).
+    def inject(self, spec, meter=None):
+        """Line or protocol fault, e.g. "flip rate=0.001 dir=to-module" or "busy";
+        returns its id ("3" line fault, "p2" protocol fault) for clear()."""
+        return self._cmd("inject", meter, spec=spec)["id"]
+
+    def glitch(self, spec, meter=None):
+        """kWh glitch, e.g. "spike delta=2^24 polls=3"; returns its id ("g1")."""
+        return self._cmd("glitch", meter, spec=spec)["id"]
+
+    def clear(self, what="all", meter=None):
+        """Stop faults/glitches: a name, an id (3, p2, g1) or "all"."""
+        return self._cmd("clear", meter, what=what)["reply"]
+
+    def list_faults(self, meter=None):
+        """Active faults and glitches, one line each (text)."""
+        return self._cmd("list", meter)["reply"]
+
+    def fault_status(self, meter=None):
+        """Counters: injected per fault, glitched per glitch, power cycles
+        (long/short), latch-ups and latchups_cleared, error codes sent,
+        replays (identical resends), reboots."""
+        return self._cmd("fault_status", meter)
+
+    def faults(self, line, meter=None):
+        """Text form ("inject drop p=0.5", "clear all", "status"); returns the reply text."""
+        return self._cmd("faults", meter, line=line)["reply"]
+
+    def scenario(self, action, path=None, meter=None):
+        """action = load (validates strictly, then runs the timeline on the
+        running meter), start (restart), stop (and clear all faults), status."""
+        return self._cmd("scenario", meter, action=action,
+                         path=str(path) if path is not None else None)["scenario"]
+
     def line(self, line, on, meter=None):
         """Report a module line event: line = "transceiver" or "enable"."""
         obj = {"line": line, "on": bool(on)}

@@ -25,6 +25,8 @@
 #include "sim_display.h"
 #include "sim_line.h"
 #include "sim_meter.h"
+#include "sim_optical_port.h"
+#include "sim_portmodem.h"
 #include "sim_tls.h"
 
 #define MEPSIM_VERSION "0.1.0"
@@ -36,6 +38,7 @@ typedef struct {
     sim_scenario *sc;
     sim_meter *meter;
     sim_port *port;
+    sim_optical_port *optical;    /* for "optical" steps (S35), or NULL */
     ev_timer timer;
     uint64_t last_wall_ms;
     double elapsed_ms;
@@ -50,6 +53,7 @@ typedef struct {
     sim_meter *meters[SIM_CONFIG_MAX_METERS];
     sim_port *ports[SIM_CONFIG_MAX_METERS];
     sim_tls *tls[SIM_CONFIG_MAX_METERS];
+    sim_optical_port *optical[SIM_CONFIG_MAX_METERS]; /* optical port (shared or separate), or NULL */
     sim_meter_cfg mcfg[SIM_CONFIG_MAX_METERS];
     mepsim_scenario scen[SIM_CONFIG_MAX_METERS];
     size_t n;
@@ -114,13 +118,32 @@ static void scenario_apply(mepsim_scenario *r, const sim_step *st, uint64_t now_
                 sim_model_set_load(md, ph - 1, st->u.load.watts, st->u.load.pf);
         break;
     case SIM_STEP_FAULT:
-        if (sim_fault_start(sim_port_fault(r->port), &st->u.fault, now_ms * 1000u, err, sizeof err) < 0) {
-            snprintf(msg, sizeof msg, "scenario %s: fault not started: %s", r->sc->name, err);
+    case SIM_STEP_PFAULT:
+    case SIM_STEP_GLITCH:
+    case SIM_STEP_STOP: {
+        /* line faults, protocol faults and glitches all live in the port's
+         * fault set (h8 wiring list 6); a glitch may also ask for loads
+         * (solar export) or a frozen clock. */
+        sim_glitch_effects fx;
+        memset(&fx, 0, sizeof fx);
+        sim_meter_advance(r->meter, now_ms);
+        if (sim_fault_set_apply(sim_port_faults(r->port), st, now_ms * 1000u,
+                                sim_meter_sim_now(r->meter, now_ms), &fx, err, sizeof err) < 0) {
+            snprintf(msg, sizeof msg, "scenario %s: %s not started: %s", r->sc->name, sim_step_kind_name(st->kind),
+                     err);
             sim_port_log(r->port, 0, msg);
+            break;
         }
+        for (int i = 0; i < fx.n_loads && i < 3; i++)
+            if (fx.load[i].phase >= 1 && fx.load[i].phase <= md->cfg.phases)
+                sim_model_set_load(md, fx.load[i].phase - 1, fx.load[i].watts, fx.load[i].pf);
         break;
-    case SIM_STEP_STOP:
-        sim_fault_stop(sim_port_fault(r->port), st->u.stop);
+    }
+    case SIM_STEP_REBOOT:
+        sim_meter_reboot(r->meter, now_ms);
+        snprintf(msg, sizeof msg, "scenario %s: meter restarted, E=0x%08X", r->sc->name,
+                 (unsigned)sim_meter_next_seq(r->meter));
+        sim_port_log(r->port, 0, msg);
         break;
     case SIM_STEP_ALERT:
         if (st->u.alert.clear)
@@ -136,6 +159,19 @@ static void scenario_apply(mepsim_scenario *r, const sim_step *st, uint64_t now_
         break;
     case SIM_STEP_END:
         r->ended = true;
+        break;
+    case SIM_STEP_OPTICAL: /* a probe reads the meter over optical (optical.md 6) */
+        if (!r->optical) {
+            snprintf(msg, sizeof msg, "scenario %s: optical step skipped: this meter has no optical port",
+                     r->sc->name);
+            sim_port_log(r->port, 0, msg);
+        } else if (st->u.optical.stop) {
+            sim_optical_port_probe_stop(r->optical);
+        } else if (sim_optical_port_probe_start(r->optical, st->u.optical.seconds, st->u.optical.echo, err,
+                                                sizeof err) != 0) {
+            snprintf(msg, sizeof msg, "scenario %s: optical step: %s", r->sc->name, err);
+            sim_port_log(r->port, 0, msg);
+        }
         break;
     default: /* wait; unsupported kinds were refused at load (sim_config) */
         break;
@@ -189,7 +225,81 @@ static void status_extra(void *ctx, size_t i, void *obj)
         static const char *const names[] = {"idle", "handshaking", "established"};
         sim_tls_state st = sim_tls_get_state(app->tls[i]);
         json_object_set_new(o, "tls", json_string(st <= SIM_TLS_ESTABLISHED ? names[st] : "?"));
+        /* (h12) sim_tls counters for tests and ET89-style diagnostics (mep.md 7.1) */
+        const sim_tls_counters *k = sim_tls_counters_get(app->tls[i]);
+        json_object_set_new(o, "tls_counters",
+                            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i}",
+                                      "handshakes_started", (json_int_t)k->handshakes_started,
+                                      "handshakes_ok", (json_int_t)k->handshakes_ok,
+                                      "handshake_failures", (json_int_t)k->handshake_failures,
+                                      "identity_rejects", (json_int_t)k->identity_rejects,
+                                      "tables", (json_int_t)k->tables, "no_session", (json_int_t)k->no_session,
+                                      "terminates", (json_int_t)k->terminates,
+                                      "rc4_refused", (json_int_t)k->rc4_refused, "errors", (json_int_t)k->errors,
+                                      "last_mbedtls_error", k->last_mbedtls_error));
     }
+}
+
+/* Control {"cmd":"scenario","action":..}. "load" validates the file
+ * strictly (nothing changes on a bad file) and starts its timeline at once
+ * on the running meter; the file's profile, keys, seed, policies and
+ * patches need a fresh meter (--scenario) and are not applied, which the
+ * reply says. "start" clears every fault and glitch, rewinds and restarts
+ * the loaded timeline (tests start a timeline once the module reads), "stop"
+ * stops it and clears every fault and glitch, "status" reports progress. */
+static void *scenario_ctl(void *ctx, size_t i, const char *action, const char *path)
+{
+    mepsim_app *app = ctx;
+    char err[700];
+    if (i >= app->n)
+        return json_pack("{s:b, s:s}", "ok", 0, "error", "scenario: no such meter");
+    mepsim_scenario *r = &app->scen[i];
+    if (!strcmp(action, "load")) {
+        sim_scenario *sc = sim_scenario_load(path, NULL, err, sizeof err);
+        if (!sc) {
+            char msg[800];
+            snprintf(msg, sizeof msg, "scenario: %s", err);
+            return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+        }
+        ev_timer_stop(app->loop, &r->timer);
+        sim_scenario_free(r->sc);
+        r->sc = sc;
+        action = "start";
+    }
+    if (!r->sc)
+        return json_pack("{s:b, s:s}", "ok", 0, "error", "scenario: none loaded (action \"load\" with a path)");
+    if (!strcmp(action, "start")) {
+        /* a clean restart: faults and glitches of an earlier run go first */
+        char out[64];
+        sim_fault_set_command(sim_port_faults(r->port), "clear all", sim_now_us(), 0, NULL, out, sizeof out);
+        ev_timer_stop(app->loop, &r->timer);
+        sim_scenario_rewind(r->sc);
+        r->started = r->ended = false;
+        r->elapsed_ms = 0;
+        ev_timer_set(&r->timer, 0.0, 0.0);
+        ev_timer_start(app->loop, &r->timer);
+        char msg[300];
+        snprintf(msg, sizeof msg, "scenario %s started from the control socket (%zu steps)", r->sc->name,
+                 r->sc->n_steps);
+        sim_port_log(r->port, 0, msg);
+    } else if (!strcmp(action, "stop")) {
+        ev_timer_stop(app->loop, &r->timer);
+        r->ended = true;
+        char out[64];
+        sim_fault_set_command(sim_port_faults(r->port), "clear all", sim_now_us(), 0, NULL, out, sizeof out);
+        sim_port_kick(r->port);
+    }
+    json_t *o = json_pack("{s:b}", "ok", 1);
+    json_object_set_new(o, "scenario",
+                        json_pack("{s:s, s:I, s:I, s:f, s:b, s:b}", "name", r->sc->name, "steps",
+                                  (json_int_t)r->sc->n_steps, "next", (json_int_t)r->sc->next, "elapsed_s",
+                                  r->elapsed_ms / 1000.0, "done", r->ended || sim_scenario_done(r->sc),
+                                  "running", ev_is_active(&r->timer) || (!r->ended && r->started &&
+                                                                           !sim_scenario_done(r->sc))));
+    if (!strcmp(action, "start") && path)
+        json_object_set_new(o, "note", json_string("timeline only: the file's profile, keys, seed, speed, "
+                                                   "policies and patches apply with --scenario"));
+    return o;
 }
 
 static int attach_tls(mepsim_app *app, size_t i, char *err, size_t errlen)
@@ -213,6 +323,35 @@ static int attach_tls(mepsim_app *app, size_t i, char *err, size_t errlen)
     return 0;
 }
 
+/* The optical port (optical.md): a separate PTY/UART when asked for, else
+ * shared with the MEP line on Gen 2/3 profiles (6); Gen 4 without
+ * --optical-pty/--optical-uart has none. */
+static int attach_optical(mepsim_app *app, size_t i, char *err, size_t errlen)
+{
+    const sim_config_meter *s = &app->cfg.meters[i];
+    sim_optical_cfg oc;
+    sim_optical_port_cfg_from_profile(app->mcfg[i].profile, s->name, &oc);
+    if (!s->optical_pty[0] && !s->optical_uart[0] && !oc.shared_uart)
+        return 0;
+    sim_optical_port_cfg pc = {
+        .name = s->name,
+        .pty_path = s->optical_pty[0] ? s->optical_pty : NULL,
+        .uart = s->optical_uart[0] ? s->optical_uart : NULL,
+        .mep = app->ports[i],
+        .verbose = app->cfg.verbose,
+        .log = stderr,
+    };
+    app->optical[i] = sim_optical_port_open(app->loop, app->meters[i], &oc, &pc, err, errlen);
+    if (!app->optical[i])
+        return -1;
+    if (sim_optical_port_shared(app->optical[i]))
+        printf("%s: optical port shares the MEP line (Gen %d)\n", s->name, app->mcfg[i].profile->generation);
+    else
+        printf("%s: optical %s -> %s\n", s->name, sim_optical_port_path(app->optical[i]),
+               sim_optical_port_device(app->optical[i]));
+    return 0;
+}
+
 /* Clean up, free the app and give the exit code. */
 static int finish(mepsim_app *app, int code)
 {
@@ -228,6 +367,7 @@ static void app_cleanup(mepsim_app *app)
     sim_display_free(app->display);
     sim_control_free(app->control);
     for (size_t i = 0; i < SIM_CONFIG_MAX_METERS; i++) {
+        sim_optical_port_close(app->optical[i]); /* removes its tap from the MEP port */
         sim_port_close(app->ports[i]);
         if (app->meters[i]) {
             sim_meter_set_tls_hooks(app->meters[i], NULL);
@@ -316,6 +456,9 @@ int main(int argc, char **argv)
             .format = s->format,
             .verbose = app->cfg.verbose,
             .log = stderr,
+            /* faults and glitches draw from the meter's seed (--seed or the
+             * scenario's "seed"): a run is repeatable for a given seed */
+            .fault_seed = app->mcfg[i].seed,
         };
         app->ports[i] = sim_port_open(app->loop, app->meters[i], &pc, err, sizeof err);
         if (!app->ports[i]) {
@@ -323,16 +466,27 @@ int main(int argc, char **argv)
             return finish(app, 1);
         }
         app->n = i + 1;
+        /* HIL modem lines on the UART (sim_portmodem.h); the port owns them */
+        if (s->has_modem && sim_portmodem_wanted(&s->modem) &&
+            !sim_portmodem_attach(app->ports[i], &s->modem, NULL, err, sizeof err)) {
+            fprintf(stderr, "mepsim: %s\n", err);
+            return finish(app, 1);
+        }
         if (attach_tls(app, i, err, sizeof err) != 0) {
             fprintf(stderr, "mepsim: meter %s: TLS: %s\n", s->name, err);
             return finish(app, 1);
         }
-        if (app->scen[i].sc) {
-            mepsim_scenario *r = &app->scen[i];
-            r->meter = app->meters[i];
-            r->port = app->ports[i];
-            ev_init(&r->timer, on_scenario_timer);
-            r->timer.data = r;
+        if (attach_optical(app, i, err, sizeof err) != 0) {
+            fprintf(stderr, "mepsim: meter %s: optical port: %s\n", s->name, err);
+            return finish(app, 1);
+        }
+        mepsim_scenario *r = &app->scen[i];
+        r->meter = app->meters[i];
+        r->port = app->ports[i];
+        r->optical = app->optical[i];
+        ev_init(&r->timer, on_scenario_timer); /* also for "scenario load" on the control socket */
+        r->timer.data = r;
+        if (r->sc) {
             ev_timer_set(&r->timer, 0.0, 0.0);
             ev_timer_start(app->loop, &r->timer);
             printf("%s: scenario %s (%zu steps)\n", s->name, r->sc->name, r->sc->n_steps);
@@ -349,6 +503,8 @@ int main(int argc, char **argv)
             return finish(app, 1);
         }
         sim_control_set_status_hook(app->control, status_extra, app);
+        sim_control_set_scenario_hook(app->control, scenario_ctl, app);
+        sim_control_set_optical(app->control, app->optical);
         printf("control: %s\n", app->cfg.control);
     }
     if (app->cfg.display)

@@ -31,6 +31,9 @@ const char *sim_config_usage(void)
         "Meter options (before the first --meter they apply to meter \"meter0\"):\n"
         "  --pty PATH            create a pseudo-terminal and symlink PATH to it\n"
         "  --uart DEV            use a real serial device (libserialport)\n"
+        "  --optical-pty PATH    separate optical port (C12.18) on a PTY (Gen 4; without it a\n"
+        "                        Gen 2/3 meter shares its MEP line with the optical port)\n"
+        "  --optical-uart DEV    separate optical port on a serial device\n"
         "  --baud N              initial line rate (default: the meter's, 9600)\n"
         "  --format 8N1|8E1|7E1  character format (default 8N1; sets bits per byte for pacing)\n"
         "  --profile FILE        meter profile JSON (default: built-in three-phase profile)\n"
@@ -42,8 +45,20 @@ const char *sim_config_usage(void)
         "  --policy NAME=VALUE   override a policy (repeatable), see below\n"
         "  --scenario FILE       run a fixtures/scenarios timeline on this meter (its profile,\n"
         "                        keys, seed, speed, E and policies apply unless given here);\n"
-        "                        line faults, loads, alerts, clock and E jumps are supported\n"
+        "                        line/protocol faults, glitches, loads, alerts, clock, E jumps\n"
+        "                        and reboots all run\n"
         "  --meter NAME          start the section of another meter\n"
+        "\n"
+        "HIL modem lines (--uart only; hil/README.md; config keys sense_transceiver, ...):\n"
+        "  --sense-transceiver LINE[:inverted]  sense the board's transceiver supply on an\n"
+        "                        adapter input, LINE = CTS|DSR|DCD|RI; each debounced change\n"
+        "                        is a line event, as {\"line\":\"transceiver\",..} on the socket\n"
+        "  --sense-enable LINE[:inverted]       the same for the meter ENABLE line\n"
+        "  --modem-poll-ms N     sample the inputs every N ms (default 5)\n"
+        "  --modem-debounce N    equal samples to accept a level (default 2)\n"
+        "  --reset-line DTR|RTS[:inverted]      output for the control command board_reset\n"
+        "  --power-line DTR|RTS[:inverted]      output for board_power (asserted = supply cut)\n"
+        "                        mepsim drives DTR/RTS only when these two name them\n"
         "\n"
         "Global options:\n"
         "  --config FILE         JSON: {\"meters\":[{\"name\":..,\"pty\":..|\"uart\":..,\"baud\":..,\n"
@@ -63,6 +78,8 @@ const char *sim_config_usage(void)
         "  set_register{name,value}, alert{flags}, clear_alert{flags}, counters,\n"
         "  read_table{table,offset,count}, set_seq{e}, bump_idt, freeze_clock{frozen},\n"
         "  fault{spec}, fault_stop{what}, fault_list, quit; line events: {\"line\":\"enable\",\"on\":false}\n"
+        "  board_reset{ms} (default 100), board_power{ms} (cut for ms, default 2000) or\n"
+        "  board_power{on} (true = restore, false = cut until restored): UART + --reset/power-line\n"
         "  (client: hil/mepsim_control.py)\n"
         "\n"
         "Exit status: 0 stopped normally, 1 a device or socket could not be opened,\n"
@@ -242,6 +259,10 @@ static int meter_option(sim_config_meter *m, const char *opt, const char *v, con
         return copy_str(m->pty, sizeof m->pty, v, what, err, errlen);
     if (!strcmp(opt, "uart"))
         return copy_str(m->uart, sizeof m->uart, v, what, err, errlen);
+    if (!strcmp(opt, "optical-pty"))
+        return copy_str(m->optical_pty, sizeof m->optical_pty, v, what, err, errlen);
+    if (!strcmp(opt, "optical-uart"))
+        return copy_str(m->optical_uart, sizeof m->optical_uart, v, what, err, errlen);
     if (!strcmp(opt, "profile"))
         return copy_str(m->profile, sizeof m->profile, v, what, err, errlen);
     if (!strcmp(opt, "scenario"))
@@ -315,6 +336,44 @@ static int meter_option(sim_config_meter *m, const char *opt, const char *v, con
         m->has_start_time = true;
         return 0;
     }
+    /* HIL modem lines (sim_modem.h, hil/README.md): UART only, checked in
+     * sim_config_validate once the transport is known. */
+    if (!strcmp(opt, "sense-transceiver") || !strcmp(opt, "sense-enable")) {
+        sim_modem_input *in = &m->modem.in[opt[6] == 't' ? SIM_MODEM_LINE_TRANSCEIVER : SIM_MODEM_LINE_ENABLE];
+        if (sim_modem_parse_input(v, in) != SIM_MODEM_OK) {
+            snprintf(err, errlen, "%s \"%s\": expected CTS, DSR, DCD or RI, optionally :inverted", what, v);
+            return -1;
+        }
+        m->has_modem = true;
+        return 0;
+    }
+    if (!strcmp(opt, "reset-line") || !strcmp(opt, "power-line")) {
+        sim_modem_output *o = &m->modem.out[opt[0] == 'r' ? SIM_MODEM_OUT_RESET : SIM_MODEM_OUT_POWER];
+        if (sim_modem_parse_output(v, o) != SIM_MODEM_OK) {
+            snprintf(err, errlen, "%s \"%s\": expected DTR or RTS, optionally :inverted", what, v);
+            return -1;
+        }
+        m->has_modem = true;
+        return 0;
+    }
+    if (!strcmp(opt, "modem-poll-ms")) {
+        if (parse_u64(v, 1000, &u) || u < 1) {
+            snprintf(err, errlen, "%s \"%s\": expected milliseconds 1..1000", what, v);
+            return -1;
+        }
+        m->modem.poll_us = (uint32_t)u * 1000u;
+        m->has_modem = true;
+        return 0;
+    }
+    if (!strcmp(opt, "modem-debounce")) {
+        if (parse_u64(v, SIM_MODEM_MAX_DEBOUNCE, &u) || u < 1) {
+            snprintf(err, errlen, "%s \"%s\": expected equal samples 1..%u", what, v, SIM_MODEM_MAX_DEBOUNCE);
+            return -1;
+        }
+        m->modem.debounce = (unsigned)u;
+        m->has_modem = true;
+        return 0;
+    }
     if (!strcmp(opt, "policy")) {
         const char *eq = strchr(v, '=');
         if (!eq || eq == v || !eq[1]) {
@@ -347,8 +406,10 @@ static int meter_option(sim_config_meter *m, const char *opt, const char *v, con
     return -1;
 }
 
-static const char *const meter_flags[] = {"pty", "uart", "baud", "format", "profile", "scenario", "mbk", "mak",
-                                          "seq-start", "seed", "speed", "start-time", "policy", NULL};
+static const char *const meter_flags[] = {"pty", "uart", "optical-pty", "optical-uart", "baud", "format", "profile", "scenario", "mbk", "mak",
+                                          "seq-start", "seed", "speed", "start-time", "policy",
+                                          "sense-transceiver", "sense-enable", "reset-line", "power-line",
+                                          "modem-poll-ms", "modem-debounce", NULL};
 
 static bool is_meter_flag(const char *f)
 {
@@ -491,8 +552,14 @@ static int json_meter(sim_config *c, const char *file, const char *dir, size_t i
     json_object_foreach(obj, key, v) {
         snprintf(where, sizeof where, "%s: meters[%zu].%s", file, idx, key);
         char buf[SIM_CONFIG_PATH];
-        static const char *const str_keys[] = {"name", "pty", "uart", "format", "profile", "scenario",
-                                               "mbk", "mak", "start_time", NULL};
+        static const char *const str_keys[] = {"name", "pty", "uart", "optical_pty", "optical_uart", "format", "profile", "scenario",
+                                               "mbk", "mak", "start_time", "sense_transceiver",
+                                               "sense_enable", "reset_line", "power_line", NULL};
+        char dashed[32]; /* JSON key -> option name: sense_enable -> sense-enable */
+        snprintf(dashed, sizeof dashed, "%s", key);
+        for (char *d = dashed; *d; d++)
+            if (*d == '_')
+                *d = '-';
         bool is_str = false;
         for (size_t k = 0; str_keys[k]; k++)
             if (!strcmp(str_keys[k], key))
@@ -510,13 +577,13 @@ static int json_meter(sim_config *c, const char *file, const char *dir, size_t i
                 }
                 s = buf;
             }
-            const char *opt = !strcmp(key, "start_time") ? "start-time" : key;
+            const char *opt = dashed; /* start_time -> start-time, sense_enable -> sense-enable ... */
             if (meter_option(m, opt, s, where, err, errlen))
                 return -1;
             continue;
         }
         if (!strcmp(key, "baud") || !strcmp(key, "seq_start") || !strcmp(key, "seed") ||
-            !strcmp(key, "speed")) {
+            !strcmp(key, "speed") || !strcmp(key, "modem_poll_ms") || !strcmp(key, "modem_debounce")) {
             if (json_is_integer(v)) {
                 snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
             } else if (json_is_real(v) && !strcmp(key, "speed")) {
@@ -528,7 +595,7 @@ static int json_meter(sim_config *c, const char *file, const char *dir, size_t i
                          strcmp(key, "speed") ? " (or a \"0x...\" string)" : "");
                 return -1;
             }
-            const char *opt = !strcmp(key, "seq_start") ? "seq-start" : key;
+            const char *opt = dashed; /* seq_start -> seq-start, modem_poll_ms -> modem-poll-ms */
             if (meter_option(m, opt, buf, where, err, errlen))
                 return -1;
             continue;
@@ -637,6 +704,40 @@ out:
     return rc;
 }
 
+/* Stand-in adapter so the modem options are checked by sim_modem_init
+ * itself (shared input, shared pin ...) before any device is opened. */
+static int dry_get(void *ctx, unsigned *mask)
+{
+    (void)ctx;
+    *mask = 0;
+    return 0;
+}
+
+static int dry_set(void *ctx, bool on)
+{
+    (void)ctx;
+    (void)on;
+    return 0;
+}
+
+static int validate_modem(const sim_config_meter *m, char *err, size_t errlen)
+{
+    if (!m->uart[0]) {
+        snprintf(err, errlen, "meter %s: modem lines need --uart (--sense-transceiver, --sense-enable, "
+                 "--reset-line, --power-line, --modem-poll-ms and --modem-debounce do not work on a PTY)",
+                 m->name);
+        return -1;
+    }
+    sim_modem dry;
+    sim_modem_port io = {dry_get, dry_set, dry_set, NULL};
+    char sub[200];
+    if (sim_modem_init(&dry, &m->modem, &io, NULL, NULL, sub, sizeof sub) != SIM_MODEM_OK) {
+        snprintf(err, errlen, "meter %s: modem lines: %s", m->name, sub);
+        return -1;
+    }
+    return 0;
+}
+
 int sim_config_validate(const sim_config *c, char *err, size_t errlen)
 {
     if (c->n_meters == 0) {
@@ -653,6 +754,16 @@ int sim_config_validate(const sim_config *c, char *err, size_t errlen)
             snprintf(err, errlen, "meter %s: give only one of --pty and --uart", m->name);
             return -1;
         }
+        if (m->optical_pty[0] && m->optical_uart[0]) {
+            snprintf(err, errlen, "meter %s: give only one of --optical-pty and --optical-uart", m->name);
+            return -1;
+        }
+        if (m->optical_pty[0] && (!strcmp(m->optical_pty, m->pty) || !strcmp(m->optical_pty, m->uart))) {
+            snprintf(err, errlen, "meter %s: --optical-pty %s is also the MEP port", m->name, m->optical_pty);
+            return -1;
+        }
+        if (m->has_modem && validate_modem(m, err, errlen))
+            return -1;
         for (size_t j = 0; j < i; j++) {
             const sim_config_meter *o = &c->meters[j];
             if (!strcmp(o->name, m->name)) {
@@ -664,30 +775,6 @@ int sim_config_validate(const sim_config *c, char *err, size_t errlen)
                          m->pty[0] ? m->pty : m->uart);
                 return -1;
             }
-        }
-    }
-    return 0;
-}
-
-/* Steps this build can run: the line-fault layer lives on the port; protocol
- * faults, glitches and reboots need meter hooks that do not exist yet. */
-static int scenario_supported(const sim_scenario *sc, char *err, size_t errlen)
-{
-    for (size_t i = 0; i < sc->n_steps; i++) {
-        const sim_step *st = &sc->steps[i];
-        char desc[200];
-        sim_step_format(st, desc, sizeof desc);
-        bool bad = st->kind == SIM_STEP_PFAULT || st->kind == SIM_STEP_GLITCH || st->kind == SIM_STEP_REBOOT;
-        if (st->kind == SIM_STEP_STOP && strcmp(st->u.stop, "all") != 0 &&
-            sim_fault_kind_from_name(st->u.stop) < 0) {
-            char *end;
-            (void)strtoul(st->u.stop, &end, 10);
-            bad = !(st->u.stop[0] >= '0' && st->u.stop[0] <= '9' && *end == 0);
-        }
-        if (bad) {
-            snprintf(err, errlen, "%s: timeline[%zu] (%s): not supported by mepsim yet (protocol faults, "
-                     "glitches and reboot need meter hooks)", sc->path, i, desc);
-            return -1;
         }
     }
     return 0;
@@ -713,8 +800,9 @@ int sim_config_meter_cfg(const sim_config_meter *s, sim_profile *prof, sim_meter
         sc = sim_scenario_load(s->scenario, NULL, err, errlen);
         if (!sc)
             return -1;
-        if (scenario_supported(sc, err, errlen) != 0 ||
-            sim_profile_load(prof, sc->profile, err, errlen) != 0) {
+        /* every step kind runs: line faults, protocol faults and glitches
+         * in the port's fault set, reboot/seq_jump on the meter (mepsim_main) */
+        if (sim_profile_load(prof, sc->profile, err, errlen) != 0) {
             sim_scenario_free(sc);
             return -1;
         }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "sim_meter.h"
+#include "sim_modem.h"
 #include "sim_profile.h"
 #include "sim_scenario.h"
 
@@ -33,6 +34,8 @@ typedef struct {
     char name[64];
     char pty[SIM_CONFIG_PATH];
     char uart[SIM_CONFIG_PATH];
+    char optical_pty[SIM_CONFIG_PATH];  /* separate optical port (optical.md; Gen 4), or */
+    char optical_uart[SIM_CONFIG_PATH]; /* ...on a serial device; neither: shared on Gen 2/3 */
     uint32_t baud;                 /* 0 = the meter's (9600) */
     char format[8];                /* "8N1" */
     char profile[SIM_CONFIG_PATH]; /* empty = built-in default profile */
@@ -48,6 +51,10 @@ typedef struct {
     int64_t start_utc_ms;
     sim_config_policy policies[SIM_CONFIG_MAX_POLICIES];
     size_t n_policies;
+    /* HIL modem lines (--sense-transceiver/--sense-enable/--reset-line/
+     * --power-line/--modem-poll-ms/--modem-debounce; UART only) */
+    sim_modem_cfg modem;
+    bool has_modem;                /* any of those options was given */
 } sim_config_meter;
 
 typedef struct {
@@ -81,9 +88,8 @@ const char *sim_config_policy_help(void);
  * into *scen (caller frees with sim_scenario_free; scen may be NULL only when
  * the section has none): it supplies the profile, keys, seed, speed, E,
  * start time, policies and BT21/ET11 patches, and options given explicitly
- * on the command line or in the config file win over it. A scenario with
- * steps this mepsim cannot run yet (protocol faults, glitches, reboot) is
- * refused with a message naming the step. */
+ * on the command line or in the config file win over it. Every step kind
+ * runs (line/protocol faults and glitches in the port's fault set). */
 int sim_config_meter_cfg(const sim_config_meter *s, sim_profile *prof, sim_meter_cfg *out,
                          sim_scenario **scen, char *err, size_t errlen);
 

@@ -25,6 +25,8 @@
 
 #include "mep_frame.h"
 #include "sim_config.h"
+#include "sim_optical_port.h"
+#include "sim_portmodem.h"
 
 typedef struct ctl_client ctl_client;
 
@@ -39,6 +41,9 @@ struct sim_control {
     bool quit;
     sim_control_status_fn status_fn;
     void *status_ctx;
+    sim_control_scenario_fn scenario_fn;
+    void *scenario_ctx;
+    sim_optical_port *const *optical; /* parallel to ports (entries may be NULL), or NULL */
 };
 
 struct ctl_client {
@@ -118,6 +123,7 @@ static json_t *select_port(sim_control *c, json_t *req, sim_port **out)
 static json_t *get_number(json_t *req, const char *key, bool required, double def, double lo, double hi,
                           double *out)
 {
+    *out = def; /* always written (see get_int) */
     json_t *v = json_object_get(req, key);
     if (!v) {
         if (required)
@@ -137,6 +143,9 @@ static json_t *get_number(json_t *req, const char *key, bool required, double de
 static json_t *get_int(json_t *req, const char *key, bool required, long long def, long long lo,
                        long long hi, long long *out)
 {
+    /* *out is always written: gcc -O2 cannot tell fail() never returns NULL
+     * and would warn -Wmaybe-uninitialized at every caller */
+    *out = def;
     json_t *v = json_object_get(req, key);
     if (!v) {
         if (required)
@@ -237,6 +246,16 @@ static json_t *cmd_status(sim_control *c)
     json_t *arr = json_array();
     for (size_t i = 0; i < c->n; i++) {
         json_t *m = meter_status(c->ports[i], i, now);
+        const sim_portmodem *pm = sim_port_get_modem(c->ports[i]);
+        if (pm) { /* HIL modem lines (sim_portmodem.h) */
+            const sim_modem *md = sim_portmodem_modem(pm);
+            json_object_set_new(m, "modem",
+                                json_pack("{s:I, s:I, s:I, s:I, s:b, s:b}", "samples", (json_int_t)md->c.samples,
+                                          "port_errors", (json_int_t)md->c.port_errors, "bounces",
+                                          (json_int_t)md->c.bounces, "pulses", (json_int_t)md->c.pulses,
+                                          "reset_asserted", md->asserted[SIM_MODEM_OUT_RESET],
+                                          "power_cut", md->asserted[SIM_MODEM_OUT_POWER]));
+        }
         if (c->status_fn)
             c->status_fn(c->status_ctx, i, m);
         json_array_append_new(arr, m);
@@ -573,6 +592,44 @@ static json_t *cmd_fault_stop(sim_port *p, json_t *req)
     return r;
 }
 
+/* board_reset {ms} / board_power {ms} | {on}: drive the HIL bench's board
+ * reset or supply relay from the UART adapter's DTR/RTS (sim_portmodem.h). */
+static json_t *cmd_board(sim_port *p, json_t *req, sim_modem_out out)
+{
+    const char *name = out == SIM_MODEM_OUT_RESET ? "board_reset" : "board_power";
+    static const char *const reset_keys[] = {"ms", NULL};
+    static const char *const power_keys[] = {"ms", "on", NULL};
+    json_t *e;
+    if ((e = check_keys(req, name, out == SIM_MODEM_OUT_RESET ? reset_keys : power_keys)))
+        return e;
+    sim_portmodem *pm = sim_port_get_modem(p);
+    if (!pm)
+        return fail("%s: meter %s has no modem lines (needs --uart and --%s-line DTR|RTS)", name,
+                    sim_port_name(p), out == SIM_MODEM_OUT_RESET ? "reset" : "power");
+    char err[300];
+    json_t *on = json_object_get(req, "on");
+    if (on) {
+        if (!json_is_boolean(on))
+            return fail("%s: on: expected true or false", name);
+        if (json_object_get(req, "ms"))
+            return fail("%s: give either ms (a timed cut) or on, not both", name);
+        /* on = board powered = power output released */
+        if (sim_portmodem_set(pm, out, !json_is_true(on), err, sizeof err))
+            return fail("%s", err);
+    } else {
+        long long ms = 0;
+        if ((e = get_int(req, "ms", false,
+                         out == SIM_MODEM_OUT_RESET ? SIM_PORTMODEM_RESET_MS : SIM_PORTMODEM_POWER_MS, 1,
+                         SIM_PORTMODEM_MAX_PULSE_MS, &ms)))
+            return e;
+        if (sim_portmodem_pulse(pm, out, (uint32_t)ms, err, sizeof err))
+            return fail("%s", err);
+    }
+    json_t *r = ok();
+    json_object_set_new(r, "active", json_boolean(sim_portmodem_modem(pm)->asserted[out]));
+    return r;
+}
+
 static json_t *cmd_fault_list(sim_port *p, json_t *req)
 {
     json_t *e = check_keys(req, "fault_list", NULL);
@@ -594,6 +651,190 @@ static json_t *cmd_fault_list(sim_port *p, json_t *req)
     return r;
 }
 
+/* ---- fault set (h10): line + protocol faults and kWh glitches ---------
+ * {"cmd":"inject","spec":"flip rate=0.001 dir=to-module"}, {"cmd":"glitch",
+ * "spec":"spike delta=2^24 polls=3"}, {"cmd":"clear","what":"all"},
+ * {"cmd":"list"}, {"cmd":"fault_status"} and the text form of the same
+ * {"cmd":"faults","line":"inject drop p=0.5"} all go through
+ * sim_fault_set_command, so the socket, mepsim-ctl and scenario files accept
+ * exactly the same names and parameters (fixtures/scenarios/README.md). */
+static json_t *fault_set_text(sim_port *p, const char *what, const char *line)
+{
+    sim_fault_set *fs = sim_port_faults(p);
+    sim_meter *m = sim_port_meter(p);
+    uint64_t now_us = sim_now_us();
+    sim_meter_advance(m, now_us / 1000u);
+    sim_glitch_effects fx;
+    char *out = malloc(8192);
+    if (!out)
+        return fail("%s: out of memory", what);
+    int rc = sim_fault_set_command(fs, line, now_us, sim_meter_sim_now(m, now_us / 1000u), &fx, out, 8192);
+    if (rc != 0) {
+        json_t *r = fail("%s: %s", what, out);
+        free(out);
+        return r;
+    }
+    /* a glitch's model effects (solar export loads) go to the model */
+    sim_model *md = sim_meter_model(m);
+    for (int i = 0; i < fx.n_loads && i < 3; i++)
+        if (fx.load[i].phase >= 1 && fx.load[i].phase <= md->cfg.phases)
+            sim_model_set_load(md, fx.load[i].phase - 1, fx.load[i].watts, fx.load[i].pf);
+    sim_port_kick(p);
+    json_t *r = ok();
+    size_t n = strlen(out);
+    while (n && out[n - 1] == '\n')
+        out[--n] = 0;
+    json_object_set_new(r, "reply", json_string(out));
+    free(out);
+    return r;
+}
+
+static json_t *cmd_fs_spec(sim_port *p, json_t *req, const char *cmd)
+{
+    static const char *const keys[] = {"spec", NULL};
+    json_t *e = check_keys(req, cmd, keys);
+    if (e)
+        return e;
+    json_t *sv = json_object_get(req, "spec");
+    if (!json_is_string(sv))
+        return fail("%s: spec: expected a string such as \"%s\"", cmd,
+                    !strcmp(cmd, "glitch") ? "spike delta=2^24 polls=3" : "flip rate=0.001 dir=to-module");
+    char line[1100];
+    if (snprintf(line, sizeof line, "%s %s", cmd, json_string_value(sv)) >= (int)sizeof line)
+        return fail("%s: spec too long", cmd);
+    json_t *r = fault_set_text(p, cmd, line);
+    /* "3 flip ..." / "p2 busy ..." / "g1 spike ...": the id to clear it with */
+    json_t *rv = json_object_get(r, "reply");
+    if (rv && json_is_string(rv)) {
+        const char *s = json_string_value(rv);
+        size_t k = strcspn(s, " ");
+        json_object_set_new(r, "id", json_stringn(s, k));
+        json_object_set_new(r, "fault", json_string(s[k] ? s + k + 1 : ""));
+    }
+    return r;
+}
+
+static json_t *cmd_clear(sim_port *p, json_t *req)
+{
+    static const char *const keys[] = {"what", NULL};
+    json_t *e = check_keys(req, "clear", keys);
+    if (e)
+        return e;
+    json_t *w = json_object_get(req, "what");
+    if (w && !json_is_string(w))
+        return fail("clear: what: expected a fault or glitch name, an id (3, p2, g1) or \"all\"");
+    char line[128];
+    snprintf(line, sizeof line, "clear %s", w ? json_string_value(w) : "all");
+    return fault_set_text(p, "clear", line);
+}
+
+static json_t *cmd_faults_line(sim_port *p, json_t *req)
+{
+    static const char *const keys[] = {"line", NULL};
+    json_t *e = check_keys(req, "faults", keys);
+    if (e)
+        return e;
+    json_t *l = json_object_get(req, "line");
+    if (!json_is_string(l))
+        return fail("faults: line: expected a command such as \"inject drop p=0.5\" "
+                    "(inject, glitch, clear, list, status)");
+    return fault_set_text(p, "faults", json_string_value(l));
+}
+
+/* What was injected and what the client did about it (issue 4): per-fault
+ * injection counts, transceiver/ENABLE power cycles seen, latch-ups and
+ * their clearing, error codes the meter sent, replays (identical resends),
+ * reboots. */
+static json_t *cmd_fault_status(sim_port *p, json_t *req)
+{
+    json_t *e = check_keys(req, "fault_status", NULL);
+    if (e)
+        return e;
+    sim_fault_set *fs = sim_port_faults(p);
+    const sim_meter_counters *mc = sim_meter_counters_get(sim_port_meter(p));
+    uint64_t now = sim_now_us();
+    json_t *r = ok();
+    json_t *inj = json_object();
+    for (int k = 0; k < SIM_FAULT_KIND_COUNT; k++)
+        json_object_set_new(inj, sim_fault_kind_name((sim_fault_kind)k),
+                            json_integer((json_int_t)fs->line.c.injected[k]));
+    for (int k = 0; k < SIM_PF_KIND_COUNT; k++)
+        json_object_set_new(inj, sim_pfault_kind_name((sim_pfault_kind)k),
+                            json_integer((json_int_t)fs->proto.c.injected[k]));
+    json_object_set_new(r, "injected", inj);
+    json_t *gl = json_object();
+    for (int k = 0; k < SIM_GLITCH_KIND_COUNT; k++)
+        json_object_set_new(gl, sim_glitch_kind_name((sim_glitch_kind)k),
+                            json_integer((json_int_t)fs->glitch.c.applied[k]));
+    json_object_set_new(r, "glitched", gl);
+    const sim_fault_counters *c = &fs->line.c;
+    json_object_set_new(r, "power_cycles_long", json_integer((json_int_t)c->power_cycles_long));
+    json_object_set_new(r, "power_cycles_short", json_integer((json_int_t)c->power_cycles_short));
+    json_object_set_new(r, "enable_cycles_long", json_integer((json_int_t)c->enable_cycles_long));
+    json_object_set_new(r, "enable_cycles_short", json_integer((json_int_t)c->enable_cycles_short));
+    json_object_set_new(r, "latchups", json_integer((json_int_t)c->latchups));
+    json_object_set_new(r, "latchups_cleared", json_integer((json_int_t)c->latchups_cleared));
+    json_object_set_new(r, "latchup_recover_failed", json_integer((json_int_t)c->latchup_recover_failed));
+    json_object_set_new(r, "latched", json_boolean(sim_fault_latched(&fs->line)));
+    json_object_set_new(r, "worn_off",
+                        json_integer((json_int_t)(c->worn_off + fs->proto.c.worn_off + fs->glitch.c.worn_off)));
+    json_object_set_new(r, "active", json_integer((json_int_t)sim_fault_active(&fs->line, now)));
+    json_object_set_new(r, "replays", json_integer((json_int_t)mc->replays));
+    json_object_set_new(r, "seq_rejects", json_integer((json_int_t)mc->seq_rejects));
+    json_object_set_new(r, "auth_fail", json_integer((json_int_t)mc->auth_fail));
+    json_object_set_new(r, "reboots", json_integer((json_int_t)mc->reboots));
+    json_object_set_new(r, "pfault_acted", json_integer((json_int_t)mc->pfault_acted));
+    json_t *codes = json_object();
+    for (int k = 1; k < 256; k++) /* error codes sent (0x00 = OK left out) */
+        if (mc->responses[k]) {
+            char key[8];
+            snprintf(key, sizeof key, "0x%02X", k);
+            json_object_set_new(codes, key, json_integer((json_int_t)mc->responses[k]));
+        }
+    json_object_set_new(r, "error_codes", codes);
+    char *text = malloc(8192);
+    if (text) {
+        size_t n = sim_fault_list(&fs->line, now, text, 8192);
+        if (n + 1 < 8192)
+            n += sim_pfault_list(&fs->proto, now, text + n, 8192 - n);
+        if (n + 1 < 8192)
+            sim_glitch_list(&fs->glitch, text + n, 8192 - n);
+        json_object_set_new(r, "list", json_string(text));
+        free(text);
+    }
+    return r;
+}
+
+static size_t port_index(const sim_control *c, const sim_port *p)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->ports[i] == p)
+            return i;
+    return 0;
+}
+
+/* {"cmd":"scenario","action":"load|start|stop|status","path":FILE}: the
+ * program owns the timeline runner (sim_control_set_scenario_hook). */
+static json_t *cmd_scenario(sim_control *c, sim_port *p, json_t *req)
+{
+    static const char *const keys[] = {"action", "path", NULL};
+    json_t *e = check_keys(req, "scenario", keys);
+    if (e)
+        return e;
+    json_t *a = json_object_get(req, "action"), *path = json_object_get(req, "path");
+    const char *action = a && json_is_string(a) ? json_string_value(a) : NULL;
+    if (!action || (strcmp(action, "load") && strcmp(action, "start") && strcmp(action, "stop") &&
+                    strcmp(action, "status")))
+        return fail("scenario: action: expected \"load\", \"start\", \"stop\" or \"status\"");
+    if (path && !json_is_string(path))
+        return fail("scenario: path: expected a file name");
+    if (!strcmp(action, "load") && !path)
+        return fail("scenario: load needs \"path\" (a fixtures/scenarios file)");
+    if (!c->scenario_fn)
+        return fail("scenario: this program runs no scenarios");
+    return c->scenario_fn(c->scenario_ctx, port_index(c, p), action, path ? json_string_value(path) : NULL);
+}
+
 static json_t *line_event(sim_port *p, json_t *req)
 {
     static const char *const keys[] = {"line", "on", NULL};
@@ -608,6 +849,16 @@ static json_t *line_event(sim_port *p, json_t *req)
         return fail("on: expected true or false");
     sim_port_line_event(p, json_string_value(l), json_is_true(on));
     return ok();
+}
+
+/* optical / optical_session: the meter's optical port (sim_optical_port.h) */
+static json_t *cmd_optical(sim_control *c, sim_port *p, json_t *req, const char *cmd)
+{
+    sim_optical_port *op = NULL;
+    for (size_t i = 0; c->optical && i < c->n; i++)
+        if (c->ports[i] == p)
+            op = c->optical[i];
+    return sim_optical_port_control(op, cmd, req);
 }
 
 static json_t *exec_json(sim_control *c, json_t *req)
@@ -662,6 +913,25 @@ static json_t *exec_json(sim_control *c, json_t *req)
         return cmd_fault_stop(p, req);
     if (!strcmp(cmd, "fault_list"))
         return cmd_fault_list(p, req);
+    if (!strcmp(cmd, "inject") || !strcmp(cmd, "glitch"))
+        return cmd_fs_spec(p, req, cmd);
+    if (!strcmp(cmd, "clear"))
+        return cmd_clear(p, req);
+    if (!strcmp(cmd, "list")) {
+        if ((e = check_keys(req, cmd, NULL)))
+            return e;
+        return fault_set_text(p, "list", "list");
+    }
+    if (!strcmp(cmd, "fault_status"))
+        return cmd_fault_status(p, req);
+    if (!strcmp(cmd, "faults"))
+        return cmd_faults_line(p, req);
+    if (!strcmp(cmd, "scenario"))
+        return cmd_scenario(c, p, req);
+    if (!strcmp(cmd, "board_reset"))
+        return cmd_board(p, req, SIM_MODEM_OUT_RESET);
+    if (!strcmp(cmd, "board_power"))
+        return cmd_board(p, req, SIM_MODEM_OUT_POWER);
     if (!strcmp(cmd, "set_seq"))
         return cmd_set_seq(p, req);
     if (!strcmp(cmd, "bump_idt"))
@@ -671,6 +941,8 @@ static json_t *exec_json(sim_control *c, json_t *req)
     if (!strcmp(cmd, "line")) {
         return line_event(p, req);
     }
+    if (!strcmp(cmd, "optical") || !strcmp(cmd, "optical_session"))
+        return cmd_optical(c, p, req, cmd);
     if (!strcmp(cmd, "quit")) {
         if ((e = check_keys(req, cmd, NULL)))
             return e;
@@ -680,7 +952,8 @@ static json_t *exec_json(sim_control *c, json_t *req)
         return ok();
     }
     return fail("unknown cmd \"%s\" (status, get, set_load, set_clock, set_speed, set_register, alert, "
-                "clear_alert, counters, read_table, set_seq, bump_idt, freeze_clock, fault, fault_stop, fault_list, quit)", cmd);
+                "clear_alert, counters, read_table, set_seq, bump_idt, freeze_clock, fault, fault_stop, fault_list, "
+                "inject, glitch, clear, list, fault_status, faults, scenario, quit)", cmd);
 }
 
 char *sim_control_exec(sim_control *c, const char *line)
@@ -709,6 +982,14 @@ void sim_control_set_status_hook(sim_control *c, sim_control_status_fn fn, void 
     c->status_fn = fn;
     c->status_ctx = ctx;
 }
+
+void sim_control_set_scenario_hook(sim_control *c, sim_control_scenario_fn fn, void *ctx)
+{
+    c->scenario_fn = fn;
+    c->scenario_ctx = ctx;
+}
+
+void sim_control_set_optical(sim_control *c, sim_optical_port *const *optical) { c->optical = optical; }
 
 /* ---- socket ------------------------------------------------------------ */
 

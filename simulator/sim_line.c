@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE 1 /* ptsname_r, cfmakeraw */
 #include "sim_line.h"
+#include "sim_portmodem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -188,7 +189,7 @@ static void start_tx(sim_line *l, const uint8_t *b, size_t n, bool alert, bool f
 static void process_frame(sim_line *l, const sim_line_frame *f, uint64_t now_us)
 {
     uint64_t now_ms = now_us / 1000u;
-    uint8_t out[MEP_MAX_FRAME];
+    uint8_t out[sizeof l->tx]; /* protocol faults may exceed MEP_MAX_FRAME (S27) */
     char desc[256] = "";
     l->accepted_any = true;
     l->last_accept_us = now_us;
@@ -365,7 +366,7 @@ size_t sim_line_poll(sim_line *l, uint64_t now_us, uint8_t *out, size_t cap)
         if (l->tx_active) {
             bool on = output_on(l);
             while (l->tx_pos < l->tx_len && n < cap &&
-                   l->tx_start_us + byte_done_us(l, l->tx_pos) <= now_us) {
+                   l->tx_start_us + byte_done_us(l, l->tx_pos) <= now_us + SIM_LINE_EARLY_US) {
                 uint8_t b = l->tx[l->tx_pos++];
                 if (on) {
                     out[n++] = b;
@@ -373,7 +374,15 @@ size_t sim_line_poll(sim_line *l, uint64_t now_us, uint8_t *out, size_t cap)
                 } else {
                     l->c.tx_lost++;
                 }
+                /* mep.md 4: a 25 ms pause after each 117-byte segment; the
+                 * fault layer may change the rest meanwhile (torn snapshot). */
+                if (l->hooks.segment && !l->tx_is_alert && l->tx_pos < l->tx_len &&
+                    l->tx_pos % MEP_SEGMENT_BYTES == 0 &&
+                    l->hooks.segment(l->hooks.ctx, l->tx, l->tx_len, l->tx_pos, now_us))
+                    line_log(l, 1, "fault layer rewrote the reply after byte %zu (segment pause)", l->tx_pos);
             }
+            if (n > 0)
+                l->last_emit_us = now_us;
             if (l->tx_pos == l->tx_len &&
                 l->tx_start_us + sim_line_tx_duration_us(l, l->tx_len) <= now_us)
                 finish_tx(l, now_us);
@@ -433,10 +442,13 @@ uint64_t sim_line_next_wake(const sim_line *l, uint64_t now_us)
         w = min_u64(w, t);
     }
     if (l->tx_active) {
-        uint64_t t = l->tx_pos < l->tx_len ? l->tx_start_us + byte_done_us(l, l->tx_pos)
+        uint64_t t = l->tx_pos < l->tx_len ? l->tx_start_us + byte_done_us(l, l->tx_pos) - SIM_LINE_EARLY_US
                                            : l->tx_start_us + sim_line_tx_duration_us(l, l->tx_len);
-        if (t < now_us + SIM_LINE_MIN_WAKE_US && l->tx_pos < l->tx_len)
-            t = now_us + SIM_LINE_MIN_WAKE_US;
+        /* Batch writes at high rates: once bytes of this transmission went
+         * out, the next batch waits SIM_LINE_MIN_WAKE_US; the first byte goes
+         * out exactly when it is due (no added latency, bench_scale). */
+        if (l->tx_pos > 0 && l->tx_pos < l->tx_len && t < l->last_emit_us + SIM_LINE_MIN_WAKE_US)
+            t = l->last_emit_us + SIM_LINE_MIN_WAKE_US;
         w = min_u64(w, t);
     } else if (l->q_n > 0) {
         w = min_u64(w, frame_due_us(l, &l->queue[l->q_head]));
@@ -466,8 +478,10 @@ struct sim_port {
     struct sp_port *sp;
     ev_io rio;
     ev_timer timer;
+    struct sim_portmodem *modem; /* HIL modem lines on a --uart port (owned), or NULL */
     FILE *log;
-    sim_fault fault;     /* line faults / transceiver models (sim_fault.h) */
+    sim_fault_set faults; /* line faults, transceiver models, protocol faults, glitches (sim_scenario.h) */
+    sim_port_tap tap;     /* shared-UART optical switch (sim_optical_port), or empty */
 };
 
 static void port_default_hooks(sim_port *p);
@@ -552,8 +566,12 @@ static void port_run(sim_port *p)
     uint8_t out[256];
     uint64_t now = sim_now_us();
     size_t n;
-    while ((n = sim_line_poll(&p->line, now, out, sizeof out)) > 0)
-        port_write(p, out, n);
+    while ((n = sim_line_poll(&p->line, now, out, sizeof out)) > 0) {
+        if (p->tap.tx_blocked && p->tap.tx_blocked(p->tap.ctx, now))
+            p->line.c.tx_lost += n; /* optical session holds the shared UART (optical.md 6) */
+        else
+            port_write(p, out, n);
+    }
     if (p->line.baud_dirty)
         apply_baud(p);
     ev_timer_stop(p->loop, &p->timer);
@@ -583,7 +601,15 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
     for (;;) {
         ssize_t r = read(p->fd, buf, sizeof buf);
         if (r > 0) {
-            sim_line_rx(&p->line, buf, (size_t)r, sim_now_us());
+            uint64_t now = sim_now_us();
+            if (p->tap.rx) { /* shared UART: the optical side takes its bytes first */
+                uint8_t mep[sizeof buf];
+                size_t m = p->tap.rx(p->tap.ctx, buf, (size_t)r, now, mep);
+                if (m)
+                    sim_line_rx(&p->line, mep, m, now);
+            } else {
+                sim_line_rx(&p->line, buf, (size_t)r, now);
+            }
             continue;
         }
         if (r < 0 && errno == EINTR)
@@ -780,7 +806,8 @@ sim_port *sim_port_open(struct ev_loop *loop, sim_meter *m, const sim_port_cfg *
     }
     sim_line_init(&p->line, m, baud, bits);
     sim_line_set_log(&p->line, port_log, p, cfg->verbose);
-    sim_fault_init(&p->fault, cfg->fault_seed ? cfg->fault_seed : 1);
+    sim_fault_set_init(&p->faults, cfg->fault_seed ? cfg->fault_seed : 1);
+    sim_meter_set_faults(m, &p->faults.proto, &p->faults.glitch);
     port_default_hooks(p);
     if (p->is_pty && p->line.baud != 9600)
         apply_baud(p);
@@ -799,6 +826,10 @@ void sim_port_close(sim_port *p)
         return;
     ev_io_stop(p->loop, &p->rio);
     ev_timer_stop(p->loop, &p->timer);
+    if (p->meter)
+        sim_meter_set_faults(p->meter, NULL, NULL); /* the fault set dies with the port */
+    sim_portmodem_free(p->modem); /* before the device it polls is closed */
+    p->modem = NULL;
     if (p->is_pty) {
         char target[256];
         ssize_t n = readlink(p->path, target, sizeof target - 1);
@@ -820,31 +851,57 @@ void sim_port_close(sim_port *p)
     free(p);
 }
 
-/* Adapters from sim_line's hooks to the port's sim_fault. */
-static size_t fault_due(void *ctx, unsigned dir, uint64_t now_us, uint8_t *out, size_t cap)
+/* Segment pause of a response: kWh glitches that tear a reply (S18) edit
+ * the rest of the frame (h8 wiring list 4). ctx = the port. */
+static bool port_segment(void *ctx, uint8_t *frame, size_t len, size_t sent, uint64_t now_us)
 {
-    return sim_fault_due(ctx, dir == SIM_LINE_TO_METER ? SIM_DIR_TO_METER : SIM_DIR_TO_MODULE, now_us, out,
-                         cap);
+    sim_port *p = ctx;
+    sim_layout lay;
+    sim_meter_layout(p->meter, &lay);
+    return sim_glitch_between_segments(&p->faults.glitch, &lay, frame, len, sent,
+                                       sim_meter_sim_now(p->meter, now_us / 1000u));
 }
 
-static uint64_t fault_wake(void *ctx, uint64_t now_us) { return sim_fault_next_wake(ctx, now_us); }
-
-static void fault_line_event(void *ctx, const char *line, bool on, uint64_t now_us)
+/* The port's fault set sits between protocol and line in both directions
+ * (module-behaviour 9); with nothing started it passes everything through.
+ * Held and due bytes go out without the tx filter (sim_line_source). The
+ * segment hook needs the meter, so it gets its own small adapter. */
+static size_t port_fs_rx(void *ctx, uint8_t *buf, size_t n, size_t cap, uint64_t now_us)
 {
-    int which = sim_fault_line_from_name(line);
-    if (which >= 0)
-        sim_fault_line_event(ctx, (sim_fault_line)which, on, now_us);
+    return sim_fault_set_rx_filter(&((sim_port *)ctx)->faults, buf, n, cap, now_us);
+}
+static size_t port_fs_tx(void *ctx, uint8_t *buf, size_t n, size_t cap, uint64_t now_us)
+{
+    return sim_fault_set_tx_filter(&((sim_port *)ctx)->faults, buf, n, cap, now_us);
+}
+static bool port_fs_pause(void *ctx, size_t *at, uint32_t *pause_us)
+{
+    return sim_fault_set_pause_hook(&((sim_port *)ctx)->faults, at, pause_us);
+}
+static size_t port_fs_due(void *ctx, unsigned dir, uint64_t now_us, uint8_t *out, size_t cap)
+{
+    return sim_fault_set_due_hook(&((sim_port *)ctx)->faults, dir, now_us, out, cap);
+}
+static uint64_t port_fs_wake(void *ctx, uint64_t now_us)
+{
+    return sim_fault_set_wake_hook(&((sim_port *)ctx)->faults, now_us);
+}
+static void port_fs_event(void *ctx, const char *line, bool on, uint64_t now_us)
+{
+    sim_fault_set_event_hook(&((sim_port *)ctx)->faults, line, on, now_us);
 }
 
 static void port_default_hooks(sim_port *p)
 {
     sim_line_hooks h = {
-        .rx = sim_fault_rx_filter,
-        .tx = sim_fault_tx_filter,
-        .due = fault_due,
-        .next_wake = fault_wake,
-        .line_event = fault_line_event,
-        .ctx = &p->fault,
+        .rx = port_fs_rx,
+        .tx = port_fs_tx,
+        .tx_pause = port_fs_pause,
+        .segment = port_segment,
+        .due = port_fs_due,
+        .next_wake = port_fs_wake,
+        .line_event = port_fs_event,
+        .ctx = p,
     };
     sim_line_set_hooks(&p->line, &h);
 }
@@ -858,7 +915,22 @@ void sim_port_set_hooks(sim_port *p, const sim_line_hooks *h)
     sim_port_kick(p);
 }
 
-sim_fault *sim_port_fault(sim_port *p) { return &p->fault; }
+sim_fault *sim_port_fault(sim_port *p) { return &p->faults.line; }
+sim_fault_set *sim_port_faults(sim_port *p) { return &p->faults; }
+
+void sim_port_set_tap(sim_port *p, const sim_port_tap *t)
+{
+    if (t)
+        p->tap = *t;
+    else
+        memset(&p->tap, 0, sizeof p->tap);
+}
+
+void sim_port_write_raw(sim_port *p, const uint8_t *b, size_t n)
+{
+    p->line.c.bytes_tx += n; /* port_write takes lost bytes back out of bytes_tx */
+    port_write(p, b, n);
+}
 
 void sim_port_kick(sim_port *p)
 {
@@ -868,7 +940,11 @@ void sim_port_kick(sim_port *p)
 
 void sim_port_line_event(sim_port *p, const char *line, bool on)
 {
-    uint64_t now = sim_now_us();
+    sim_port_line_event_at(p, line, on, sim_now_us());
+}
+
+void sim_port_line_event_at(sim_port *p, const char *line, bool on, uint64_t now)
+{
     sim_meter_line_event(p->meter, line, on, now / 1000u);
     if (p->line.hooks.line_event)
         p->line.hooks.line_event(p->line.hooks.ctx, line, on, now);
@@ -891,3 +967,11 @@ sim_line *sim_port_line(sim_port *p) { return &p->line; }
 const char *sim_port_name(const sim_port *p) { return p->name; }
 const char *sim_port_device(const sim_port *p) { return p->device; }
 const char *sim_port_path(const sim_port *p) { return p->path; }
+
+/* HIL modem lines (sim_portmodem.h) */
+bool sim_port_is_uart(const sim_port *p) { return !p->is_pty; }
+void *sim_port_sp_handle(sim_port *p) { return p->sp; }
+int sim_port_fd(const sim_port *p) { return p->fd; }
+struct ev_loop *sim_port_loop(sim_port *p) { return p->loop; }
+void sim_port_set_modem(sim_port *p, struct sim_portmodem *pm) { p->modem = pm; }
+struct sim_portmodem *sim_port_get_modem(sim_port *p) { return p->modem; }

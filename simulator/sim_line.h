@@ -37,6 +37,11 @@
 #define SIM_LINE_RECENT 6         /* decoded request lines kept for the live display */
 #define SIM_LINE_RECENT_LEN 200
 #define SIM_LINE_MIN_WAKE_US 2000 /* transmit pacing wakes at most every ~2 ms */
+/* A byte may be written up to this long before its stop bit completes on the
+ * modelled wire: libev's epoll backend sleeps in whole milliseconds, so an
+ * exact wake 87 us ahead would cost 1 ms; USB-serial adapters deliver bytes
+ * in 1-16 ms bursts anyway, so no client can tell (bench/bench_scale). */
+#define SIM_LINE_EARLY_US 1000
 #define SIM_ALERT_PERIOD_MS 1000u /* mep.md 4: `00 00` once per second */
 #define SIM_ALERT_HOLDOFF_MS 1000u /* mep.md 4: none within 1 s of a received byte */
 
@@ -122,6 +127,7 @@ typedef struct {
     uint8_t tx[SIM_PFAULT_OUT_MAX + 64]; /* the oversize protocol fault exceeds MEP_MAX_FRAME (S27) */
     size_t tx_len, tx_pos;
     uint64_t tx_start_us;
+    uint64_t last_emit_us;         /* when the last batch of bytes was written */
     bool tx_active, tx_is_alert;
     size_t tx_pause_at;           /* extra pause after this byte (fault layer) */
     uint32_t tx_pause_us;         /* 0 = none */
@@ -170,6 +176,21 @@ uint64_t sim_now_us(void);
 /* ---- sim_port: the I/O edge ------------------------------------------ */
 struct ev_loop;
 typedef struct sim_port sim_port;
+
+/* Shared-UART tap (Gen 2/3: optical and MEP on one UART, optical.md 6; owned
+ * by sim_optical_port). rx sees every received chunk before the MEP line and
+ * copies the bytes the MEP line should still get into mep[] (room for n) and
+ * returns their count; tx_blocked says MEP output must not reach the wire
+ * (an optical session holds the line: the bytes are lost, counted tx_lost). */
+typedef struct {
+    size_t (*rx)(void *ctx, const uint8_t *in, size_t n, uint64_t now_us, uint8_t *mep);
+    bool (*tx_blocked)(void *ctx, uint64_t now_us);
+    void *ctx;
+} sim_port_tap;
+/* Install (NULL: remove) the tap. */
+void sim_port_set_tap(sim_port *p, const sim_port_tap *t);
+/* Write raw bytes on the port's wire (optical replies on a shared UART). */
+void sim_port_write_raw(sim_port *p, const uint8_t *b, size_t n);
 
 typedef struct {
     const char *name;             /* meter name for logs */

@@ -365,14 +365,35 @@ size_t sim_meter_on_frame(sim_meter *m, const uint8_t *frame, size_t len, uint64
     /* mep.md 7.5: TLS and RC4 frames differ by the first body byte. */
     if (len >= 3 && mep_get_be16(frame) == len - 2 && is_tls_code(frame[2])) {
         size_t tn = 0;
-        if (m->tls.on_message) {
+        /* TLS faults (sim_pfault_on_tls, h12) act around sim_tls */
+        sim_pf_tls tf;
+        bool tfault = m->pf && m->tls.on_message && sim_pfault_on_tls(m->pf, frame[2], now_ms, &tf);
+        if (tfault) {
+            m->ctr.pfault_acted++;
+            if (tf.drop_session) {
+                static const uint8_t forget[] = {MEP_TLS_TERMINATE, 0x00};
+                uint8_t scratch[MEP_MAX_FRAME]; /* sim_tls wants a whole frame's room */
+                m->tls.on_message(m->tls.ctx, forget, sizeof forget, scratch, sizeof scratch);
+            }
+        }
+        if (m->tls.on_message && tfault && tf.fail_finished && len - 2 <= MEP_MAX_BODY) {
+            uint8_t body[MEP_MAX_BODY];
+            memcpy(body, frame + 2, len - 2);
+            body[len - 3] ^= 0x01; /* last byte: the Finished record's GCM tag */
+            tn = m->tls.on_message(m->tls.ctx, body, len - 2, out, cap);
+        } else if (m->tls.on_message) {
             tn = m->tls.on_message(m->tls.ctx, frame + 2, len - 2, out, cap);
+            if (tfault && tf.flip_reply && tn > 3 + 5 && out[2] == 0x00)
+                out[3 + 5] ^= 0x01; /* handshake type of the first record (ServerHello) */
         } else if (cap >= 3) {
             out[0] = 0x00, out[1] = 0x01, out[2] = 0x01; /* TLS error: no TLS on this meter */
             tn = 3;
         }
-        snprintf(log, logcap, "TLS 0x%02X len=%zu -> %s", frame[2], len - 2,
-                 tn >= 3 ? (out[2] == 0 ? "OK" : "error") : "silent");
+        snprintf(log, logcap, "TLS 0x%02X len=%zu -> %s%s%s", frame[2], len - 2,
+                 tn >= 3 ? (out[2] == 0 ? "OK" : "error") : "silent", tfault ? " (protocol fault " : "",
+                 tfault ? sim_pfault_kind_name(tf.by) : "");
+        if (tfault && strlen(log) + 2 < logcap)
+            strcat(log, ")");
         if (tn >= 3)
             m->ctr.responses[out[2]]++;
         return tn;
@@ -665,8 +686,9 @@ int sim_meter_tls_dispatch(void *ctx, sim_level level, const uint8_t *req, size_
 /* Optical port writes (optical.md 3.3, h11): the optical store only moves
  * bytes, so a write from the optical side runs the same side-effect hooks a
  * MEP write does (a BT07 write calls the procedure, ET52 runs transactions,
- * ET13/ET50 reconfigure communication). The optical session's key maps to
- * the MBK level: optical access rights were already checked by sim_optical. */
+ * ET13/ET50 reconfigure communication). Optical access rights (MK/PK) were
+ * already checked by sim_optical, so procedures run at the highest MEP
+ * level (MAK): an MK may do everything the hardware lock allows (optical.md 4). */
 int sim_meter_optical_write(sim_meter *m, uint16_t table, uint32_t off, const uint8_t *data, uint32_t n,
                             uint64_t now_ms)
 {
@@ -676,7 +698,7 @@ int sim_meter_optical_write(sim_meter *m, uint16_t table, uint32_t off, const ui
     sim_meter_advance(m, now_ms);
     mirror_state(m);
     sim_psem_write w = {.table = table, .offset = off, .data = data, .n = n, .full = off == 0,
-                        .level = SIM_LEVEL_MBK};
+                        .level = SIM_LEVEL_MAK};
     char note[200] = "";
     if (hook_before_write(m, &w, note, sizeof note) != 0)
         return -1;

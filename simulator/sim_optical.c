@@ -670,8 +670,11 @@ static size_t svc_write(sim_optical *o, const uint8_t *q, size_t n, uint8_t *r)
               sim_optical_rsp_name(code));
         return rsp(r, code);
     }
-    /* [E] a write must fit the table: a full write carries exactly its size */
-    if ((full && count != (size_t)size) || (!full && (uint64_t)off + count > (uint64_t)size)) {
+    /* [E] a write must fit the table: a full write carries exactly its size,
+     * except BT07, whose length depends on the procedure called (a call
+     * carries only its own parameters, as on MEP, mep.md 8.1) */
+    bool short_ok = full && id == 7 && count >= 3 && count <= (size_t)size;
+    if ((full && count != (size_t)size && !short_ok) || (!full && (uint64_t)off + count > (uint64_t)size)) {
         logf_(o, "write %s off=%u n=%zu does not fit its %d bytes -> onp", table_name(id, nm), off, count, size);
         return rsp(r, SIM_OPTICAL_ONP);
     }

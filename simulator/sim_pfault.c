@@ -39,6 +39,9 @@ static const struct {
     [SIM_PF_ALERT_SPLIT] = {"alert-split", Q_COUNT | Q_DURATION | Q_P | Q_GAP | Q_SPLIT},
     [SIM_PF_STRINGS] = {"strings", Q_DURATION | Q_VARIANT},
     [SIM_PF_ECHO] = {"echo", Q_COUNT | Q_DURATION},
+    [SIM_PF_TLS_CORRUPT_HS] = {"tls-corrupt-handshake", Q_COUNT | Q_DURATION | Q_P},
+    [SIM_PF_TLS_DROP_SESSION] = {"tls-drop-session", Q_COUNT | Q_DURATION | Q_P},
+    [SIM_PF_TLS_WRONG_PSK] = {"tls-wrong-psk", Q_COUNT | Q_DURATION},
 };
 
 static const struct {
@@ -560,6 +563,27 @@ static void strings_for(const char *variant, uint8_t model[8], uint8_t serial[30
         memcpy(model, "\"\\\xFF\0ab\xC3\x28", 8);
         memcpy(serial, "\"4\\7\x01\x7F\xC3\x28\xFF\0 ", 11);
     }
+}
+
+bool sim_pfault_on_tls(sim_pfault *pf, uint8_t tls_code, uint64_t now_ms, sim_pf_tls *out)
+{
+    memset(out, 0, sizeof *out);
+    update(pf, now_ms * 1000u);
+    sim_pfault_slot *sl;
+    if (tls_code == MEP_TLS_HANDSHAKE && (sl = find(pf, SIM_PF_TLS_CORRUPT_HS)) && chance(pf, sl->spec.p)) {
+        out->flip_reply = true;
+        out->by = SIM_PF_TLS_CORRUPT_HS;
+    } else if (tls_code == MEP_TLS_TABLE && (sl = find(pf, SIM_PF_TLS_DROP_SESSION)) && chance(pf, sl->spec.p)) {
+        out->drop_session = true;
+        out->by = SIM_PF_TLS_DROP_SESSION;
+    } else if (tls_code == MEP_TLS_HANDSHAKE_CONT && (sl = find(pf, SIM_PF_TLS_WRONG_PSK))) {
+        out->fail_finished = true;
+        out->by = SIM_PF_TLS_WRONG_PSK;
+    } else {
+        return false;
+    }
+    book(pf, sl, 1);
+    return true;
 }
 
 void sim_pfault_on_table_read(sim_pfault *pf, uint16_t table, uint32_t off, uint8_t *out, size_t n,

@@ -51,6 +51,10 @@ typedef enum {
     SIM_PF_ALERT_SPLIT,     /* "alert-split": `00 00` + reply split with a 0..gap_us pause (S26) */
     SIM_PF_STRINGS,         /* "strings": awkward BT01 model / ET03 serial bytes (S30) */
     SIM_PF_ECHO,            /* "echo": every request frame sent back unchanged (S33) */
+    /* TLS mode (mep.md 7; h12): applied by the meter around sim_tls */
+    SIM_PF_TLS_CORRUPT_HS,  /* "tls-corrupt-handshake": a byte of the server's 0x58 flight flipped */
+    SIM_PF_TLS_DROP_SESSION,/* "tls-drop-session": meter forgets the session; next TLS_TABLE -> 0x0A */
+    SIM_PF_TLS_WRONG_PSK,   /* "tls-wrong-psk": client Finished fails to authenticate -> 0x03 */
     SIM_PF_KIND_COUNT
 } sim_pfault_kind;
 
@@ -145,6 +149,22 @@ size_t sim_pfault_list(const sim_pfault *pf, uint64_t now_us, char *out, size_t 
  * digest); bare_len 0 if the meter would stay silent. */
 sim_pf_action sim_pfault_on_response(sim_pfault *pf, const sim_pf_request *rq, const uint8_t *bare,
                                      size_t bare_len, uint64_t now_ms, sim_pf_result *out);
+/* TLS-mode hook (h12): the meter calls it for every TLS-mode message
+ * (first body byte 0x57/0x58/0x59/0x80, mep.md 3.5) before sim_tls sees
+ * it, and does what out says:
+ *  - flip_reply (0x58): XOR 0x01 into the handshake type of the server's
+ *    first record (ServerHello), so the client's TLS stack rejects the flight;
+ *  - drop_session (0x80): end the session first (as TLS_TERMINATE would), so
+ *    this TLS_TABLE gets 0x0A - a meter that lost its session state;
+ *  - fail_finished (0x59): flip the last byte (GCM tag) of the client's
+ *    flight, so its Finished does not authenticate and the meter answers
+ *    0x03 - on the wire exactly what a meter holding another key does.
+ * Returns true if one of them acts (counted as an injection). */
+typedef struct {
+    bool flip_reply, drop_session, fail_finished;
+    sim_pfault_kind by;
+} sim_pf_tls;
+bool sim_pfault_on_tls(sim_pfault *pf, uint8_t tls_code, uint64_t now_ms, sim_pf_tls *out);
 /* Table read hook: patch out[0..n) holding table bytes [off, off+n). */
 void sim_pfault_on_table_read(sim_pfault *pf, uint16_t table, uint32_t off, uint8_t *out, size_t n,
                               uint64_t now_ms);

@@ -89,7 +89,10 @@ static void arm(sim_portmodem *pm)
     if (w == UINT64_MAX)
         return;
     uint64_t now = sim_now_us();
-    double delay = w > now ? (double)(w - now) / 1e6 : 0.0;
+    /* overdue (e.g. a pulse release the adapter keeps refusing, retried on
+     * each poll): 1 ms, so a failing device cannot spin the loop */
+    double delay = w > now ? (double)(w - now) / 1e6 : 0.001;
+    ev_now_update(pm->loop);
     ev_timer_set(&pm->timer, delay, 0.0);
     ev_timer_start(pm->loop, &pm->timer);
 }

@@ -223,7 +223,7 @@ static const char *const STEP_NAMES[SIM_STEP_KIND_COUNT] = {
     [SIM_STEP_LOAD] = "load", [SIM_STEP_FAULT] = "fault", [SIM_STEP_PFAULT] = "fault",
     [SIM_STEP_STOP] = "stop", [SIM_STEP_GLITCH] = "glitch", [SIM_STEP_ALERT] = "alert",
     [SIM_STEP_CLOCK] = "clock", [SIM_STEP_SEQ_JUMP] = "seq_jump", [SIM_STEP_REBOOT] = "reboot",
-    [SIM_STEP_WAIT] = "wait", [SIM_STEP_END] = "end",
+    [SIM_STEP_WAIT] = "wait", [SIM_STEP_END] = "end", [SIM_STEP_OPTICAL] = "optical",
 };
 
 const char *sim_step_kind_name(sim_step_kind k)
@@ -258,7 +258,8 @@ static int parse_step(ctx *c, size_t idx, json_t *js, int64_t *prev_ms, sim_step
     if (want(c, path, js, JSON_OBJECT, "an object") < 0)
         return -1;
     static const char *const keys[] = {"at", "after", "note", "params", "load", "fault", "stop", "glitch",
-                                       "alert", "clock", "seq_jump", "reboot", "wait", "end", NULL};
+                                       "alert", "clock", "seq_jump", "reboot", "wait", "end", "optical",
+                                       NULL};
     if (only_keys(c, path, js, keys) < 0)
         return -1;
 
@@ -288,7 +289,7 @@ static int parse_step(ctx *c, size_t idx, json_t *js, int64_t *prev_ms, sim_step
 
     /* action: exactly one */
     static const char *const actions[] = {"load", "fault", "stop", "glitch", "alert", "clock",
-                                          "seq_jump", "reboot", "wait", "end"};
+                                          "seq_jump", "reboot", "wait", "end", "optical"};
     const char *act = NULL;
     for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
         if (json_object_get(js, actions[i])) {
@@ -419,6 +420,35 @@ static int parse_step(ctx *c, size_t idx, json_t *js, int64_t *prev_ms, sim_step
         if (j == 0 || j < -2147483647LL || j > 2147483647LL)
             return fail(c, kp, "seq_jump must be a non-zero 32-bit step, got %lld", (long long)j);
         st->u.seq_jump = j;
+    } else if (strcmp(act, "optical") == 0) {
+        /* {"optical": {"seconds": S[, "echo": bool]}} or {"optical": {"stop": true}}:
+         * a simulated probe session on the optical port (optical.md 6) */
+        st->kind = SIM_STEP_OPTICAL;
+        if (want(c, kp, v, JSON_OBJECT, "an object") < 0)
+            return -1;
+        static const char *const ok[] = {"seconds", "echo", "stop", NULL};
+        if (only_keys(c, kp, v, ok) < 0)
+            return -1;
+        json_t *sec = json_object_get(v, "seconds"), *stop = json_object_get(v, "stop"),
+               *echo = json_object_get(v, "echo");
+        st->u.optical.echo = true;
+        if (echo) {
+            if (!json_is_boolean(echo))
+                return fail(c, kp, "\"echo\" must be true or false");
+            st->u.optical.echo = json_is_true(echo);
+        }
+        if (stop) {
+            if (!json_is_true(stop) || sec)
+                return fail(c, kp, "\"stop\" must be true and comes without \"seconds\"");
+            st->u.optical.stop = true;
+        } else {
+            if (!sec || !json_is_number(sec))
+                return fail(c, kp, "needs \"seconds\" (probe session length) or \"stop\": true");
+            double s = json_number_value(sec);
+            if (!(s >= 0.1 && s <= 3600.0))
+                return fail(c, kp, "seconds must be 0.1..3600, got %g", s);
+            st->u.optical.seconds = s;
+        }
     } else {
         st->kind = strcmp(act, "reboot") == 0 ? SIM_STEP_REBOOT : strcmp(act, "wait") == 0 ? SIM_STEP_WAIT
                                                                                            : SIM_STEP_END;
@@ -825,6 +855,13 @@ size_t sim_step_format(const sim_step *st, char *out, size_t cap)
         break;
     case SIM_STEP_CLOCK: snprintf(body, sizeof body, "clock utc_ms=%lld", (long long)st->u.clock_utc_ms); break;
     case SIM_STEP_SEQ_JUMP: snprintf(body, sizeof body, "seq_jump %+lld", (long long)st->u.seq_jump); break;
+    case SIM_STEP_OPTICAL:
+        if (st->u.optical.stop)
+            snprintf(body, sizeof body, "optical probe session stop");
+        else
+            snprintf(body, sizeof body, "optical probe session %.1f s%s", st->u.optical.seconds,
+                     st->u.optical.echo ? "" : " (no echo)");
+        break;
     default: snprintf(body, sizeof body, "%s", sim_step_kind_name(st->kind)); break;
     }
     int w = snprintf(out, cap, "t=%lld.%03llds %s%s%s", (long long)(st->at_ms / 1000),

@@ -42,6 +42,7 @@ typedef enum {
     SIM_STEP_REBOOT,     /* meter restart (S31) */
     SIM_STEP_WAIT,       /* marker, nothing to do */
     SIM_STEP_END,        /* scenario over */
+    SIM_STEP_OPTICAL,    /* simulated optical probe session (optical.md 6, S35) */
     SIM_STEP_KIND_COUNT
 } sim_step_kind;
 
@@ -64,6 +65,11 @@ typedef struct {
         } alert;
         int64_t clock_utc_ms;
         int64_t seq_jump;
+        struct {
+            double seconds;        /* probe session length (0.1..3600) */
+            bool stop;             /* end a running probe session instead */
+            bool echo;             /* meter's optical replies on the wire (default true) */
+        } optical;
     } u;
 } sim_step;
 

@@ -38,6 +38,17 @@ typedef struct {
     /* Optional persistent settings hooks (key, sanitiser baseline). May be NULL. */
     bool (*store_load)(void *ctx, void *blob, size_t len);
     bool (*store_save)(void *ctx, const void *blob, size_t len);
+    /* (added by h12) Optional secure transport: TLS mode (mep.md 3.5, 7).
+     * When set, the core frames nothing itself: each request goes out here
+     * as a BARE C12.18 request (`3F 0846 00008E 0001`: no sequence number,
+     * no digest, mep.md 7.2) and the port answers later, from its event
+     * loop and never from inside this call, with mepc_rx_bare() (the bare
+     * response) or mepc_secure_fail(). A new call abandons any exchange
+     * still in progress (the core resends after its own watchdog). The
+     * port owns the TLS session (handshake, 0x0A re-handshake); uart_write
+     * and mepc_rx are unused in this mode. Returns false if the port cannot
+     * take the request now (treated like a lost reply). */
+    bool (*secure_request)(void *ctx, const uint8_t *req, size_t n);
 } mepc_hal;
 
 /* ---- configuration -------------------------------------------------------- */
@@ -77,6 +88,7 @@ typedef enum {
     MEPC_ST_AUTH_FAIL,       /* 0x0B: wrong key; backing off */
     MEPC_ST_LINE_ERROR,      /* replies fail verification repeatedly */
     MEPC_ST_LOOPBACK,        /* replies equal requests: wiring loopback (S33) */
+    MEPC_ST_TLS_FAIL,        /* (added by h12) TLS mode: handshake or session keeps failing (0x01) */
 } mepc_status;
 
 const char *mepc_status_name(mepc_status s);
@@ -128,6 +140,20 @@ void mepc_init(mepc_client *c, const mepc_hal *hal, const mepc_config *cfg, uint
 void mepc_rx(mepc_client *c, const uint8_t *p, size_t n, uint32_t now_ms);
 /* Run the state machine. Returns ms until it wants to run again (<= 1000). */
 uint32_t mepc_run(mepc_client *c, uint32_t now_ms);
+/* (added by h12) TLS mode (hal.secure_request set; mep.md 3.5, 7).
+ * The bare C12.18 response to the outstanding request (`00 0001 02`). */
+void mepc_rx_bare(mepc_client *c, const uint8_t *resp, size_t n, uint32_t now_ms);
+/* Why the port could not produce a bare response. */
+typedef enum {
+    MEPC_SEC_NO_REPLY = 0,   /* a MEP frame got no reply in time (mep.md 4) */
+    MEPC_SEC_BAD_REPLY,      /* a reply was not a well-formed TLS-mode frame */
+    MEPC_SEC_TLS_ERROR,      /* meter answered 0x01, or the local TLS stack failed */
+    MEPC_SEC_IDENTITY,       /* meter answered 0x03: invalid identity or key (mep.md 7.3) */
+    MEPC_SEC_NO_SESSION,     /* 0x0A even after a fresh handshake */
+} mepc_secure_error;
+void mepc_secure_fail(mepc_client *c, mepc_secure_error err, uint32_t now_ms);
+/* The alert sequence `00 00` seen between TLS-mode frames (mep.md 10.3). */
+void mepc_secure_alert(mepc_client *c, uint32_t now_ms);
 /* The current snapshot (valid until the next mepc_rx/mepc_run). */
 const mepc_readings *mepc_get_readings(const mepc_client *c);
 

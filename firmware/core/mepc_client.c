@@ -46,6 +46,13 @@
 #define MEPC_ALERT_DELTA 0x10u
 #define MEPC_EP39_SCHEDULED_ALARMS 4u   /* "scheduled read data + alarms" (module-behaviour 4.2 A4) */
 #define MEPC_EP39_CLEAR_DELTA 12u       /* "clear delta data alert" (mep.md 8.3) */
+/* TLS mode (h12): the port turns one bare request into up to 5 MEP exchanges
+ * (0x58, 0x59, 0x80, and once more after a 0x0A, mep.md 7.2/7.3), each with
+ * its own 500 ms timeout; the core's watchdog only catches a port that never
+ * answers. TLS failures back off like 0x0B. */
+#define MEPC_SECURE_EXCHANGES 5u
+#define MEPC_TLS_BACKOFF_MIN_MS 2000u
+#define MEPC_TLS_BACKOFF_MAX_MS 60000u
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -129,6 +136,10 @@ static void describe_req(mepc_sb *b, const mepc_link_req *r)
     if (r->read_count) {
         mepc_sb_str(b, " n=");
         mepc_sb_u32(b, r->read_count);
+    }
+    if (r->bare) {
+        mepc_sb_str(b, " (TLS)");  /* mep.md 7.2: no sequence number inside TLS */
+        return;
     }
     mepc_sb_str(b, " seq=0x");
     mepc_sb_hex(b, r->seq, 8);
@@ -218,6 +229,7 @@ const char *mepc_status_name(mepc_status s)
     case MEPC_ST_AUTH_FAIL: return "AUTH_FAIL";
     case MEPC_ST_LINE_ERROR: return "LINE_ERROR";
     case MEPC_ST_LOOPBACK: return "LOOPBACK";
+    case MEPC_ST_TLS_FAIL: return "TLS_FAIL";
     }
     return "?";
 }
@@ -372,18 +384,69 @@ static void discard_before_send(mepc_client *c)
     sync_counters(c);
 }
 
+static bool secure_mode(const mepc_client *c) { return c->hal.secure_request != 0; }
+
+/* TLS mode: the bare C12.18 request (mep.md 3.5, 7.2), nothing around it. */
+static bool build_bare(mepc_link_req *q, const mep_request *r)
+{
+    size_t n = mep_request_encode(r, q->plain, sizeof q->plain);
+    if (n == 0)
+        return false;
+    q->plain_len = (uint16_t)n;
+    q->frame_len = 0;
+    q->encrypted = false;
+    q->code = r->code;
+    q->table = r->table;
+    q->offset = r->offset;
+    q->read_count = (r->code == MEP_REQ_FULL_READ || r->code == MEP_REQ_PARTIAL_READ) ? r->count : 0;
+    q->seq = 0;
+    q->bare = true;
+    q->active = true;
+    return true;
+}
+
+/* Hand the outstanding request to the line (RC4) or to the port's TLS layer. */
+static void transmit(mepc_client *c)
+{
+    if (!c->req.bare) {
+        c->hal.uart_write(c->hal.ctx, c->req.frame, c->req.frame_len);
+        return;
+    }
+    if (!c->hal.secure_request(c->hal.ctx, c->req.plain, c->req.plain_len)) {
+        logm(c, 1, "TLS: port refused the request");
+        c->rejected = true;  /* step() retries within the send budget */
+    }
+}
+
+/* How long the outstanding request may go unanswered. */
+static uint32_t wait_limit(const mepc_client *c)
+{
+    if (c->req.bare)
+        return MEPC_SECURE_EXCHANGES * (c->cfg.reply_timeout_ms + MEPC_RX_MAX_FRAME_MS);
+    uint32_t tx_ms = ((uint32_t)c->req.frame_len * 25u + 23u) / 24u;  /* 10 bits/byte at 9600 */
+    return tx_ms + c->cfg.reply_timeout_ms;
+}
+
 /* Send op with a new sequence number. first = a new attempt of the op. */
 static void send_op(mepc_client *c, uint8_t op, uint32_t now, bool first)
 {
     mep_request r;
     uint8_t data[32];
     const uint8_t *key = c->cfg.has_mak ? c->cfg.mak : c->cfg.mbk;
-    if (!build_op(c, op, &r, data) || !mepc_link_build(&c->req, key, c->cfg.encrypt, &r, c->next_seq)) {
+    bool built = build_op(c, op, &r, data);
+    if (built && secure_mode(c))
+        built = build_bare(&c->req, &r);
+    else if (built) {
+        built = mepc_link_build(&c->req, key, c->cfg.encrypt, &r, c->next_seq);
+        c->req.bare = false;
+    }
+    if (!built) {
         logm(c, 0, "internal: request does not fit; dropped");
         c->due &= ~due_bit(op);
         return;
     }
-    c->next_seq++;
+    if (!c->req.bare)
+        c->next_seq++;
     c->op = op;
     discard_before_send(c);
     if (op == MEPC_OP_EP39 && first && c->psn_tries == 0) {
@@ -395,7 +458,7 @@ static void send_op(mepc_client *c, uint8_t op, uint32_t now, bool first)
     }
     c->sends = first ? 1 : (uint8_t)(c->sends + 1);
     c->rejected = false;
-    c->hal.uart_write(c->hal.ctx, c->req.frame, c->req.frame_len);
+    transmit(c);
     c->sent_at = now;
     c->last_send_ms = now;
     c->sent_once = true;
@@ -409,7 +472,7 @@ static void resend_identical(mepc_client *c, uint32_t now)
     c->sends++;
     c->rd.resends++;
     c->rejected = false;
-    c->hal.uart_write(c->hal.ctx, c->req.frame, c->req.frame_len);
+    transmit(c);
     c->sent_at = now;
     c->last_send_ms = now;
     c->phase = MEPC_PH_WAIT;
@@ -867,7 +930,7 @@ static void on_reply(mepc_client *c, uint32_t now)
     c->cycle_backoff_ms = 0;
     touch(c);
 
-    if (p[0] == MEP_RSP_SEQ && n == 5) {
+    if (p[0] == MEP_RSP_SEQ && n == 5 && !c->req.bare) {  /* no 0x0C inside TLS (mep.md 7.2) */
         /* mep.md 5.5: continue with returned + 1: right whether the meter returned
          * the next acceptable number or the last accepted one (S04) */
         uint32_t got = mep_get_be32(p + 1);
@@ -994,6 +1057,92 @@ static void drain(mepc_client *c, bool idle, uint32_t now)
             break;
         handle_event(c, ev, now);
     }
+    sync_counters(c);
+}
+
+/* ---- TLS mode (hal.secure_request; mep.md 3.5, 7) ------------------------ */
+
+void mepc_rx_bare(mepc_client *c, const uint8_t *resp, size_t n, uint32_t now_ms)
+{
+    if (!secure_mode(c) || c->phase != MEPC_PH_WAIT || !c->req.active || !c->req.bare) {
+        c->rd.mismatched_replies++;
+        logm(c, 2, "TLS: response with no request outstanding: dropped");
+        touch(c);
+        return;
+    }
+    if (!resp || n == 0 || n > sizeof c->link.plain) {
+        c->rejected = true;
+        c->rejects_in_row++;
+        log_req(c, 1, "TLS: empty or oversized response to ", ": dropped");
+        touch(c);
+        return;
+    }
+    mepc_mem_copy(c->link.plain, resp, n);
+    c->link.plain_len = (uint16_t)n;
+    c->tls_in_row = 0;
+    c->tls_backoff_ms = 0;
+    on_reply(c, now_ms);
+    sync_counters(c);
+}
+
+void mepc_secure_fail(mepc_client *c, mepc_secure_error err, uint32_t now_ms)
+{
+    if (!secure_mode(c) || c->phase != MEPC_PH_WAIT || !c->req.active) {
+        logm(c, 2, "TLS: failure report with no request outstanding: ignored");
+        return;
+    }
+    touch(c);
+    switch (err) {
+    case MEPC_SEC_NO_REPLY:
+        /* like an RC4 timeout: resend (the port handshakes again if needed) */
+        c->rd.timeouts++;
+        log_req(c, 2, "TLS: no reply to ", "");
+        retry(c, now_ms, true);
+        return;
+    case MEPC_SEC_BAD_REPLY:
+        c->rejected = true;
+        c->rejects_in_row++;
+        log_req(c, 1, "TLS: malformed reply to ", "");
+        return;  /* step() retries, then LINE_ERROR */
+    case MEPC_SEC_TLS_ERROR:
+    case MEPC_SEC_IDENTITY:
+    case MEPC_SEC_NO_SESSION:
+        break;
+    }
+    c->req.active = false;
+    c->fails_in_row = 0;
+    c->fails_since_cycle = 0;
+    if (c->tls_in_row < 255)
+        c->tls_in_row++;
+    if (err == MEPC_SEC_IDENTITY) {
+        /* mep.md 7.3: 0x03 = the meter does not accept our identity or key;
+         * retrying soon cannot help: visible state and back-off, as 0x0B */
+        c->rd.auth_failures++;
+        log_req(c, 1, "TLS: 0x03 invalid identity or key for ", "");
+    } else {
+        log_req(c, 1, err == MEPC_SEC_NO_SESSION ? "TLS: meter keeps losing the session (0x0A) for "
+                                                 : "TLS error (0x01 or local) for ", "");
+        if (c->tls_in_row == 1) {
+            /* a single failure may be a record corrupted on the line: retry now */
+            c->phase = MEPC_PH_READY;
+            return;
+        }
+    }
+    c->tls_backoff_ms = c->tls_backoff_ms ? c->tls_backoff_ms * 2u : MEPC_TLS_BACKOFF_MIN_MS;
+    if (c->tls_backoff_ms > MEPC_TLS_BACKOFF_MAX_MS)
+        c->tls_backoff_ms = MEPC_TLS_BACKOFF_MAX_MS;
+    if (err == MEPC_SEC_IDENTITY)
+        set_status(c, MEPC_ST_AUTH_FAIL, "TLS: meter rejected identity or key (0x03): check the key");
+    else if (err == MEPC_SEC_NO_SESSION)
+        set_status(c, MEPC_ST_TLS_FAIL, "TLS: meter drops every session (0x0A); backing off");
+    else
+        set_status(c, MEPC_ST_TLS_FAIL, "TLS handshake/session error (0x01); backing off");
+    backoff(c, now_ms, c->tls_backoff_ms);
+}
+
+void mepc_secure_alert(mepc_client *c, uint32_t now_ms)
+{
+    on_alert(c, now_ms);
     sync_counters(c);
 }
 
@@ -1180,7 +1329,7 @@ static bool step(mepc_client *c, uint32_t now)
         return true;
     }
     case MEPC_PH_WAIT: {
-        bool idle = mepc_link_idle(&c->link, now);
+        bool idle = c->req.bare || mepc_link_idle(&c->link, now);
         if (c->link.have && idle) {
             drain(c, true, now);
             if (c->phase != MEPC_PH_WAIT)
@@ -1190,8 +1339,7 @@ static bool step(mepc_client *c, uint32_t now)
             retry(c, now, false);
             return true;
         }
-        uint32_t tx_ms = ((uint32_t)c->req.frame_len * 25u + 23u) / 24u;  /* 10 bits/byte at 9600 */
-        uint32_t limit = tx_ms + c->cfg.reply_timeout_ms;
+        uint32_t limit = wait_limit(c);
         uint32_t waited = elapsed(now, c->sent_at);
         if (waited < limit)
             return false;
@@ -1220,11 +1368,12 @@ static uint32_t next_wake(const mepc_client *c, uint32_t now)
         w = reached(now, c->phase_until) ? 1 : c->phase_until - now;
         break;
     case MEPC_PH_WAIT: {
-        uint32_t tx_ms = ((uint32_t)c->req.frame_len * 25u + 23u) / 24u;
-        uint32_t limit = tx_ms + c->cfg.reply_timeout_ms;
+        uint32_t limit = wait_limit(c);
         uint32_t waited = elapsed(now, c->sent_at);
         w = waited < limit ? limit - waited : 10;
-        if (c->link.have || c->rejected) {
+        if (c->req.bare && c->rejected)
+            w = 1;
+        else if (c->link.have || c->rejected) {
             uint32_t since = elapsed(now, c->link.last_rx_ms);
             uint32_t idle_in = since < MEPC_RX_IDLE_MS ? MEPC_RX_IDLE_MS - since : 1;
             if (idle_in < w)

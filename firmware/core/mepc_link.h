@@ -50,6 +50,7 @@ typedef struct {
     uint32_t offset;
     uint16_t read_count;                   /* reads: bytes asked for; writes: 0 */
     uint32_t seq;
+    bool bare;                             /* (h12) TLS mode: plain[] is the bare request, no frame/seq/digest */
 } mepc_link_req;
 
 typedef enum {

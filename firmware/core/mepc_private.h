@@ -126,6 +126,10 @@ typedef struct mepc_client {
     uint8_t zero_in_window;
     bool line_fault;
     uint32_t last_zero_ms;
+
+    /* TLS mode (hal.secure_request set; added by h12) */
+    uint8_t tls_in_row;            /* consecutive TLS failures (0x01/0x03/0x0A) */
+    uint32_t tls_backoff_ms;       /* grows like the 0x0B back-off */
 } mepc_client;
 
 #endif

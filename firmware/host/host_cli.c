@@ -16,6 +16,9 @@ const char *host_cli_usage(void)
            "  --mbk KEY           MEP Basic Key: 20 (or 16) ASCII characters, or 32/40 hex digits\n"
            "  --mak KEY           MEP Advanced Key; when given it is used instead of the MBK\n"
            "  --encrypt           RC4-encrypt requests (mep.md 5.4)\n"
+           "  --tls               TLS mode (mep.md 7): TLS 1.2 PSK, bare requests, no digest\n"
+           "  --tls-key mbk|mak   key whose first 16 bytes are the PSK (default: MAK if --mak given)\n"
+           "  --tls-client-id N   client ID in the PSK identity, 0..65535 (default 1)\n"
            "  --http-port N       HTTP port (default 8080)\n"
            "  --http-bind ADDR    HTTP listen address (default 127.0.0.1)\n"
            "  --mqtt HOST[:PORT]  publish to an MQTT broker (default port 1883)\n"
@@ -73,6 +76,7 @@ host_cli_result host_cli_parse(int argc, char **argv, host_options *o, char *err
     o->mqtt_port = 1883;
     snprintf(o->mqtt_prefix, sizeof o->mqtt_prefix, "%s", "esp32-mep");
     bool have_mbk = false;
+    bool have_client_id = false;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -82,19 +86,18 @@ host_cli_result host_cli_parse(int argc, char **argv, host_options *o, char *err
         if (!strcmp(a, "--version"))
             return HOST_CLI_VERSION;
         if (!strcmp(a, "--encrypt")) { o->core.encrypt = true; continue; }
+        if (!strcmp(a, "--tls")) { o->tls = true; continue; }
         if (!strcmp(a, "--display")) { o->display = true; continue; }
         if (!strcmp(a, "-v")) { o->verbose++; continue; }
         if (!strcmp(a, "-vv")) { o->verbose += 2; continue; }
 
         static const char *const with_value[] = {
             "--port", "--mbk", "--mak", "--http-port", "--http-bind", "--mqtt",
-            "--mqtt-prefix", "--poll-ms", "--control", "--exit-after", NULL};
+            "--mqtt-prefix", "--poll-ms", "--control", "--exit-after", "--tls-key", "--tls-client-id", NULL};
         bool known = false;
         for (int k = 0; with_value[k]; k++)
             known |= !strcmp(a, with_value[k]);
         if (!known) {
-            if (!strcmp(a, "--tls"))
-                return set_err(err, errlen, "%s: TLS mode is not implemented in this release%s", a, "");
             return set_err(err, errlen, "unknown option '%s'%s (see --help)", a, "");
         }
         if (i + 1 >= argc)
@@ -157,6 +160,19 @@ host_cli_result host_cli_parse(int argc, char **argv, host_options *o, char *err
             if (!*v)
                 return set_err(err, errlen, "%s: empty path%s", a, "");
             o->control_path = v;
+        } else if (!strcmp(a, "--tls-key")) {
+            if (!strcmp(v, "mbk") || !strcmp(v, "MBK"))
+                o->tls_key_id = 0;
+            else if (!strcmp(v, "mak") || !strcmp(v, "MAK"))
+                o->tls_key_id = 1;
+            else
+                return set_err(err, errlen, "%s: bad key '%s' (mbk or mak)", a, v);
+            o->tls_key_given = true;
+        } else if (!strcmp(a, "--tls-client-id")) {
+            if (!parse_uint(v, 0, 65535, &n))
+                return set_err(err, errlen, "%s: bad client ID '%s' (0..65535)", a, v);
+            o->tls_client_id = (uint16_t)n;
+            have_client_id = true;
         } else if (!strcmp(a, "--exit-after")) {
             char *end;
             errno = 0;
@@ -172,5 +188,19 @@ host_cli_result host_cli_parse(int argc, char **argv, host_options *o, char *err
         return set_err(err, errlen, "missing --mbk KEY (or --mak KEY)%s%s", "", "");
     if (!have_mbk)
         memcpy(o->core.mbk, o->core.mak, sizeof o->core.mbk);
+    if ((o->tls_key_given || have_client_id) && !o->tls)
+        return set_err(err, errlen, "--tls-key/--tls-client-id need --tls%s%s", "", "");
+    if (o->tls) {
+        if (o->core.encrypt)
+            return set_err(err, errlen, "--encrypt is RC4 mode; it cannot be combined with --tls%s%s", "", "");
+        if (!o->tls_key_given)
+            o->tls_key_id = o->core.has_mak ? 1 : 0;
+        if (o->tls_key_id == 1 && !o->core.has_mak)
+            return set_err(err, errlen, "--tls-key mak needs --mak KEY%s%s", "", "");
+        if (o->tls_key_id == 0 && !have_mbk)
+            return set_err(err, errlen, "--tls-key mbk needs --mbk KEY%s%s", "", "");
+        if (!have_client_id)
+            o->tls_client_id = 1;
+    }
     return HOST_CLI_OK;
 }

@@ -29,7 +29,12 @@ typedef struct {
     bool display;               /* --display */
     int verbose;                /* -v count */
     double exit_after_s;        /* --exit-after S; 0 = run until signalled */
-    const char *tls_reserved;   /* placeholder: --tls arrives with the TLS issue */
+    const char *tls_reserved;   /* (unused; kept for source compatibility) */
+    /* TLS mode (h12): --tls [--tls-key mbk|mak] [--tls-client-id N] (mep.md 7.1) */
+    bool tls;
+    bool tls_key_given;
+    uint8_t tls_key_id;         /* 0 = MBK, 1 = MAK; default: MAK if --mak was given */
+    uint16_t tls_client_id;     /* default 1 */
 } host_options;
 
 typedef enum { HOST_CLI_OK = 0, HOST_CLI_HELP, HOST_CLI_VERSION, HOST_CLI_ERROR } host_cli_result;

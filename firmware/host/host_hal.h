@@ -7,6 +7,13 @@
  * from libev: received bytes -> mepc_rx, then mepc_run on a timer at the
  * delay it returns. The MEP client lives inside this struct; nothing here
  * waits on the network.
+ *
+ * TLS mode (h12, mep.md 3.5/7): the core hands bare C12.18 requests to
+ * hal.secure_request; host_tls (step API) turns each into MEP frames
+ * (handshake on demand, re-handshake after 0x0A), this file writes them,
+ * cuts the meter's reply frames out of the serial stream, applies the
+ * 500 ms reply timeout on a libev timer and reports the bare response (or
+ * the failure) back to the core. Never blocks the loop.
  */
 #ifndef HOST_HAL_H
 #define HOST_HAL_H
@@ -20,7 +27,16 @@
 #include "host_linectl.h"
 #include "host_log.h"
 #include "host_serial.h"
+#include "host_tls.h"
 #include "mepc.h"
+
+/* TLS mode settings (mepmod --tls; mep.md 7.1). */
+typedef struct {
+    bool on;
+    uint16_t client_id;            /* PSK identity bytes 0-1, LSB first */
+    uint8_t key_id;                /* 0 = MBK, 1 = MAK */
+    uint8_t psk[16];               /* first 16 bytes of that key */
+} host_port_tls;
 
 typedef struct host_port host_port;
 /* Called on the event loop whenever the readings generation changed. */
@@ -41,6 +57,16 @@ struct host_port {
     void *update_ctx;
     uint32_t last_generation;
     uint32_t rx_dropped_while_off; /* bytes received while our transceiver was off */
+    /* TLS mode (NULL: RC4 mode) */
+    host_tls *tls;
+    ev_timer tls_timer;            /* reply timeout, or a deferred report */
+    bool tls_wait;                 /* a frame is out, its reply not yet in */
+    bool tls_report;               /* tls_result must reach the core from the loop */
+    host_tls_result tls_result;
+    uint8_t tls_rx[MEP_MAX_FRAME]; /* reply frame being reassembled */
+    size_t tls_rx_have;
+    uint32_t tls_last_rx, tls_sent_at, tls_limit_ms;
+    uint32_t tls_alerts, tls_stray, tls_timeouts;
 };
 
 /* Monotonic milliseconds (wrapping uint32, what mepc expects). */
@@ -51,6 +77,11 @@ uint32_t host_now_ms(void);
 bool host_port_start(host_port *p, struct ev_loop *loop, const char *port_path,
                      const char *control_path, const mepc_config *cfg, const host_log *log,
                      host_port_update_fn on_update, void *update_ctx, char *err, size_t errlen);
+/* The same with TLS mode settings (tls NULL or !tls->on: RC4 mode). */
+bool host_port_start_tls(host_port *p, struct ev_loop *loop, const char *port_path,
+                         const char *control_path, const mepc_config *cfg, const host_port_tls *tls,
+                         const host_log *log, host_port_update_fn on_update, void *update_ctx, char *err,
+                         size_t errlen);
 const mepc_readings *host_port_readings(const host_port *p);
 void host_port_stop(host_port *p);
 

@@ -13,6 +13,12 @@
  * (mep.md 7.2). It handshakes on first use and again after TLS_TERMINATE,
  * 0x0A (no session), a TLS error or a transport failure.
  * Every call returns a host_tls_result; host_tls_strerror names it.
+ *
+ * Two ways to drive it (h12): the step API (host_tls_start_request, then
+ * host_tls_frame / host_tls_feed until it stops saying HOST_TLS_PENDING)
+ * never waits, so mepmod runs it on its libev loop beside HTTP and MQTT;
+ * the blocking helpers (host_tls_connect/request/terminate) run the same
+ * steps through cfg.exchange, for tests and benches.
  */
 #ifndef HOST_TLS_H
 #define HOST_TLS_H
@@ -33,6 +39,7 @@ typedef enum {
     HOST_TLS_ERR_TLS,          /* meter answered 0x01, or the local TLS stack failed */
     HOST_TLS_ERR_NO_SESSION,   /* meter answered 0x0A even after a fresh handshake */
     HOST_TLS_ERR_NOMEM,
+    HOST_TLS_PENDING,          /* step API: send host_tls_frame(), then host_tls_feed() the reply */
 } host_tls_result;
 
 const char *host_tls_strerror(host_tls_result r);
@@ -47,7 +54,7 @@ typedef struct {
     uint16_t client_id;        /* free value, recorded by the meter (mep.md 7.1) */
     uint8_t key_id;            /* 0 = MBK, 1 = MAK (other values are sent as given: tests) */
     uint8_t psk[16];           /* first 16 bytes of that key */
-    host_tls_exchange_fn exchange;
+    host_tls_exchange_fn exchange; /* blocking helpers only; may be NULL with the step API */
     void *exchange_ctx;
     /* Optional rng in mbed TLS f_rng shape; NULL = CTR_DRBG on system entropy. */
     int (*rng)(void *ctx, unsigned char *out, size_t n);
@@ -80,6 +87,28 @@ host_tls_result host_tls_request(host_tls *t, const uint8_t *req, size_t n, uint
  * whatever the meter answers. */
 host_tls_result host_tls_terminate(host_tls *t);
 bool host_tls_connected(const host_tls *t);
+
+/* ---- step API (non-blocking) ----------------------------------------------
+ * Start an exchange; anything still in progress is abandoned first (a
+ * TLS_TABLE whose reply never came leaves the record sequence numbers out of
+ * step, so the next request handshakes again). Each returns HOST_TLS_PENDING
+ * with a frame to send (host_tls_frame), or a final result. */
+host_tls_result host_tls_start_request(host_tls *t, const uint8_t *req, size_t n);
+host_tls_result host_tls_start_connect(host_tls *t);
+host_tls_result host_tls_start_terminate(host_tls *t);
+/* The MEP frame (length included) to send now, or NULL if none is pending. */
+const uint8_t *host_tls_frame(const host_tls *t, size_t *len);
+/* The meter's reply frame to the pending frame (length included; alerts
+ * stripped), or reply = NULL when none came in time (mep.md 4: 500 ms).
+ * Returns HOST_TLS_PENDING (send host_tls_frame() next), HOST_TLS_OK (for a
+ * request: host_tls_response() holds the bare response) or an error. */
+host_tls_result host_tls_feed(host_tls *t, const uint8_t *reply, size_t len);
+/* The bare C12.18 response of the last request that returned HOST_TLS_OK. */
+const uint8_t *host_tls_response(const host_tls *t, size_t *len);
+/* An exchange is in progress (a frame awaits its reply). */
+bool host_tls_busy(const host_tls *t);
+/* Forget the exchange in progress, if any (see host_tls_start_request). */
+void host_tls_abort(host_tls *t);
 const host_tls_stats *host_tls_get_stats(const host_tls *t);
 
 #endif

@@ -4,8 +4,9 @@
  * (dashboard, /getDashDataWS, /status), host_mqtt (its own network thread),
  * host_display. Owns start-up error handling (exit 2 with a message naming
  * the problem), signals, --exit-after, and the once-a-second tick.
- * TLS mode (a later issue) will plug in between host_hal and the core's
- * framing; firmware/host/host_tls.[ch] is reserved for it.
+ * TLS mode (--tls) plugs in between host_hal and the core's framing
+ * (host_tls step API, see host_hal.h); the outputs are the same as in RC4
+ * mode, /status adds the TLS counters.
  */
 #include <math.h>
 #include <signal.h>
@@ -55,6 +56,24 @@ static json_t *port_counters(const mepmod *m)
     json_object_set_new(o, "serial_tx_dropped", json_integer(m->port.serial.tx_dropped));
     json_object_set_new(o, "serial_rx_bytes", json_integer(m->port.serial.rx_bytes));
     json_object_set_new(o, "serial_tx_bytes", json_integer(m->port.serial.tx_bytes));
+    if (m->port.tls) {
+        const host_tls_stats *ts = host_tls_get_stats(m->port.tls);
+        json_t *t = json_object();
+        json_object_set_new(t, "connected", json_boolean(host_tls_connected(m->port.tls)));
+        json_object_set_new(t, "client_id", json_integer(m->opt.tls_client_id));
+        json_object_set_new(t, "key", json_string(m->opt.tls_key_id ? "MAK" : "MBK"));
+        json_object_set_new(t, "handshakes", json_integer(ts->handshakes));
+        json_object_set_new(t, "handshake_failures", json_integer(ts->handshake_failures));
+        json_object_set_new(t, "requests", json_integer(ts->requests));
+        json_object_set_new(t, "reconnects", json_integer(ts->reconnects));
+        json_object_set_new(t, "bytes_tx", json_integer((json_int_t)ts->bytes_tx));
+        json_object_set_new(t, "bytes_rx", json_integer((json_int_t)ts->bytes_rx));
+        json_object_set_new(t, "last_meter_code", json_integer(ts->last_meter_code));
+        json_object_set_new(t, "last_mbedtls_error", json_integer(ts->last_mbedtls_error));
+        json_object_set_new(t, "timeouts", json_integer(m->port.tls_timeouts));
+        json_object_set_new(t, "alerts", json_integer(m->port.tls_alerts));
+        json_object_set_new(o, "tls", t);
+    }
     json_object_set_new(o, "http_requests", json_integer(m->http.requests));
     if (m->mqtt_on) {
         json_object_set_new(o, "mqtt_published", json_integer(m->mqtt.published));
@@ -178,7 +197,14 @@ int main(int argc, char **argv)
     snprintf(m->url, sizeof m->url, "http://%s%s%s:%u/", v6 ? "[" : "", m->opt.http_bind,
              v6 ? "]" : "", m->opt.http_port);
 
-    if (!host_port_start(&m->port, m->loop, m->opt.port, m->opt.control_path, &m->opt.core,
+    host_port_tls tls;
+    memset(&tls, 0, sizeof tls);
+    tls.on = m->opt.tls;
+    tls.client_id = m->opt.tls_client_id;
+    tls.key_id = m->opt.tls_key_id;
+    /* mep.md 7.1: PSK = first 16 bytes of the key the Key ID names */
+    memcpy(tls.psk, m->opt.tls_key_id ? m->opt.core.mak : m->opt.core.mbk, sizeof tls.psk);
+    if (!host_port_start_tls(&m->port, m->loop, m->opt.port, m->opt.control_path, &m->opt.core, &tls,
                          &m->log, on_update, m, err, sizeof err)) {
         fprintf(stderr, "mepmod: %s\n", err);
         host_http_stop(&m->http);
@@ -202,7 +228,8 @@ int main(int argc, char **argv)
 
     host_logf(&m->log, HOST_LOG_INFO, "serving %s (getDashDataWS, status) for meter port %s%s%s",
               m->url, m->opt.port, m->opt.core.has_mak ? ", MAK access" : ", MBK access",
-              m->opt.core.encrypt ? ", RC4-encrypted" : "");
+              m->opt.tls ? (m->opt.tls_key_id ? ", TLS mode (PSK = MAK)" : ", TLS mode (PSK = MBK)")
+              : m->opt.core.encrypt ? ", RC4-encrypted" : "");
 
     ev_timer_init(&m->tick, on_tick, 1.0, 1.0);
     m->tick.data = m;

@@ -276,6 +276,26 @@ class Meter:
         """Active faults and per-kind injection counters (fault_list)."""
         return self._fault_cmd("fault_list")
 
+    # the port's whole fault set (line + protocol faults, kWh glitches)
+    def inject_any(self, spec):
+        """Line or protocol fault from a spec string ("busy", "auth first=1");
+        returns its id ("3" or "p2")."""
+        return self._fault_cmd("inject", spec)
+
+    def glitch(self, glitch, **params):
+        """kWh glitch, e.g. meter.glitch("spike", delta="2^24", polls=3); returns "gN"."""
+        spec = " ".join([glitch] + [f"{k}={v}" for k, v in params.items()])
+        return self._fault_cmd("glitch", spec)
+
+    def fault_status(self):
+        """Injected per fault, glitched per glitch, power cycles seen (long/short),
+        latch-ups and latchups_cleared, error codes sent, replays, reboots."""
+        return self._fault_cmd("fault_status")
+
+    def scenario_status(self):
+        """Progress of the running scenario (control "scenario status")."""
+        return self._fault_cmd("scenario", "status")
+
     def log(self):
         return "".join(p.stderr() for p in self.runs)
 

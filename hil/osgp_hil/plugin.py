@@ -17,6 +17,7 @@ Markers
   @pytest.mark.scenario("s09-transceiver-latch-up")  start the meter with it
   @pytest.mark.profile("nes-1ph")                    meter profile
   @pytest.mark.board_args("--poll-ms", "500")        virtual rig: mepmod args
+  @pytest.mark.meter_args("--speed", "20")           extra mepsim args
   @pytest.mark.bench_only(reason="...")              skipped on the virtual rig
   @pytest.mark.virtual_only(reason="...")            skipped on a bench
 
@@ -50,6 +51,7 @@ def pytest_configure(config):
     for m in ("scenario(name): start the meter with fixtures/scenarios/<name>.json",
               "profile(name): meter profile (fixtures/meters/<name>.json or a path)",
               "board_args(*args): extra mepmod arguments on the virtual rig",
+              "meter_args(*args): extra mepsim arguments (e.g. --speed 20 for a scenario)",
               "bench_only(reason): needs real hardware; skipped on the virtual rig",
               "virtual_only(reason): needs the virtual rig; skipped on a bench"):
         config.addinivalue_line("markers", m)
@@ -124,8 +126,10 @@ def meter(request, _osgp_rig):
     """mepsim as the meter, started with the test's scenario/profile markers."""
     sc = request.node.get_closest_marker("scenario")
     pr = request.node.get_closest_marker("profile")
+    ma = request.node.get_closest_marker("meter_args")
     _osgp_rig.meter.start(profile=pr.args[0] if pr else None,
-                          scenario=sc.args[0] if sc else None)
+                          scenario=sc.args[0] if sc else None,
+                          extra=tuple(str(a) for a in ma.args) if ma else ())
     return _osgp_rig.meter
 
 

@@ -9,6 +9,13 @@
  * response code, and no sanitizer report. Randomness is a fixed xorshift so
  * runs are reproducible.
  *
+ * Bit 2 (h12) turns it around: the frames are *meter replies* fed to the
+ * module's client through the host_tls step API (host_tls_feed, as mepmod
+ * does), after a real handshake when bit 0 is set; a new request is started
+ * whenever the client is idle. Checks: every pending client frame is a
+ * well-formed MEP frame with a TLS request code, results are known codes,
+ * a response is never longer than a MEP body.
+ *
  * Needs simulator/tls.cmake (mbed TLS + MEP_HAVE_MBEDTLS on mepsim_core);
  * without it the target builds as an empty fuzzer.
  */
@@ -111,6 +118,54 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     uint8_t out[MEP_MAX_FRAME];
     size_t pos = 1;
+    if (mode & 4) {
+        static const uint8_t rd[] = {0x3F, 0x00, 0x17, 0x00, 0x00, 0x00, 0x00, 0x0D};
+        fuzz_link l = {t};
+        host_tls_cfg hc;
+        memset(&hc, 0, sizeof hc);
+        hc.client_id = 100;
+        hc.key_id = 1;
+        memset(hc.psk, 0x01, 16);
+        hc.exchange = fuzz_exchange;
+        hc.exchange_ctx = &l;
+        hc.rng = fuzz_rand;
+        hc.rng_ctx = &cli_rng;
+        host_tls *c = NULL;
+        if (host_tls_new(&hc, &c) != HOST_TLS_OK)
+            abort();
+        if ((mode & 1) && host_tls_connect(c) != HOST_TLS_OK)
+            abort();
+        while (pos + 2 <= size) {
+            if (!host_tls_busy(c)) {
+                host_tls_result r0 = (data[pos] & 0x80) ? host_tls_start_terminate(c)
+                                                        : host_tls_start_request(c, rd, sizeof rd);
+                if (r0 != HOST_TLS_PENDING && r0 != HOST_TLS_ERR_TLS)
+                    abort();
+            }
+            size_t fl = 0;
+            const uint8_t *f = host_tls_frame(c, &fl);
+            if (host_tls_busy(c)) {
+                if (!f || fl < 4 || fl > MEP_MAX_FRAME || mep_get_be16(f) != fl - 2 ||
+                    (f[2] != 0x57 && f[2] != 0x58 && f[2] != 0x59 && f[2] != 0x80))
+                    abort();
+            }
+            size_t len = mep_get_be16(data + pos);
+            pos += 2;
+            if (len > size - pos)
+                len = size - pos;
+            host_tls_result r = host_tls_feed(c, len ? data + pos : NULL, len);
+            if (r > HOST_TLS_PENDING)
+                abort();
+            size_t rl = 0;
+            host_tls_response(c, &rl);
+            if (rl > MEP_MAX_BODY)
+                abort();
+            pos += len;
+        }
+        host_tls_free(c);
+        sim_tls_free(t);
+        return 0;
+    }
     while (pos + 2 <= size) {
         size_t len = mep_get_be16(data + pos);
         pos += 2;
