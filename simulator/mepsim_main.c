@@ -103,6 +103,15 @@ static void tls_log(void *ctx, const char *line)
     sim_port_log(ctx, 1, msg);
 }
 
+/* An "optical" step's length is simulated time like the timeline; the probe
+ * runs on the wall clock: divide by the clock speed (at least 0.1 s). */
+static double optical_wall_s(const mepsim_scenario *r, double sim_s)
+{
+    double speed = sim_meter_clock(r->meter)->speed;
+    double s = speed > 0 ? sim_s / speed : sim_s;
+    return s < 0.1 ? 0.1 : s > 3600.0 ? 3600.0 : s;
+}
+
 static void scenario_apply(mepsim_scenario *r, const sim_step *st, uint64_t now_ms)
 {
     char desc[256], msg[1024], err[300];
@@ -167,8 +176,8 @@ static void scenario_apply(mepsim_scenario *r, const sim_step *st, uint64_t now_
             sim_port_log(r->port, 0, msg);
         } else if (st->u.optical.stop) {
             sim_optical_port_probe_stop(r->optical);
-        } else if (sim_optical_port_probe_start(r->optical, st->u.optical.seconds, st->u.optical.echo, err,
-                                                sizeof err) != 0) {
+        } else if (sim_optical_port_probe_start(r->optical, optical_wall_s(r, st->u.optical.seconds),
+                                                st->u.optical.echo, err, sizeof err) != 0) {
             snprintf(msg, sizeof msg, "scenario %s: optical step: %s", r->sc->name, err);
             sim_port_log(r->port, 0, msg);
         }

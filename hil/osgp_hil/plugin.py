@@ -52,6 +52,7 @@ def pytest_configure(config):
               "profile(name): meter profile (fixtures/meters/<name>.json or a path)",
               "board_args(*args): extra mepmod arguments on the virtual rig",
               "meter_args(*args): extra mepsim arguments (e.g. --speed 20 for a scenario)",
+              "scenario_hold: the scenario's timeline is held until meter.ctl.scenario('start')",
               "bench_only(reason): needs real hardware; skipped on the virtual rig",
               "virtual_only(reason): needs the virtual rig; skipped on a bench"):
         config.addinivalue_line("markers", m)
@@ -130,6 +131,9 @@ def meter(request, _osgp_rig):
     _osgp_rig.meter.start(profile=pr.args[0] if pr else None,
                           scenario=sc.args[0] if sc else None,
                           extra=tuple(str(a) for a in ma.args) if ma else ())
+    if sc and request.node.get_closest_marker("scenario_hold"):
+        # the timeline waits for meter.ctl.scenario("start") (e.g. once the board reads)
+        _osgp_rig.meter.ctl.scenario("stop")
     return _osgp_rig.meter
 
 

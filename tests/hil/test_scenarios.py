@@ -145,6 +145,9 @@ def _params():
         marks = [pytest.mark.scenario(name),
                  pytest.mark.meter_args("--speed", f"{sc.speed_for(doc):.3f}"),
                  pytest.mark.board_args(*board)]
+        first = sc.first_event_at(doc)
+        if first is not None and first > 0:
+            marks.append(pytest.mark.scenario_hold)
         out.append(pytest.param(name, marks=marks, id=name))
     return out
 
@@ -157,10 +160,11 @@ def test_scenario(rig, name):
         pytest.skip(LINES_REASON)
     run = sc.Run(rig)
     first = sc.first_event_at(doc)
-    if first is not None and first > 0 and run.wait_first_reading():
-        # the timeline starts once the board reads, as on a real installation
-        # where the module is up long before the fault: at high speed the
-        # first steps would otherwise hit the board's very first reading
+    if first is not None and first > 0:
+        # held timeline (scenario_hold) starts once the board reads, as on a
+        # real installation where the module is up long before the fault: at
+        # high speed the first steps would otherwise hit its very first reading
+        run.wait_first_reading()
         rig.meter.ctl.scenario("start")
     budget = sc.wall_s(doc) + 20.0                  # timeline + start-up, generous
     assert run.run_until_done(budget), f"scenario {name} not done after {budget:.0f} wall s"

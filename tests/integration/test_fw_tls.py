@@ -14,8 +14,8 @@ TLS-PSK, so TLS itself is driven by mepmod (and by tests/unit/test_tls.c).
 import json
 import time
 
-from fwfixtures import (DASH_INTEGERS, WRONG_MBK, DashRecorder, ModelSampler,  # noqa: F401
-                        check_against_model, control, dump_logs, free_port, get_dash, http_get,
+from fwfixtures import (BT28_INDEX, DASH_INTEGERS, MQTT_TOPICS, WRONG_MBK, Broker,  # noqa: F401
+                        DashRecorder, ModelSampler, MqttCollector, check_against_model, control, dump_logs, free_port, get_dash, http_get,
                         rig, run_mepmod, run_mepsim, wait_for, wait_ready)
 from simharness import REPO, SerialLink
 
@@ -73,6 +73,39 @@ def test_tls_values_equal_the_model_as_in_rc4_mode(rig):  # noqa: F811
     assert k["handshakes_ok"] == 1 and k["rc4_refused"] == 0 and k["no_session"] == 0, k
     assert k["tables"] >= t["requests"]
     assert "TLS mode" in mod.stderr() and "handshake done" in mod.stderr()
+
+
+def test_tls_mqtt_and_mak_psk_as_in_rc4_mode(rig):  # noqa: F811
+    # MAK as the PSK (key id 1): the meter grants MAK access; MQTT equals the model
+    mak = "MAKtestKey9876543210"
+    rig.broker = Broker(rig.tmp)
+    sim, pty, ctl = run_mepsim(rig.tmp, extra=["--profile", TLS_PROFILE, "--mak", mak, "--seed", "8"])
+    rig.add(sim)
+    collector = MqttCollector(rig.broker.port, topics=("esp32-mep/#",))
+    rig.collectors.append(collector)
+    port = free_port()
+    sampler = ModelSampler(ctl)
+    try:
+        mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl,
+                                 extra=["--tls", "--mak", mak, "--mqtt", f"127.0.0.1:{rig.broker.port}"]))
+        wait_ready(port)
+        collector.wait_topic("esp32-mep/meterConsumptionTotal/mydatajson", 25, count=1)
+        time.sleep(0.5)
+    finally:
+        sampler.stop()
+    msgs = collector.snapshot()
+    for sub, members in MQTT_TOPICS.items():
+        got = [m for m in msgs if m[1] == "esp32-mep/" + sub]
+        assert got, f"{sub}: nothing published\n{dump_logs(mod)}"
+        for t, _, payload, _ in got:
+            doc = json.loads(payload)
+            assert sorted(doc) == sorted(members)
+            checkable = [m for m in members if m in BT28_INDEX or m.endswith("_Act_Wh")]
+            bad = check_against_model(doc, checkable, sampler.window(t - WINDOW_S, t + 0.05))
+            assert not bad, f"{sub} at {t:.2f}: {bad}"
+    t = tls_port(port)
+    assert t["key"] == "MAK" and t["handshakes"] == 1, t
+    assert "TLS mode (PSK = MAK)" in mod.stderr()
 
 
 def test_rc4_module_on_a_tls_required_port_gets_no_readings(rig):  # noqa: F811

@@ -148,6 +148,16 @@ static void spin(rig *r, unsigned ms)
         ev_run(r->loop, EVRUN_ONCE);
 }
 
+/* Run the loop until the modem has taken n samples / seen n port errors
+ * (2 s bound: a loaded machine may poll late, never faster). */
+static void spin_until_polls(rig *r, const sim_portmodem *pm, unsigned samples, unsigned errors)
+{
+    const sim_modem *m = sim_portmodem_modem(pm);
+    uint64_t t0 = sim_now_us();
+    while ((m->c.samples < samples || m->c.port_errors < errors) && sim_now_us() - t0 < 2000000u)
+        ev_run(r->loop, EVRUN_ONCE);
+}
+
 /* Run the loop until the meter's line state equals want (or 2 s: a generous
  * bound, the debounce needs ~10 ms). Returns the elapsed ms, or -1. */
 static long spin_until_line(rig *r, const char *line, bool want)
@@ -190,8 +200,7 @@ START_TEST(test_sensed_levels_are_line_events)
     rig_open(&r, true);
     r.fake.signals = SIM_MODEM_CTS; /* transceiver powered, ENABLE on (DSR low, inverted) */
     sim_modem_cfg cfg = sense_cfg();
-    attach(&r, &cfg);
-    spin(&r, 20);
+    spin_until_polls(&r, attach(&r, &cfg), 3, 0);
     const sim_meter_counters *mc = sim_meter_counters_get(r.m);
     /* the initial levels are reported once each */
     ck_assert_uint_eq(mc->line_events, 2);
@@ -237,7 +246,7 @@ START_TEST(test_one_sample_glitch_is_not_an_event)
     cfg.in[SIM_MODEM_LINE_ENABLE].signal = 0;
     cfg.debounce = 3;
     sim_portmodem *pm = attach(&r, &cfg);
-    spin(&r, 60);
+    spin_until_polls(&r, pm, 12, 0);
     const sim_modem *m = sim_portmodem_modem(pm);
     ck_assert_uint_ge(m->c.samples, 10);
     ck_assert_uint_ge(m->c.bounces, 1);
@@ -259,7 +268,7 @@ START_TEST(test_failing_adapter_holds_levels)
     ck_assert(sim_meter_line_state(r.m, "transceiver"));
     r.fake.fail_get = true;
     r.fake.signals = 0; /* would be "off", but nothing can be read */
-    spin(&r, 40);
+    spin_until_polls(&r, pm, 0, 4);
     ck_assert(sim_meter_line_state(r.m, "transceiver"));
     ck_assert_uint_eq(sim_meter_counters_get(r.m)->transceiver_off_events, 0);
     ck_assert_uint_ge(sim_portmodem_modem(pm)->c.port_errors, 2);

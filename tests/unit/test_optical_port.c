@@ -1,0 +1,181 @@
+/* Check suite: the optical port's configuration from a meter profile
+ * (sim_profile's "optical" object -> sim_optical_cfg, sim_optical_port.c) and
+ * the 20-byte key parser. The transport itself (PTY, shared-UART tap,
+ * simulated probe) is exercised end to end by tests/integration/
+ * test_optical_session.py, test_optical_shared.py and test_fw_optical.py.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sim_optical.h"
+#include "sim_optical_port.h"
+#include "sim_profile.h"
+
+static void load_shipped(sim_profile *p, const char *name)
+{
+    char path[512], err[512];
+    snprintf(path, sizeof path, "%s/meters/%s.json", FIXTURES_DIR, name);
+    ck_assert_msg(sim_profile_load(p, path, err, sizeof err) == 0, "%s", err);
+}
+
+static int load_text(sim_profile *p, const char *text, char *err, size_t errlen)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/test_optical_port_XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq((int)write(fd, text, strlen(text)), (int)strlen(text));
+    close(fd);
+    int r = sim_profile_load(p, path, err, errlen);
+    unlink(path);
+    return r;
+}
+
+static int no_size(void *ctx, uint16_t id)
+{
+    (void)ctx;
+    (void)id;
+    return -1;
+}
+
+static int no_read(void *ctx, uint16_t id, uint32_t off, uint32_t n, uint8_t *out)
+{
+    (void)ctx, (void)id, (void)off, (void)n, (void)out;
+    return -1;
+}
+
+static uint16_t rule_of(const sim_optical_cfg *c, uint16_t id)
+{
+    for (size_t i = 0; i < c->n_rules; i++)
+        if (c->rules[i].table_id == id)
+            return c->rules[i].flags;
+    return 0xFFFF;
+}
+
+START_TEST(test_shipped_gen3_shares_the_uart_with_keys)
+{
+    sim_profile p;
+    load_shipped(&p, "nes-3ph");
+    sim_optical_cfg c;
+    sim_optical_port_cfg_from_profile(&p, "m0", &c);
+    ck_assert(c.shared_uart);              /* optical.md 6: Gen 2/3 */
+    ck_assert(c.mk_set && c.pk_set && c.rk_set);
+    ck_assert_mem_eq(c.mk, "OPTICAL-MK-000000001", 20);
+    ck_assert(!c.dos_enabled);
+    ck_assert_uint_eq(c.channel_timeout_ms, 6000);
+    ck_assert_uint_eq(rule_of(&c, 0), SIM_OPTICAL_R_OPEN);   /* defaults kept */
+    sim_profile_free(&p);
+}
+END_TEST
+
+START_TEST(test_gen4_has_separate_ports)
+{
+    sim_profile p;
+    load_shipped(&p, "nes-3ph-fw4");
+    sim_optical_cfg c;
+    sim_optical_port_cfg_from_profile(&p, "m0", &c);
+    ck_assert(!c.shared_uart);
+    ck_assert_uint_eq(c.dos_session_s, 600);
+    ck_assert_uint_eq(c.dos_holdoff_s, 300);
+    sim_profile_free(&p);
+}
+END_TEST
+
+START_TEST(test_every_option_reaches_the_cfg)
+{
+    const char *text =
+        "{\"name\":\"t\",\"generation\":4,\"locked_tables\":[\"BT23\"],\"optical\":{"
+        "\"keys\":{\"mk\":\"abc\",\"rk\":\"0102030405060708090a0b0c0d0e0f1011121314\"},"
+        "\"pk_enabled\":false,\"identify_form\":\"classic\",\"bauds\":[6,8],\"max_packet_size\":256,"
+        "\"max_packets\":2,\"strict_identify\":true,\"past_end_zeros\":true,\"oversize_rno\":true,"
+        "\"bad_password_alarm\":false,\"lockout\":{\"threshold\":3,\"minutes\":5},"
+        "\"dos\":{\"enabled\":true,\"session_s\":60,\"holdoff_s\":30},\"shared_uart\":true,"
+        "\"timing\":{\"interchar_ms\":100,\"ack_timeout_ms\":500,\"retries\":0,\"channel_timeout_ms\":900},"
+        "\"rules\":[{\"table\":\"ET51\",\"flags\":[\"write_mk\",\"no_rk\"]}]}}";
+    sim_profile p;
+    char err[512];
+    ck_assert_msg(load_text(&p, text, err, sizeof err) == 0, "%s", err);
+    sim_optical_cfg c;
+    sim_optical_port_cfg_from_profile(&p, "m0", &c);
+    uint8_t mk[20] = {'a', 'b', 'c'};
+    ck_assert_mem_eq(c.mk, mk, 20);        /* short ASCII: 0x00-padded (optical.md 4) */
+    ck_assert(c.rk_set && c.rk[0] == 1 && c.rk[19] == 0x14 && !c.pk_set);
+    ck_assert(!c.pk_enabled && c.identify_form == SIM_OPTICAL_IDENT_CLASSIC);
+    ck_assert(c.n_baud_codes == 2 && c.baud_codes[1] == 8);
+    ck_assert(c.max_packet_size == 256 && c.max_packets == 2);
+    ck_assert(c.strict_identify && c.past_end_zeros && c.oversize_rno && !c.bad_password_alarm);
+    ck_assert(c.lockout_threshold == 3 && c.lockout_minutes == 5);
+    ck_assert(c.dos_enabled && c.dos_session_s == 60 && c.dos_holdoff_s == 30);
+    ck_assert(c.shared_uart);              /* explicit, even on Gen 4 */
+    ck_assert(c.link.interchar_ms == 100 && c.link.ack_timeout_ms == 500 && c.link.retries == 0);
+    ck_assert_uint_eq(c.channel_timeout_ms, 900);
+    ck_assert_uint_eq(rule_of(&c, 2048 + 51), SIM_OPTICAL_R_WRITE_MK | SIM_OPTICAL_R_NO_RK);
+    ck_assert_uint_eq(rule_of(&c, 23), SIM_OPTICAL_R_LOCK_READ | SIM_OPTICAL_R_LOCK_WRITE);
+    /* the core accepts the result */
+    sim_optical_store st = {.size = no_size, .read = no_read};
+    sim_optical *o = sim_optical_new(&c, &st, 0, err, sizeof err);
+    ck_assert_msg(o != NULL, "%s", err);
+    sim_optical_free(o);
+    sim_profile_free(&p);
+}
+END_TEST
+
+static void expect_bad(const char *optical, const char *want)
+{
+    char text[1024], err[512];
+    snprintf(text, sizeof text, "{\"name\":\"t\",\"generation\":3,\"optical\":%s}", optical);
+    sim_profile p;
+    ck_assert_int_eq(load_text(&p, text, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, want) != NULL, "got \"%s\", want \"%s\"", err, want);
+}
+
+START_TEST(test_bad_optical_objects_name_the_field)
+{
+    expect_bad("{\"keys\":{\"mk\":\"123456789012345678901\"}}", "$.optical.keys.mk: optical key must be");
+    expect_bad("{\"keys\":{\"xk\":\"a\"}}", "$.optical.keys.xk: unknown key");
+    expect_bad("{\"bogus\":1}", "$.optical.bogus: unknown key");
+    expect_bad("{\"identify_form\":\"ansi\"}", "$.optical.identify_form");
+    expect_bad("{\"max_packet_size\":32}", "$.optical.max_packet_size");
+    expect_bad("{\"bauds\":[99]}", "$.optical.bauds");
+    expect_bad("{\"dos\":{\"session_s\":0}}", "$.optical.dos.session_s");
+    expect_bad("{\"timing\":{\"retries\":11}}", "$.optical.timing.retries");
+    expect_bad("{\"rules\":[{\"table\":\"BT23\",\"flags\":[\"fly\"]}]}", "$.optical.rules[0].flags: unknown flag");
+    expect_bad("{\"rules\":[{\"flags\":[]}]}", "$.optical.rules[0].table: is required");
+    expect_bad("[]", "$.optical: must be an object");
+}
+END_TEST
+
+START_TEST(test_parse_key20)
+{
+    uint8_t k[20];
+    char err[200];
+    ck_assert_int_eq(sim_parse_key20("OPTICAL-MK-000000001", k, err, sizeof err), 0);
+    ck_assert_mem_eq(k, "OPTICAL-MK-000000001", 20);
+    ck_assert_int_eq(sim_parse_key20("00112233445566778899aabbccddeeff", k, err, sizeof err), 0);
+    ck_assert(k[0] == 0x00 && k[15] == 0xFF && k[16] == 0 && k[19] == 0);
+    ck_assert_int_eq(sim_parse_key20("", k, err, sizeof err), -1);
+    ck_assert_int_eq(sim_parse_key20("0011223344556677889", k, err, sizeof err), 0); /* 19 chars: text */
+    ck_assert_int_eq(sim_parse_key20("zz112233445566778899aabbccddeeff", k, err, sizeof err), -1);
+    ck_assert_int_eq(sim_parse_key20(NULL, k, err, sizeof err), -1);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("optical_port");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_shipped_gen3_shares_the_uart_with_keys);
+    tcase_add_test(tc, test_gen4_has_separate_ports);
+    tcase_add_test(tc, test_every_option_reaches_the_cfg);
+    tcase_add_test(tc, test_bad_optical_objects_name_the_field);
+    tcase_add_test(tc, test_parse_key20);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
