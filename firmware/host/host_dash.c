@@ -98,7 +98,7 @@ bool host_dash_ready(const mepc_readings *r, const char **reason)
 {
     const char *why = NULL;
     if (r->status == MEPC_ST_AUTH_FAIL && !r->energy_valid)
-        why = "authentication failed: check the MBK";
+        why = "authentication failed: check the key (MBK/MAK, or the TLS PSK key)";
     else if (!r->identity_valid)
         why = "meter identity (BT01/ET03) not read yet";
     else if (!r->energy_valid)

@@ -227,6 +227,33 @@ def energy_problems(run):
     return out[:20]
 
 
+def mqtt_energy_problems(run):
+    """The same energy rules for every MQTT meterConsumptionTotal message (8.2)."""
+    board = run.rig.board
+    if board.mqtt is None:
+        return []              # this rig has no broker: nothing published there
+    out, last = [], None
+    for t, topic, payload, _retain in board.mqtt.snapshot():
+        if not topic.endswith("/meterConsumptionTotal/mydatajson"):
+            continue
+        try:
+            doc = json.loads(payload)
+        except ValueError:
+            out.append(f"t={t:.2f}: {topic}: not JSON: {payload[:80]!r}")
+            continue
+        f = doc.get("Fwd_Act_Wh")
+        if not (isinstance(f, int) and not isinstance(f, bool)):
+            out.append(f"t={t:.2f}: MQTT Fwd_Act_Wh={f!r} is not an integer")
+            continue
+        tr = run.truth_after(t)
+        if tr is not None and f > tr[0]:
+            out.append(f"t={t:.2f}: MQTT Fwd_Act_Wh={f} above the meter's truth {tr[0]}")
+        if last is not None and f < last:
+            out.append(f"t={t:.2f}: MQTT Fwd_Act_Wh went down {last} -> {f}")
+        last = f
+    return out[:10]
+
+
 def raw_members_problems(run):
     out = []
     for t, d in run.good_docs():

@@ -183,6 +183,7 @@ def test_scenario(rig, name):
     if name in TORN:
         problems += x_torn(run, fs)
     problems += sc.energy_problems(run)
+    problems += sc.mqtt_energy_problems(run)
     problems += sc.raw_members_problems(run)
     if rec_problem:
         problems.append(rec_problem)
