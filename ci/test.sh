@@ -11,12 +11,16 @@
 #   7. firmware cross-build for rv32imc (ESP32-C3 ISA) with size figures
 #
 # Exits non-zero if any step fails. Environment: FUZZ_SECONDS (total fuzz
-# budget, default 60), SKIP_VALGRIND=1, SKIP_FUZZ=1, JOBS.
+# budget, default 60), PYTEST_WORKERS (default 2), SKIP_VALGRIND=1, SKIP_FUZZ=1, JOBS.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 JOBS=${JOBS:-$(nproc)}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+# The end-to-end tests mostly wait on real timers (polls, timeouts, paced
+# bytes), so two pytest-xdist workers roughly halve their wall time on the
+# 2-core CI machine; every test has its own PTYs, sockets and ports.
+PYTEST_WORKERS=${PYTEST_WORKERS:-2}
 PY=/usr/bin/python3
 export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-60}
 
@@ -52,7 +56,7 @@ integration_tests() {
   export MEPSIM_BIN=$ROOT/build/simulator/mepsim
   export MEPMOD_BIN=$ROOT/build/firmware/host/mepmod
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-  timeout 1800 "$PY" -m pytest -q -p no:cacheprovider tests/integration "$@"
+  timeout 1800 "$PY" -m pytest -q -p no:cacheprovider -n "$PYTEST_WORKERS" tests/integration "$@"
   local rc=$?
   [ $rc -eq 5 ] && { echo "pytest: no tests collected"; return 1; }
   return $rc
@@ -63,7 +67,7 @@ hil_tests() {
   # the board): a separate pytest run because it loads the osgp_hil plugin.
   export MEPSIM_BIN=$ROOT/build/simulator/mepsim
   export MEPMOD_BIN=$ROOT/build/firmware/host/mepmod
-  timeout 1200 "$PY" -m pytest -q -p no:cacheprovider tests/hil \
+  timeout 1800 "$PY" -m pytest -q -p no:cacheprovider -n "$PYTEST_WORKERS" tests/hil \
     --hil-artifacts build/hil-artifacts --junitxml build/hil.xml
   local rc=$?
   [ $rc -eq 5 ] && { echo "pytest: no tests collected"; return 1; }
