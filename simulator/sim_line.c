@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE 1 /* ptsname_r, cfmakeraw */
 #include "sim_line.h"
+#include "sim_pty.h"
 #include "sim_portmodem.h"
 
 #include <errno.h>
@@ -628,50 +629,8 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 static int open_pty(sim_port *p, const char *path, char *err, size_t errlen)
 {
-    struct stat st;
-    if (lstat(path, &st) == 0 && !S_ISLNK(st.st_mode)) {
-        snprintf(err, errlen, "--pty %s: exists and is not a symlink; refusing to overwrite it", path);
+    if (sim_pty_create("--pty", path, p->device, sizeof p->device, &p->fd, &p->slave_fd, err, errlen) != 0)
         return -1;
-    }
-    int m = posix_openpt(O_RDWR | O_NOCTTY);
-    if (m < 0) {
-        snprintf(err, errlen, "posix_openpt: %s", strerror(errno));
-        return -1;
-    }
-    if (grantpt(m) != 0 || unlockpt(m) != 0 || ptsname_r(m, p->device, sizeof p->device) != 0) {
-        snprintf(err, errlen, "pty setup: %s", strerror(errno));
-        close(m);
-        return -1;
-    }
-    int s = open(p->device, O_RDWR | O_NOCTTY);
-    if (s < 0) {
-        snprintf(err, errlen, "open %s: %s", p->device, strerror(errno));
-        close(m);
-        return -1;
-    }
-    struct termios t;
-    if (tcgetattr(s, &t) == 0) {
-        cfmakeraw(&t);
-        cfsetspeed(&t, B9600);
-        tcsetattr(s, TCSANOW, &t);
-    }
-    fcntl(m, F_SETFL, fcntl(m, F_GETFL) | O_NONBLOCK);
-    fcntl(m, F_SETFD, FD_CLOEXEC);
-    fcntl(s, F_SETFD, FD_CLOEXEC);
-    if (lstat(path, &st) == 0 && unlink(path) != 0) {
-        snprintf(err, errlen, "--pty %s: cannot replace old symlink: %s", path, strerror(errno));
-        close(s);
-        close(m);
-        return -1;
-    }
-    if (symlink(p->device, path) != 0) {
-        snprintf(err, errlen, "--pty %s: cannot create symlink: %s", path, strerror(errno));
-        close(s);
-        close(m);
-        return -1;
-    }
-    p->fd = m;
-    p->slave_fd = s;
     p->is_pty = true;
     snprintf(p->path, sizeof p->path, "%s", path);
     return 0;

@@ -2,8 +2,10 @@
  * UART switch and the simulated probe (see sim_optical_port.h). Section
  * numbers refer to /work/shared/spec/optical.md; [E] marks emulator policy
  * (documented in fixtures/meters/README-optical.md). */
-#define _GNU_SOURCE /* ptsname_r */
+#define _GNU_SOURCE
+
 #include "sim_optical_port.h"
+#include "sim_pty.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -512,44 +514,11 @@ bool sim_optical_port_probe_stop(sim_optical_port *p)
 
 static int open_pty(sim_optical_port *p, const char *path, char *err, size_t errlen)
 {
-    struct stat st;
-    if (lstat(path, &st) == 0 && !S_ISLNK(st.st_mode)) {
-        snprintf(err, errlen, "--optical-pty %s: exists and is not a symlink; refusing to overwrite it", path);
+    /* The slave stays open so the master never sees EIO between clients;
+     * every session starts at 9600 8N1 (optical.md 1). */
+    if (sim_pty_create("--optical-pty", path, p->device, sizeof p->device, &p->fd, &p->slave_fd, err,
+                       errlen) != 0)
         return -1;
-    }
-    int m = posix_openpt(O_RDWR | O_NOCTTY);
-    if (m < 0) {
-        snprintf(err, errlen, "posix_openpt: %s", strerror(errno));
-        return -1;
-    }
-    if (grantpt(m) != 0 || unlockpt(m) != 0 || ptsname_r(m, p->device, sizeof p->device) != 0) {
-        snprintf(err, errlen, "optical pty setup: %s", strerror(errno));
-        close(m);
-        return -1;
-    }
-    /* keep a slave fd open so the master never sees EIO between clients (7.10) */
-    int s = open(p->device, O_RDWR | O_NOCTTY);
-    if (s < 0) {
-        snprintf(err, errlen, "open %s: %s", p->device, strerror(errno));
-        close(m);
-        return -1;
-    }
-    struct termios t;
-    if (tcgetattr(s, &t) == 0) {
-        cfmakeraw(&t);
-        cfsetspeed(&t, B9600); /* 1: every session starts at 9600 8N1 */
-        tcsetattr(s, TCSANOW, &t);
-    }
-    fcntl(m, F_SETFL, fcntl(m, F_GETFL) | O_NONBLOCK);
-    unlink(path);
-    if (symlink(p->device, path) != 0) {
-        snprintf(err, errlen, "--optical-pty %s: cannot create symlink: %s", path, strerror(errno));
-        close(s);
-        close(m);
-        return -1;
-    }
-    p->fd = m;
-    p->slave_fd = s;
     p->is_pty = true;
     snprintf(p->path, sizeof p->path, "%s", path);
     return 0;

@@ -17,6 +17,7 @@
 
 #include "mep_digest.h"
 #include "mep_frame.h"
+#include "guide_meter.h"
 #include "sim_line.h"
 #include "sim_profile.h"
 
@@ -46,20 +47,8 @@ static void lt_open(lt *t, uint32_t baud, unsigned bits)
 {
     char err[300];
     memset(t, 0, sizeof *t);
-    ck_assert_msg(sim_profile_load(&t->prof, FIXTURES_DIR "/meters/guide-example.json", err, sizeof err) == 0,
-                  "%s", err);
     sim_meter_cfg cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.profile = &t->prof;
-    memcpy(cfg.mak, MAK, 16);
-    memcpy(cfg.mbk, MBK, 16);
-    cfg.has_seq_start = true;
-    cfg.seq_start = 1000;
-    cfg.seed = 7;
-    cfg.speed = 1.0;
-    cfg.start_utc_ms = 1704069000000LL;
-    cfg.policy = t->prof.policy;
-    cfg.name = "line";
+    guide_meter_cfg(&t->prof, &cfg, "line");
     t->now = 10000000u; /* 10 s: nothing "recent" at start */
     t->m = sim_meter_new(&cfg, t->now / 1000u, err, sizeof err);
     ck_assert_msg(t->m != NULL, "%s", err);
