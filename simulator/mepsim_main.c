@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -403,6 +404,13 @@ int main(int argc, char **argv)
     if (!app) {
         fprintf(stderr, "mepsim: out of memory\n");
         return 1;
+    }
+
+    /* Many meters = many PTYs (two fds each): use the whole fd allowance. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
     }
 
     if (sim_config_parse_args(&app->cfg, argc, argv, err, sizeof err) != 0) {

@@ -20,7 +20,9 @@
 #include "sim_profile.h"
 #include "sim_scenario.h"
 
-#define SIM_CONFIG_MAX_METERS 16
+/* Meters in one process: each PTY meter costs two fds and ~8 KiB of
+ * configuration (bench/bench_scale measures how many one loop serves). */
+#define SIM_CONFIG_MAX_METERS 4096
 #define SIM_CONFIG_MAX_POLICIES 16
 #define SIM_CONFIG_PATH 512
 

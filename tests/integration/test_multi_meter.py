@@ -43,6 +43,20 @@ def test_config_file_runs_the_meters_it_lists(mepsim, tmp_path):
     assert s.exchange(mepframe.read("BT52", seq=0)).seq == 511   # seq_reply=last -> E-1
 
 
+def test_hundreds_of_meters_run_in_one_process(mepsim, tmp_path):
+    """Regression: mepsim once refused more than 16 meters (issue: >= 1,000 per process)."""
+    n = 300
+    meters = ",".join('{"name": "m%d", "pty": "m%d.pty", "seq_start": %d}' % (i, i, 1000 + i)
+                      for i in range(n))
+    cfg = tmp_path / "many.json"
+    cfg.write_text('{"meters": [%s]}' % meters)
+    sim = mepsim("--config", str(cfg))
+    for i in (0, 150, n - 1):
+        link = sim.link("m%d.pty" % i)
+        rsp = link.exchange(mepframe.read("BT52", seq=0))
+        assert rsp.code == SEQ and rsp.seq == 1000 + i           # each meter has its own E
+
+
 def test_uart_option_serves_a_tty_device(mepsim):
     """--uart on a device libserialport does not list (a PTY slave) falls back to termios."""
     master, slave = pty.openpty()
