@@ -48,10 +48,7 @@ enum {
     P_AFTER = 1u << 10, P_OFF = 1u << 11, P_RECOVER = 1u << 12, P_MODE = 1u << 13, P_BY = 1u << 14,
 };
 
-static const struct {
-    const char *name;
-    unsigned params;
-} KINDS[SIM_FAULT_KIND_COUNT] = {
+static const sim_spec_kind KINDS[SIM_FAULT_KIND_COUNT] = {
     [SIM_FAULT_DROP] = {"drop", P_DIR | P_P | P_COUNT | P_DURATION},
     [SIM_FAULT_FLIP] = {"flip", P_DIR | P_RATE | P_COUNT | P_DURATION},
     [SIM_FAULT_JUNK] = {"junk", P_DIR | P_P | P_LEN | P_COUNT | P_DURATION},
@@ -67,41 +64,24 @@ static const struct {
     [SIM_FAULT_LATCHUP] = {"latchup", P_AT | P_AFTER | P_OFF | P_RECOVER | P_MODE | P_BY | P_DURATION},
 };
 
-static const struct {
-    const char *key;
-    unsigned bit;
-} PARAMS[] = {
+static const sim_spec_param PARAMS[] = {
     {"dir", P_DIR}, {"p", P_P}, {"rate", P_RATE}, {"count", P_COUNT}, {"duration", P_DURATION},
     {"delay", P_DELAY}, {"len", P_LEN}, {"period", P_PERIOD}, {"level", P_LEVEL}, {"at", P_AT},
     {"after_frames", P_AFTER}, {"off", P_OFF}, {"recover_p", P_RECOVER}, {"mode", P_MODE},
     {"by", P_BY},
 };
 
-const char *sim_fault_kind_name(sim_fault_kind k)
-{
-    return (unsigned)k < SIM_FAULT_KIND_COUNT ? KINDS[k].name : "?";
-}
+static const sim_spec_catalog CATALOG = {KINDS, SIM_FAULT_KIND_COUNT, PARAMS, sizeof PARAMS / sizeof PARAMS[0]};
 
-int sim_fault_kind_from_name(const char *name)
-{
-    for (int k = 0; k < SIM_FAULT_KIND_COUNT; k++)
-        if (name && strcmp(name, KINDS[k].name) == 0)
-            return k;
-    return -1;
-}
+const char *sim_fault_kind_name(sim_fault_kind k) { return sim_spec_kind_name(&CATALOG, (int)k); }
 
-static unsigned param_bit(const char *key)
-{
-    for (size_t i = 0; i < sizeof PARAMS / sizeof PARAMS[0]; i++)
-        if (strcmp(key, PARAMS[i].key) == 0)
-            return PARAMS[i].bit;
-    return 0;
-}
+int sim_fault_kind_from_name(const char *name) { return sim_spec_kind_index(&CATALOG, name); }
+
+static unsigned param_bit(const char *key) { return sim_spec_param_bit(&CATALOG, key); }
 
 bool sim_fault_param_known(sim_fault_kind k, const char *key)
 {
-    unsigned b = key ? param_bit(key) : 0;
-    return (unsigned)k < SIM_FAULT_KIND_COUNT && b && (KINDS[k].params & b);
+    return sim_spec_param_known(&CATALOG, (int)k, key);
 }
 
 static bool is_frame_kind(sim_fault_kind k)

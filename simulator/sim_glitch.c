@@ -23,10 +23,7 @@ enum {
     G_WATTS = 1u << 10, G_PF = 1u << 11,
 };
 
-static const struct {
-    const char *name;
-    unsigned params;
-} KINDS[SIM_GLITCH_KIND_COUNT] = {
+static const sim_spec_kind KINDS[SIM_GLITCH_KIND_COUNT] = {
     [SIM_GLITCH_SPIKE] = {"spike", G_REG | G_DELTA | G_POLLS | G_DURATION},
     [SIM_GLITCH_STEP] = {"step", G_REG | G_DELTA | G_POLLS | G_DURATION},
     [SIM_GLITCH_DECREASE] = {"decrease", G_REG | G_DELTA | G_POLLS | G_DURATION},
@@ -40,40 +37,23 @@ static const struct {
     [SIM_GLITCH_SOLAR] = {"solar", G_PHASES | G_WATTS | G_PF},
 };
 
-static const struct {
-    const char *key;
-    unsigned bit;
-} PARAMS[] = {
+static const sim_spec_param PARAMS[] = {
     {"reg", G_REG}, {"delta", G_DELTA}, {"polls", G_POLLS}, {"duration", G_DURATION},
     {"margin", G_MARGIN}, {"rate", G_RATE}, {"serial", G_SERIAL}, {"table", G_TABLE},
     {"index", G_INDEX}, {"phases", G_PHASES}, {"watts", G_WATTS}, {"pf", G_PF},
 };
 
-const char *sim_glitch_kind_name(sim_glitch_kind k)
-{
-    return (unsigned)k < SIM_GLITCH_KIND_COUNT ? KINDS[k].name : "?";
-}
+static const sim_spec_catalog CATALOG = {KINDS, SIM_GLITCH_KIND_COUNT, PARAMS, sizeof PARAMS / sizeof PARAMS[0]};
 
-int sim_glitch_kind_from_name(const char *name)
-{
-    for (int k = 0; k < SIM_GLITCH_KIND_COUNT; k++)
-        if (name && strcmp(name, KINDS[k].name) == 0)
-            return k;
-    return -1;
-}
+const char *sim_glitch_kind_name(sim_glitch_kind k) { return sim_spec_kind_name(&CATALOG, (int)k); }
 
-static unsigned param_bit(const char *key)
-{
-    for (size_t i = 0; i < sizeof PARAMS / sizeof PARAMS[0]; i++)
-        if (strcmp(key, PARAMS[i].key) == 0)
-            return PARAMS[i].bit;
-    return 0;
-}
+int sim_glitch_kind_from_name(const char *name) { return sim_spec_kind_index(&CATALOG, name); }
+
+static unsigned param_bit(const char *key) { return sim_spec_param_bit(&CATALOG, key); }
 
 bool sim_glitch_param_known(sim_glitch_kind k, const char *key)
 {
-    unsigned b = key ? param_bit(key) : 0;
-    return (unsigned)k < SIM_GLITCH_KIND_COUNT && b && (KINDS[k].params & b);
+    return sim_spec_param_known(&CATALOG, (int)k, key);
 }
 
 void sim_glitch_spec_init(sim_glitch_spec *s, sim_glitch_kind k)

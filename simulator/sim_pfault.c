@@ -23,10 +23,7 @@ enum {
     Q_RATE = 1u << 10, Q_GAP = 1u << 11, Q_SPLIT = 1u << 12, Q_VARIANT = 1u << 13,
 };
 
-static const struct {
-    const char *name;
-    unsigned params;
-} KINDS[SIM_PF_KIND_COUNT] = {
+static const sim_spec_kind KINDS[SIM_PF_KIND_COUNT] = {
     [SIM_PF_SEQ_ALWAYS] = {"seq-always", Q_COUNT | Q_DURATION | Q_P},
     [SIM_PF_SEQ_LAST] = {"seq-last", Q_COUNT | Q_DURATION},
     [SIM_PF_AUTH] = {"auth", Q_COUNT | Q_DURATION | Q_P | Q_FIRST},
@@ -44,43 +41,26 @@ static const struct {
     [SIM_PF_TLS_WRONG_PSK] = {"tls-wrong-psk", Q_COUNT | Q_DURATION},
 };
 
-static const struct {
-    const char *key;
-    unsigned bit;
-} PARAMS[] = {
+static const sim_spec_param PARAMS[] = {
     {"count", Q_COUNT}, {"duration", Q_DURATION}, {"p", Q_P}, {"table", Q_TABLE}, {"code", Q_CODE},
     {"ops", Q_OPS}, {"first", Q_FIRST}, {"bytes", Q_BYTES}, {"size", Q_SIZE}, {"period", Q_PERIOD},
     {"rate", Q_RATE}, {"gap_us", Q_GAP}, {"split", Q_SPLIT}, {"variant", Q_VARIANT},
 };
 
+static const sim_spec_catalog CATALOG = {KINDS, SIM_PF_KIND_COUNT, PARAMS, sizeof PARAMS / sizeof PARAMS[0]};
+
 static const char *const VARIANTS[] = {"quote", "backslash", "ff", "nul", "spaces", "mixed"};
 #define N_VARIANTS (sizeof VARIANTS / sizeof VARIANTS[0])
 
-const char *sim_pfault_kind_name(sim_pfault_kind k)
-{
-    return (unsigned)k < SIM_PF_KIND_COUNT ? KINDS[k].name : "?";
-}
+const char *sim_pfault_kind_name(sim_pfault_kind k) { return sim_spec_kind_name(&CATALOG, (int)k); }
 
-int sim_pfault_kind_from_name(const char *name)
-{
-    for (int k = 0; k < SIM_PF_KIND_COUNT; k++)
-        if (name && strcmp(name, KINDS[k].name) == 0)
-            return k;
-    return -1;
-}
+int sim_pfault_kind_from_name(const char *name) { return sim_spec_kind_index(&CATALOG, name); }
 
-static unsigned param_bit(const char *key)
-{
-    for (size_t i = 0; i < sizeof PARAMS / sizeof PARAMS[0]; i++)
-        if (strcmp(key, PARAMS[i].key) == 0)
-            return PARAMS[i].bit;
-    return 0;
-}
+static unsigned param_bit(const char *key) { return sim_spec_param_bit(&CATALOG, key); }
 
 bool sim_pfault_param_known(sim_pfault_kind k, const char *key)
 {
-    unsigned b = key ? param_bit(key) : 0;
-    return (unsigned)k < SIM_PF_KIND_COUNT && b && (KINDS[k].params & b);
+    return sim_spec_param_known(&CATALOG, (int)k, key);
 }
 
 void sim_pfault_spec_init(sim_pfault_spec *s, sim_pfault_kind k)

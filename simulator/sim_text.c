@@ -125,3 +125,30 @@ int sim_spec_tokenize(sim_spec_tokens *t, const char *what, const char *text, ch
     }
     return 0;
 }
+
+int sim_spec_kind_index(const sim_spec_catalog *c, const char *name)
+{
+    for (size_t k = 0; name && k < c->n_kinds; k++)
+        if (c->kinds[k].name && strcmp(name, c->kinds[k].name) == 0)
+            return (int)k;
+    return -1;
+}
+
+const char *sim_spec_kind_name(const sim_spec_catalog *c, int k)
+{
+    return k >= 0 && (size_t)k < c->n_kinds && c->kinds[k].name ? c->kinds[k].name : "?";
+}
+
+unsigned sim_spec_param_bit(const sim_spec_catalog *c, const char *key)
+{
+    for (size_t i = 0; key && i < c->n_params; i++)
+        if (strcmp(key, c->params[i].key) == 0)
+            return c->params[i].bit;
+    return 0;
+}
+
+bool sim_spec_param_known(const sim_spec_catalog *c, int k, const char *key)
+{
+    unsigned b = sim_spec_param_bit(c, key);
+    return k >= 0 && (size_t)k < c->n_kinds && b && (c->kinds[k].params & b);
+}

@@ -8,6 +8,7 @@
 #ifndef SIM_TEXT_H
 #define SIM_TEXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,33 @@ int sim_parse_unit(const char *v, double *out);
 int sim_parse_utc(const char *t, int64_t *unix_ms);
 /* Days since 1970-01-01 of a proleptic Gregorian date. */
 int64_t sim_days_from_civil(int64_t y, unsigned m, unsigned d);
+
+/* The names and parameters of one family of specs (line faults, protocol
+ * faults, glitches): kind k is kinds[k]; its allowed parameters are the
+ * bits in kinds[k].params; params maps parameter names to bits. */
+typedef struct {
+    const char *name;
+    unsigned params;
+} sim_spec_kind;
+typedef struct {
+    const char *key;
+    unsigned bit;
+} sim_spec_param;
+typedef struct {
+    const sim_spec_kind *kinds;
+    size_t n_kinds;
+    const sim_spec_param *params;
+    size_t n_params;
+} sim_spec_catalog;
+
+/* Index of the kind called name, or -1. */
+int sim_spec_kind_index(const sim_spec_catalog *c, const char *name);
+/* Name of kind k, "?" if out of range. */
+const char *sim_spec_kind_name(const sim_spec_catalog *c, int k);
+/* Bit of parameter key, 0 if unknown. */
+unsigned sim_spec_param_bit(const sim_spec_catalog *c, const char *key);
+/* Kind k takes parameter key. */
+bool sim_spec_param_known(const sim_spec_catalog *c, int k, const char *key);
 
 /* "NAME key=value key=value ..." split in place. */
 #define SIM_SPEC_MAX_TEXT 512
