@@ -115,7 +115,7 @@ fuzz_smoke() {
         -print_final_stats=1 -artifact_prefix=build-fuzz/ "$work" >"build-fuzz/$name.log" 2>&1; then
       echo "fuzz: $(basename "$f") FOUND A PROBLEM"; tail -60 "build-fuzz/$name.log"; rc=1
     else
-      grep -E 'stat::number_of_executed_runs|stat::peak_rss' "build-fuzz/$name.log" | sed 's/^/  /'
+      grep -E 'stat::number_of_executed_units|stat::new_units_added|stat::peak_rss' "build-fuzz/$name.log" | sed 's/^/  /'
     fi
   done
   return $rc
