@@ -11,6 +11,9 @@ PKGS=(
   mosquitto libmosquitto-dev python3-paho-mqtt
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
   valgrind python3-labgrid python3-pytest-xdist
+  # Arduino host kit: 32-bit sketches (g++ -m32 -static), run through qemu-i386 where the
+  # kernel has no IA32 emulation
+  g++-multilib qemu-user
 )
 
 missing=()
