@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Compile fixtures/vectors/mep_access.json into simulator/sim_access_data.c.
+"""Compile fixtures/vectors/mep_access.json into simulator/store/sim_access_data.c.
 
 The MEP guide's Appendix C (MBK/MAK rights per table and procedure, mep.md 6)
 lives as data in mep_access.json; the emulator needs it as a constant C table.
@@ -22,7 +22,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SRC = os.path.join(ROOT, "fixtures", "vectors", "mep_access.json")
-DST = os.path.join(ROOT, "simulator", "sim_access_data.c")
+DST = os.path.join(ROOT, "simulator", "store", "sim_access_data.c")
 
 LEVEL_BIT = {"MBK": 1 << 1, "MAK": 1 << 2}   # bit (1 << sim_level)
 

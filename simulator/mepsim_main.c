@@ -24,7 +24,7 @@
 #include "sim_config.h"
 #include "sim_control.h"
 #include "sim_display.h"
-#include "sim_line.h"
+#include "sim_port.h"
 #include "sim_meter.h"
 #include "sim_optical_port.h"
 #include "sim_portmodem.h"

@@ -1,12 +1,13 @@
-# tls.cmake: mbed TLS 2.28 for TLS mode on the MEP port (simulator/sim_tls.c,
+# tls.cmake: mbed TLS 2.28 for TLS mode on the MEP port (simulator/mep/sim_tls.c,
 # firmware/host/host_tls.c, tests/unit/test_tls.c, tests/fuzz/fuzz_tls.c).
 #
 # Debian's libmbedtls-dev ships no .pc file, so the three libraries are found
 # by name and wrapped in one global interface target, `mep_mbedtls`, that
-# also defines MEP_HAVE_MBEDTLS=1 for its users. If mepsim_core exists it is
-# linked (PUBLIC) so every emulator test and fuzzer gets mbed TLS.
+# also defines MEP_HAVE_MBEDTLS=1 for its users. If mepsim_mep exists it is
+# linked (PUBLIC) so every emulator library above it, test and fuzzer gets
+# mbed TLS.
 #
-# Use: in simulator/CMakeLists.txt, after add_library(mepsim_core ...):
+# Use: in simulator/CMakeLists.txt, after add_library(mepsim_mep ...):
 #   include(${CMAKE_CURRENT_LIST_DIR}/tls.cmake)
 # and, once mepmod builds host_tls.c (firmware/host/CMakeLists.txt):
 #   target_link_libraries(mepmod PRIVATE mep_mbedtls)
@@ -22,6 +23,6 @@ if(NOT TARGET mep_mbedtls)
     INTERFACE_LINK_LIBRARIES "${MBEDTLS_LIBRARY};${MBEDX509_LIBRARY};${MBEDCRYPTO_LIBRARY}"
     INTERFACE_COMPILE_DEFINITIONS "MEP_HAVE_MBEDTLS=1")
 endif()
-if(TARGET mepsim_core)
-  target_link_libraries(mepsim_core PUBLIC mep_mbedtls)
+if(TARGET mepsim_mep)
+  target_link_libraries(mepsim_mep PUBLIC mep_mbedtls)
 endif()

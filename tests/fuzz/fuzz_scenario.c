@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sim_scenario.h"
+#include "sim_fault_set.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -16,7 +16,7 @@
 
 #include "mepc.h"
 #include "sim_meter.h"
-#include "sim_pfault.h"
+#include "sim_fault_set.h"
 #include "sim_profile.h"
 
 #ifdef MEP_HAVE_MBEDTLS
@@ -27,7 +27,7 @@ typedef struct {
     sim_profile prof;
     sim_meter *m;
     sim_tls *server;
-    sim_pfault pf;
+    sim_fault_set fs;                /* the meter's fault hooks (protocol faults) */
     host_tls *tls;
     mepc_client c;
     mepc_config cfg;
@@ -112,8 +112,10 @@ static void rig_setup(rig *r, const uint8_t *client_psk)
     ck_assert_msg(r->server != NULL, "%s", err);
     sim_meter_tls_hooks h = {.on_message = hook_message, .rc4_gate = hook_gate, .ctx = r->server};
     sim_meter_set_tls_hooks(r->m, &h);
-    sim_pfault_init(&r->pf, 1);
-    sim_meter_set_faults(r->m, &r->pf, NULL);
+    sim_fault_set_init(&r->fs, 1);
+    sim_meter_fault_hooks fh;
+    sim_fault_set_meter_hooks(&r->fs, &fh);
+    sim_meter_set_fault_hooks(r->m, &fh);
 
     host_tls_cfg hc;
     memset(&hc, 0, sizeof hc);
@@ -137,7 +139,7 @@ static void rig_teardown(rig *r)
 {
     host_tls_free(r->tls);
     sim_meter_set_tls_hooks(r->m, NULL);
-    sim_meter_set_faults(r->m, NULL, NULL);
+    sim_meter_set_fault_hooks(r->m, NULL);
     sim_tls_free(r->server);
     sim_meter_free(r->m);
     sim_profile_free(&r->prof);
@@ -260,7 +262,7 @@ START_TEST(test_injected_wrong_psk_then_recovery)
     sim_pfault_spec s;
     char err[128];
     ck_assert_int_eq(sim_pfault_spec_parse(&s, "tls-wrong-psk duration=10000", err, sizeof err), 0);
-    ck_assert_int_ge(sim_pfault_start(&r.pf, &s, (1000000ull + r.now) * 1000u, err, sizeof err), 0);
+    ck_assert_int_ge(sim_pfault_start(&r.fs.proto, &s, (1000000ull + r.now) * 1000u, err, sizeof err), 0);
     run_for(&r, 8000);
     ck_assert(r.saw_auth_fail);
     ck_assert_uint_eq(mepc_get_readings(&r.c)->polls_ok, 0);
@@ -268,7 +270,7 @@ START_TEST(test_injected_wrong_psk_then_recovery)
     const mepc_readings *rd = mepc_get_readings(&r.c);
     ck_assert_int_eq(rd->status, MEPC_ST_OK);
     ck_assert_uint_ge(rd->polls_ok, 3);
-    ck_assert_uint_ge(r.pf.c.injected[SIM_PF_TLS_WRONG_PSK], 2);
+    ck_assert_uint_ge(r.fs.proto.c.injected[SIM_PF_TLS_WRONG_PSK], 2);
     rig_teardown(&r);
 }
 END_TEST
@@ -283,7 +285,7 @@ START_TEST(test_dropped_session_costs_no_reading)
     sim_pfault_spec s;
     char err[128];
     ck_assert_int_eq(sim_pfault_spec_parse(&s, "tls-drop-session count=1", err, sizeof err), 0);
-    ck_assert_int_ge(sim_pfault_start(&r.pf, &s, (1000000ull + r.now) * 1000u, err, sizeof err), 0);
+    ck_assert_int_ge(sim_pfault_start(&r.fs.proto, &s, (1000000ull + r.now) * 1000u, err, sizeof err), 0);
     run_for(&r, 4100);    /* two polls */
     const mepc_readings *rd = mepc_get_readings(&r.c);
     ck_assert_int_eq(rd->status, MEPC_ST_OK);
@@ -304,7 +306,7 @@ START_TEST(test_corrupted_handshake_retried_with_back_off)
     sim_pfault_spec s;
     char err[128];
     ck_assert_int_eq(sim_pfault_spec_parse(&s, "tls-corrupt-handshake count=3", err, sizeof err), 0);
-    ck_assert_int_ge(sim_pfault_start(&r.pf, &s, (1000000ull + r.now) * 1000u, err, sizeof err), 0);
+    ck_assert_int_ge(sim_pfault_start(&r.fs.proto, &s, (1000000ull + r.now) * 1000u, err, sizeof err), 0);
     uint32_t t0 = r.now;
     while (mepc_get_readings(&r.c)->status != MEPC_ST_OK && r.now - t0 < 30000)
         run_for(&r, 100);
@@ -317,7 +319,7 @@ START_TEST(test_corrupted_handshake_retried_with_back_off)
     ck_assert_uint_eq(ts->handshake_failures, 3);
     ck_assert_uint_eq(ts->handshakes, 1);
     ck_assert_int_lt(ts->last_mbedtls_error, 0);
-    ck_assert_uint_eq(r.pf.c.injected[SIM_PF_TLS_CORRUPT_HS], 3);
+    ck_assert_uint_eq(r.fs.proto.c.injected[SIM_PF_TLS_CORRUPT_HS], 3);
     rig_teardown(&r);
 }
 END_TEST

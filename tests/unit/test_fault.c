@@ -428,14 +428,14 @@ static void pstart(sim_pfault *pf, const char *text, uint64_t now_us)
     ck_assert_msg(sim_pfault_start(pf, &s, now_us, err, sizeof err) > 0, "%s", err);
 }
 
-static sim_pf_request read_req(mep_request *r, uint16_t table, uint8_t code)
+static sim_meter_fault_request read_req(mep_request *r, uint16_t table, uint8_t code)
 {
     memset(r, 0, sizeof *r);
     r->code = code;
     r->table = table;
     r->count = 13;
     r->has_count = 1;
-    sim_pf_request rq = {NULL, 0, r, 0x1000};
+    sim_meter_fault_request rq = {NULL, 0, r, 0x1000};
     return rq;
 }
 
@@ -446,9 +446,9 @@ START_TEST(test_pfault_perpetual_seq_and_last)
     mep_request r;
     sim_pfault_init(&pf, 1);
     pstart(&pf, "seq-always", 0);
-    sim_pf_request rq = read_req(&r, 23, MEP_REQ_PARTIAL_READ);
+    sim_meter_fault_request rq = read_req(&r, 23, MEP_REQ_PARTIAL_READ);
     const uint8_t ok[] = {0x00, 0x00, 0x01, 0x42};
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, sizeof ok, 0, &out), SIM_PF_REPLACE_BARE);
+    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, sizeof ok, 0, &out), SIM_METER_FAULT_REPLACE_BARE);
     const uint8_t want[] = {0x0C, 0x00, 0x00, 0x10, 0x00};
     ck_assert_uint_eq(out.len, 5);
     ck_assert_mem_eq(out.bytes, want, 5);
@@ -457,10 +457,10 @@ START_TEST(test_pfault_perpetual_seq_and_last)
     sim_pfault_clear(&pf);
     pstart(&pf, "seq-last", 0);
     const uint8_t seq[] = {0x0C, 0xCE, 0xAC, 0xE9, 0xE2};
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, seq, sizeof seq, 0, &out), SIM_PF_REPLACE_BARE);
+    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, seq, sizeof seq, 0, &out), SIM_METER_FAULT_REPLACE_BARE);
     const uint8_t last[] = {0x0C, 0xCE, 0xAC, 0xE9, 0xE1}; /* S04: E-1 */
     ck_assert_mem_eq(out.bytes, last, 5);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, sizeof ok, 0, &out), SIM_PF_PASS);
+    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, sizeof ok, 0, &out), SIM_METER_FAULT_PASS);
 }
 END_TEST
 
@@ -471,13 +471,13 @@ START_TEST(test_pfault_auth_first_only)
     mep_request r;
     sim_pfault_init(&pf, 1);
     pstart(&pf, "auth first=1", 0);
-    sim_pf_request rq = read_req(&r, 52, MEP_REQ_FULL_READ);
+    sim_meter_fault_request rq = read_req(&r, 52, MEP_REQ_FULL_READ);
     const uint8_t ok[] = {0x00, 0x00, 0x00};
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, sizeof ok, 0, &out), SIM_PF_REPLACE_BARE);
+    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, sizeof ok, 0, &out), SIM_METER_FAULT_REPLACE_BARE);
     ck_assert(out.unauthenticated);
     ck_assert_uint_eq(out.len, 1);
     ck_assert_uint_eq(out.bytes[0], 0x0B);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, sizeof ok, 0, &out), SIM_PF_PASS);
+    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, sizeof ok, 0, &out), SIM_METER_FAULT_PASS);
 }
 END_TEST
 
@@ -489,14 +489,14 @@ START_TEST(test_pfault_table_error_on_chosen_table)
     sim_pfault_init(&pf, 1);
     pstart(&pf, "table-error table=BT07 code=4 ops=write count=1", 0);
     const uint8_t ok[] = {0x00};
-    sim_pf_request rq = read_req(&r, 7, MEP_REQ_FULL_READ);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, 1, 0, &out), SIM_PF_PASS); /* a read */
+    sim_meter_fault_request rq = read_req(&r, 7, MEP_REQ_FULL_READ);
+    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, 1, 0, &out), SIM_METER_FAULT_PASS); /* a read */
     rq = read_req(&r, 8, MEP_REQ_FULL_WRITE);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, 1, 0, &out), SIM_PF_PASS); /* other table */
+    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, 1, 0, &out), SIM_METER_FAULT_PASS); /* other table */
     rq = read_req(&r, 7, MEP_REQ_FULL_WRITE);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, 1, 0, &out), SIM_PF_REPLACE_BARE);
+    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, 1, 0, &out), SIM_METER_FAULT_REPLACE_BARE);
     ck_assert_uint_eq(out.bytes[0], 0x04);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, 1, 0, &out), SIM_PF_PASS); /* count=1 */
+    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, 1, 0, &out), SIM_METER_FAULT_PASS); /* count=1 */
     ck_assert_uint_eq(pf.c.worn_off, 1);
 }
 END_TEST
@@ -514,25 +514,25 @@ START_TEST(test_pfault_short_and_oversize)
         bare[3 + i] = (uint8_t)(0x10 + i);
     sim_pfault_init(&pf, 1);
     pstart(&pf, "short table=BT23 bytes=5", 0);
-    sim_pf_request rq = read_req(&r, 23, MEP_REQ_PARTIAL_READ);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, bare, sizeof bare, 0, &out), SIM_PF_REPLACE_BARE);
+    sim_meter_fault_request rq = read_req(&r, 23, MEP_REQ_PARTIAL_READ);
+    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, bare, sizeof bare, 0, &out), SIM_METER_FAULT_REPLACE_BARE);
     const uint8_t want[] = {0x00, 0x00, 0x05, 0x10, 0x11, 0x12, 0x13, 0x14};
     ck_assert_uint_eq(out.len, sizeof want);
     ck_assert_mem_eq(out.bytes, want, sizeof want);
     sim_pfault_clear(&pf);
     pstart(&pf, "oversize size=600", 0);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, bare, sizeof bare, 0, &out), SIM_PF_REPLACE_BARE);
+    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, bare, sizeof bare, 0, &out), SIM_METER_FAULT_REPLACE_BARE);
     ck_assert_uint_eq(out.len, 603);
     ck_assert_uint_eq(mep_get_be16(out.bytes + 1), 600);
     ck_assert_mem_eq(out.bytes + 3, bare + 3, 13);
     /* a read the meter refused as too large (0x04) goes out anyway */
     const uint8_t onp[] = {0x04};
     rq = read_req(&r, 23, MEP_REQ_FULL_READ);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, onp, 1, 0, &out), SIM_PF_REPLACE_BARE);
+    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, onp, 1, 0, &out), SIM_METER_FAULT_REPLACE_BARE);
     ck_assert_uint_eq(out.bytes[0], 0x00);
     ck_assert_uint_eq(out.len, 603);
     rq = read_req(&r, 23, MEP_REQ_FULL_WRITE);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, onp, 1, 0, &out), SIM_PF_PASS);
+    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, onp, 1, 0, &out), SIM_METER_FAULT_PASS);
 }
 END_TEST
 
@@ -543,10 +543,10 @@ START_TEST(test_pfault_busy_then_answers)
     mep_request r;
     sim_pfault_init(&pf, 1);
     pstart(&pf, "busy duration=3000", 0);
-    sim_pf_request rq = read_req(&r, 23, MEP_REQ_FULL_READ);
+    sim_meter_fault_request rq = read_req(&r, 23, MEP_REQ_FULL_READ);
     const uint8_t ok[] = {0x00, 0x00, 0x00};
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, 3, 2999, &out), SIM_PF_SUPPRESS);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, 3, 3000, &out), SIM_PF_PASS);
+    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, 3, 2999, &out), SIM_METER_FAULT_SUPPRESS);
+    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, 3, 3000, &out), SIM_METER_FAULT_PASS);
 }
 END_TEST
 
@@ -558,10 +558,10 @@ START_TEST(test_pfault_echo_returns_request)
     const uint8_t frame[] = {0x00, 0x11, 0x30, 0x00, 0x34, 0x02, 0x00, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
     sim_pfault_init(&pf, 1);
     pstart(&pf, "echo", 0);
-    sim_pf_request rq = read_req(&r, 52, MEP_REQ_FULL_READ);
+    sim_meter_fault_request rq = read_req(&r, 52, MEP_REQ_FULL_READ);
     rq.frame = frame;
     rq.frame_len = sizeof frame;
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, frame, 1, 0, &out), SIM_PF_REPLACE_FRAME);
+    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, frame, 1, 0, &out), SIM_METER_FAULT_REPLACE_FRAME);
     ck_assert_uint_eq(out.len, sizeof frame);
     ck_assert_mem_eq(out.bytes, frame, sizeof frame);
 }

@@ -22,7 +22,7 @@
 
 #include "sim_config.h"
 #include "sim_control.h"
-#include "sim_line.h"
+#include "sim_port.h"
 #include "sim_portmodem.h"
 #include "sim_profile.h"
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "mep_frame.h"
-#include "sim_scenario.h"
+#include "sim_fault_set.h"
 
 static const sim_scenario_opts NOCHECK = {FIXTURES_DIR "/meters", false};
 static const sim_scenario_opts CHECK = {FIXTURES_DIR "/meters", true};

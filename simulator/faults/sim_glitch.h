@@ -14,7 +14,7 @@
  * bytes of a reply already framed and digested, so the digest fails — the
  * realistic outcome of a meter that re-renders between segments.
  *
- * Offsets come from sim_layout (sim_tables.h, mep.md 12.6/12.8); only the
+ * Offsets come from sim_layout (sim_layout.h, mep.md 12.6/12.8); only the
  * total block of BT23 is edited (summation 0 = Fwd, 1 = Rev), tier blocks
  * keep the true values. Register values are NI_FMAT1 (INT32 LE) and wrap
  * modulo 2^32. Time is simulated UTC milliseconds.

@@ -20,10 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mep_frame.h"
 #include "sim_access.h"
-#include "sim_glitch.h"
+#include "sim_meter_counters.h"
 #include "sim_model.h"
-#include "sim_pfault.h"
 #include "sim_profile.h"
 #include "sim_tables.h"
 
@@ -40,27 +40,6 @@ typedef struct {
     sim_policy policy;            /* effective policies (profile + CLI) */
     const char *name;             /* label used in logs ("meter0") */
 } sim_meter_cfg;
-
-/* Counters readable through the control socket (tests assert on them). */
-typedef struct {
-    uint64_t frames_rx;           /* complete frames handed to the meter */
-    uint64_t frames_malformed;    /* too short/long for RC4 framing, bad request layout */
-    uint64_t auth_fail;           /* answered 0x0B (or silently dropped by policy) */
-    uint64_t seq_rejects;         /* answered 0x0C */
-    uint64_t replays;             /* rx == E-1: the previous number again */
-    uint64_t encrypted_rx;        /* requests that arrived RC4-encrypted */
-    uint64_t mak_requests, mbk_requests;
-    uint64_t responses[256];      /* responses sent, by response code */
-    uint64_t alerts_sent;         /* `00 00` sequences (line layer reports them) */
-    uint64_t procedures;          /* BT07 calls executed */
-    uint64_t registrations;
-    uint64_t health_down;         /* ET14 active -> down transitions */
-    uint64_t baud_changes;
-    uint64_t line_events;         /* line events received from a module HAL */
-    uint64_t transceiver_off_events, enable_off_events;
-    uint64_t reboots;             /* sim_meter_reboot (scenario step, S31) */
-    uint64_t pfault_acted;        /* responses a protocol fault changed or suppressed */
-} sim_meter_counters;
 
 /* Create a meter at wall time now_ms. NULL with a message on error. */
 sim_meter *sim_meter_new(const sim_meter_cfg *cfg, uint64_t now_ms, char *err, size_t errlen);
@@ -122,12 +101,54 @@ void sim_meter_bump_idt(sim_meter *m);
 /* The meter's simulated clock (freeze/inspect from the control socket). */
 sim_clock *sim_meter_clock(sim_meter *m);
 
-/* Additions (h10): fault hooks. The port owns the fault set (sim_line.h
- * sim_port_faults); the meter only calls these while they are set:
- * sim_pfault_on_response after dispatch (also on the 0x0C path, never for
- * frames that did not authenticate), sim_pfault_on_table_read and
- * sim_glitch_on_read for every table read it answers. NULL removes. */
-void sim_meter_set_faults(sim_meter *m, sim_pfault *pf, sim_glitch *gl);
+/* Fault hooks: a fault layer above the meter (faults/sim_fault_set.h,
+ * protocol faults and glitches of module-behaviour 9) fills this table and
+ * the meter calls it; the meter never includes that layer. The owner of the
+ * fault set installs it (io/sim_port.c). */
+typedef enum {
+    SIM_METER_FAULT_PASS = 0,      /* send the meter's own response */
+    SIM_METER_FAULT_SUPPRESS,      /* send nothing */
+    SIM_METER_FAULT_REPLACE_BARE,  /* frame + digest reply.bytes like a normal response */
+    SIM_METER_FAULT_REPLACE_FRAME, /* send reply.bytes as they are (already a whole frame) */
+} sim_meter_fault_action;
+
+/* The request as the meter saw it. */
+typedef struct {
+    const uint8_t *frame;          /* the received frame, length prefix included */
+    size_t frame_len;
+    const mep_request *req;        /* parsed bare request, NULL if it did not parse */
+    uint32_t next_seq;             /* E after processing (for perpetual 0x0C) */
+} sim_meter_fault_request;
+
+typedef struct {
+    bool unauthenticated;          /* REPLACE_BARE of 0x0B: no digest; frame per auth_reply policy */
+    const uint8_t *bytes;          /* owned by the hook's ctx, valid until its next call */
+    size_t len;
+    const char *by;                /* name of the fault that acted (logs) */
+} sim_meter_fault_reply;
+
+/* What a TLS fault does around sim_tls (mep.md 7). */
+typedef struct {
+    bool flip_reply, drop_session, fail_finished;
+    const char *by;                /* name of the fault that acted (logs) */
+} sim_meter_fault_tls;
+
+typedef struct {
+    /* After dispatch, with the bare response (code + data, before digest
+     * and encryption) of an authenticated request, also on the 0x0C path;
+     * never for frames that did not authenticate. */
+    sim_meter_fault_action (*on_response)(void *ctx, const sim_meter_fault_request *rq, const uint8_t *bare,
+                                          size_t bare_len, uint64_t now_ms, sim_meter_fault_reply *out);
+    /* Once per TLS frame when TLS hooks are set; true if a fault acts. */
+    bool (*on_tls)(void *ctx, uint8_t tls_code, uint64_t now_ms, sim_meter_fault_tls *out);
+    /* Every table read the meter answers: may patch data[0..n), the bytes
+     * [off, off+n) of table, before the digest (the reply stays valid). */
+    void (*on_table_read)(void *ctx, sim_meter *m, uint16_t table, uint32_t off, uint8_t *data, size_t n,
+                          uint64_t now_ms);
+    void *ctx;
+} sim_meter_fault_hooks;
+
+void sim_meter_set_fault_hooks(sim_meter *m, const sim_meter_fault_hooks *hooks); /* NULL removes */
 /* The BT21-derived layout of the served tables (for glitches on the line). */
 void sim_meter_layout(const sim_meter *m, sim_layout *out);
 /* Meter restart (scenario step "reboot", S31). Chosen semantics (the spec

@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sim_line.h"
+#include "sim_port.h"
 #include "sim_modem.h"
 
 /* Default pulse lengths of the control commands (documented choice: a

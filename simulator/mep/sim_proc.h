@@ -27,7 +27,7 @@
 
 #include "sim_access.h"
 #include "sim_comm.h"
-#include "sim_meter.h"
+#include "sim_meter_counters.h"
 #include "sim_model.h"
 #include "sim_profile.h"
 #include "sim_tables.h"

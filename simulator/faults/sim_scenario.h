@@ -131,57 +131,10 @@ int64_t sim_scenario_next_at(const sim_scenario *s);
 bool sim_scenario_done(const sim_scenario *s);
 void sim_scenario_rewind(sim_scenario *s);
 
-/* ---- the three fault modules of one meter, for the owner's convenience --
- * sim_line/sim_meter call the hooks of .line, .proto and .glitch directly;
- * the control socket and the scenario runner go through these two calls. */
-typedef struct {
-    sim_fault line;                /* line faults + transceiver (sim_line hooks) */
-    sim_pfault proto;              /* protocol faults (sim_meter hook) */
-    sim_glitch glitch;             /* table glitches (table read hook) */
-} sim_fault_set;
-
-void sim_fault_set_init(sim_fault_set *fs, uint64_t seed);
-/* Apply a fault, pfault, glitch or stop step. Returns 1 if applied, 0 if
- * the step is for the owner (load, alert, clock, seq_jump, reboot, wait,
- * end), -1 with a message if a module refused it (e.g. no free slot).
- * fx (may be NULL) receives a glitch's model effects (solar, clock freeze). */
-int sim_fault_set_apply(sim_fault_set *fs, const sim_step *st, uint64_t now_us, int64_t sim_now_ms,
-                        sim_glitch_effects *fx, char *err, size_t errlen);
-/* Control-socket commands, one line each (README "Control socket"):
- *   inject <fault> [k=v ...]   line or protocol fault ("inject flip rate=0.001")
- *   glitch <name> [k=v ...]    table glitch ("glitch spike delta=2^24 polls=3")
- *   clear [<name>|<id>|all]    stop faults/glitches (default all)
- *   list                       one line per active fault/glitch
- *   status                     counters of what was injected
- * Writes the reply (or the error) to out; returns 0 or -1. */
-int sim_fault_set_command(sim_fault_set *fs, const char *line, uint64_t now_us, int64_t sim_now_ms,
-                          sim_glitch_effects *fx, char *out, size_t cap);
-
-/* Line wiring in one place: sim_line_hooks {rx = sim_fault_set_rx_filter,
- * tx = sim_fault_set_tx_filter, ctx = fs}. The tx filter applies the
- * protocol layer's alert-split (then ask sim_pfault_tx_pause(&fs->proto))
- * and then the line faults. */
-size_t sim_fault_set_rx_filter(void *ctx, uint8_t *buf, size_t n, size_t cap, uint64_t now_us);
-size_t sim_fault_set_tx_filter(void *ctx, uint8_t *buf, size_t n, size_t cap, uint64_t now_us);
-/* Bytes to put on the wire toward the module now *without* the tx filter:
- * held (delayed/duplicated) frames, stuck-line bursts, alert storms, zero
- * streams. One chunk per call; call until 0. */
-size_t sim_fault_set_tx_due(sim_fault_set *fs, uint64_t now_us, uint8_t *out, size_t cap);
-/* Bytes the meter hears now although the module sent nothing (stuck line
- * toward the meter): feed them to sim_line_rx. Call until 0. */
-size_t sim_fault_set_rx_due(sim_fault_set *fs, uint64_t now_us, uint8_t *out, size_t cap);
-/* Earliest time one of the three modules needs a call (UINT64_MAX if none). */
-uint64_t sim_fault_set_next_wake(const sim_fault_set *fs, uint64_t now_us);
-/* The same with the signatures of sim_line_hooks (ctx = the sim_fault_set):
- *   {.rx = sim_fault_set_rx_filter, .tx = sim_fault_set_tx_filter,
- *    .tx_pause = sim_fault_set_pause_hook, .due = sim_fault_set_due_hook,
- *    .next_wake = sim_fault_set_wake_hook, .line_event = sim_fault_set_event_hook} */
-size_t sim_fault_set_due_hook(void *fsp, unsigned dir, uint64_t now_us, uint8_t *out, size_t cap);
-uint64_t sim_fault_set_wake_hook(void *fsp, uint64_t now_us);
-void sim_fault_set_event_hook(void *fsp, const char *line, bool on, uint64_t now_us);
-bool sim_fault_set_pause_hook(void *fsp, size_t *at, uint32_t *pause_us);
-
 const char *sim_step_kind_name(sim_step_kind k);
+/* A name a "stop" step or "clear" may give: "all", or a line fault,
+ * protocol fault or glitch kind name. */
+bool sim_step_stop_known(const char *n);
 /* "t=12.000s fault flip dir=to-module rate=0.001" */
 size_t sim_step_format(const sim_step *st, char *out, size_t cap);
 

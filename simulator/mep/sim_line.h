@@ -1,20 +1,14 @@
 /* sim_line: the MEP serial line of one emulated meter (mep.md 4).
  *
- * Two layers in one module:
- *
- *  1. sim_line, a pure timing core (no I/O, time passed in as monotonic
- *     microseconds). It cuts frames out of the received byte stream (50 ms
- *     gap rule, oversize discard, client `00 00` ignored), applies the
- *     100 ms request throttle, hands frames to sim_meter, paces the response
- *     at the baud rate in 117-byte segments with 25 ms pauses, decides when
- *     an alert `00 00` may go out, calls sim_meter_tick at its deadlines and
- *     applies baud changes after a response is out. The owner feeds it bytes
- *     (sim_line_rx), asks it what to write now (sim_line_poll) and sleeps
- *     until sim_line_next_wake.
- *
- *  2. sim_port, the libev edge: a PTY (posix_openpt, raw, symlinked) or a
- *     real UART (libserialport) whose fd drives one sim_line on a shared
- *     ev_loop. Many ports run on one loop; no global state.
+ * A pure timing core (no I/O, time passed in as monotonic microseconds).
+ * It cuts frames out of the received byte stream (50 ms gap rule, oversize
+ * discard, client `00 00` ignored), applies the 100 ms request throttle,
+ * hands frames to sim_meter, paces the response at the baud rate in
+ * 117-byte segments with 25 ms pauses, decides when an alert `00 00` may go
+ * out, calls sim_meter_tick at its deadlines and applies baud changes after
+ * a response is out. The owner feeds it bytes (sim_line_rx), asks it what
+ * to write now (sim_line_poll) and sleeps until sim_line_next_wake. The
+ * libev edge that drives it from a PTY or UART is io/sim_port.h.
  *
  * Between the protocol and the wire sits one hook per direction
  * (sim_line_hooks) so a fault layer can drop, delay or corrupt bytes later
@@ -29,13 +23,15 @@
 #include <stdio.h>
 
 #include "mep_frame.h"
-#include "sim_fault.h"
 #include "sim_meter.h"
-#include "sim_scenario.h"
 
 #define SIM_LINE_QUEUE 4          /* frames waiting for the throttle / the transmitter */
 #define SIM_LINE_RECENT 6         /* decoded request lines kept for the live display */
 #define SIM_LINE_RECENT_LEN 200
+/* Room for one outgoing frame after the tx hook ran: a protocol fault may
+ * grow a reply past MEP_MAX_FRAME (oversize, S27); io/sim_port.c checks that
+ * the fault layer's largest output fits. */
+#define SIM_LINE_TX_MAX 1164
 #define SIM_LINE_MIN_WAKE_US 2000 /* transmit pacing wakes at most every ~2 ms */
 /* A byte may be written up to this long before its stop bit completes on the
  * modelled wire: libev's epoll backend sleeps in whole milliseconds, so an
@@ -124,7 +120,7 @@ typedef struct {
     sim_line_frame queue[SIM_LINE_QUEUE];
     size_t q_head, q_n;
 
-    uint8_t tx[SIM_PFAULT_OUT_MAX + 64]; /* the oversize protocol fault exceeds MEP_MAX_FRAME (S27) */
+    uint8_t tx[SIM_LINE_TX_MAX];   /* the oversize protocol fault exceeds MEP_MAX_FRAME (S27) */
     size_t tx_len, tx_pos;
     uint64_t tx_start_us;
     uint64_t last_emit_us;         /* when the last batch of bytes was written */
@@ -172,83 +168,5 @@ const char *sim_line_recent(const sim_line *l, size_t i);
 
 /* Monotonic clock in microseconds (the time base of sim_line and sim_port). */
 uint64_t sim_now_us(void);
-
-/* ---- sim_port: the I/O edge ------------------------------------------ */
-struct ev_loop;
-typedef struct sim_port sim_port;
-
-/* Shared-UART tap (Gen 2/3: optical and MEP on one UART, optical.md 6; owned
- * by sim_optical_port). rx sees every received chunk before the MEP line and
- * copies the bytes the MEP line should still get into mep[] (room for n) and
- * returns their count; tx_blocked says MEP output must not reach the wire
- * (an optical session holds the line: the bytes are lost, counted tx_lost). */
-typedef struct {
-    size_t (*rx)(void *ctx, const uint8_t *in, size_t n, uint64_t now_us, uint8_t *mep);
-    bool (*tx_blocked)(void *ctx, uint64_t now_us);
-    void *ctx;
-} sim_port_tap;
-/* Install (NULL: remove) the tap. */
-void sim_port_set_tap(sim_port *p, const sim_port_tap *t);
-/* Write raw bytes on the port's wire (optical replies on a shared UART). */
-void sim_port_write_raw(sim_port *p, const uint8_t *b, size_t n);
-
-typedef struct {
-    const char *name;             /* meter name for logs */
-    const char *pty_path;         /* create a PTY and symlink it here, or */
-    const char *uart;             /* open this serial device */
-    uint32_t baud;                /* initial line rate (0 = the meter's) */
-    const char *format;           /* "8N1" (default) */
-    int verbose;                  /* 0, 1 (-v), 2 (-vv) */
-    FILE *log;                    /* where log lines go (stderr) */
-    uint64_t fault_seed;          /* seed of the port's line-fault layer (0 = 1) */
-} sim_port_cfg;
-
-/* Open the device and start serving meter m (not owned) on loop. NULL with
- * a message in err on failure. */
-sim_port *sim_port_open(struct ev_loop *loop, sim_meter *m, const sim_port_cfg *cfg,
-                        char *err, size_t errlen);
-/* Stop, close the device and remove the PTY symlink (if still ours). */
-void sim_port_close(sim_port *p);
-/* Every port carries a line-fault layer (sim_fault), installed in its
- * line's hooks; with no fault started it passes everything through. */
-sim_fault *sim_port_fault(sim_port *p);
-/* The port's whole fault set (line faults + protocol faults + glitches,
- * sim_scenario.h): installed as the line hooks, and its protocol-fault and
- * glitch parts handed to the meter (sim_meter_set_faults) while the port
- * is open. sim_port_fault(p) == &sim_port_faults(p)->line. */
-sim_fault_set *sim_port_faults(sim_port *p);
-/* Replace the hooks (NULL: back to the port's own sim_fault layer). */
-void sim_port_set_hooks(sim_port *p, const sim_line_hooks *h);
-/* Something changed outside the line (control socket): re-run and re-arm. */
-void sim_port_kick(sim_port *p);
-/* Apply a line event (module HAL / control socket) and log it. */
-void sim_port_line_event(sim_port *p, const char *line, bool on);
-/* The same, stamped with when it happened (monotonic us, not after now):
- * modem-line sensing reports the time a level was first seen (S09). */
-void sim_port_line_event_at(sim_port *p, const char *line, bool on, uint64_t at_us);
-
-/* HIL modem lines (sim_portmodem.h). A --uart port exposes its device: the
- * libserialport handle (NULL when opened with plain termios) and its fd. */
-bool sim_port_is_uart(const sim_port *p);
-void *sim_port_sp_handle(sim_port *p);
-int sim_port_fd(const sim_port *p);
-struct ev_loop *sim_port_loop(sim_port *p);
-/* The modem lines attached to the port (NULL = none); the port owns them
- * and sim_port_close frees them (sim_portmodem_free). */
-struct sim_portmodem;
-void sim_port_set_modem(sim_port *p, struct sim_portmodem *pm);
-struct sim_portmodem *sim_port_get_modem(sim_port *p);
-
-/* Write one log line "HH:MM:SS.mmm <name> <msg>" if the port's verbosity
- * is at least level (0 = always). */
-void sim_port_log(sim_port *p, int level, const char *msg);
-
-sim_meter *sim_port_meter(sim_port *p);
-sim_line *sim_port_line(sim_port *p);
-const char *sim_port_name(const sim_port *p);
-/* "/dev/pts/7" or the UART path. */
-const char *sim_port_device(const sim_port *p);
-/* The symlink path (PTY) or the UART path. */
-const char *sim_port_path(const sim_port *p);
 
 #endif

@@ -3,7 +3,7 @@
  * Owns: creating the PTY pair in raw mode at 9600 8N1, keeping a slave fd
  * open (so the master never sees EIO while no client has the line open),
  * and the symlink clients open (never overwriting a file that is not a
- * symlink). Used by the MEP port (sim_line) and the optical port.
+ * symlink). Used by the MEP port (sim_port) and the optical port.
  */
 #ifndef SIM_PTY_H
 #define SIM_PTY_H

@@ -162,7 +162,7 @@ sim_portmodem *sim_portmodem_attach(sim_port *p, const sim_modem_cfg *cfg, const
     }
     ev_init(&pm->timer, on_timer);
     pm->timer.data = pm;
-    sim_port_set_modem(p, pm);
+    sim_port_set_modem(p, pm, sim_portmodem_free);
     char msg[300];
     int n = snprintf(msg, sizeof msg, "modem: poll %u us, debounce %u", (unsigned)pm->m.cfg.poll_us,
                      pm->m.cfg.debounce);

@@ -404,12 +404,13 @@ static bool table_match(const sim_pfault_spec *s, const mep_request *r)
     return r && (!s->has_table || s->table == r->table);
 }
 
-sim_pf_action sim_pfault_on_response(sim_pfault *pf, const sim_pf_request *rq, const uint8_t *bare,
-                                     size_t bare_len, uint64_t now_ms, sim_pf_result *out)
+sim_meter_fault_action sim_pfault_on_response(sim_pfault *pf, const sim_meter_fault_request *rq,
+                                              const uint8_t *bare, size_t bare_len, uint64_t now_ms,
+                                              sim_pf_result *out)
 {
     uint64_t now_us = now_ms * 1000u;
     update(pf, now_us);
-    out->action = SIM_PF_PASS;
+    out->action = SIM_METER_FAULT_PASS;
     out->unauthenticated = false;
     out->len = 0;
     const mep_request *r = rq ? rq->req : NULL;
@@ -420,7 +421,7 @@ sim_pf_action sim_pfault_on_response(sim_pfault *pf, const sim_pf_request *rq, c
     sim_pfault_slot *sl;
     if ((sl = find(pf, SIM_PF_BUSY))) {
         book(pf, sl, 1);
-        out->action = SIM_PF_SUPPRESS;
+        out->action = SIM_METER_FAULT_SUPPRESS;
         out->by = SIM_PF_BUSY;
         return out->action;
     }
@@ -428,7 +429,7 @@ sim_pf_action sim_pfault_on_response(sim_pfault *pf, const sim_pf_request *rq, c
         /* S33: the bench's loopback plug: the request comes straight back. */
         memcpy(out->bytes, rq->frame, rq->frame_len);
         out->len = rq->frame_len;
-        out->action = SIM_PF_REPLACE_FRAME;
+        out->action = SIM_METER_FAULT_REPLACE_FRAME;
         out->by = SIM_PF_ECHO;
         book(pf, sl, 1);
         return out->action;
@@ -437,13 +438,13 @@ sim_pf_action sim_pfault_on_response(sim_pfault *pf, const sim_pf_request *rq, c
         out->bytes[0] = MEP_RSP_AUTH; /* S06: framed per the meter's auth_reply policy */
         out->len = 1;
         out->unauthenticated = true;
-        out->action = SIM_PF_REPLACE_BARE;
+        out->action = SIM_METER_FAULT_REPLACE_BARE;
         out->by = SIM_PF_AUTH;
         book(pf, sl, 1);
         return out->action;
     }
     if (!bare || bare_len == 0 || bare[0] == MEP_RSP_AUTH)
-        return SIM_PF_PASS; /* unauthenticated: nothing protocol-level to change */
+        return SIM_METER_FAULT_PASS; /* unauthenticated: nothing protocol-level to change */
 
     uint8_t work[SIM_PFAULT_OUT_MAX];
     size_t wl = bare_len < sizeof work ? bare_len : sizeof work;
@@ -510,10 +511,10 @@ sim_pf_action sim_pfault_on_response(sim_pfault *pf, const sim_pf_request *rq, c
         book(pf, sl, 1);
     }
     if (!changed)
-        return SIM_PF_PASS;
+        return SIM_METER_FAULT_PASS;
     memcpy(out->bytes, work, wl);
     out->len = wl;
-    out->action = SIM_PF_REPLACE_BARE;
+    out->action = SIM_METER_FAULT_REPLACE_BARE;
     out->by = by;
     return out->action;
 }

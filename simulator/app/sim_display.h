@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "sim_line.h"
+#include "sim_port.h"
 
 struct ev_loop;
 typedef struct sim_display sim_display;

@@ -27,7 +27,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "sim_line.h"
+#include "sim_port.h"
 #include "sim_meter.h"
 #include "sim_optical.h"
 #include "sim_profile.h"

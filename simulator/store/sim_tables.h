@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sim_layout.h"
 #include "sim_model.h"
 #include "sim_profile.h"
 
@@ -70,15 +71,5 @@ const uint8_t *sim_tables_layout_et11(const sim_tables *t);
 int sim_tables_apply_bt23_write(const sim_tables *t, sim_model *m, uint32_t off,
                                 const uint8_t *data, uint32_t n);
 
-/* Layout helpers derived from BT21 (mep.md 12.6, 12.8); shared with tests. */
-typedef struct {
-    uint32_t bt23_size;
-    uint32_t bt23_summation0;   /* offset of summation 0 in the total block (A) */
-    uint32_t bt23_block;        /* size of one block */
-    uint32_t bt28_size;
-    uint32_t bt28_value0;       /* offset of present value 0 */
-    uint32_t n_summations, n_present_values;
-} sim_layout;
-void sim_layout_from_bt21(const uint8_t bt21[10], sim_layout *out);
 
 #endif

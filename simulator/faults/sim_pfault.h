@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "mep_frame.h"
+#include "sim_meter.h" /* the actions and the request of the meter's fault hooks */
 
 #define SIM_PFAULT_MAX 8
 #define SIM_PFAULT_OUT_MAX 1100    /* oversize replies may exceed a 512-byte frame (S27) */
@@ -101,29 +102,15 @@ typedef struct {
     sim_pfault_counters c;
 } sim_pfault;
 
-/* What the meter does with its response. */
-typedef enum {
-    SIM_PF_PASS = 0,         /* send the meter's own response */
-    SIM_PF_SUPPRESS,         /* send nothing */
-    SIM_PF_REPLACE_BARE,     /* frame + digest out.bytes like a normal response */
-    SIM_PF_REPLACE_FRAME,    /* send out.bytes as they are (already a whole frame) */
-} sim_pf_action;
-
+/* What a protocol fault does with the meter's response (the action is one
+ * of the meter's, mep/sim_meter.h). */
 typedef struct {
-    sim_pf_action action;
+    sim_meter_fault_action action;
     bool unauthenticated;    /* REPLACE_BARE of 0x0B: no digest; frame per auth_reply policy */
     uint8_t bytes[SIM_PFAULT_OUT_MAX];
     size_t len;
     sim_pfault_kind by;      /* fault that acted (for logs) */
 } sim_pf_result;
-
-/* The request as the meter saw it. */
-typedef struct {
-    const uint8_t *frame;    /* the received frame, length prefix included */
-    size_t frame_len;
-    const mep_request *req;  /* parsed bare request, NULL if it did not authenticate/parse */
-    uint32_t next_seq;       /* E after processing (for perpetual 0x0C) */
-} sim_pf_request;
 
 const char *sim_pfault_kind_name(sim_pfault_kind k);
 int sim_pfault_kind_from_name(const char *name);
@@ -147,8 +134,9 @@ size_t sim_pfault_list(const sim_pfault *pf, uint64_t now_us, char *out, size_t 
 
 /* Meter hook. bare = code + data of the meter's response (no length, no
  * digest); bare_len 0 if the meter would stay silent. */
-sim_pf_action sim_pfault_on_response(sim_pfault *pf, const sim_pf_request *rq, const uint8_t *bare,
-                                     size_t bare_len, uint64_t now_ms, sim_pf_result *out);
+sim_meter_fault_action sim_pfault_on_response(sim_pfault *pf, const sim_meter_fault_request *rq,
+                                              const uint8_t *bare, size_t bare_len, uint64_t now_ms,
+                                              sim_pf_result *out);
 /* TLS-mode hook (h12): the meter calls it for every TLS-mode message
  * (first body byte 0x57/0x58/0x59/0x80, mep.md 3.5) before sim_tls sees
  * it, and does what out says:

@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sim_line.h"
+#include "sim_port.h"
 
 #define SIM_CONTROL_MAX_LINE 65536
 

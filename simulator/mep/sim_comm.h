@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "sim_access.h"
-#include "sim_meter.h"
+#include "sim_meter_counters.h"
 #include "sim_model.h"
 #include "sim_tables.h"
 

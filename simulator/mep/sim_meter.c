@@ -41,8 +41,7 @@ struct sim_meter {
     } lines[SIM_MAX_LINES];
     size_t n_lines;
     sim_meter_tls_hooks tls;      /* TLS mode plug-in (all NULL: none) */
-    sim_pfault *pf;               /* protocol faults of the port (not owned, may be NULL) */
-    sim_glitch *gl;               /* kWh glitches of the port (not owned, may be NULL) */
+    sim_meter_fault_hooks fh;     /* fault layer plug-in (all NULL: none) */
     uint64_t rs;                  /* seeded generator: E after a reboot */
     bool has_seq_start;
     uint32_t seq_start;
@@ -126,17 +125,8 @@ static void hook_after_write(void *ctx, const sim_psem_write *w, char *note, siz
 static void hook_after_read(void *ctx, uint16_t table, uint32_t off, uint8_t *data, size_t n)
 {
     sim_meter *m = ctx;
-    if (m->pf)
-        sim_pfault_on_table_read(m->pf, table, off, data, n, m->now_ms);
-    if (m->gl) {
-        sim_layout lay;
-        sim_meter_layout(m, &lay);
-        size_t full_len = 0;
-        const uint8_t *full = sim_tables_raw(m->tables, table, &full_len);
-        if (full)
-            sim_glitch_on_read(m->gl, &lay, table, full, full_len, off, data, n,
-                               sim_clock_now(&m->clock, m->now_ms));
-    }
+    if (m->fh.on_table_read)
+        m->fh.on_table_read(m->fh.ctx, m, table, off, data, n, m->now_ms);
 }
 
 /* Transaction records run through the same dispatch (mep.md 9). */
@@ -297,17 +287,16 @@ static bool pfault_reply(sim_meter *m, const uint8_t *frame, size_t len, const m
                          sim_sec_exchange *x, const uint8_t *bare, size_t bare_len, uint8_t *out, size_t cap,
                          size_t *n, char *log, size_t logcap)
 {
-    sim_pf_request rq = {.frame = frame, .frame_len = len, .req = req, .next_seq = m->sec.next_seq};
-    sim_pf_result *res = malloc(sizeof *res);
-    if (!res)
-        return false;
-    sim_pf_action a = sim_pfault_on_response(m->pf, &rq, bare, bare_len, m->now_ms, res);
+    sim_meter_fault_request rq = {.frame = frame, .frame_len = len, .req = req, .next_seq = m->sec.next_seq};
+    sim_meter_fault_reply r = {0};
+    const sim_meter_fault_reply *res = &r;
+    sim_meter_fault_action a = m->fh.on_response(m->fh.ctx, &rq, bare, bare_len, m->now_ms, &r);
     bool acted = true;
     switch (a) {
-    case SIM_PF_SUPPRESS:
+    case SIM_METER_FAULT_SUPPRESS:
         *n = 0;
         break;
-    case SIM_PF_REPLACE_BARE:
+    case SIM_METER_FAULT_REPLACE_BARE:
         if (res->unauthenticated)
             *n = sim_sec_auth_reply(m->policy.auth_reply, out, cap); /* mep.md 3.4: no digest */
         else
@@ -315,7 +304,7 @@ static bool pfault_reply(sim_meter *m, const uint8_t *frame, size_t len, const m
         if (*n && res->len)
             m->ctr.responses[res->bytes[0]]++;
         break;
-    case SIM_PF_REPLACE_FRAME:
+    case SIM_METER_FAULT_REPLACE_FRAME:
         *n = res->len <= cap ? res->len : 0;
         memcpy(out, res->bytes, *n);
         break;
@@ -325,17 +314,16 @@ static bool pfault_reply(sim_meter *m, const uint8_t *frame, size_t len, const m
     }
     if (acted) {
         m->ctr.pfault_acted++;
-        snprintf(log, logcap, "protocol fault %s: %s", sim_pfault_kind_name(res->by),
-                 a == SIM_PF_SUPPRESS ? "no answer"
-                 : a == SIM_PF_REPLACE_FRAME ? "raw frame sent"
+        snprintf(log, logcap, "protocol fault %s: %s", res->by,
+                 a == SIM_METER_FAULT_SUPPRESS ? "no answer"
+                 : a == SIM_METER_FAULT_REPLACE_FRAME ? "raw frame sent"
                  : res->len ? "response replaced" : "replaced");
-        if (a == SIM_PF_REPLACE_BARE && res->len) {
+        if (a == SIM_METER_FAULT_REPLACE_BARE && res->len) {
             size_t k = strlen(log);
             if (k < logcap)
                 snprintf(log + k, logcap - k, " (code 0x%02X, %zu bytes)", res->bytes[0], res->len);
         }
     }
-    free(res);
     return acted;
 }
 
@@ -365,9 +353,9 @@ size_t sim_meter_on_frame(sim_meter *m, const uint8_t *frame, size_t len, uint64
     /* mep.md 7.5: TLS and RC4 frames differ by the first body byte. */
     if (len >= 3 && mep_get_be16(frame) == len - 2 && is_tls_code(frame[2])) {
         size_t tn = 0;
-        /* TLS faults (sim_pfault_on_tls, h12) act around sim_tls */
-        sim_pf_tls tf;
-        bool tfault = m->pf && m->tls.on_message && sim_pfault_on_tls(m->pf, frame[2], now_ms, &tf);
+        /* TLS faults (fault hook on_tls) act around sim_tls */
+        sim_meter_fault_tls tf = {0};
+        bool tfault = m->fh.on_tls && m->tls.on_message && m->fh.on_tls(m->fh.ctx, frame[2], now_ms, &tf);
         if (tfault) {
             m->ctr.pfault_acted++;
             if (tf.drop_session) {
@@ -391,7 +379,7 @@ size_t sim_meter_on_frame(sim_meter *m, const uint8_t *frame, size_t len, uint64
         }
         snprintf(log, logcap, "TLS 0x%02X len=%zu -> %s%s%s", frame[2], len - 2,
                  tn >= 3 ? (out[2] == 0 ? "OK" : "error") : "silent", tfault ? " (protocol fault " : "",
-                 tfault ? sim_pfault_kind_name(tf.by) : "");
+                 tfault ? tf.by : "");
         if (tfault && strlen(log) + 2 < logcap)
             strcat(log, ")");
         if (tn >= 3)
@@ -448,7 +436,7 @@ size_t sim_meter_on_frame(sim_meter *m, const uint8_t *frame, size_t len, uint64
         m->ctr.seq_rejects++;
         if (x.replay)
             m->ctr.replays++;
-        if (m->pf) {
+        if (m->fh.on_response) {
             /* the bare 0C + E the meter would send (sim_sec_seq_reply) */
             uint8_t bare[1 + MEP_SEQ_LEN];
             bare[0] = MEP_RSP_SEQ;
@@ -474,7 +462,7 @@ size_t sim_meter_on_frame(sim_meter *m, const uint8_t *frame, size_t len, uint64
     size_t rl = sim_psem_dispatch(&m->psem, x.plain, x.plain_len - MEP_SEQ_LEN, x.level,
                                   MEP_MAX_READ_DATA, resp, sizeof resp, &res);
     mirror_state(m);
-    if (m->pf && pfault_reply(m, frame, len, res.parse == MEP_PARSE_OK ? &res.req : NULL, &x, resp, rl, out,
+    if (m->fh.on_response && pfault_reply(m, frame, len, res.parse == MEP_PARSE_OK ? &res.req : NULL, &x, resp, rl, out,
                               cap, &n, log, logcap))
         return n;
     n = sim_sec_seal(&x, resp, rl, out, cap);
@@ -626,10 +614,12 @@ void sim_meter_bump_idt(sim_meter *m)
 
 sim_clock *sim_meter_clock(sim_meter *m) { return &m->clock; }
 
-void sim_meter_set_faults(sim_meter *m, sim_pfault *pf, sim_glitch *gl)
+void sim_meter_set_fault_hooks(sim_meter *m, const sim_meter_fault_hooks *hooks)
 {
-    m->pf = pf;
-    m->gl = gl;
+    if (hooks)
+        m->fh = *hooks;
+    else
+        memset(&m->fh, 0, sizeof m->fh);
 }
 
 void sim_meter_layout(const sim_meter *m, sim_layout *out)
