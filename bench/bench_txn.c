@@ -1,6 +1,6 @@
 /* bench_txn: cost of one complete RC4-mode transaction inside the emulator,
  * no I/O: the meter authenticates the request (MAK tried first, then MBK, as
- * mep.md 5.6 requires), checks the sequence window, dispatches the read,
+ * docs/mep.md 5.6 requires), checks the sequence window, dispatches the read,
  * renders the table from the model and builds the digested (optionally
  * encrypted) response. The client's side (building the request) is done
  * outside the timed loop.
@@ -9,7 +9,7 @@
  * Under callgrind, bench/run.sh runs two counts and divides the difference
  * to get instructions per transaction without the setup cost.
  *
- * TLS mode (mep.md 7; h12): the tls-* cases run sim_tls (meter, on a
+ * TLS mode (docs/mep.md 7): the tls-* cases run sim_tls (meter, on a
  * sim_meter through its TLS hooks, as mepsim does) against host_tls (the
  * module's client, mepmod's code) in process. tls-handshake times one full
  * handshake (0x58 + 0x59, both sides); tls-bt23-13 / tls-bt28-full time one
@@ -92,7 +92,7 @@ static sim_meter *bench_meter(sim_profile *prof)
     return m;
 }
 
-/* 9600 8N1 = 10 bits a byte; replies > 117 bytes pause 25 ms per segment (mep.md 4). */
+/* 9600 8N1 = 10 bits a byte; replies > 117 bytes pause 25 ms per segment (docs/mep.md 4). */
 static double wire_ms(size_t req_bytes, size_t resp_bytes)
 {
     size_t pauses = resp_bytes > 117 ? (resp_bytes - 1) / 117 : 0;
@@ -218,7 +218,7 @@ static int tls_cases(sim_profile *prof, const char *only, long count, int wire)
                 tls_tx += l.tx - before_tx;
                 tls_rx += l.rx - before_rx;
                 tls_ms += wire_ms(l.tx - before_tx, l.rx - before_rx);
-                /* RC4 (mep.md 3.2, 3.6): len + bare + seq(4) + digest(8) / len + bare + digest(8) */
+                /* RC4 (docs/mep.md 3.2, 3.6): len + bare + seq(4) + digest(8) / len + bare + digest(8) */
                 size_t q = 2 + TC[k].len + 12, a = 2 + rl + 8;
                 rc4_tx += q;
                 rc4_rx += a;

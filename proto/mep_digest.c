@@ -1,6 +1,6 @@
 /* mep_digest: MEP guide Appendix A digest (see mep_digest.h).
  *
- * The guide prints the function as an incremental C routine; mep.md 5.2 gives
+ * The guide prints the function as an incremental C routine; docs/mep.md 5.2 gives
  * the equivalent closed form used here: each message byte drives one step; a
  * pass is 192 steps (key bytes 0..15 then 0..7 again, bits LSB first); the last
  * pass is padded with zero bytes. Step t of a pass uses key bit (t & 7) of key
@@ -118,7 +118,7 @@ void mep_digest_update(mep_digest_ctx *ctx, const uint8_t *msg, size_t len)
 void mep_digest_final(mep_digest_ctx *ctx, uint8_t out[MEP_DIGEST_LEN])
 {
     /* Pad with zeros to the end of the pass; an empty message still runs
-     * one whole pass (mep.md 5.2). */
+     * one whole pass (docs/mep.md 5.2). */
     if (ctx->fed == 0) {
         do
             key_byte(ctx, NULL);

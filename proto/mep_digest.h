@@ -1,11 +1,11 @@
 /* mep_digest: the MEP authentication digest of the MEP guide, Appendix A.
  *
  * Owns: the keyed 8-byte mixing function that authenticates every RC4-mode
- * request and response (mep.md 5.2, 5.3). Freestanding: no allocation, no I/O;
+ * request and response (docs/mep.md 5.2, 5.3). Freestanding: no allocation, no I/O;
  * shared by the emulator (simulator/) and the module firmware (firmware/core).
  *
  * The function is incremental so a response digest can be computed as
- * "request body, then response body" (mep.md 5.3) without concatenating
+ * "request body, then response body" (docs/mep.md 5.3) without concatenating
  * buffers: init, update(request), update(response), final.
  */
 #ifndef MEP_DIGEST_H
@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MEP_KEY_LEN 16    /* only the first 16 key bytes are ever used (mep.md 5.1) */
+#define MEP_KEY_LEN 16    /* only the first 16 key bytes are ever used (docs/mep.md 5.1) */
 #define MEP_DIGEST_LEN 8
 
 /* Digest state: the 8 accumulators and the step position inside the
@@ -39,7 +39,7 @@ void mep_digest_final(mep_digest_ctx *ctx, uint8_t out[MEP_DIGEST_LEN]);
 void mep_digest(const uint8_t key16[MEP_KEY_LEN], const uint8_t *msg, size_t len,
                 uint8_t out[MEP_DIGEST_LEN]);
 
-/* Response digest (mep.md 5.3): digest of request body (code..seq) followed
+/* Response digest (docs/mep.md 5.3): digest of request body (code..seq) followed
  * by response body (code..last data byte), both plaintext. */
 void mep_digest_pair(const uint8_t key16[MEP_KEY_LEN], const uint8_t *req, size_t req_len,
                      const uint8_t *resp, size_t resp_len, uint8_t out[MEP_DIGEST_LEN]);

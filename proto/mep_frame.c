@@ -13,7 +13,7 @@ mep_parse_result mep_request_parse(const uint8_t *p, size_t n, mep_request *r)
     if (n < 1)
         return MEP_PARSE_SHORT;
     switch (p[0]) {
-    case MEP_REQ_FULL_READ: /* 30 tttt [cccc] (mep.md 3.3: count optional) */
+    case MEP_REQ_FULL_READ: /* 30 tttt [cccc] (docs/mep.md 3.3: count optional) */
         if (n < 3)
             return MEP_PARSE_SHORT;
         r->table = mep_get_be16(p + 1);

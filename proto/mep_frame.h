@@ -2,7 +2,7 @@
  *
  * Owns: the 2-byte length prefix, the stream reassembler that cuts frames out
  * of a byte stream (with the guide's 50 ms intra-frame gap rule), the codes of
- * mep.md 3.3/3.4/3.5, and parsing/encoding of bare C12.18 requests
+ * docs/mep.md 3.3/3.4/3.5, and parsing/encoding of bare C12.18 requests
  * (code + header fields + data, without sequence number and digest).
  * Freestanding: shared by the emulator and the module firmware.
  */
@@ -12,29 +12,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MEP_MAX_BODY 476u      /* largest body in either direction (mep.md 3.1) */
+#define MEP_MAX_BODY 476u      /* largest body in either direction (docs/mep.md 3.1) */
 #define MEP_MAX_FRAME (2u + MEP_MAX_BODY)
 #define MEP_SEQ_LEN 4u
 #define MEP_MAX_READ_DATA 465u /* 476 - code - count(2) - digest(8) */
 #define MEP_MAX_WRITE_DATA 456u
-#define MEP_SEGMENT_BYTES 117u /* responses go out in 117-byte segments (mep.md 4) */
+#define MEP_SEGMENT_BYTES 117u /* responses go out in 117-byte segments (docs/mep.md 4) */
 #define MEP_SEGMENT_PAUSE_MS 25u
 #define MEP_GAP_ABORT_MS 50u   /* a gap longer than this inside a frame aborts it */
 #define MEP_THROTTLE_MS 100u   /* at most one request per 100 ms */
 #define MEP_CLIENT_TIMEOUT_MS 500u
 
-/* Table and procedure numbers: BTn = n, ETn = 2048 + n (mep.md 0). */
+/* Table and procedure numbers: BTn = n, ETn = 2048 + n (docs/mep.md 0). */
 #define MEP_BT(n) ((uint16_t)(n))
 #define MEP_ET(n) ((uint16_t)(0x0800u + (n)))
 #define MEP_EP(n) ((uint16_t)(0x0800u + (n)))
 
 enum mep_code {
-    /* C12.18 requests used over MEP (mep.md 3.3) */
+    /* C12.18 requests used over MEP (docs/mep.md 3.3) */
     MEP_REQ_FULL_READ = 0x30,
     MEP_REQ_PARTIAL_READ = 0x3F,
     MEP_REQ_FULL_WRITE = 0x40,
     MEP_REQ_PARTIAL_WRITE = 0x4F,
-    /* TLS-mode codes (mep.md 3.5) */
+    /* TLS-mode codes (docs/mep.md 3.5) */
     MEP_TLS_TERMINATE = 0x57,
     MEP_TLS_HANDSHAKE = 0x58,
     MEP_TLS_HANDSHAKE_CONT = 0x59,
@@ -59,7 +59,7 @@ typedef struct {
     uint16_t table;
     uint32_t offset;      /* partial requests only */
     uint16_t count;       /* read count, or write data length */
-    int has_count;        /* 0x30 may come without its count (mep.md 3.3) */
+    int has_count;        /* 0x30 may come without its count (docs/mep.md 3.3) */
     const uint8_t *data;  /* writes: the data bytes */
     uint16_t data_len;    /* writes: bytes present (may differ from count) */
 } mep_request;
@@ -105,7 +105,7 @@ static inline void mep_put_le32(uint8_t *p, uint32_t v)
     p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
 }
 
-/* "BT23", "ET13" (mep.md 0). buf must hold 8 bytes. */
+/* "BT23", "ET13" (docs/mep.md 0). buf must hold 8 bytes. */
 const char *mep_table_name(uint16_t id, char buf[8]);
 /* "BP05", "EP39". buf must hold 8 bytes. */
 const char *mep_proc_name(uint16_t id, char buf[8]);

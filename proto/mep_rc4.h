@@ -1,7 +1,7 @@
 /* mep_rc4: RC4 stream cipher and the MEP per-packet key (MEP guide Appendix B).
  *
  * Owns: the RC4 state machine and the derivation of the packet key from a
- * 16-byte MEP key and a request digest (mep.md 5.4). Freestanding.
+ * 16-byte MEP key and a request digest (docs/mep.md 5.4). Freestanding.
  *
  * One RC4 state covers one exchange: the server decrypts the request body
  * with it and then keeps going with the same state to encrypt its response.

@@ -82,7 +82,7 @@ static void on_exit_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void app_cleanup(mepsim_app *app);
 
-/* TLS mode (mep.md 7) plugs into the meter through sim_meter_tls_hooks. */
+/* TLS mode (docs/mep.md 7) plugs into the meter through sim_meter_tls_hooks. */
 static size_t tls_on_message(void *ctx, const uint8_t *body, size_t len, uint8_t *out, size_t cap)
 {
     return sim_tls_on_message(ctx, body, len, out, cap);
@@ -132,7 +132,7 @@ static void scenario_apply(mepsim_scenario *r, const sim_step *st, uint64_t now_
     case SIM_STEP_GLITCH:
     case SIM_STEP_STOP: {
         /* line faults, protocol faults and glitches all live in the port's
-         * fault set (h8 wiring list 6); a glitch may also ask for loads
+         * fault set; a glitch may also ask for loads
          * (solar export) or a frozen clock. */
         sim_glitch_effects fx;
         memset(&fx, 0, sizeof fx);
@@ -170,7 +170,7 @@ static void scenario_apply(mepsim_scenario *r, const sim_step *st, uint64_t now_
     case SIM_STEP_END:
         r->ended = true;
         break;
-    case SIM_STEP_OPTICAL: /* a probe reads the meter over optical (optical.md 6) */
+    case SIM_STEP_OPTICAL: /* a probe reads the meter over optical (docs/optical.md 6) */
         if (!r->optical) {
             snprintf(msg, sizeof msg, "scenario %s: optical step skipped: this meter has no optical port",
                      r->sc->name);
@@ -235,7 +235,7 @@ static void status_extra(void *ctx, size_t i, void *obj)
         static const char *const names[] = {"idle", "handshaking", "established"};
         sim_tls_state st = sim_tls_get_state(app->tls[i]);
         json_object_set_new(o, "tls", json_string(st <= SIM_TLS_ESTABLISHED ? names[st] : "?"));
-        /* (h12) sim_tls counters for tests and ET89-style diagnostics (mep.md 7.1) */
+        /* sim_tls counters for tests and ET89-style diagnostics (docs/mep.md 7.1) */
         const sim_tls_counters *k = sim_tls_counters_get(app->tls[i]);
         json_object_set_new(o, "tls_counters",
                             json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i}",
@@ -333,7 +333,7 @@ static int attach_tls(mepsim_app *app, size_t i, char *err, size_t errlen)
     return 0;
 }
 
-/* The optical port (optical.md): a separate PTY/UART when asked for, else
+/* The optical port (docs/optical.md): a separate PTY/UART when asked for, else
  * shared with the MEP line on Gen 2/3 profiles (6); Gen 4 without
  * --optical-pty/--optical-uart has none. */
 static int attach_optical(mepsim_app *app, size_t i, char *err, size_t errlen)

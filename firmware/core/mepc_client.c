@@ -1,9 +1,9 @@
 /* mepc_client: the MEP client state machine (implements mepc.h).
  *
- * Owns: the line bring-up and recovery cycle (module-behaviour 2, 6), the
+ * Owns: the line bring-up and recovery cycle (docs/module-behaviour.md 2, 6), the
  * request scheduler (boot reads, registration, alerts, polls, periodic
  * re-reads), retries (identical resend after the guide's 500 ms timeout,
- * new sequence number after a rejected reply, mep.md 4, 5.5), reactions to
+ * new sequence number after a rejected reply, docs/mep.md 4, 5.5), reactions to
  * the response codes (0x0C resync, 0x0B back-off, 0x04 next PSN) and the
  * published snapshot (mepc_readings) with the kWh sanitiser in front of the
  * energy values. Link details live in mepc_link, table layouts in
@@ -13,7 +13,7 @@
 
 #include "mepc_fmt.h"
 
-#define MEPC_POWER_SETTLE_MS 1000u      /* module-behaviour 2: transceiver on -> 1 s -> ENABLE */
+#define MEPC_POWER_SETTLE_MS 1000u      /* docs/module-behaviour.md 2: transceiver on -> 1 s -> ENABLE */
 #define MEPC_ENABLE_SETTLE_MS 1000u     /* ENABLE on -> 1 s -> flush -> first request */
 #define MEPC_MAX_SEQ_ERRS 4u            /* consecutive 0x0C before backing off (S04) */
 #define MEPC_SEQ_BACKOFF_MS 5000u
@@ -29,25 +29,25 @@
 #define MEPC_ALERT_IDLE_SHIFT_MAX 5u    /* ... doubling to 320 s while flags need nothing from us */
 #define MEPC_ZERO_BURST 4u              /* `00 00` pairs within 1 s = zero stream, not alerts (S25) */
 #define MEPC_LINE_FAULT_CLEAR_MS 3000u
-#define MEPC_BT07_MIN_SPACING_MS 30000u /* mep.md 4: <= 4 table writes per hour ... */
+#define MEPC_BT07_MIN_SPACING_MS 30000u /* docs/mep.md 4: <= 4 table writes per hour ... */
 #define MEPC_BT07_SLOW_SPACING_MS 900000u /* ... beyond 4 in an hour only if an alert needs it */
 #define MEPC_HOUR_MS 3600000u
 #define MEPC_PSN_TRIES 3u               /* 0x04 to a BT07 write: next PSN, bounded (S23) */
-#define MEPC_RESULT_TRIES 4u            /* procedure result may take up to 1 s (mep.md 4) */
+#define MEPC_RESULT_TRIES 4u            /* procedure result may take up to 1 s (docs/mep.md 4) */
 #define MEPC_RESULT_RETRY_MS 300u
 #define MEPC_MAX_OP_ERRORS 3u           /* error replies to one kind of request before giving up */
 #define MEPC_OP_ERROR_PAUSE_MS 1000u
 #define MEPC_DIMS_RETRY_MS 30000u       /* BT21 unusable: ask again this often */
-#define MEPC_EP39 0x0827u               /* mep.md 8.3 */
+#define MEPC_EP39 0x0827u               /* docs/mep.md 8.3 */
 #define MEPC_STORE_PERIOD_MS 3600000u   /* save the energy floor at most hourly (flash wear) */
-#define MEPC_ALERT_SCHEDULED 0x01u      /* ET13 alert flags (mep.md 10.3) */
+#define MEPC_ALERT_SCHEDULED 0x01u      /* ET13 alert flags (docs/mep.md 10.3) */
 #define MEPC_ALERT_ON_DEMAND 0x02u
 #define MEPC_ALERT_MBUS 0x08u
 #define MEPC_ALERT_DELTA 0x10u
-#define MEPC_EP39_SCHEDULED_ALARMS 4u   /* "scheduled read data + alarms" (module-behaviour 4.2 A4) */
-#define MEPC_EP39_CLEAR_DELTA 12u       /* "clear delta data alert" (mep.md 8.3) */
-/* TLS mode (h12): the port turns one bare request into up to 5 MEP exchanges
- * (0x58, 0x59, 0x80, and once more after a 0x0A, mep.md 7.2/7.3), each with
+#define MEPC_EP39_SCHEDULED_ALARMS 4u   /* "scheduled read data + alarms" (docs/module-behaviour.md 4.2 A4) */
+#define MEPC_EP39_CLEAR_DELTA 12u       /* "clear delta data alert" (docs/mep.md 8.3) */
+/* TLS mode: the port turns one bare request into up to 5 MEP exchanges
+ * (0x58, 0x59, 0x80, and once more after a 0x0A, docs/mep.md 7.2/7.3), each with
  * its own 500 ms timeout; the core's watchdog only catches a port that never
  * answers. TLS failures back off like 0x0B. */
 #define MEPC_SECURE_EXCHANGES 5u
@@ -138,7 +138,7 @@ static void describe_req(mepc_sb *b, const mepc_link_req *r)
         mepc_sb_u32(b, r->read_count);
     }
     if (r->bare) {
-        mepc_sb_str(b, " (TLS)");  /* mep.md 7.2: no sequence number inside TLS */
+        mepc_sb_str(b, " (TLS)");  /* docs/mep.md 7.2: no sequence number inside TLS */
         return;
     }
     mepc_sb_str(b, " seq=0x");
@@ -203,7 +203,7 @@ bool mepc_parse_key(const char *text, uint8_t out[16])
         if (text[i] != '0') all_zero = false;
         if (text[i] < 0x20 || text[i] > 0x7E) printable = false;
     }
-    if (all_zero)  /* module-behaviour 3: twenty '0' characters mean "no key" */
+    if (all_zero)  /* docs/module-behaviour.md 3: twenty '0' characters mean "no key" */
         return false;
     if ((n == 32 || n == 40) && all_hex) {
         for (size_t i = 0; i < 16; i++)
@@ -211,7 +211,7 @@ bool mepc_parse_key(const char *text, uint8_t out[16])
         return true;
     }
     if ((n == 16 || n == 20) && printable) {
-        /* mep.md 5.1: the byte values of the first 16 characters */
+        /* docs/mep.md 5.1: the byte values of the first 16 characters */
         for (size_t i = 0; i < 16; i++)
             out[i] = (uint8_t)text[i];
         return true;
@@ -250,7 +250,7 @@ static void power_sequence_start(mepc_client *c, uint32_t now)
 }
 
 /* Recovery cycle: ENABLE and transceiver off for cycle_off_ms, then the boot
- * sequence (module-behaviour 6, but non-blocking and with growing spacing). */
+ * sequence (docs/module-behaviour.md 6, but non-blocking and with growing spacing). */
 static void start_cycle(mepc_client *c, uint32_t now)
 {
     char line[96];
@@ -296,7 +296,7 @@ static void backoff(mepc_client *c, uint32_t now, uint32_t ms)
 
 static uint16_t proc_table(const mepc_client *c)
 {
-    /* mep.md 8.1: ET59 if ET50 "ET59 Response" (byte 30 bit 1), else BT08 */
+    /* docs/mep.md 8.1: ET59 if ET50 "ET59 Response" (byte 30 bit 1), else BT08 */
     return (c->et50_flags & 0x02u) ? MEP_ET(59) : MEP_BT(8);
 }
 
@@ -315,7 +315,7 @@ static bool build_op(mepc_client *c, uint8_t op, mep_request *r, uint8_t *data)
     case MEPC_OP_ET11: r->table = MEP_ET(11); r->offset = 0; r->count = 2; break;
     case MEPC_OP_ET04: r->table = MEP_ET(4); r->offset = 56; r->count = 7; break;
     case MEPC_OP_ET50_READ: r->table = MEP_ET(50); r->offset = 0; r->count = 31; break;
-    case MEPC_OP_ET50_ID:  /* mep.md 10.2 step 2 */
+    case MEPC_OP_ET50_ID:  /* docs/mep.md 10.2 step 2 */
         r->code = MEP_REQ_PARTIAL_WRITE; r->table = MEP_ET(50); r->offset = 0; r->count = 30;
         mepc_mem_copy(data, c->cfg.ident, 30);
         r->data = data; r->data_len = 30;
@@ -328,7 +328,7 @@ static bool build_op(mepc_client *c, uint8_t op, mep_request *r, uint8_t *data)
     case MEPC_OP_ET13_FLAGS:
         r->table = MEP_ET(13); r->offset = mepc_et13_flags_offset(c->et11_entry); r->count = 1; break;
     case MEPC_OP_EP39: {
-        /* mep.md 8.1: BT07 full write: proc (LSB first), PSN, parameters */
+        /* docs/mep.md 8.1: BT07 full write: proc (LSB first), PSN, parameters */
         uint16_t n = 0;
         mep_put_le16(data, MEPC_EP39);
         data[2] = c->psn;
@@ -386,7 +386,7 @@ static void discard_before_send(mepc_client *c)
 
 static bool secure_mode(const mepc_client *c) { return c->hal.secure_request != 0; }
 
-/* TLS mode: the bare C12.18 request (mep.md 3.5, 7.2), nothing around it. */
+/* TLS mode: the bare C12.18 request (docs/mep.md 3.5, 7.2), nothing around it. */
 static bool build_bare(mepc_link_req *q, const mep_request *r)
 {
     size_t n = mep_request_encode(r, q->plain, sizeof q->plain);
@@ -476,7 +476,7 @@ static void resend_identical(mepc_client *c, uint32_t now)
     c->sent_at = now;
     c->last_send_ms = now;
     c->phase = MEPC_PH_WAIT;
-    log_req(c, 2, "resend ", " (identical, mep.md 4)");
+    log_req(c, 2, "resend ", " (identical, docs/mep.md 4)");
 }
 
 /* The op's request got no usable answer after all its sends. */
@@ -653,7 +653,7 @@ static void next_post(mepc_client *c)
         finish_alert_flow(c);
         return;
     }
-    c->psn = c->psn >= 9 ? 5 : (uint8_t)(c->psn + 1);  /* mep.md 8.1: MEP clients use 5..9 */
+    c->psn = c->psn >= 9 ? 5 : (uint8_t)(c->psn + 1);  /* docs/mep.md 8.1: MEP clients use 5..9 */
     if (c->psn < 5)
         c->psn = 5;
     c->psn_tries = 0;
@@ -841,7 +841,7 @@ static void handle_error(mepc_client *c, uint8_t op, uint8_t code, uint32_t now)
     touch(c);
     if (op == MEPC_OP_EP39) {
         if (code == MEP_RSP_ONP && ++c->psn_tries < MEPC_PSN_TRIES) {
-            /* mep.md 8.1: 0x04 = PSN equals the previous one: use the next */
+            /* docs/mep.md 8.1: 0x04 = PSN equals the previous one: use the next */
             c->psn = c->psn >= 9 ? 5 : (uint8_t)(c->psn + 1);
             return;
         }
@@ -881,8 +881,8 @@ static uint16_t op_min_count(const mepc_client *c, uint8_t op)
     case MEPC_OP_PROC_RESULT: return 4;
     case MEPC_OP_BT23: return mepc_layout_bt23_count(&c->layout);
     case MEPC_OP_BT28: {
-        /* the values HA needs (module-behaviour 8.1: up to 54); a CPM stops
-         * a full read before value 75 (mep.md 12.8) */
+        /* the values HA needs (docs/module-behaviour.md 8.1: up to 54); a CPM stops
+         * a full read before value 75 (docs/mep.md 12.8) */
         uint32_t k = c->layout.n_present_values < 55u ? c->layout.n_present_values : 55u;
         return (uint16_t)(c->layout.bt28_value0 + 4u * k);
     }
@@ -930,8 +930,8 @@ static void on_reply(mepc_client *c, uint32_t now)
     c->cycle_backoff_ms = 0;
     touch(c);
 
-    if (p[0] == MEP_RSP_SEQ && n == 5 && !c->req.bare) {  /* no 0x0C inside TLS (mep.md 7.2) */
-        /* mep.md 5.5: continue with returned + 1: right whether the meter returned
+    if (p[0] == MEP_RSP_SEQ && n == 5 && !c->req.bare) {  /* no 0x0C inside TLS (docs/mep.md 7.2) */
+        /* docs/mep.md 5.5: continue with returned + 1: right whether the meter returned
          * the next acceptable number or the last accepted one (S04) */
         uint32_t got = mep_get_be32(p + 1);
         c->next_seq = got + 1u;
@@ -944,7 +944,7 @@ static void on_reply(mepc_client *c, uint32_t now)
         mepc_sb_hex(&b, c->next_seq, 8);
         logm(c, 2, line);
         if (c->have_good_poll && c->seq_errs_in_row == 1)
-            /* mep.md 5.5: an IDT version bump moves the number by 25: re-check dimensions */
+            /* docs/mep.md 5.5: an IDT version bump moves the number by 25: re-check dimensions */
             c->due |= due_bit(MEPC_OP_BT21) | due_bit(MEPC_OP_ET03);
         if (c->seq_errs_in_row > MEPC_MAX_SEQ_ERRS) {
             set_status(c, MEPC_ST_LINE_ERROR, "meter rejects our sequence numbers (0x0C); backing off");
@@ -1015,7 +1015,7 @@ static void on_alert(mepc_client *c, uint32_t now)
         c->zero_in_window++;
     c->last_zero_ms = now;
     if (c->zero_in_window >= MEPC_ZERO_BURST && !c->line_fault) {
-        /* the meter repeats `00 00` once per second at most (mep.md 4): a burst is
+        /* the meter repeats `00 00` once per second at most (docs/mep.md 4): a burst is
          * a line held at space, not alerts (S25) */
         c->line_fault = true;
         c->alert_pending = false;
@@ -1060,7 +1060,7 @@ static void drain(mepc_client *c, bool idle, uint32_t now)
     sync_counters(c);
 }
 
-/* ---- TLS mode (hal.secure_request; mep.md 3.5, 7) ------------------------ */
+/* ---- TLS mode (hal.secure_request; docs/mep.md 3.5, 7) ------------------------ */
 
 void mepc_rx_bare(mepc_client *c, const uint8_t *resp, size_t n, uint32_t now_ms)
 {
@@ -1115,7 +1115,7 @@ void mepc_secure_fail(mepc_client *c, mepc_secure_error err, uint32_t now_ms)
     if (c->tls_in_row < 255)
         c->tls_in_row++;
     if (err == MEPC_SEC_IDENTITY) {
-        /* mep.md 7.3: 0x03 = the meter does not accept our identity or key;
+        /* docs/mep.md 7.3: 0x03 = the meter does not accept our identity or key;
          * retrying soon cannot help: visible state and back-off, as 0x0B */
         c->rd.auth_failures++;
         log_req(c, 1, "TLS: 0x03 invalid identity or key for ", "");
@@ -1169,7 +1169,7 @@ void mepc_init(mepc_client *c, const mepc_hal *hal, const mepc_config *cfg, uint
         c->stored.serial[sizeof c->stored.serial - 1] = '\0';
         c->stored_valid = true;
     }
-    c->psn = 4;  /* first PSN used is 5 (mep.md 8.1) */
+    c->psn = 4;  /* first PSN used is 5 (docs/mep.md 8.1) */
     c->op = MEPC_OP_NONE;
     update_max_power(c);
     c->due = due_bit(MEPC_OP_BT52) | due_bit(MEPC_OP_BT01) | due_bit(MEPC_OP_BT21) | due_bit(MEPC_OP_ET03) |
@@ -1222,7 +1222,7 @@ static uint8_t pick_op(mepc_client *c, uint32_t now)
             continue;
         }
         if (op == MEPC_OP_EP39 && c->psn_tries == 0 && c->bt07_n) {
-            /* BT07 write budget (mep.md 4): spacing, and <= 4 per hour unless
+            /* BT07 write budget (docs/mep.md 4): spacing, and <= 4 per hour unless
              * an alert flag keeps asking, then one per 15 min */
             uint32_t last = c->bt07_ms[(c->bt07_pos + 3u) % 4u];
             uint32_t oldest = c->bt07_ms[c->bt07_pos % 4u];
@@ -1256,7 +1256,7 @@ static void schedule(mepc_client *c, uint32_t now)
     if (c->alert_pending && !c->alert_flow && !c->alert_hold && !c->line_fault &&
         (!c->alert_flow_once ||
          elapsed(now, c->alert_flow_ms) >= (MEPC_ALERT_MIN_INTERVAL_MS << c->alert_idle_flows))) {
-        /* mep.md 10.3: read the MEP alert flags, act per flag */
+        /* docs/mep.md 10.3: read the MEP alert flags, act per flag */
         c->alert_pending = false;
         c->alert_flow = true;
         c->alert_flow_once = true;
@@ -1321,7 +1321,7 @@ static bool step(mepc_client *c, uint32_t now)
     case MEPC_PH_READY: {
         schedule(c, now);
         if (c->sent_once && elapsed(now, c->last_send_ms) < MEP_THROTTLE_MS)
-            return false;  /* mep.md 4: at most one request per 100 ms */
+            return false;  /* docs/mep.md 4: at most one request per 100 ms */
         uint8_t op = pick_op(c, now);
         if (op == MEPC_OP_NONE)
             return false;

@@ -12,7 +12,7 @@
 #include "mepc_tables.h"
 
 /* What the client does next, one bit per request kind; lower bit = higher
- * priority (mep.md 8.1: alerts before other procedure calls; identity and
+ * priority (docs/mep.md 8.1: alerts before other procedure calls; identity and
  * dimensions before polls). */
 enum {
     MEPC_OP_BT52 = 0,      /* clock */
@@ -108,7 +108,7 @@ typedef struct mepc_client {
     bool saved_once;
     uint32_t saved_ms;
 
-    /* alerts (mep.md 10.3) and procedures (8.1) */
+    /* alerts (docs/mep.md 10.3) and procedures (8.1) */
     bool alert_flow;               /* a flow is running */
     bool alert_pending;            /* an alert came while flows were rate-limited */
     uint32_t alert_flow_ms;        /* start of the last flow */
@@ -127,7 +127,7 @@ typedef struct mepc_client {
     bool line_fault;
     uint32_t last_zero_ms;
 
-    /* TLS mode (hal.secure_request set; added by h12) */
+    /* TLS mode (hal.secure_request set) */
     uint8_t tls_in_row;            /* consecutive TLS failures (0x01/0x03/0x0A) */
     uint32_t tls_backoff_ms;       /* grows like the 0x0B back-off */
 } mepc_client;

@@ -14,7 +14,7 @@
 
 #include "mepc.h"
 
-#define HOST_MQTT_PREFIX_MAX 24 /* the reference's limit (module-behaviour 8.2) */
+#define HOST_MQTT_PREFIX_MAX 24 /* the reference's limit (docs/module-behaviour.md 8.2) */
 
 typedef struct {
     const char *port;           /* --port PATH (required) */
@@ -30,7 +30,7 @@ typedef struct {
     int verbose;                /* -v count */
     double exit_after_s;        /* --exit-after S; 0 = run until signalled */
     const char *tls_reserved;   /* (unused; kept for source compatibility) */
-    /* TLS mode (h12): --tls [--tls-key mbk|mak] [--tls-client-id N] (mep.md 7.1) */
+    /* TLS mode: --tls [--tls-key mbk|mak] [--tls-client-id N] (docs/mep.md 7.1) */
     bool tls;
     bool tls_key_given;
     uint8_t tls_key_id;         /* 0 = MBK, 1 = MAK; default: MAK if --mak was given */

@@ -8,7 +8,7 @@
 
 #define UNIX_2000 946684800LL /* 2000-01-01T00:00:00Z: BT52 counts from here */
 
-/* BT28 value index -> output name (module-behaviour 7, 8.1, 8.2). */
+/* BT28 value index -> output name (docs/module-behaviour.md 7, 8.1, 8.2). */
 static const host_bt28_member bt28_members[] = {
     {"Fwd_W", 0},          {"Rev_W", 1},          {"ImportReactive_VAr", 2},
     {"ExportReactive_VAr", 3}, {"L1_RMS_A", 4},   {"L2_RMS_A", 5},

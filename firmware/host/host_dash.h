@@ -1,6 +1,6 @@
 /* host_dash: the JSON documents mepmod serves, built from one mepc_readings.
  *
- * Owns: the Home Assistant contract of module-behaviour 8.1 (GET
+ * Owns: the Home Assistant contract of docs/module-behaviour.md 8.1 (GET
  * /getDashDataWS: 34 members, names, units, JSON integers, non-empty
  * Utility_SN, CurrentDateTime ticking every second), our extra diagnostic
  * members, the /status document, and the 8.2 MQTT payloads. Pure: readings
@@ -46,14 +46,14 @@ char *host_dash_json(const mepc_readings *r, const host_clock *clk, json_t *extr
 /* The /status body: status + all mepc_readings counters (+ extra). Caller frees. */
 char *host_dash_status_json(const mepc_readings *r, json_t *extra);
 
-/* MQTT (module-behaviour 8.2): the five state topics after the prefix and
+/* MQTT (docs/module-behaviour.md 8.2): the five state topics after the prefix and
  * their members; index i in [0, HOST_MQTT_TOPICS). */
 #define HOST_MQTT_TOPICS 5
 const char *host_dash_mqtt_topic(int i);
 /* Compact JSON for topic i from the readings; NULL if not ready. Caller frees. */
 char *host_dash_mqtt_payload(const mepc_readings *r, int i);
 
-/* One BT28-derived member: name, BT28 index (mep.md 12.8 / module-behaviour 7). */
+/* One BT28-derived member: name, BT28 index (docs/mep.md 12.8 / docs/module-behaviour.md 7). */
 typedef struct {
     const char *name;
     uint8_t index;

@@ -109,7 +109,7 @@ static void tls_drop_exchange(host_port *p)
 }
 
 /* Write host_tls's pending frame; its reply is due within the frame's wire
- * time + the guide's 500 ms (mep.md 4). */
+ * time + the guide's 500 ms (docs/mep.md 4). */
 static void tls_send_pending(host_port *p)
 {
     size_t n = 0;
@@ -202,7 +202,7 @@ static void on_tls_timer(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* Cut MEP frames out of the stream: `00 00` at a frame boundary is the
- * alert sequence (mep.md 10.3); a gap > 100 ms ends a torn frame (mep.md 4). */
+ * alert sequence (docs/mep.md 10.3); a gap > 100 ms ends a torn frame (docs/mep.md 4). */
 static void tls_rx(host_port *p, const uint8_t *b, size_t n)
 {
     uint32_t now = host_now_ms();
@@ -275,7 +275,7 @@ static void on_serial_rx(void *ctx, const uint8_t *bytes, size_t n)
     run_core(p); /* the next request can go out as soon as a reply is accepted */
 }
 
-/* mep.md 10.2: the ET50 identification string ends in a unique ID. The core's
+/* docs/mep.md 10.2: the ET50 identification string ends in a unique ID. The core's
  * default has none; a host port derives a stable 6-byte one from the host
  * name and the port path (FNV-1a), so a restarted mepmod re-registers with
  * the same ID (and keeps its handle) while two modules on one host differ. */

@@ -8,7 +8,7 @@
  * delay it returns. The MEP client lives inside this struct; nothing here
  * waits on the network.
  *
- * TLS mode (h12, mep.md 3.5/7): the core hands bare C12.18 requests to
+ * TLS mode (docs/mep.md 3.5/7): the core hands bare C12.18 requests to
  * hal.secure_request; host_tls (step API) turns each into MEP frames
  * (handshake on demand, re-handshake after 0x0A), this file writes them,
  * cuts the meter's reply frames out of the serial stream, applies the
@@ -30,7 +30,7 @@
 #include "host_tls.h"
 #include "mepc.h"
 
-/* TLS mode settings (mepmod --tls; mep.md 7.1). */
+/* TLS mode settings (mepmod --tls; docs/mep.md 7.1). */
 typedef struct {
     bool on;
     uint16_t client_id;            /* PSK identity bytes 0-1, LSB first */

@@ -1,7 +1,7 @@
 /* host_linectl: reports the module's control lines to mepsim's control socket.
  *
  * On a bench the transceiver supply and the meter ENABLE line are wires the
- * emulator senses (module-behaviour 2). On a PTY there are no wires, so with
+ * emulator senses (docs/module-behaviour.md 2). On a PTY there are no wires, so with
  * --control SOCK the HAL sends each change as a JSON line event
  *   {"line":"transceiver","on":false}   {"line":"enable","on":true}
  * and the emulator's transceiver model applies it. Non-blocking: a missing or

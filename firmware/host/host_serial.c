@@ -263,7 +263,7 @@ size_t host_serial_write(host_serial *s, const uint8_t *p, size_t n)
     size_t take = n < room ? n : room;
     memcpy(s->txq + s->txq_len, p, take);
     s->txq_len += take;
-    /* write now: a frame must leave without >50 ms gaps (mep.md 4) */
+    /* write now: a frame must leave without >50 ms gaps (docs/mep.md 4) */
     flush_txq(s);
     return take;
 }

@@ -1,6 +1,6 @@
 /* host_serial: the meter UART edge of mepmod (a real UART or mepsim's PTY).
  *
- * Owns: opening the device at 9600 8N1 raw (module-behaviour 2), the
+ * Owns: opening the device at 9600 8N1 raw (docs/module-behaviour.md 2), the
  * exclusive lock (flock, so two mepmods cannot share one meter port), the
  * libev watchers for non-blocking read/write, a transmit queue, and reopening
  * the same path when the device goes away (mepsim restarted on the same PTY

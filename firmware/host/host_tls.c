@@ -21,10 +21,10 @@
 
 #include "mep_frame.h"
 
-/* mep.md 7.1: the one suite the meter accepts. Constant, not state. */
+/* docs/mep.md 7.1: the one suite the meter accepts. Constant, not state. */
 static const int host_tls_suites[] = {MBEDTLS_TLS_PSK_WITH_AES_256_GCM_SHA384, 0};
 
-/* A handshake is two client flights (mep.md 7.2); allow a little slack. */
+/* A handshake is two client flights (docs/mep.md 7.2); allow a little slack. */
 #define HOST_TLS_MAX_FLIGHTS 4
 
 /* What the pending frame is (step API). */
@@ -166,14 +166,14 @@ host_tls_result host_tls_new(const host_tls_cfg *cfg, host_tls **out)
         ret = mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
                                           MBEDTLS_SSL_PRESET_DEFAULT);
     if (ret == 0) {
-        /* mep.md 7.1: TLS 1.2, one suite, 3-byte identity, 16-byte PSK. */
+        /* docs/mep.md 7.1: TLS 1.2, one suite, 3-byte identity, 16-byte PSK. */
         uint8_t identity[3];
         mep_put_le16(identity, cfg->client_id);
         identity[2] = cfg->key_id;
         mbedtls_ssl_conf_min_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
         mbedtls_ssl_conf_max_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
         mbedtls_ssl_conf_ciphersuites(&t->conf, host_tls_suites);
-        /* Like the guide's client (mep.md 7.2): no resumption, and none of
+        /* Like the guide's client (docs/mep.md 7.2): no resumption, and none of
          * the optional extensions, which saves ClientHello bytes at 9600 baud. */
         mbedtls_ssl_conf_session_tickets(&t->conf, MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
         mbedtls_ssl_conf_extended_master_secret(&t->conf, MBEDTLS_SSL_EXTENDED_MS_DISABLED);
@@ -290,7 +290,7 @@ static host_tls_result hs_step(host_tls *t)
     return HOST_TLS_PENDING;
 }
 
-/* mep.md 7.2: a fresh handshake; 0x58 resets anything the meter had. */
+/* docs/mep.md 7.2: a fresh handshake; 0x58 resets anything the meter had. */
 static host_tls_result hs_begin(host_tls *t)
 {
     t->connected = false;
@@ -395,7 +395,7 @@ host_tls_result host_tls_start_terminate(host_tls *t)
         return HOST_TLS_ERR_ARG;
     host_tls_abort(t);
     out_reset(t);
-    t->out[0] = 0x00; /* mep.md 3.5: at least one byte, any value */
+    t->out[0] = 0x00; /* docs/mep.md 3.5: at least one byte, any value */
     t->out_len = 1;
     t->connected = false;
     t->stats.terminates++;
@@ -455,7 +455,7 @@ host_tls_result host_tls_feed(host_tls *t, const uint8_t *reply, size_t len)
         return hs_step(t);
     case HT_TABLE:
         if (code == 0x0A && !t->rehandshaken) {
-            /* mep.md 7.3: the meter lost the session (restart, 0x58 from
+            /* docs/mep.md 7.3: the meter lost the session (restart, 0x58 from
              * elsewhere, fault): handshake again once and resend */
             meter_refusal(t, code, "TLS_TABLE");
             t->rehandshaken = true;

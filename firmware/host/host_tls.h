@@ -2,19 +2,19 @@
  *
  * Owns: one mbed TLS 2.28 client session (TLS 1.2, TLS_PSK_WITH_AES_256_GCM_SHA384
  * only, PSK identity = client id UINT16 LSB-first + key id 0 MBK / 1 MAK;
- * mep.md 7.1), and the MEP messages that carry it: 0x58 TLS_HANDSHAKE,
- * 0x59 TLS_HANDSHAKE_CONT, 0x80 TLS_TABLE, 0x57 TLS_TERMINATE (mep.md 3.5).
+ * docs/mep.md 7.1), and the MEP messages that carry it: 0x58 TLS_HANDSHAKE,
+ * 0x59 TLS_HANDSHAKE_CONT, 0x80 TLS_TABLE, 0x57 TLS_TERMINATE (docs/mep.md 3.5).
  *
  * How it fits: the port gives an `exchange` callback that sends one MEP
  * frame and returns the meter's reply frame (alerts `00 00` already
- * stripped, 500 ms timeout applied by the port, mep.md 4). host_tls turns a
+ * stripped, 500 ms timeout applied by the port, docs/mep.md 4). host_tls turns a
  * bare C12.18 request (`3F 0846 00008E 0001`) into a TLS_TABLE message and
  * returns the bare response (`00 0001 02`); no sequence numbers or digests
- * (mep.md 7.2). It handshakes on first use and again after TLS_TERMINATE,
+ * (docs/mep.md 7.2). It handshakes on first use and again after TLS_TERMINATE,
  * 0x0A (no session), a TLS error or a transport failure.
  * Every call returns a host_tls_result; host_tls_strerror names it.
  *
- * Two ways to drive it (h12): the step API (host_tls_start_request, then
+ * Two ways to drive it: the step API (host_tls_start_request, then
  * host_tls_frame / host_tls_feed until it stops saying HOST_TLS_PENDING)
  * never waits, so mepmod runs it on its libev loop beside HTTP and MQTT;
  * the blocking helpers (host_tls_connect/request/terminate) run the same
@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Largest bare request/response in one record (mep.md 7.2: 476 - 30). */
+/* Largest bare request/response in one record (docs/mep.md 7.2: 476 - 30). */
 #define HOST_TLS_MAX_PLAIN 446u
 
 typedef enum {
@@ -51,7 +51,7 @@ typedef int (*host_tls_exchange_fn)(void *ctx, const uint8_t *frame, size_t len,
                                     size_t *reply_len);
 
 typedef struct {
-    uint16_t client_id;        /* free value, recorded by the meter (mep.md 7.1) */
+    uint16_t client_id;        /* free value, recorded by the meter (docs/mep.md 7.1) */
     uint8_t key_id;            /* 0 = MBK, 1 = MAK (other values are sent as given: tests) */
     uint8_t psk[16];           /* first 16 bytes of that key */
     host_tls_exchange_fn exchange; /* blocking helpers only; may be NULL with the step API */
@@ -99,7 +99,7 @@ host_tls_result host_tls_start_terminate(host_tls *t);
 /* The MEP frame (length included) to send now, or NULL if none is pending. */
 const uint8_t *host_tls_frame(const host_tls *t, size_t *len);
 /* The meter's reply frame to the pending frame (length included; alerts
- * stripped), or reply = NULL when none came in time (mep.md 4: 500 ms).
+ * stripped), or reply = NULL when none came in time (docs/mep.md 4: 500 ms).
  * Returns HOST_TLS_PENDING (send host_tls_frame() next), HOST_TLS_OK (for a
  * request: host_tls_response() holds the bare response) or an error. */
 host_tls_result host_tls_feed(host_tls *t, const uint8_t *reply, size_t len);

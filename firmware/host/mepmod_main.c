@@ -202,7 +202,7 @@ int main(int argc, char **argv)
     tls.on = m->opt.tls;
     tls.client_id = m->opt.tls_client_id;
     tls.key_id = m->opt.tls_key_id;
-    /* mep.md 7.1: PSK = first 16 bytes of the key the Key ID names */
+    /* docs/mep.md 7.1: PSK = first 16 bytes of the key the Key ID names */
     memcpy(tls.psk, m->opt.tls_key_id ? m->opt.core.mak : m->opt.core.mbk, sizeof tls.psk);
     if (!host_port_start_tls(&m->port, m->loop, m->opt.port, m->opt.control_path, &m->opt.core, &tls,
                          &m->log, on_update, m, err, sizeof err)) {

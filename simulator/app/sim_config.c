@@ -3,7 +3,7 @@
  * Options before the first --meter belong to the implicit first meter
  * "meter0"; --meter NAME opens a new section that takes the options after
  * it. Global options (--control, -v, --display, --exit-after, --config) may
- * appear anywhere. Policies are the [E] choices of mep.md 15 that a profile
+ * appear anywhere. Policies are the [E] choices of docs/mep.md 15 that a profile
  * sets and the command line may override.
  */
 #include "sim_config.h"
@@ -85,7 +85,7 @@ const char *sim_config_usage(void)
         "Exit status: 0 stopped normally, 1 a device or socket could not be opened,\n"
         "2 bad option, profile, scenario or config file.\n"
         "\n"
-        "Policies (mep.md 15; defaults come from the profile):\n";
+        "Policies (docs/mep.md 15; defaults come from the profile):\n";
 }
 
 const char *sim_config_policy_help(void)

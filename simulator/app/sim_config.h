@@ -36,7 +36,7 @@ typedef struct {
     char name[64];
     char pty[SIM_CONFIG_PATH];
     char uart[SIM_CONFIG_PATH];
-    char optical_pty[SIM_CONFIG_PATH];  /* separate optical port (optical.md; Gen 4), or */
+    char optical_pty[SIM_CONFIG_PATH];  /* separate optical port (docs/optical.md; Gen 4), or */
     char optical_uart[SIM_CONFIG_PATH]; /* ...on a serial device; neither: shared on Gen 2/3 */
     uint32_t baud;                 /* 0 = the meter's (9600) */
     char format[8];                /* "8N1" */

@@ -293,7 +293,7 @@ static json_t *cmd_get(sim_port *p)
                                   (json_int_t)sim_model_register(md, SIM_REG_REV_WH), "imp_varh",
                                   (json_int_t)sim_model_register(md, SIM_REG_IMP_VARH), "exp_varh",
                                   (json_int_t)sim_model_register(md, SIM_REG_EXP_VARH)));
-    /* What a read serves now: decode BT23/BT28 through the BT21 layout (mep.md 12.6, 12.8). */
+    /* What a read serves now: decode BT23/BT28 through the BT21 layout (docs/mep.md 12.6, 12.8). */
     uint8_t bt21[10];
     if (sim_tables_read(t, MEP_BT(21), 0, 10, bt21) == 10) {
         sim_layout lay;
@@ -501,7 +501,7 @@ static json_t *cmd_read_table(sim_port *p, json_t *req)
     return r;
 }
 
-/* h2's additions: move E (S03), bump the IDT version (mep.md 5.5), freeze the clock. */
+/* Meter manipulations the field scenarios need: move E (S03), bump the IDT version (docs/mep.md 5.5), freeze the clock. */
 static json_t *cmd_set_seq(sim_port *p, json_t *req)
 {
     static const char *const keys[] = {"e", NULL};
@@ -651,7 +651,7 @@ static json_t *cmd_fault_list(sim_port *p, json_t *req)
     return r;
 }
 
-/* ---- fault set (h10): line + protocol faults and kWh glitches ---------
+/* ---- fault set: line + protocol faults and kWh glitches ---------
  * {"cmd":"inject","spec":"flip rate=0.001 dir=to-module"}, {"cmd":"glitch",
  * "spec":"spike delta=2^24 polls=3"}, {"cmd":"clear","what":"all"},
  * {"cmd":"list"}, {"cmd":"fault_status"} and the text form of the same

@@ -17,8 +17,8 @@
  * (`00 00`) get byte-level faults but never frame-level ones.
  *
  * ENABLE and transceiver power gating themselves are done by sim_line
- * (module-behaviour 2); this module only listens to those events to count
- * power cycles and to clear a latch-up (module-behaviour 6, S09).
+ * (docs/module-behaviour.md 2); this module only listens to those events to count
+ * power cycles and to clear a latch-up (docs/module-behaviour.md 6, S09).
  *
  * Time base: microseconds of the same monotonic clock sim_line uses.
  * Parameters given in ms are wall milliseconds.
@@ -193,7 +193,7 @@ uint64_t sim_fault_next_wake(const sim_fault *f, uint64_t now_us);
 /* A stuck fault with level break is active in dir (a UART can hold break). */
 bool sim_fault_break_active(const sim_fault *f, unsigned dir);
 
-/* Control line events (module-behaviour 2, 6): "transceiver" power and
+/* Control line events (docs/module-behaviour.md 2, 6): "transceiver" power and
  * meter "enable". Counts off-times >= T and < T; a latch-up clears on a
  * long-enough off time of a line its `by` accepts (with recover_p). */
 void sim_fault_line_event(sim_fault *f, sim_fault_line line, bool on, uint64_t now_us);

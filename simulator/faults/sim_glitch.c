@@ -2,7 +2,7 @@
  *
  * Register glitches are applied in slot order to a working copy of the two
  * BT23 total-block registers taken from the whole rendering, so partial
- * reads (e.g. the module's 13-byte read at offset 0, module-behaviour 4.2
+ * reads (e.g. the module's 13-byte read at offset 0, docs/module-behaviour.md 4.2
  * P1) and full reads show the same values.
  */
 #include "sim_glitch.h"
@@ -526,7 +526,7 @@ void sim_glitch_on_read(sim_glitch *g, const sim_layout *lay, uint16_t table, co
         if (!sl->id)
             continue;
         if (table == MEP_ET(3) && sl->spec.kind == SIM_GLITCH_RESET) {
-            /* Meter replacement: a new utility serial (mep.md 12.11, CHAR[30] NUL-padded). */
+            /* Meter replacement: a new utility serial (docs/mep.md 12.11, CHAR[30] NUL-padded). */
             uint8_t ser[30] = {0};
             memcpy(ser, sl->spec.serial, strlen(sl->spec.serial));
             if (patch(out, off, n, 0, ser, sizeof ser))

@@ -1,4 +1,4 @@
-/* sim_glitch: meter-side kWh and model glitches (module-behaviour 9, S16-S19, S31).
+/* sim_glitch: meter-side kWh and model glitches (docs/module-behaviour.md 9, S16-S19, S31).
  *
  * Owns: glitches that make the meter itself report odd but correctly
  * authenticated values: a spike that returns after k polls or T simulated
@@ -14,7 +14,7 @@
  * bytes of a reply already framed and digested, so the digest fails — the
  * realistic outcome of a meter that re-renders between segments.
  *
- * Offsets come from sim_layout (sim_layout.h, mep.md 12.6/12.8); only the
+ * Offsets come from sim_layout (sim_layout.h, docs/mep.md 12.6/12.8); only the
  * total block of BT23 is edited (summation 0 = Fwd, 1 = Rev), tier blocks
  * keep the true values. Register values are NI_FMAT1 (INT32 LE) and wrap
  * modulo 2^32. Time is simulated UTC milliseconds.
@@ -132,7 +132,7 @@ bool sim_glitch_clock_frozen(const sim_glitch *g);
 void sim_glitch_on_read(sim_glitch *g, const sim_layout *lay, uint16_t table, const uint8_t *full,
                         size_t full_len, uint32_t off, uint8_t *out, size_t n, int64_t sim_now_ms);
 /* Segment hook: the line has sent frame[0..sent) of a response frame and
- * pauses (mep.md 4: 117-byte segments). May rewrite frame[sent..len) in
+ * pauses (docs/mep.md 4: 117-byte segments). May rewrite frame[sent..len) in
  * place; returns true if it did. The frame must be the reply to the last
  * read passed to sim_glitch_on_read. */
 bool sim_glitch_between_segments(sim_glitch *g, const sim_layout *lay, uint8_t *frame, size_t len,

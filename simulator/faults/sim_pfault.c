@@ -480,7 +480,7 @@ sim_meter_fault_action sim_pfault_on_response(sim_pfault *pf, const sim_meter_fa
             by = SIM_PF_SHORT;
             book(pf, sl, 1);
         } else if ((sl = find(pf, SIM_PF_OVERSIZE)) && table_match(&sl->spec, r) && sl->spec.size > have) {
-            /* S27: the whole table although it exceeds the 476-byte body limit (mep.md 3.1). */
+            /* S27: the whole table although it exceeds the 476-byte body limit (docs/mep.md 3.1). */
             memset(work + 3 + have, 0, sl->spec.size - have);
             mep_put_be16(work + 1, (uint16_t)sl->spec.size);
             wl = 3 + sl->spec.size;
@@ -490,7 +490,7 @@ sim_meter_fault_action sim_pfault_on_response(sim_pfault *pf, const sim_meter_fa
         }
     } else if (is_read(r) && work[0] == MEP_RSP_ONP && (sl = find(pf, SIM_PF_OVERSIZE)) &&
                table_match(&sl->spec, r)) {
-        /* S27: the meter refused a table too large for one reply (mep.md 3.3 [E]);
+        /* S27: the meter refused a table too large for one reply (docs/mep.md 3.3 [E]);
          * the fault sends `size` bytes anyway. The table bytes are not at hand
          * here, so the data are zeros: what matters is the framing. */
         work[0] = MEP_RSP_OK;
@@ -503,7 +503,7 @@ sim_meter_fault_action sim_pfault_on_response(sim_pfault *pf, const sim_meter_fa
     }
     if ((sl = find(pf, SIM_PF_SEQ_LAST)) && work[0] == MEP_RSP_SEQ && wl >= 5) {
         /* S04: the 0x0C carries the last accepted number E-1; a client that
-         * reuses it is then rejected as a replay (mep.md 5.5). */
+         * reuses it is then rejected as a replay (docs/mep.md 5.5). */
         mep_put_be32(work + 1, mep_get_be32(work + 1) - 1u);
         changed = true;
         if (by == SIM_PF_KIND_COUNT)

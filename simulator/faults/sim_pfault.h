@@ -1,4 +1,4 @@
-/* sim_pfault: protocol faults of one emulated meter (module-behaviour 9).
+/* sim_pfault: protocol faults of one emulated meter (docs/module-behaviour.md 9).
  *
  * Owns: faults that change *what* the meter answers rather than the bytes on
  * the wire: perpetual 0x0C and the "returns the last accepted number" 0x0C
@@ -52,7 +52,7 @@ typedef enum {
     SIM_PF_ALERT_SPLIT,     /* "alert-split": `00 00` + reply split with a 0..gap_us pause (S26) */
     SIM_PF_STRINGS,         /* "strings": awkward BT01 model / ET03 serial bytes (S30) */
     SIM_PF_ECHO,            /* "echo": every request frame sent back unchanged (S33) */
-    /* TLS mode (mep.md 7; h12): applied by the meter around sim_tls */
+    /* TLS mode (docs/mep.md 7): applied by the meter around sim_tls */
     SIM_PF_TLS_CORRUPT_HS,  /* "tls-corrupt-handshake": a byte of the server's 0x58 flight flipped */
     SIM_PF_TLS_DROP_SESSION,/* "tls-drop-session": meter forgets the session; next TLS_TABLE -> 0x0A */
     SIM_PF_TLS_WRONG_PSK,   /* "tls-wrong-psk": client Finished fails to authenticate -> 0x03 */
@@ -137,8 +137,8 @@ size_t sim_pfault_list(const sim_pfault *pf, uint64_t now_us, char *out, size_t 
 sim_meter_fault_action sim_pfault_on_response(sim_pfault *pf, const sim_meter_fault_request *rq,
                                               const uint8_t *bare, size_t bare_len, uint64_t now_ms,
                                               sim_pf_result *out);
-/* TLS-mode hook (h12): the meter calls it for every TLS-mode message
- * (first body byte 0x57/0x58/0x59/0x80, mep.md 3.5) before sim_tls sees
+/* TLS-mode hook: the meter calls it for every TLS-mode message
+ * (first body byte 0x57/0x58/0x59/0x80, docs/mep.md 3.5) before sim_tls sees
  * it, and does what out says:
  *  - flip_reply (0x58): XOR 0x01 into the handshake type of the server's
  *    first record (ServerHello), so the client's TLS stack rejects the flight;

@@ -107,7 +107,7 @@ static int parse_hex(const char *t, uint8_t *out, size_t cap)
     return hi < 0 ? (int)n : -1;
 }
 
-/* MBK/MAK as 16 or 20 ASCII characters (first 16 used, module-behaviour 3)
+/* MBK/MAK as 16 or 20 ASCII characters (first 16 used, docs/module-behaviour.md 3)
  * or 32/40 hex digits. */
 static int parse_key(const char *t, uint8_t out[16])
 {
@@ -406,7 +406,7 @@ static int parse_step(ctx *c, size_t idx, json_t *js, int64_t *prev_ms, sim_step
             return -1;
         json_int_t f = json_integer_value(flags);
         if (f < 1 || f > 255)
-            return fail(c, kp, "alert flags must be 1..255 (mep.md 10.3), got %lld", (long long)f);
+            return fail(c, kp, "alert flags must be 1..255 (docs/mep.md 10.3), got %lld", (long long)f);
         st->u.alert.flags = (uint8_t)f;
     } else if (strcmp(act, "clock") == 0) {
         st->kind = SIM_STEP_CLOCK;
@@ -422,7 +422,7 @@ static int parse_step(ctx *c, size_t idx, json_t *js, int64_t *prev_ms, sim_step
         st->u.seq_jump = j;
     } else if (strcmp(act, "optical") == 0) {
         /* {"optical": {"seconds": S[, "echo": bool]}} or {"optical": {"stop": true}}:
-         * a simulated probe session on the optical port (optical.md 6) */
+         * a simulated probe session on the optical port (docs/optical.md 6) */
         st->kind = SIM_STEP_OPTICAL;
         if (want(c, kp, v, JSON_OBJECT, "an object") < 0)
             return -1;
@@ -557,7 +557,7 @@ static int parse_policy(ctx *c, json_t *p, sim_scenario_policy *pol)
         if (want(c, "$.policy.proc_latency_ms", v, JSON_INTEGER, "an integer") < 0)
             return -1;
         if (json_integer_value(v) < 0 || json_integer_value(v) > 1000)
-            return fail(c, "$.policy.proc_latency_ms", "must be 0..1000 (mep.md 4)");
+            return fail(c, "$.policy.proc_latency_ms", "must be 0..1000 (docs/mep.md 4)");
         pol->has_proc_latency_ms = true;
         pol->proc_latency_ms = (uint32_t)json_integer_value(v);
     }
@@ -576,7 +576,7 @@ static int parse_patch(ctx *c, json_t *p, sim_scenario *s)
         if (want(c, "$.patch.bt21", v, JSON_STRING, "a hex string of 10 bytes") < 0)
             return -1;
         if (parse_hex(json_string_value(v), s->bt21, sizeof s->bt21) != 10)
-            return fail(c, "$.patch.bt21", "must be 10 bytes of hex (mep.md 12.4), got \"%s\"",
+            return fail(c, "$.patch.bt21", "must be 10 bytes of hex (docs/mep.md 12.4), got \"%s\"",
                         json_string_value(v));
         s->has_bt21 = true;
     }

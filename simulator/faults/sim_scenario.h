@@ -42,7 +42,7 @@ typedef enum {
     SIM_STEP_REBOOT,     /* meter restart (S31) */
     SIM_STEP_WAIT,       /* marker, nothing to do */
     SIM_STEP_END,        /* scenario over */
-    SIM_STEP_OPTICAL,    /* simulated optical probe session (optical.md 6, S35) */
+    SIM_STEP_OPTICAL,    /* simulated optical probe session (docs/optical.md 6, S35) */
     SIM_STEP_KIND_COUNT
 } sim_step_kind;
 

@@ -19,7 +19,7 @@
  * Timing (documented choice): poll every SIM_MODEM_DEFAULT_POLL_US (5 ms)
  * with SIM_MODEM_DEFAULT_DEBOUNCE (2) equal samples, i.e. a level must hold
  * 5-10 ms to count. The reference module keeps the transceiver off for
- * 1000 ms and ENABLE off for 2000 ms (module-behaviour.md 6), so a latch-up
+ * 1000 ms and ENABLE off for 2000 ms (docs/module-behaviour.md 6), so a latch-up
  * threshold T (S09) is resolved to +-5 ms; shorter glitches are filtered out.
  *
  * Every call returns a sim_modem_result; sim_modem_strerror() names it.
@@ -60,7 +60,7 @@ typedef struct {
     void *ctx;
 } sim_modem_port;
 
-/* The two board lines the bench senses (module-behaviour.md 2). */
+/* The two board lines the bench senses (docs/module-behaviour.md 2). */
 typedef enum { SIM_MODEM_LINE_TRANSCEIVER = 0, SIM_MODEM_LINE_ENABLE, SIM_MODEM_LINES } sim_modem_line;
 /* The two outputs: RESET asserted = board held in reset; POWER asserted =
  * board supply cut (relay opened). Idle (deasserted) = board running. */

@@ -1,6 +1,6 @@
 /* sim_optical_port: the optical port's transport edge, the Gen 2/3 shared
  * UART switch and the simulated probe (see sim_optical_port.h). Section
- * numbers refer to /work/shared/spec/optical.md; [E] marks emulator policy
+ * numbers refer to docs/optical.md; [E] marks emulator policy
  * (documented in fixtures/meters/README-optical.md). */
 #define _GNU_SOURCE
 
@@ -515,7 +515,7 @@ bool sim_optical_port_probe_stop(sim_optical_port *p)
 static int open_pty(sim_optical_port *p, const char *path, char *err, size_t errlen)
 {
     /* The slave stays open so the master never sees EIO between clients;
-     * every session starts at 9600 8N1 (optical.md 1). */
+     * every session starts at 9600 8N1 (docs/optical.md 1). */
     if (sim_pty_create("--optical-pty", path, p->device, sizeof p->device, &p->fd, &p->slave_fd, err,
                        errlen) != 0)
         return -1;

@@ -1,4 +1,4 @@
-/* sim_optical_port: the meter's optical port on a transport (optical.md 1, 6).
+/* sim_optical_port: the meter's optical port on a transport (docs/optical.md 1, 6).
  *
  * Owns: the I/O edge of one meter's optical channel (sim_optical on top of
  * sim_optical_link), in one of two forms:
@@ -15,7 +15,7 @@
  * write side effects, so a BT07 write calls the procedure), and a simulated
  * probe (control socket / scenario): the emulator reads the meter itself for
  * N seconds, occupying a shared line; the meter's optical replies appear on
- * the wire the module listens to (one wire, optical.md 6).
+ * the wire the module listens to (one wire, docs/optical.md 6).
  *
  * libev at this edge only; the protocol is in sim_optical. No globals.
  */
@@ -64,7 +64,7 @@ sim_optical_port *sim_optical_port_open(struct ev_loop *loop, sim_meter *m, cons
 /* Stop, remove the tap / close the device and PTY symlink. NULL is fine. */
 void sim_optical_port_close(sim_optical_port *p);
 
-/* Simulated probe (optical.md 6): for seconds (0.1..3600) the emulator reads
+/* Simulated probe (docs/optical.md 6): for seconds (0.1..3600) the emulator reads
  * the meter over its own optical session; on a shared UART the MEP side is
  * unresponsive meanwhile. echo: put the meter's optical replies on the wire.
  * -1 with a message if a session is already running. */

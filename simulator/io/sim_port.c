@@ -129,7 +129,7 @@ static void port_run(sim_port *p)
     size_t n;
     while ((n = sim_line_poll(&p->line, now, out, sizeof out)) > 0) {
         if (p->tap.tx_blocked && p->tap.tx_blocked(p->tap.ctx, now))
-            p->line.c.tx_lost += n; /* optical session holds the shared UART (optical.md 6) */
+            p->line.c.tx_lost += n; /* optical session holds the shared UART (docs/optical.md 6) */
         else
             port_write(p, out, n);
     }
@@ -374,7 +374,7 @@ void sim_port_close(sim_port *p)
 }
 
 /* Segment pause of a response: kWh glitches that tear a reply (S18) edit
- * the rest of the frame (h8 wiring list 4). ctx = the port. */
+ * the rest of the frame. ctx = the port. */
 static bool port_segment(void *ctx, uint8_t *frame, size_t len, size_t sent, uint64_t now_us)
 {
     sim_port *p = ctx;
@@ -385,7 +385,7 @@ static bool port_segment(void *ctx, uint8_t *frame, size_t len, size_t sent, uin
 }
 
 /* The port's fault set sits between protocol and line in both directions
- * (module-behaviour 9); with nothing started it passes everything through.
+ * (docs/module-behaviour.md 9); with nothing started it passes everything through.
  * Held and due bytes go out without the tx filter (sim_line_source). The
  * segment hook needs the meter, so it gets its own small adapter. */
 static size_t port_fs_rx(void *ctx, uint8_t *buf, size_t n, size_t cap, uint64_t now_us)

@@ -18,7 +18,7 @@
 struct ev_loop;
 typedef struct sim_port sim_port;
 
-/* Shared-UART tap (Gen 2/3: optical and MEP on one UART, optical.md 6; owned
+/* Shared-UART tap (Gen 2/3: optical and MEP on one UART, docs/optical.md 6; owned
  * by sim_optical_port). rx sees every received chunk before the MEP line and
  * copies the bytes the MEP line should still get into mep[] (room for n) and
  * returns their count; tx_blocked says MEP output must not reach the wire

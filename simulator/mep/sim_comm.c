@@ -1,5 +1,5 @@
 /* sim_comm: registration, alerts, schedule, client health and baud changes
- * of the meter's MEP client (see sim_comm.h; mep.md 10, 2). */
+ * of the meter's MEP client (see sim_comm.h; docs/mep.md 10, 2). */
 #include "sim_comm.h"
 
 #include <stdarg.h>
@@ -49,7 +49,7 @@ uint32_t sim_baud_from_code(uint8_t code)
 
 void sim_mep_layout_get(sim_tables *t, sim_mep_layout *L)
 {
-    /* mep.md 12.13 defaults, overridden by the served ET11 bytes. */
+    /* docs/mep.md 12.13 defaults, overridden by the served ET11 bytes. */
     size_t size = 0;
     const uint8_t *e = sim_tables_raw(t, ET11, &size);
     L->ndev = size > 0 && e[0] ? e[0] : 5;
@@ -115,7 +115,7 @@ bool sim_comm_alert_pending(sim_tables *t)
     if (!sim_comm_registered(t))
         return false;
     const uint8_t *fl = sim_comm_field(t, ET50, 30, 1);
-    /* mep.md 10.3: any flag alerts, except M-Bus change / delta data,
+    /* docs/mep.md 10.3: any flag alerts, except M-Bus change / delta data,
      * which count only when the client asked for them in ET50 bits 2/3. */
     uint8_t mask = 0xFF;
     if (!(fl[0] & 0x04))
@@ -155,7 +155,7 @@ static int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b) != 0 &&
 int64_t sim_comm_next_schedule(const uint8_t s[4], int64_t after_ms)
 {
     unsigned day = s[0], hour = s[1], minute = s[2], freq = s[3];
-    if (!day && !hour && !minute && !freq) /* mep.md 10.3: all zeros = 1st of month, midnight */
+    if (!day && !hour && !minute && !freq) /* docs/mep.md 10.3: all zeros = 1st of month, midnight */
         freq = 3;
     if (hour > 23 || minute > 59)
         return INT64_MAX;
@@ -261,7 +261,7 @@ void sim_comm_init(sim_comm *c, sim_tables *t, int64_t sim_now_ms, uint64_t now_
 void sim_comm_request_ok(sim_comm *c, sim_tables *t, uint64_t now_ms, char *note, size_t cap)
 {
     c->last_ok_ms = now_ms;
-    /* mep.md 10.5 [I]: the next successful request brings the client back. */
+    /* docs/mep.md 10.5 [I]: the next successful request brings the client back. */
     sim_mep_layout L;
     sim_mep_layout_get(t, &L);
     uint8_t *st = sim_comm_field(t, ET14, L.et14_mep + 2, 1);
@@ -271,7 +271,7 @@ void sim_comm_request_ok(sim_comm *c, sim_tables *t, uint64_t now_ms, char *note
     }
 }
 
-/* mep.md 10.2 step 4 (discovery) [I][E]. */
+/* docs/mep.md 10.2 step 4 (discovery) [I][E]. */
 static void discover(sim_comm *c, sim_tables *t, sim_meter_counters *ctr, char *note, size_t cap)
 {
     sim_mep_layout L;
@@ -314,7 +314,7 @@ void sim_comm_after_write(sim_comm *c, sim_tables *t, uint16_t table, uint32_t o
         discover(c, t, ctr, note, cap);
     if (table == ET13) {
         if (covers(off, n, L.et13_mep + 6)) {
-            /* mep.md 2: switch only after this response is sent. */
+            /* docs/mep.md 2: switch only after this response is sent. */
             const uint8_t *b = sim_comm_field(t, ET13, L.et13_mep + 6, 1);
             if (b && sim_baud_from_code(b[0]) == 0) {
                 sim_note_add(note, cap, " [baud code %u reserved: rate unchanged]", b[0]);
@@ -341,7 +341,7 @@ bool sim_comm_on_sent(sim_comm *c, sim_tables *t, sim_meter_counters *ctr)
     c->baud_code = code;
     sim_mep_layout L;
     sim_mep_layout_get(t, &L);
-    uint8_t *mirror = sim_comm_field(t, ET14, L.et14_mep + 3, 1); /* mep.md 12.15 byte 153 */
+    uint8_t *mirror = sim_comm_field(t, ET14, L.et14_mep + 3, 1); /* docs/mep.md 12.15 byte 153 */
     if (mirror)
         mirror[0] = code;
     if (changed)
@@ -356,7 +356,7 @@ uint64_t sim_comm_tick(sim_comm *c, sim_tables *t, const sim_clock *clk, uint64_
     sim_mep_layout L;
     sim_mep_layout_get(t, &L);
 
-    /* mep.md 10.5: client health. */
+    /* docs/mep.md 10.5: client health. */
     const uint8_t *cfg = sim_comm_field(t, ET51, 0, 3);
     uint8_t *st = sim_comm_field(t, ET14, L.et14_mep + 2, 1);
     uint8_t *alarms = sim_comm_field(t, ET14, L.et14_mep + 14, 2);
@@ -373,7 +373,7 @@ uint64_t sim_comm_tick(sim_comm *c, sim_tables *t, const sim_clock *clk, uint64_
         }
     }
 
-    /* mep.md 10.3: scheduled billing read in simulated time. */
+    /* docs/mep.md 10.3: scheduled billing read in simulated time. */
     int64_t sim_now = sim_clock_now(clk, now_ms);
     if (c->next_sched_ms != INT64_MAX && sim_now >= c->next_sched_ms) {
         if (sim_comm_registered(t))
@@ -397,7 +397,7 @@ void sim_comm_remove(sim_comm *c, sim_tables *t, uint32_t k)
     if (occ && k < 8)
         occ[0] &= (uint8_t)~(1u << k);
     if (e) {
-        memset(e, 0, L.et14_entry); /* handle, status, alarms ... (mep.md 10.6) */
+        memset(e, 0, L.et14_entry); /* handle, status, alarms ... (docs/mep.md 10.6) */
         /* baud field back to 9600: code 0 (MEP default) */
     }
     if (k != SIM_MEP1_INDEX)

@@ -1,7 +1,7 @@
 /* sim_line: line timing of one emulated meter, a pure core: no I/O, time
  * passed in. The I/O edge that drives it is io/sim_port.c.
  *
- * Timing rules implemented here, all from mep.md 4:
+ * Timing rules implemented here, all from docs/mep.md 4:
  *  - a gap > 50 ms inside a request aborts it (checked on every byte and on
  *    a timer, so a half frame is discarded even when nothing else comes);
  *  - at most one request per 100 ms: a request that completes sooner is
@@ -10,7 +10,7 @@
  *    first length byte, 25 ms pause after each full segment;
  *  - `00 00` alerts once per second while sim_meter_alert_pending(), never
  *    within 1 s of a received byte, never inside a response;
- *  - a baud change written to ET13 applies after the response is out (mep.md 2).
+ *  - a baud change written to ET13 applies after the response is out (docs/mep.md 2).
  */
 #include "sim_line.h"
 
@@ -168,7 +168,7 @@ static void start_tx(sim_line *l, const uint8_t *b, size_t n, bool alert, bool f
     l->tx_is_alert = alert;
     if (!alert && !sim_meter_line_state(l->meter, "enable")) {
         l->c.muted++;
-        line_log(l, 1, "ENABLE off: response of %zu bytes not driven onto the line (module-behaviour 2)", n);
+        line_log(l, 1, "ENABLE off: response of %zu bytes not driven onto the line (docs/module-behaviour.md 2)", n);
     }
 }
 
@@ -224,7 +224,7 @@ static void enqueue(sim_line *l, const uint8_t *b, uint16_t len, uint64_t now_us
     uint64_t due = frame_due_us(l, f);
     if (behind || due > now_us) {
         l->c.throttled++;
-        line_log(l, 1, "request throttled: %.1f ms after the previous one, held %.1f ms (mep.md 4)",
+        line_log(l, 1, "request throttled: %.1f ms after the previous one, held %.1f ms (docs/mep.md 4)",
                  (double)(now_us - l->last_accept_us) / 1000.0, (double)(due - now_us) / 1000.0);
     }
 }
@@ -264,7 +264,7 @@ static void rx_bytes(sim_line *l, const uint8_t *buf, size_t got, uint64_t now_u
             break;
         case MEP_ASM_GAP_ABORT:
             l->c.gap_aborts++;
-            line_log(l, 1, "partial request discarded: gap > %u ms inside the frame (mep.md 4)",
+            line_log(l, 1, "partial request discarded: gap > %u ms inside the frame (docs/mep.md 4)",
                      MEP_GAP_ABORT_MS);
             break;
         case MEP_ASM_ZERO:
@@ -274,7 +274,7 @@ static void rx_bytes(sim_line *l, const uint8_t *buf, size_t got, uint64_t now_u
             break;
         case MEP_ASM_OVERSIZE:
             l->c.oversize++;
-            line_log(l, 1, "length field above %u: discarding bytes until a %u ms gap (mep.md 3.1)",
+            line_log(l, 1, "length field above %u: discarding bytes until a %u ms gap (docs/mep.md 3.1)",
                      MEP_MAX_BODY, MEP_GAP_ABORT_MS);
             break;
         case MEP_ASM_FRAME:
@@ -308,7 +308,7 @@ static void finish_tx(sim_line *l, uint64_t now_us)
     l->meter_deadline_ms = 0;
     uint32_t mb = sim_meter_baud(l->meter);
     if (mb && mb != l->meter_baud) {
-        line_log(l, 1, "baud %u -> %u after the response (ET13, mep.md 2)", (unsigned)l->baud,
+        line_log(l, 1, "baud %u -> %u after the response (ET13, docs/mep.md 2)", (unsigned)l->baud,
                  (unsigned)mb);
         l->meter_baud = mb;
         l->baud = mb;
@@ -330,7 +330,7 @@ size_t sim_line_poll(sim_line *l, uint64_t now_us, uint8_t *out, size_t cap)
     if (mep_asm_busy(&l->rx) && mep_asm_expired(&l->rx, now_ms)) {
         if (!l->rx.discarding && l->rx.have > 0) {
             l->c.gap_aborts++;
-            line_log(l, 1, "partial request of %u bytes discarded: no byte for %u ms (mep.md 4)",
+            line_log(l, 1, "partial request of %u bytes discarded: no byte for %u ms (docs/mep.md 4)",
                      (unsigned)l->rx.have, MEP_GAP_ABORT_MS);
         } else {
             line_log(l, 1, "end of oversize frame: %u bytes discarded", (unsigned)l->rx.dropped);
@@ -360,7 +360,7 @@ size_t sim_line_poll(sim_line *l, uint64_t now_us, uint8_t *out, size_t cap)
                 } else {
                     l->c.tx_lost++;
                 }
-                /* mep.md 4: a 25 ms pause after each 117-byte segment; the
+                /* docs/mep.md 4: a 25 ms pause after each 117-byte segment; the
                  * fault layer may change the rest meanwhile (torn snapshot). */
                 if (l->hooks.segment && !l->tx_is_alert && l->tx_pos < l->tx_len &&
                     l->tx_pos % MEP_SEGMENT_BYTES == 0 &&
@@ -402,7 +402,7 @@ size_t sim_line_poll(sim_line *l, uint64_t now_us, uint8_t *out, size_t cap)
             l->last_alert_us = now_us;
             l->c.alerts++;
             sim_meter_alert_sent(l->meter, now_ms);
-            line_log(l, 1, "alert sequence 00 00 sent (ET13 flags 0x%02X, mep.md 10.3)",
+            line_log(l, 1, "alert sequence 00 00 sent (ET13 flags 0x%02X, docs/mep.md 10.3)",
                      sim_meter_alert_flags(l->meter));
             start_tx(l, alert, 2, true, true, now_us);
             continue;

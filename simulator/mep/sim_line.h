@@ -1,4 +1,4 @@
-/* sim_line: the MEP serial line of one emulated meter (mep.md 4).
+/* sim_line: the MEP serial line of one emulated meter (docs/mep.md 4).
  *
  * A pure timing core (no I/O, time passed in as monotonic microseconds).
  * It cuts frames out of the received byte stream (50 ms gap rule, oversize
@@ -38,8 +38,8 @@
  * exact wake 87 us ahead would cost 1 ms; USB-serial adapters deliver bytes
  * in 1-16 ms bursts anyway, so no client can tell (bench/bench_scale). */
 #define SIM_LINE_EARLY_US 1000
-#define SIM_ALERT_PERIOD_MS 1000u /* mep.md 4: `00 00` once per second */
-#define SIM_ALERT_HOLDOFF_MS 1000u /* mep.md 4: none within 1 s of a received byte */
+#define SIM_ALERT_PERIOD_MS 1000u /* docs/mep.md 4: `00 00` once per second */
+#define SIM_ALERT_HOLDOFF_MS 1000u /* docs/mep.md 4: none within 1 s of a received byte */
 
 /* Log levels: 1 = decoded frames and line events (-v), 2 = + hex dumps (-vv). */
 typedef void (*sim_line_log_fn)(void *ctx, int level, const char *msg);
@@ -67,7 +67,7 @@ typedef void (*sim_line_event_fn)(void *ctx, const char *line, bool on, uint64_t
  * after byte `at` of that frame (a reply split by the fault layer, S26). */
 typedef bool (*sim_line_pause_fn)(void *ctx, size_t *at, uint32_t *pause_us);
 
-/* Called at each 117-byte segment pause of a response frame (mep.md 4):
+/* Called at each 117-byte segment pause of a response frame (docs/mep.md 4):
  * frame[0..sent) is on the wire; the hook may rewrite frame[sent..len)
  * (a torn snapshot, S18 — sim_glitch_between_segments). */
 typedef bool (*sim_line_segment_fn)(void *ctx, uint8_t *frame, size_t len, size_t sent, uint64_t now_us);
@@ -161,7 +161,7 @@ size_t sim_line_poll(sim_line *l, uint64_t now_us, uint8_t *out, size_t cap);
 /* Monotonic time of the next thing to do (UINT64_MAX if nothing). */
 uint64_t sim_line_next_wake(const sim_line *l, uint64_t now_us);
 /* Time a response of n bytes occupies the wire at the current rate,
- * including the 25 ms pauses after each full 117-byte segment (mep.md 4). */
+ * including the 25 ms pauses after each full 117-byte segment (docs/mep.md 4). */
 uint64_t sim_line_tx_duration_us(const sim_line *l, size_t n);
 /* Copy the i-th most recent decoded line (0 = newest); NULL past the end. */
 const char *sim_line_recent(const sim_line *l, size_t i);

@@ -63,8 +63,8 @@ static int64_t wall_utc_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ET04.103 (and .129 on Gen 4) show the sequence number (mep.md 5.5,
- * 12.12); we store E. ET70.142 = 1: requests arrive on MEP1 (mep.md 10.1). */
+/* ET04.103 (and .129 on Gen 4) show the sequence number (docs/mep.md 5.5,
+ * 12.12); we store E. ET70.142 = 1: requests arrive on MEP1 (docs/mep.md 10.1). */
 static void mirror_state(sim_meter *m)
 {
     uint8_t *f = sim_comm_field(m->tables, MEP_ET(4), 103, 4);
@@ -121,7 +121,7 @@ static void hook_after_write(void *ctx, const sim_psem_write *w, char *note, siz
 
 /* Table bytes on their way out: protocol faults (S30 strings) and kWh
  * glitches (S16-S18) edit them before the digest, so the reply stays valid
- * (module-behaviour 9). */
+ * (docs/module-behaviour.md 9). */
 static void hook_after_read(void *ctx, uint16_t table, uint32_t off, uint8_t *data, size_t n)
 {
     sim_meter *m = ctx;
@@ -129,7 +129,7 @@ static void hook_after_read(void *ctx, uint16_t table, uint32_t off, uint8_t *da
         m->fh.on_table_read(m->fh.ctx, m, table, off, data, n, m->now_ms);
 }
 
-/* Transaction records run through the same dispatch (mep.md 9). */
+/* Transaction records run through the same dispatch (docs/mep.md 9). */
 static size_t meter_dispatch(void *ctx, const uint8_t *req, size_t n, sim_level level,
                              size_t max_data, uint8_t *resp, size_t cap)
 {
@@ -198,7 +198,7 @@ sim_meter *sim_meter_new(const sim_meter_cfg *cfg, uint64_t now_ms, char *err, s
     sc.seq_reply = m->policy.seq_reply;
     sc.auth_reply = m->policy.auth_reply;
     sc.strict_full_read_count = m->policy.strict_full_read_count;
-    /* mep.md 5.5 [E]: fixed start from the profile/CLI, else random. */
+    /* docs/mep.md 5.5 [E]: fixed start from the profile/CLI, else random. */
     uint32_t e = cfg->has_seq_start ? cfg->seq_start : (uint32_t)splitmix64(&rs);
     sim_sec_init(&m->sec, &sc, e);
 
@@ -271,16 +271,16 @@ static size_t seal_any(sim_sec_exchange *x, const uint8_t *resp, size_t resp_len
     if (resp_len == 0 || body > 0xFFFFu || cap < body + 2)
         return 0;
     uint8_t d[MEP_DIGEST_LEN];
-    mep_digest_pair(x->key, x->plain, x->plain_len, resp, resp_len, d); /* mep.md 5.3 */
+    mep_digest_pair(x->key, x->plain, x->plain_len, resp, resp_len, d); /* docs/mep.md 5.3 */
     mep_put_be16(out, (uint16_t)body);
     memcpy(out + 2, resp, resp_len);
-    if (x->encrypted) /* mep.md 5.4 */
+    if (x->encrypted) /* docs/mep.md 5.4 */
         mep_rc4_crypt(&x->cipher, out + 2, resp_len);
     memcpy(out + 2 + resp_len, d, MEP_DIGEST_LEN);
     return body + 2;
 }
 
-/* Protocol faults (module-behaviour 9) see the bare response of an
+/* Protocol faults (docs/module-behaviour.md 9) see the bare response of an
  * authenticated request before it is sealed. Returns true if a fault acted
  * (*n = the frame to send, 0 = silence) and false to send the meter's own. */
 static bool pfault_reply(sim_meter *m, const uint8_t *frame, size_t len, const mep_request *req,
@@ -298,7 +298,7 @@ static bool pfault_reply(sim_meter *m, const uint8_t *frame, size_t len, const m
         break;
     case SIM_METER_FAULT_REPLACE_BARE:
         if (res->unauthenticated)
-            *n = sim_sec_auth_reply(m->policy.auth_reply, out, cap); /* mep.md 3.4: no digest */
+            *n = sim_sec_auth_reply(m->policy.auth_reply, out, cap); /* docs/mep.md 3.4: no digest */
         else
             *n = seal_any(x, res->bytes, res->len, out, cap);
         if (*n && res->len)
@@ -344,13 +344,13 @@ size_t sim_meter_on_frame(sim_meter *m, const uint8_t *frame, size_t len, uint64
     sim_meter_tick(m, now_ms);
     sim_meter_advance(m, now_ms);
 
-    /* mep.md 10.5: ET51 bit7 "Disable MEP" stops all MEP operation. */
+    /* docs/mep.md 10.5: ET51 bit7 "Disable MEP" stops all MEP operation. */
     const uint8_t *et51 = sim_comm_field(m->tables, MEP_ET(51), 0, 1);
     if (et51 && (et51[0] & 0x80)) {
         snprintf(log, logcap, "MEP disabled (ET51 bit7) -> dropped");
         return 0;
     }
-    /* mep.md 7.5: TLS and RC4 frames differ by the first body byte. */
+    /* docs/mep.md 7.5: TLS and RC4 frames differ by the first body byte. */
     if (len >= 3 && mep_get_be16(frame) == len - 2 && is_tls_code(frame[2])) {
         size_t tn = 0;
         /* TLS faults (fault hook on_tls) act around sim_tls */
@@ -394,7 +394,7 @@ size_t sim_meter_on_frame(sim_meter *m, const uint8_t *frame, size_t len, uint64
     if (gate != SIM_METER_RC4_ACCEPT) {
         size_t rn = 0;
         if (gate == SIM_METER_RC4_REFUSE && cap >= 3) {
-            out[0] = 0x00, out[1] = 0x01, out[2] = MEP_RSP_ISSS; /* mep.md 7.5 [E] */
+            out[0] = 0x00, out[1] = 0x01, out[2] = MEP_RSP_ISSS; /* docs/mep.md 7.5 [E] */
             rn = 3;
             m->ctr.responses[MEP_RSP_ISSS]++;
         }
@@ -422,7 +422,7 @@ size_t sim_meter_on_frame(sim_meter *m, const uint8_t *frame, size_t len, uint64
         break;
     }
 
-    /* Authenticated: a "successful request" for client health (mep.md 5.6). */
+    /* Authenticated: a "successful request" for client health (docs/mep.md 5.6). */
     char note[200] = "";
     if (x.level == SIM_LEVEL_MAK)
         m->ctr.mak_requests++;
@@ -602,7 +602,7 @@ void sim_meter_set_next_seq(sim_meter *m, uint32_t next_seq)
 
 void sim_meter_bump_idt(sim_meter *m)
 {
-    /* mep.md 5.5 / 10.9: IDT Version (ET04.116) increments and the MEP
+    /* docs/mep.md 5.5 / 10.9: IDT Version (ET04.116) increments and the MEP
      * sequence number jumps by 25 so the client's next request earns 0x0C. */
     uint8_t *idt = sim_comm_field(m->tables, MEP_ET(4), 116, 1);
     if (idt)
@@ -634,7 +634,7 @@ void sim_meter_layout(const sim_meter *m, sim_layout *out)
 
 void sim_meter_reboot(sim_meter *m, uint64_t now_ms)
 {
-    /* See sim_meter.h for what survives; mep.md 5.5: E at power-up is the
+    /* See sim_meter.h for what survives; docs/mep.md 5.5: E at power-up is the
      * configured start or random. */
     m->now_ms = now_ms;
     sim_meter_advance(m, now_ms);
@@ -673,12 +673,12 @@ int sim_meter_tls_dispatch(void *ctx, sim_level level, const uint8_t *req, size_
     return rl ? (int)rl : -1;
 }
 
-/* Optical port writes (optical.md 3.3, h11): the optical store only moves
+/* Optical port writes (docs/optical.md 3.3): the optical store only moves
  * bytes, so a write from the optical side runs the same side-effect hooks a
  * MEP write does (a BT07 write calls the procedure, ET52 runs transactions,
  * ET13/ET50 reconfigure communication). Optical access rights (MK/PK) were
  * already checked by sim_optical, so procedures run at the highest MEP
- * level (MAK): an MK may do everything the hardware lock allows (optical.md 4). */
+ * level (MAK): an MK may do everything the hardware lock allows (docs/optical.md 4). */
 int sim_meter_optical_write(sim_meter *m, uint16_t table, uint32_t off, const uint8_t *data, uint32_t n,
                             uint64_t now_ms)
 {

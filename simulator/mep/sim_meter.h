@@ -54,7 +54,7 @@ size_t sim_meter_on_frame(sim_meter *m, const uint8_t *frame, size_t len, uint64
                           uint8_t *out, size_t cap, char *log, size_t logcap);
 
 /* The line finished transmitting the last response at now_ms. Applies a
- * baud change written to ET13 (mep.md 2: only after the response is out). */
+ * baud change written to ET13 (docs/mep.md 2: only after the response is out). */
 void sim_meter_on_sent(sim_meter *m, uint64_t now_ms);
 /* Baud rate the line should use now (9600 by default). */
 uint32_t sim_meter_baud(const sim_meter *m);
@@ -64,7 +64,7 @@ uint32_t sim_meter_baud(const sim_meter *m);
  * next deadline (UINT64_MAX if none). */
 uint64_t sim_meter_tick(sim_meter *m, uint64_t now_ms);
 
-/* An alert condition stands for a registered client (mep.md 10.3): the line
+/* An alert condition stands for a registered client (docs/mep.md 10.3): the line
  * layer sends `00 00` at most once per second, not within 1 s of a received
  * frame, never inside a response, and reports it with sim_meter_alert_sent. */
 bool sim_meter_alert_pending(const sim_meter *m);
@@ -92,17 +92,17 @@ uint16_t sim_meter_handle(const sim_meter *m);     /* ET14 device handle, 0 if n
 uint8_t sim_meter_alert_flags(const sim_meter *m); /* ET13 MEP1 byte 8 */
 uint8_t sim_meter_device_status(const sim_meter *m); /* ET14 MEP1 status */
 
-/* Additions (h2). */
+/* Meter manipulations for tests and scenarios. */
 /* Move E (control socket / tests: "another party moved the counter", S03). */
 void sim_meter_set_next_seq(sim_meter *m, uint32_t next_seq);
 /* IDT Version bump (ET04.116 + 1; E += 25 under policy idt_bump_adds_25,
- * mep.md 5.5). */
+ * docs/mep.md 5.5). */
 void sim_meter_bump_idt(sim_meter *m);
 /* The meter's simulated clock (freeze/inspect from the control socket). */
 sim_clock *sim_meter_clock(sim_meter *m);
 
 /* Fault hooks: a fault layer above the meter (faults/sim_fault_set.h,
- * protocol faults and glitches of module-behaviour 9) fills this table and
+ * protocol faults and glitches of docs/module-behaviour.md 9) fills this table and
  * the meter calls it; the meter never includes that layer. The owner of the
  * fault set installs it (io/sim_port.c). */
 typedef enum {
@@ -127,7 +127,7 @@ typedef struct {
     const char *by;                /* name of the fault that acted (logs) */
 } sim_meter_fault_reply;
 
-/* What a TLS fault does around sim_tls (mep.md 7). */
+/* What a TLS fault does around sim_tls (docs/mep.md 7). */
 typedef struct {
     bool flip_reply, drop_session, fail_finished;
     const char *by;                /* name of the fault that acted (logs) */
@@ -153,18 +153,18 @@ void sim_meter_set_fault_hooks(sim_meter *m, const sim_meter_fault_hooks *hooks)
 void sim_meter_layout(const sim_meter *m, sim_layout *out);
 /* Meter restart (scenario step "reboot", S31). Chosen semantics (the spec
  * is silent): E starts again (the fixed seq_start if one was configured,
- * else a new random value from the meter's seeded generator, mep.md 5.5);
+ * else a new random value from the meter's seeded generator, docs/mep.md 5.5);
  * pending procedure results are lost; the table store (registration, keys,
  * written bytes), the energy registers (non-volatile in a real meter) and
  * the battery-backed clock are kept. */
 void sim_meter_reboot(sim_meter *m, uint64_t now_ms);
 
-/* TLS mode (mep.md 7) plugs in here so that sim_meter does not link mbed
+/* TLS mode (docs/mep.md 7) plugs in here so that sim_meter does not link mbed
  * TLS itself. The owner creates a sim_tls per meter with
  * cfg.dispatch = sim_meter_tls_dispatch, cfg.dispatch_ctx = the meter, and
  * installs hooks that forward to sim_tls_on_message / sim_tls_rc4_gate.
  * Without hooks, a profile with tls_required answers every RC4 frame with
- * `00 01 0A` (mep.md 7.5 [E]) and TLS codes with `00 01 01` (TLS error). */
+ * `00 01 0A` (docs/mep.md 7.5 [E]) and TLS codes with `00 01 01` (TLS error). */
 typedef enum {
     SIM_METER_RC4_ACCEPT = 0,     /* same values as sim_tls_rc4_verdict */
     SIM_METER_RC4_REFUSE,         /* `00 01 0A` */
@@ -189,7 +189,7 @@ void sim_meter_set_tls_hooks(sim_meter *m, const sim_meter_tls_hooks *hooks); /*
 int sim_meter_tls_dispatch(void *ctx, sim_level level, const uint8_t *req, size_t n, uint8_t *resp,
                            size_t cap);
 
-/* Addition (h11): a table write from the optical port (access already
+/* A table write from the optical port (access already
  * checked there). Brings the model to now_ms, then runs the MEP write
  * side effects (BT07 procedure call, ET52, ET13/ET50) around the store.
  * Returns bytes stored, or < 0 (unknown table / refused procedure). */

@@ -1,5 +1,5 @@
 /* sim_proc: procedures and ET52/ET53 transactions (see sim_proc.h;
- * mep.md 8, 9, 10.4, 10.6). */
+ * docs/mep.md 8, 9, 10.4, 10.6). */
 #include "sim_proc.h"
 
 #include <string.h>
@@ -22,7 +22,7 @@
 #define EP39 MEP_EP(39)
 #define EP61 MEP_EP(61)
 
-/* EP39 post types (mep.md 8.3 [E]; the guide names the types but only
+/* EP39 post types (docs/mep.md 8.3 [E]; the guide names the types but only
  * numbers "Clear Delta Data Alert" = 12; the reference module sends 4). */
 enum {
     EP39_SCHEDULED = 3,
@@ -35,7 +35,7 @@ enum {
 void sim_proc_init(sim_proc *p)
 {
     memset(p, 0, sizeof *p);
-    p->last_psn = 255; /* mep.md 8.1: the first PSN after start-up must not be 255 */
+    p->last_psn = 255; /* docs/mep.md 8.1: the first PSN after start-up must not be 255 */
     p->et52_level = SIM_LEVEL_MBK;
 }
 
@@ -50,7 +50,7 @@ uint8_t sim_proc_check_call(sim_proc *p, const sim_proc_env *e, const uint8_t *d
         return MEP_RSP_IAR;
     }
     uint8_t psn = data[2];
-    if (psn == p->last_psn) { /* mep.md 8.1 step 2 */
+    if (psn == p->last_psn) { /* docs/mep.md 8.1 step 2 */
         sim_note_add(note, cap, "psn=%u repeats the previous call", psn);
         return MEP_RSP_ONP;
     }
@@ -65,7 +65,7 @@ uint8_t sim_proc_check_call(sim_proc *p, const sim_proc_env *e, const uint8_t *d
     return 0;
 }
 
-/* ---- result posting (mep.md 8.1 step 4) ------------------------------- */
+/* ---- result posting (docs/mep.md 8.1 step 4) ------------------------------- */
 static void write_result(sim_tables *t, uint16_t table, const uint8_t *r, size_t len)
 {
     size_t size = 0;
@@ -112,7 +112,7 @@ static void post_result(sim_proc *p, const sim_proc_env *e, uint16_t id, uint8_t
 /* ---- EP16 Change System Clock By Delta -------------------------------- */
 static uint8_t ep16(const sim_proc_env *e, const uint8_t *prm, size_t n, char *note, size_t cap)
 {
-    /* mep.md 8.3 [E]: bytes 3-6 = INT32 LSB-first seconds. Choice: applied
+    /* docs/mep.md 8.3 [E]: bytes 3-6 = INT32 LSB-first seconds. Choice: applied
      * as one step at once (no slewing by ET55.4), and the model's energy
      * integration is shifted with the clock so no energy is booked (or
      * repeated) for the skipped time. */
@@ -130,7 +130,7 @@ static uint8_t ep16(const sim_proc_env *e, const uint8_t *prm, size_t n, char *n
     return SIM_PR_COMPLETED;
 }
 
-/* ---- EP17 Remove MEP Device (mep.md 8.3, 10.6) ------------------------- */
+/* ---- EP17 Remove MEP Device (docs/mep.md 8.3, 10.6) ------------------------- */
 static uint8_t ep17(const sim_proc_env *e, const uint8_t *prm, size_t n, sim_level level,
                     char *note, size_t cap)
 {
@@ -153,7 +153,7 @@ static uint8_t ep17(const sim_proc_env *e, const uint8_t *prm, size_t n, sim_lev
             continue;
         if (handle != 0xFFFF && mep_get_le16(h) != handle)
             continue;
-        /* mep.md 8.3: with the MBK only the MEP client itself. */
+        /* docs/mep.md 8.3: with the MBK only the MEP client itself. */
         if (level != SIM_LEVEL_MAK && k != SIM_MEP1_INDEX) {
             if (handle == 0xFFFF)
                 continue;
@@ -168,7 +168,7 @@ static uint8_t ep17(const sim_proc_env *e, const uint8_t *prm, size_t n, sim_lev
     return SIM_PR_COMPLETED;
 }
 
-/* ---- EP19 Post On-demand M-Bus Request (mep.md 8.3, 10.4), minimal ---- */
+/* ---- EP19 Post On-demand M-Bus Request (docs/mep.md 8.3, 10.4), minimal ---- */
 static uint8_t ep19(const sim_proc_env *e, const uint8_t *prm, size_t n, uint8_t *rdata,
                     size_t *rlen, char *note, size_t cap)
 {
@@ -263,7 +263,7 @@ static void complete_on_demand(const sim_proc_env *e, char *note, size_t cap)
         sim_comm_set_alert(e->tables, 0, SIM_ALERT_ON_DEMAND);
 }
 
-/* ---- EP39 Post MEP Data (mep.md 8.3 [E]) ------------------------------ */
+/* ---- EP39 Post MEP Data (docs/mep.md 8.3 [E]) ------------------------------ */
 static uint8_t ep39(const sim_proc_env *e, const uint8_t *prm, size_t n, char *note, size_t cap)
 {
     if (!sim_comm_registered(e->tables)) {
@@ -289,7 +289,7 @@ static uint8_t ep39(const sim_proc_env *e, const uint8_t *prm, size_t n, char *n
         sim_mep_layout_get(e->tables, &L);
         uint8_t *rec = sim_comm_field(e->tables, ET16, L.et16_mep, L.et16_entry);
         if (rec && L.et16_entry >= 11) {
-            /* ET16 MEP record (mep.md 12.16): time, read count+1, length, data. */
+            /* ET16 MEP record (docs/mep.md 12.16): time, read count+1, length, data. */
             size_t room = L.et16_entry - 11;
             size_t keep = len < room ? len : room;
             sim_comm_ltime(sim_clock_now(e->clock, e->now_ms), rec);
@@ -315,7 +315,7 @@ static uint8_t ep39(const sim_proc_env *e, const uint8_t *prm, size_t n, char *n
     }
 }
 
-/* ---- EP61 MEP Transaction Lock Control (mep.md 8.3, 9, 12.19) --------- */
+/* ---- EP61 MEP Transaction Lock Control (docs/mep.md 8.3, 9, 12.19) --------- */
 static void set_lock_bytes(sim_tables *t, bool locked)
 {
     size_t size = 0;
@@ -356,7 +356,7 @@ void sim_proc_call(sim_proc *p, const sim_proc_env *e, const uint8_t *data, size
     p->last_psn = psn;
     e->ctr->procedures++;
     if (!sim_access_proc_listed(id)) {
-        result = SIM_PR_UNRECOGNISED; /* mep.md 6 [E] */
+        result = SIM_PR_UNRECOGNISED; /* docs/mep.md 6 [E] */
     } else if (!sim_access_can_call(id, level)) {
         result = SIM_PR_NO_AUTH; /* default SIM_PROC_DENY_RESULT5 */
     } else {
@@ -372,7 +372,7 @@ void sim_proc_call(sim_proc *p, const sim_proc_env *e, const uint8_t *data, size
     post_result(p, e, id, psn, result, rdata, rlen, note, cap);
 }
 
-/* ---- transactions (mep.md 9) ----------------------------------------- */
+/* ---- transactions (docs/mep.md 9) ----------------------------------------- */
 uint8_t sim_proc_check_et52_write(const sim_proc *p)
 {
     return p->tx_running ? MEP_RSP_ONP : 0;
@@ -402,7 +402,7 @@ void sim_proc_after_et52_write(sim_proc *p, const sim_proc_env *e, sim_level lev
         return; /* not complete (or nonsense): wait for more writes */
     uint16_t number = mep_get_le16(rq + 3);
     if (mep_get_le16(rq + B - 2) != number)
-        return; /* mep.md 9: execute when the trailing number matches */
+        return; /* docs/mep.md 9: execute when the trailing number matches */
     uint64_t h = fnv1a(rq, B);
     if (p->tx_done && p->tx_number == number && p->tx_hash == h) {
         sim_note_add(note, cap, " [TX #%u already executed: not run again]", (unsigned)number);
@@ -423,7 +423,7 @@ void sim_proc_after_et52_write(sim_proc *p, const sim_proc_env *e, sim_level lev
     size_t w = 5, records = 0;
     uint8_t out_type = 1;
     if (type == 3) {
-        out_type = 4; /* mep.md 9 [E]: group broadcasts denied */
+        out_type = 4; /* docs/mep.md 9 [E]: group broadcasts denied */
     } else if (type != 0) {
         out_type = 2;
     } else {
@@ -436,7 +436,7 @@ void sim_proc_after_et52_write(sim_proc *p, const sim_proc_env *e, sim_level lev
                 break;
             }
             size_t L = mep_get_le16(req + r);
-            if (L == 0 || r + 2 + L > B - 2) { /* mep.md 9: bad length -> type 2 */
+            if (L == 0 || r + 2 + L > B - 2) { /* docs/mep.md 9: bad length -> type 2 */
                 out_type = 2;
                 break;
             }
@@ -482,7 +482,7 @@ uint64_t sim_proc_tick(sim_proc *p, const sim_proc_env *e)
         }
     }
     if (p->tx_locked) {
-        if (e->now_ms >= p->tx_lock_until_ms) { /* mep.md 4: EP61 auto-release 10 s */
+        if (e->now_ms >= p->tx_lock_until_ms) { /* docs/mep.md 4: EP61 auto-release 10 s */
             p->tx_locked = false;
             set_lock_bytes(e->tables, false);
         } else if (p->tx_lock_until_ms < next) {

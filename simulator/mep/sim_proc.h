@@ -1,11 +1,11 @@
 /* sim_proc: procedures (BT07 -> ET59/BT08) and ET52/ET53 transactions.
  *
  * Owns: the BT07 call checks (procedure sequence number repeated -> 0x04,
- * mep.md 8.1; unauthorised call -> result 5 or 0x03 by policy, mep.md 6),
+ * docs/mep.md 8.1; unauthorised call -> result 5 or 0x03 by policy, docs/mep.md 6),
  * the procedures a MEP client uses (EP16, EP17, EP19, EP39, EP61; others ->
- * result 6), posting results in ET59 or BT08 (mep.md 8.1, optionally after
+ * result 6), posting results in ET59 or BT08 (docs/mep.md 8.1, optionally after
  * policy.proc_latency_ms), the EP61 transaction lock with its 10 s
- * auto-release (ET54 R+6/R+7), and transactions (mep.md 9): execute ET52
+ * auto-release (ET54 R+6/R+7), and transactions (docs/mep.md 9): execute ET52
  * when its trailing number matches, run each record through the same
  * dispatch at the level of the key that wrote ET52, write ET53 (type 1, or
  * 2 when records do not fit or are malformed, 4 for group broadcasts), and
@@ -35,7 +35,7 @@
 #define SIM_PROC_RESULT_MAX 16u       /* 4 header bytes + BT00.10 (12) data bytes */
 #define SIM_EP61_AUTO_RELEASE_MS 10000u
 
-/* Procedure result codes (mep.md 8.2). */
+/* Procedure result codes (docs/mep.md 8.2). */
 enum sim_proc_result {
     SIM_PR_COMPLETED = 0,
     SIM_PR_NOT_COMPLETE = 1,
@@ -66,7 +66,7 @@ typedef struct {
 } sim_proc_env;
 
 typedef struct {
-    uint8_t last_psn;                 /* 255 at power-up (mep.md 8.1) */
+    uint8_t last_psn;                 /* 255 at power-up (docs/mep.md 8.1) */
     /* delayed result (policy.proc_latency_ms) */
     bool result_pending;
     uint64_t result_due_ms;

@@ -1,5 +1,5 @@
 /* sim_psem: C12.18 read/write dispatch with access control (see sim_psem.h;
- * mep.md 3.3, 3.4, 6). */
+ * docs/mep.md 3.3, 3.4, 6). */
 #include "sim_psem.h"
 
 #include <stdio.h>
@@ -28,11 +28,11 @@ static size_t do_read(sim_psem *p, const mep_request *r, int size, size_t max_da
     uint32_t off = r->code == MEP_REQ_FULL_READ ? 0 : r->offset;
     uint32_t want;
     if (r->code == MEP_REQ_FULL_READ) {
-        /* mep.md 3.3 [E]: the count of a full read is ignored; whole table. */
+        /* docs/mep.md 3.3 [E]: the count of a full read is ignored; whole table. */
         want = (uint32_t)size;
     } else {
         if (off >= (uint32_t)size)
-            return answer(res, resp, MEP_RSP_IAR, "offset at or past the end"); /* mep.md 3.3 [E] */
+            return answer(res, resp, MEP_RSP_IAR, "offset at or past the end"); /* docs/mep.md 3.3 [E] */
         want = r->count;
         if (want > (uint32_t)size - off) {
             if (p->past_end_error)
@@ -43,7 +43,7 @@ static size_t do_read(sim_psem *p, const mep_request *r, int size, size_t max_da
     if (want > max_data || 3 + (size_t)want > cap) {
         char why[64];
         snprintf(why, sizeof why, "reply of %u bytes exceeds %zu", (unsigned)want, max_data);
-        return answer(res, resp, MEP_RSP_ONP, why); /* mep.md 3.3 [E] */
+        return answer(res, resp, MEP_RSP_ONP, why); /* docs/mep.md 3.3 [E] */
     }
     int got = want ? sim_tables_read(p->tables, r->table, off, want, resp + 3) : 0;
     if (got < 0)
@@ -61,7 +61,7 @@ static size_t do_write(sim_psem *p, const mep_request *r, int size, sim_level le
                        sim_psem_result *res)
 {
     if (!sim_access_can_write(r->table, level)) {
-        /* mep.md 3.4 [E]: no right with this key but a stronger key could
+        /* docs/mep.md 3.4 [E]: no right with this key but a stronger key could
          * write -> 0x03; read-only for every key -> 0x05. */
         if (level == SIM_LEVEL_MBK && sim_access_can_write(r->table, SIM_LEVEL_MAK))
             return answer(res, resp, MEP_RSP_ISC, "write needs the MAK");
@@ -79,7 +79,7 @@ static size_t do_write(sim_psem *p, const mep_request *r, int size, sim_level le
         if (veto)
             return answer(res, resp, veto, NULL);
     }
-    /* mep.md 3.3: bytes past the table end are ignored, no error. */
+    /* docs/mep.md 3.3: bytes past the table end are ignored, no error. */
     if (r->data_len && sim_tables_write(p->tables, r->table, off, r->data, r->data_len) < 0)
         return answer(res, resp, MEP_RSP_IAR, "table write failed");
     if (p->hooks.after_write)
@@ -98,7 +98,7 @@ size_t sim_psem_dispatch(sim_psem *p, const uint8_t *req, size_t n, sim_level le
     case MEP_PARSE_OK:
         break;
     case MEP_PARSE_UNKNOWN_CODE:
-        return answer(res, resp, MEP_RSP_ERR, "unknown request code"); /* mep.md 3.4 [E] */
+        return answer(res, resp, MEP_RSP_ERR, "unknown request code"); /* docs/mep.md 3.4 [E] */
     case MEP_PARSE_SHORT:
         return answer(res, resp, MEP_RSP_ERR, "request header incomplete");
     case MEP_PARSE_BAD_LENGTH:
@@ -106,10 +106,10 @@ size_t sim_psem_dispatch(sim_psem *p, const uint8_t *req, size_t n, sim_level le
         return answer(res, resp, MEP_RSP_ERR, "count disagrees with the bytes sent");
     }
     const mep_request *r = &res->req;
-    if (locked(p, r->table)) /* mep.md 6: hardware lock -> Insufficient Security Clearance */
+    if (locked(p, r->table)) /* docs/mep.md 6: hardware lock -> Insufficient Security Clearance */
         return answer(res, resp, MEP_RSP_ISC, "hardware lock");
     int size = sim_tables_size(p->tables, r->table);
-    if (size < 0 || !sim_access_table_listed(r->table)) /* mep.md 6 [E]: unlisted -> 0x05 */
+    if (size < 0 || !sim_access_table_listed(r->table)) /* docs/mep.md 6 [E]: unlisted -> 0x05 */
         return answer(res, resp, MEP_RSP_IAR, "no such table");
     bool is_read = r->code == MEP_REQ_FULL_READ || r->code == MEP_REQ_PARTIAL_READ;
     if (is_read) {

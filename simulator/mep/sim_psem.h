@@ -1,6 +1,6 @@
 /* sim_psem: dispatch of one bare C12.18 request against the table store.
  *
- * Owns: the decisions of mep.md 3.3/3.4/6 for reads and writes: parse
+ * Owns: the decisions of docs/mep.md 3.3/3.4/6 for reads and writes: parse
  * (unknown code or malformed -> 0x01), hardware lock (0x03), unknown table
  * (0x05), access level (0x03 when a stronger key could write, 0x05 when the
  * table is read-only for every key), read ranges (offset past the end ->

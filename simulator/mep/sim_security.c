@@ -1,5 +1,5 @@
 /* sim_security: RC4-mode authentication, sequence window and answer framing
- * of the meter (see sim_security.h; mep.md 5.2-5.6, 3.4). */
+ * of the meter (see sim_security.h; docs/mep.md 5.2-5.6, 3.4). */
 #include "sim_security.h"
 
 #include <string.h>
@@ -16,7 +16,7 @@ void sim_sec_init(sim_security *s, const sim_sec_cfg *cfg, uint32_t next_seq)
 
 bool sim_sec_window_accepts(uint32_t next_seq, uint32_t rx, uint32_t window)
 {
-    /* mep.md 5.5: "up to 8 increments from the previous one" = E..E+7 with
+    /* docs/mep.md 5.5: "up to 8 increments from the previous one" = E..E+7 with
      * E = last accepted + 1; unsigned subtraction gives the 2^32 wrap. */
     return (uint32_t)(rx - next_seq) < window;
 }
@@ -34,7 +34,7 @@ static bool try_encrypted(const uint8_t key[MEP_KEY_LEN], const uint8_t ek[16],
                           const uint8_t *wire, size_t n,
                           const uint8_t rx_digest[MEP_DIGEST_LEN], uint8_t *plain, mep_rc4 *c)
 {
-    /* mep.md 5.4: the packet key needs only the key and the received
+    /* docs/mep.md 5.4: the packet key needs only the key and the received
      * digest (the digest is sent in clear and covers the plaintext). */
     uint8_t d[MEP_DIGEST_LEN];
     mep_rc4_packet_init_ek(c, ek, rx_digest);
@@ -57,7 +57,7 @@ sim_sec_verdict sim_sec_open(sim_security *s, const uint8_t *frame, size_t len, 
     memset(x->key, 0, sizeof x->key);
     memset(x->rx_digest, 0, sizeof x->rx_digest);
 
-    /* mep.md 3.1 / 5.6: body length 15..476 and consistent with the frame. */
+    /* docs/mep.md 3.1 / 5.6: body length 15..476 and consistent with the frame. */
     if (len < 2)
         return x->verdict;
     size_t body = mep_get_be16(frame);
@@ -68,7 +68,7 @@ sim_sec_verdict sim_sec_open(sim_security *s, const uint8_t *frame, size_t len, 
     size_t n = body - MEP_DIGEST_LEN; /* code..seq */
     memcpy(x->rx_digest, wire + n, MEP_DIGEST_LEN);
 
-    /* mep.md 5.6: MAK first, then MBK, on the bytes as received ... */
+    /* docs/mep.md 5.6: MAK first, then MBK, on the bytes as received ... */
     const uint8_t *keys[2] = {s->cfg.mak, s->cfg.mbk};
     const sim_level levels[2] = {SIM_LEVEL_MAK, SIM_LEVEL_MBK};
     int found = -1;
@@ -78,7 +78,7 @@ sim_sec_verdict sim_sec_open(sim_security *s, const uint8_t *frame, size_t len, 
             found = k;
         }
     }
-    /* ... then decrypt with each key and verify again (mep.md 5.4). */
+    /* ... then decrypt with each key and verify again (docs/mep.md 5.4). */
     for (int k = 0; k < 2 && found < 0; k++) {
         const uint8_t *ek = k == 0 ? s->mak_ek : s->mbk_ek;
         if (try_encrypted(keys[k], ek, wire, n, x->rx_digest, x->plain, &x->cipher)) {
@@ -96,7 +96,7 @@ sim_sec_verdict sim_sec_open(sim_security *s, const uint8_t *frame, size_t len, 
     x->plain_len = n;
     x->rx_seq = mep_get_be32(x->plain + n - MEP_SEQ_LEN);
 
-    /* mep.md 3.3 [E] strict_full_read_count: a meter that expects the
+    /* docs/mep.md 3.3 [E] strict_full_read_count: a meter that expects the
      * 2-byte count looks for the sequence number in the wrong place, so a
      * count-less 0x30 never passes its sequence check. */
     if (s->cfg.strict_full_read_count && n == 3 + MEP_SEQ_LEN && x->plain[0] == MEP_REQ_FULL_READ) {
@@ -104,7 +104,7 @@ sim_sec_verdict sim_sec_open(sim_security *s, const uint8_t *frame, size_t len, 
         x->verdict = SIM_SEC_SEQ_REJECT;
         return x->verdict;
     }
-    /* mep.md 5.5: sequence check after authentication. */
+    /* docs/mep.md 5.5: sequence check after authentication. */
     if (!sim_sec_window_accepts(s->next_seq, x->rx_seq, s->cfg.window)) {
         x->replay = x->rx_seq == (uint32_t)(s->next_seq - 1u);
         x->verdict = SIM_SEC_SEQ_REJECT;
@@ -121,13 +121,13 @@ size_t sim_sec_seal(sim_sec_exchange *x, const uint8_t *resp, size_t resp_len, u
     size_t body = resp_len + MEP_DIGEST_LEN;
     if (resp_len == 0 || body > MEP_MAX_BODY || cap < body + 2)
         return 0;
-    /* mep.md 5.3: digest over the plain request (code..seq) then the plain
+    /* docs/mep.md 5.3: digest over the plain request (code..seq) then the plain
      * response, with the key that authenticated the request. */
     uint8_t d[MEP_DIGEST_LEN];
     mep_digest_pair(x->key, x->plain, x->plain_len, resp, resp_len, d);
     mep_put_be16(out, (uint16_t)body);
     memcpy(out + 2, resp, resp_len);
-    if (x->encrypted) /* mep.md 5.4: continue the request's RC4 state */
+    if (x->encrypted) /* docs/mep.md 5.4: continue the request's RC4 state */
         mep_rc4_crypt(&x->cipher, out + 2, resp_len);
     memcpy(out + 2 + resp_len, d, MEP_DIGEST_LEN);
     return body + 2;
@@ -146,7 +146,7 @@ size_t sim_sec_seq_reply(const sim_security *s, sim_sec_exchange *x, uint8_t *ou
 
 size_t sim_sec_auth_reply(sim_auth_reply policy, uint8_t *out, size_t cap)
 {
-    /* mep.md 3.4: no key verified, so no digest can be made; framing [E]. */
+    /* docs/mep.md 3.4: no key verified, so no digest can be made; framing [E]. */
     switch (policy) {
     case SIM_AUTH_REPLY_SHORT:
         if (cap < 3)

@@ -1,8 +1,8 @@
-/* sim_security: the meter's RC4-mode security pipeline (mep.md 5.6).
+/* sim_security: the meter's RC4-mode security pipeline (docs/mep.md 5.6).
  *
  * Owns: length checks, key selection (MAK tried before MBK, on the bytes as
- * received, then decrypt-and-verify with each key, mep.md 5.4), the sequence
- * window and E, the "next acceptable sequence number" (mep.md 5.5), and the
+ * received, then decrypt-and-verify with each key, docs/mep.md 5.4), the sequence
+ * window and E, the "next acceptable sequence number" (docs/mep.md 5.5), and the
  * framing of every RC4-mode answer: the sealed response
  * `len | (enc ? RC4-continued(resp) : resp) | digest(key, plain_req || resp)`,
  * the 0x0C reply and the 0x0B reply (never encrypted, framing per policy).
@@ -24,7 +24,7 @@
 #include "sim_access.h"
 #include "sim_profile.h"
 
-#define SIM_SEC_MIN_BODY 15u          /* 0x30 without count: 1+2+4+8 (mep.md 3.6) */
+#define SIM_SEC_MIN_BODY 15u          /* 0x30 without count: 1+2+4+8 (docs/mep.md 3.6) */
 #define SIM_SEC_DEFAULT_WINDOW 8u     /* accept 1..8 steps after the last accepted */
 
 typedef struct {
@@ -32,7 +32,7 @@ typedef struct {
     uint32_t window;                  /* accept iff (uint32)(rx - E) < window; 0 = default 8 */
     sim_seq_reply seq_reply;          /* 0x0C carries E (default) or E-1 */
     sim_auth_reply auth_reply;        /* 0x0B framing */
-    bool strict_full_read_count;      /* 0x30 without count -> 0x0C, E unchanged (mep.md 3.3) */
+    bool strict_full_read_count;      /* 0x30 without count -> 0x0C, E unchanged (docs/mep.md 3.3) */
 } sim_sec_cfg;
 
 typedef struct {
@@ -67,7 +67,7 @@ typedef struct {
 
 void sim_sec_init(sim_security *s, const sim_sec_cfg *cfg, uint32_t next_seq);
 
-/* The window rule alone (mep.md 5.5): true iff rx is E..E+window-1 (mod 2^32). */
+/* The window rule alone (docs/mep.md 5.5): true iff rx is E..E+window-1 (mod 2^32). */
 bool sim_sec_window_accepts(uint32_t next_seq, uint32_t rx, uint32_t window);
 
 /* Run one received frame (2-byte length included) through authentication,
@@ -88,7 +88,7 @@ size_t sim_sec_seal(sim_sec_exchange *x, const uint8_t *resp, size_t resp_len, u
 size_t sim_sec_seq_reply(const sim_security *s, sim_sec_exchange *x, uint8_t *out, size_t cap);
 
 /* The 0x0B reply per policy: `00 01 0B`, `00 09 0B` + 8 zero bytes, or
- * nothing (returns 0). Never encrypted (mep.md 3.4). */
+ * nothing (returns 0). Never encrypted (docs/mep.md 3.4). */
 size_t sim_sec_auth_reply(sim_auth_reply policy, uint8_t *out, size_t cap);
 
 const char *sim_sec_verdict_name(sim_sec_verdict v);

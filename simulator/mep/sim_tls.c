@@ -1,4 +1,4 @@
-/* sim_tls: the meter side of TLS mode on one MEP port (mep.md 3.5, 7).
+/* sim_tls: the meter side of TLS mode on one MEP port (docs/mep.md 3.5, 7).
  *
  * One mbed TLS server context per port, driven through an in-memory BIO:
  * the TLS data of one MEP message is the BIO's input, the server's answer
@@ -25,7 +25,7 @@
 #define TLS_CT_CCS 20
 #define TLS_CT_APPDATA 23
 
-/* mep.md 7.1: TLS_PSK_WITH_AES_256_GCM_SHA384 only. Constant, not state. */
+/* docs/mep.md 7.1: TLS_PSK_WITH_AES_256_GCM_SHA384 only. Constant, not state. */
 static const int tls_suites[] = {MBEDTLS_TLS_PSK_WITH_AES_256_GCM_SHA384, 0};
 
 struct sim_tls {
@@ -112,7 +112,7 @@ static void bio_unload(sim_tls *t)
     t->out_cap = t->out_len = 0;
 }
 
-/* mep.md 7.2 [I]: one MEP message carries whole records. Checked before
+/* docs/mep.md 7.2 [I]: one MEP message carries whole records. Checked before
  * mbed TLS sees anything, so a torn message changes no state. */
 static bool whole_records(const uint8_t *p, size_t n)
 {
@@ -133,7 +133,7 @@ static bool whole_records(const uint8_t *p, size_t n)
     return true;
 }
 
-/* ---- PSK identity (mep.md 7.1) ------------------------------------------- */
+/* ---- PSK identity (docs/mep.md 7.1) ------------------------------------------- */
 static int psk_cb(void *ctx, mbedtls_ssl_context *ssl, const unsigned char *id, size_t n)
 {
     sim_tls *t = ctx;
@@ -199,7 +199,7 @@ sim_tls *sim_tls_new(const sim_tls_cfg *cfg, char *err, size_t errlen)
         what = "mbedtls_ssl_config_defaults";
     }
     if (ret == 0) {
-        /* mep.md 7.1: TLS 1.2 only, one suite, PSK by identity, no
+        /* docs/mep.md 7.1: TLS 1.2 only, one suite, PSK by identity, no
          * resumption (no cache and no ticket callbacks are installed). */
         mbedtls_ssl_conf_min_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
         mbedtls_ssl_conf_max_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
@@ -264,7 +264,7 @@ static size_t answer_code(sim_tls *t, uint8_t *out, size_t cap, uint8_t code)
 }
 
 /* A failed handshake or record: log, count, drop the session, and pick the
- * MEP code (mep.md 3.5, 7.3). mbed TLS reports an unknown identity as
+ * MEP code (docs/mep.md 3.5, 7.3). mbed TLS reports an unknown identity as
  * UNKNOWN_IDENTITY; a wrong key (right identity, wrong PSK) shows up as the
  * client Finished failing to authenticate (INVALID_MAC) or mismatching
  * (BAD_HS_FINISHED). Both are "invalid identity or key" = 0x03. */
@@ -318,7 +318,7 @@ static size_t on_handshake(sim_tls *t, const uint8_t *data, size_t n, uint8_t *o
         tls_log(t, "TLS_HANDSHAKE with %zu bytes that are not whole TLS records: 0x01, nothing changed", n);
         return answer_code(t, out, cap, SIM_TLS_RSP_TLS_ERROR);
     }
-    /* mep.md 3.5, 7.3: 0x58 discards any handshake or session in progress. */
+    /* docs/mep.md 3.5, 7.3: 0x58 discards any handshake or session in progress. */
     if (t->state != SIM_TLS_IDLE)
         tls_log(t, "TLS_HANDSHAKE while %s: old session discarded",
                 t->state == SIM_TLS_ESTABLISHED ? "established" : "handshaking");
@@ -403,7 +403,7 @@ static size_t on_table(sim_tls *t, const uint8_t *data, size_t n, uint8_t *out, 
 static size_t on_terminate(sim_tls *t, size_t n, uint8_t *out, size_t cap)
 {
     if (n < 1) {
-        /* mep.md 3.5: TLS_TERMINATE carries at least 1 byte. */
+        /* docs/mep.md 3.5: TLS_TERMINATE carries at least 1 byte. */
         tls_log(t, "TLS_TERMINATE without its data byte: 0x01, nothing changed");
         return answer_code(t, out, cap, SIM_TLS_RSP_TLS_ERROR);
     }
@@ -412,7 +412,7 @@ static size_t on_terminate(sim_tls *t, size_t n, uint8_t *out, size_t cap)
                                                   : t->state == SIM_TLS_HANDSHAKING ? "handshaking"
                                                                                     : "no session");
     tls_reset(t);
-    return answer_code(t, out, cap, SIM_TLS_RSP_OK); /* mep.md 15.27 [E]: `00 01 00` */
+    return answer_code(t, out, cap, SIM_TLS_RSP_OK); /* docs/mep.md 15.27 [E]: `00 01 00` */
 }
 
 bool sim_tls_is_tls_code(uint8_t code)
@@ -429,7 +429,7 @@ size_t sim_tls_on_message(sim_tls *t, const uint8_t *body, size_t len, uint8_t *
         tls_log(t, "TLS message with body length %zu: 0x01", len);
         return answer_code(t, out, cap, SIM_TLS_RSP_TLS_ERROR);
     }
-    /* Never let a response exceed the MEP limit (mep.md 3.1). */
+    /* Never let a response exceed the MEP limit (docs/mep.md 3.1). */
     cap = MEP_MAX_FRAME;
     const uint8_t *data = body + 1;
     size_t n = len - 1;
@@ -478,7 +478,7 @@ size_t sim_tls_rc4_refusal(uint8_t *out, size_t cap)
 {
     if (cap < 3)
         return 0;
-    return frame_finish(out, SIM_TLS_RSP_NO_SESSION, 0); /* mep.md 7.5 [E]: `00 01 0A` */
+    return frame_finish(out, SIM_TLS_RSP_NO_SESSION, 0); /* docs/mep.md 7.5 [E]: `00 01 0A` */
 }
 
 int sim_tls_replay_rng(void *replay, unsigned char *out, size_t n)

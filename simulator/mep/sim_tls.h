@@ -1,11 +1,11 @@
-/* sim_tls: the meter side of TLS mode on one MEP port (mep.md 3.5, 7).
+/* sim_tls: the meter side of TLS mode on one MEP port (docs/mep.md 3.5, 7).
  *
  * Owns: one TLS 1.2 PSK server session per port (mbed TLS 2.28 through its
  * public API), the MEP TLS codes 0x58 TLS_HANDSHAKE, 0x59
  * TLS_HANDSHAKE_CONT, 0x80 TLS_TABLE and 0x57 TLS_TERMINATE, the PSK
  * identity (client id UINT16 LSB-first + key id 0 = MBK / 1 = MAK), and the
  * port policy that decides what happens to RC4-mode frames while TLS is in
- * use (mep.md 7.5).
+ * use (docs/mep.md 7.5).
  *
  * How it fits: sim_meter hands every frame whose first body byte is a TLS
  * code (sim_tls_is_tls_code) to sim_tls_on_message and asks
@@ -14,7 +14,7 @@
  * passes it to the dispatch callback with the session's access level and
  * encrypts the bare response it gets back. Transport is an in-memory BIO:
  * one MEP message carries one whole flight, records are never split
- * (mep.md 7.2). No I/O, no globals; many ports/meters per process.
+ * (docs/mep.md 7.2). No I/O, no globals; many ports/meters per process.
  *
  * mbed TLS reads the wall clock (time()) once per handshake for the first
  * 4 bytes of the ServerHello random; everything else random comes from the
@@ -31,10 +31,10 @@
 
 /* Largest bare C12.18 response that fits one application_data record in one
  * MEP message: 476 - code(1) - record header(5) - explicit nonce(8) - tag(16)
- * (mep.md 7.2). The dispatch callback gets this as its capacity. */
+ * (docs/mep.md 7.2). The dispatch callback gets this as its capacity. */
 #define SIM_TLS_MAX_PLAIN 446u
 
-/* MEP TLS-mode response codes (mep.md 3.5). */
+/* MEP TLS-mode response codes (docs/mep.md 3.5). */
 #define SIM_TLS_RSP_OK 0x00
 #define SIM_TLS_RSP_TLS_ERROR 0x01
 #define SIM_TLS_RSP_BAD_IDENTITY 0x03   /* invalid identity or key */
@@ -53,9 +53,9 @@ typedef int (*sim_tls_dispatch_fn)(void *ctx, sim_level level, const uint8_t *re
 typedef int (*sim_tls_rng_fn)(void *ctx, unsigned char *out, size_t n);
 
 typedef struct {
-    uint8_t mbk[16], mak[16];       /* PSK = first 16 bytes of the key (mep.md 5.1, 7.1) */
-    bool tls_required;              /* port refuses RC4 frames at all times (mep.md 7.4) */
-    bool rc4_silent;                /* refuse RC4 frames with silence instead of `00 01 0A` (mep.md 7.5) */
+    uint8_t mbk[16], mak[16];       /* PSK = first 16 bytes of the key (docs/mep.md 5.1, 7.1) */
+    bool tls_required;              /* port refuses RC4 frames at all times (docs/mep.md 7.4) */
+    bool rc4_silent;                /* refuse RC4 frames with silence instead of `00 01 0A` (docs/mep.md 7.5) */
     sim_tls_dispatch_fn dispatch;   /* required */
     void *dispatch_ctx;
     /* NULL: a CTR_DRBG seeded from the system entropy source. Tests set
@@ -74,7 +74,7 @@ typedef enum {
     SIM_TLS_ESTABLISHED,            /* TLS_TABLE accepted */
 } sim_tls_state;
 
-/* Counters for tests, the control socket and ET89 (mep.md 7.1). */
+/* Counters for tests, the control socket and ET89 (docs/mep.md 7.1). */
 typedef struct {
     uint64_t handshakes_started;    /* 0x58 received */
     uint64_t handshakes_ok;
@@ -93,7 +93,7 @@ sim_tls *sim_tls_new(const sim_tls_cfg *cfg, char *err, size_t errlen);
 void sim_tls_free(sim_tls *t);
 
 /* First body byte is one of 0x57/0x58/0x59/0x80 (RC4 requests start with
- * 0x30/0x3F/0x40/0x4F, mep.md 7.5). */
+ * 0x30/0x3F/0x40/0x4F, docs/mep.md 7.5). */
 bool sim_tls_is_tls_code(uint8_t code);
 
 /* Handle one TLS-mode MEP message. body = frame body after the 2-byte
@@ -103,7 +103,7 @@ bool sim_tls_is_tls_code(uint8_t code);
 size_t sim_tls_on_message(sim_tls *t, const uint8_t *body, size_t len, uint8_t *out, size_t cap);
 
 /* A TLS session has been started (handshake in progress or established):
- * mep.md 7.5 "after a TLS session has been started". */
+ * docs/mep.md 7.5 "after a TLS session has been started". */
 bool sim_tls_active(const sim_tls *t);
 sim_tls_state sim_tls_get_state(const sim_tls *t);
 /* Identity of the established (or handshaking, once its identity was
@@ -111,7 +111,7 @@ sim_tls_state sim_tls_get_state(const sim_tls *t);
 bool sim_tls_session_identity(const sim_tls *t, uint16_t *client_id, sim_level *level);
 const sim_tls_counters *sim_tls_counters_get(const sim_tls *t);
 
-/* What the meter does with an RC4-mode frame on this port (mep.md 7.5). */
+/* What the meter does with an RC4-mode frame on this port (docs/mep.md 7.5). */
 typedef enum {
     SIM_TLS_RC4_ACCEPT = 0,         /* run the RC4 pipeline */
     SIM_TLS_RC4_REFUSE,             /* answer with sim_tls_rc4_refusal (`00 01 0A`) */

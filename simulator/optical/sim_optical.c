@@ -1,6 +1,6 @@
 /* sim_optical: PSEM services, session state machine and optical security of
  * the meter's optical port (see sim_optical.h). Section numbers refer to
- * /work/shared/spec/optical.md; [E] marks emulator policy where no source
+ * docs/optical.md; [E] marks emulator policy where no source
  * decides (documented in fixtures/meters/README-optical.md). */
 #include "sim_optical.h"
 
@@ -672,7 +672,7 @@ static size_t svc_write(sim_optical *o, const uint8_t *q, size_t n, uint8_t *r)
     }
     /* [E] a write must fit the table: a full write carries exactly its size,
      * except BT07, whose length depends on the procedure called (a call
-     * carries only its own parameters, as on MEP, mep.md 8.1) */
+     * carries only its own parameters, as on MEP, docs/mep.md 8.1) */
     bool short_ok = full && id == 7 && count >= 3 && count <= (size_t)size;
     if ((full && count != (size_t)size && !short_ok) || (!full && (uint64_t)off + count > (uint64_t)size)) {
         logf_(o, "write %s off=%u n=%zu does not fit its %d bytes -> onp", table_name(id, nm), off, count, size);

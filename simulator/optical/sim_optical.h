@@ -1,7 +1,7 @@
 /* sim_optical: the meter's optical port above the packet layer: ANSI C12.18
  * PSEM services, the BASE/ID/SESSION state machine and OSGP security
  * (20-byte passwords against MK/PK/RK, per-key read/write rights, hardware
- * lock, failed-password lock-out) (optical.md 3, 4).
+ * lock, failed-password lock-out) (docs/optical.md 3, 4).
  *
  * Pure: bytes and the time in, bytes out; no I/O. One sim_optical per
  * optical channel; it owns its sim_optical_link (packet layer) and reads and
@@ -27,7 +27,7 @@
 #define SIM_OPTICAL_PENDING_OFFSET 4096u /* table id + 4096 = pending copy (3.4) */
 #define SIM_OPTICAL_PED_LEN 6u           /* pending event description in front of the data */
 
-/* PSEM request codes (optical.md 3.1). */
+/* PSEM request codes (docs/optical.md 3.1). */
 enum sim_optical_req {
     SIM_OPTICAL_IDENTIFY = 0x20,
     SIM_OPTICAL_TERMINATE = 0x21,
@@ -45,7 +45,7 @@ enum sim_optical_req {
     SIM_OPTICAL_TIMING_SETUP = 0x71,
 };
 
-/* PSEM response codes (optical.md 3.2). Any non-ok reply is the code alone. */
+/* PSEM response codes (docs/optical.md 3.2). Any non-ok reply is the code alone. */
 enum sim_optical_rsp {
     SIM_OPTICAL_OK = 0x00,
     SIM_OPTICAL_ERR = 0x01,

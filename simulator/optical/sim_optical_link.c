@@ -1,10 +1,10 @@
 /* sim_optical_link: C12.18 packet layer of the optical port (see
- * sim_optical_link.h). Every rule cites optical.md section 2. */
+ * sim_optical_link.h). Every rule cites docs/optical.md section 2. */
 #include "sim_optical_link.h"
 
 #include <string.h>
 
-/* ---- CRC (optical.md 2.2) ---------------------------------------------- */
+/* ---- CRC (docs/optical.md 2.2) ---------------------------------------------- */
 static uint16_t crc_update(uint16_t crc, const uint8_t *p, size_t n)
 {
     while (n--) {

@@ -1,5 +1,5 @@
 /* sim_optical_link: the ANSI C12.18 data-link (packet) layer of the meter's
- * optical port (optical.md 2).
+ * optical port (docs/optical.md 2).
  *
  * Owns: the packet format (0xEE, identity, ctrl, seq, BE length, data,
  * CRC-16/X-25 low byte first), hunting for 0xEE past stray bytes, the
@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- packet format (optical.md 2.1) ---------------------------------- */
+/* ---- packet format (docs/optical.md 2.1) ---------------------------------- */
 #define SIM_OPTICAL_STP 0xEEu
 #define SIM_OPTICAL_ACK 0x06u
 #define SIM_OPTICAL_NAK 0x15u
@@ -40,13 +40,13 @@
 #define SIM_OPTICAL_CTRL_FIRST 0x40u  /* first packet of the set */
 #define SIM_OPTICAL_CTRL_TOGGLE 0x20u /* alternates per new packet (2.4) */
 
-/* ---- timing (optical.md 2.7, C12.18 values) --------------------------- */
+/* ---- timing (docs/optical.md 2.7, C12.18 values) --------------------------- */
 #define SIM_OPTICAL_INTERCHAR_MS 500u          /* gap inside a packet that drops it */
 #define SIM_OPTICAL_ACK_TIMEOUT_MS 2000u       /* response timeout: wait for the ACK */
 #define SIM_OPTICAL_RETRIES 3u                 /* retransmissions after the first send */
 #define SIM_OPTICAL_CHANNEL_TIMEOUT_MS 6000u   /* no valid packet -> base state (sim_optical) */
 
-/* ---- CRC (optical.md 2.2) --------------------------------------------- */
+/* ---- CRC (docs/optical.md 2.2) --------------------------------------------- */
 /* CRC-16/X-25 over p[0..n): reflected poly 0x8408, init 0xFFFF, xorout 0xFFFF.
  * Send (crc & 0xFF) first. "123456789" -> 0x906E. */
 uint16_t sim_optical_crc(const uint8_t *p, size_t n);
@@ -156,7 +156,7 @@ void sim_optical_link_set_sizes(sim_optical_link *l, uint16_t packet_size, uint8
  * SIM_OPTICAL_MAX_MESSAGE. */
 size_t sim_optical_link_capacity(const sim_optical_link *l);
 /* NAK the next packet even if its CRC is good (simulates the garbled first
- * packet after a shared UART switches to optical, optical.md 6). */
+ * packet after a shared UART switches to optical, docs/optical.md 6). */
 void sim_optical_link_force_nak(sim_optical_link *l);
 
 /* One received byte at now_ms. Writes what must go out now (ACK/NAK, the

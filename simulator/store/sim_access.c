@@ -1,4 +1,4 @@
-/* sim_access: lookups in the MEP access matrix (MEP guide App. C, mep.md 6).
+/* sim_access: lookups in the MEP access matrix (MEP guide App. C, docs/mep.md 6).
  *
  * The data is generated into sim_access_data.c from
  * fixtures/vectors/mep_access.json (ci/gen_access_data.py); this file only
@@ -66,7 +66,7 @@ bool sim_access_proc_listed(uint16_t proc_id)
 
 bool sim_access_can_call(uint16_t proc_id, sim_level l)
 {
-    /* Unlisted procedures are not callable (mep.md 6: refuse, result 6). */
+    /* Unlisted procedures are not callable (docs/mep.md 6: refuse, result 6). */
     const sim_access_row *r = find(sim_access_procs, sim_access_n_procs, proc_id);
     return r && level_in(r->read, l);
 }

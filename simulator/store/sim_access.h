@@ -20,7 +20,7 @@ typedef enum {
 
 const char *sim_level_name(sim_level l);
 
-/* Table known to the access matrix? (unlisted tables answer 0x05, mep.md 6) */
+/* Table known to the access matrix? (unlisted tables answer 0x05, docs/mep.md 6) */
 bool sim_access_table_listed(uint16_t table_id);
 bool sim_access_can_read(uint16_t table_id, sim_level l);
 bool sim_access_can_write(uint16_t table_id, sim_level l);

@@ -1,5 +1,5 @@
 /* sim_layout: where BT23 summations and BT28 present values sit, derived
- * from the BT21 dimensions (mep.md 12.6, 12.8). */
+ * from the BT21 dimensions (docs/mep.md 12.6, 12.8). */
 #include "sim_layout.h"
 
 
@@ -19,7 +19,7 @@ void sim_layout_from_bt21(const uint8_t bt21[10], sim_layout *out)
     out->bt23_summation0 = a;
     out->bt23_block = block;
     out->bt23_size = a + block * (1 + tiers);
-    /* BT28: the guide's "(A+4)*BT21.8 + n" lacks the factor 4 (mep.md 15.7). */
+    /* BT28: the guide's "(A+4)*BT21.8 + n" lacks the factor 4 (docs/mep.md 15.7). */
     uint32_t pd = (f0 & 0x40) ? 7 : 4;
     out->bt28_value0 = pd * npd;
     out->bt28_size = pd * npd + 4 * npv;

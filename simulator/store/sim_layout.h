@@ -1,4 +1,4 @@
-/* sim_layout: table layout derived from BT21 (mep.md 12.6, 12.8): sizes of
+/* sim_layout: table layout derived from BT21 (docs/mep.md 12.6, 12.8): sizes of
  * BT23 and BT28 and the offsets of summation 0 and present value 0. Used by
  * the table store, the kWh glitches and the control socket. */
 #ifndef SIM_LAYOUT_H

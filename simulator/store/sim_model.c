@@ -2,7 +2,7 @@
  *
  * The model turns a load description per phase (constant, daily curve,
  * seeded random walk) into per-phase V, I, P, Q, S, PF and sin(phi), and
- * integrates power into the energy registers BT23 shows (mep.md 12.6).
+ * integrates power into the energy registers BT23 shows (docs/mep.md 12.6).
  *
  * Integration runs in fixed steps of SIM_MODEL_STEP_MS simulated ms: the
  * power of a step is taken at the start of the step, rounded to milli-units
@@ -16,7 +16,7 @@
  * positive, reverse energy when negative. Per-phase forward/reverse energy
  * integrate each phase on its own. BT28 derives its totals from the rounded
  * per-phase W values (sim_tables), so Fwd_W - Rev_W == sum(Lx_Fwd_W -
- * Lx_Rev_W) holds exactly (Home Assistant rule, module-behaviour 8.4.5).
+ * Lx_Rev_W) holds exactly (Home Assistant rule, docs/module-behaviour.md 8.4.5).
  * Reactive energy is netted the same way; quadrant registers Q1..Q4 book
  * |Q_total| (varh) and the arithmetic sum of the phases' S (VAh) into the
  * quadrant of (P_total, Q_total): Q1 P>=0 Q>=0, Q2 P<0 Q>=0, Q3 P<0 Q<0,

@@ -25,7 +25,7 @@
 static const char DEFAULT_PROFILE_JSON[] =
     "{\n"
     "  \"name\": \"nes-3ph\",\n"
-    "  \"description\": \"Three-phase NES meter, Gen 3 firmware 3.72 (55 BT28 present values, module-behaviour 7), loads like the field capture there\",\n"
+    "  \"description\": \"Three-phase NES meter, Gen 3 firmware 3.72 (55 BT28 present values, docs/module-behaviour.md 7), loads like the field capture there\",\n"
     "  \"generation\": 3,\n"
     "  \"identity\": {\n"
     "    \"manufacturer\": \"NES\",\n"
@@ -258,7 +258,7 @@ static int hexval(int ch)
     return -1;
 }
 
-/* mep.md 5.1: keys are 20-byte fields of which the first 16 bytes are used;
+/* docs/mep.md 5.1: keys are 20-byte fields of which the first 16 bytes are used;
  * utilities hand them out as 20 ASCII characters [F] or as hex. */
 int sim_parse_key(const char *text, uint8_t out[16], char *err, size_t errlen)
 {
@@ -334,7 +334,7 @@ static int table_ref(pctx *c, json_t *v, const char *path, uint16_t *out)
 
 static void et11_defaults(sim_profile *p)
 {
-    /* mep.md 12.13 defaults; bytes 32.. exist on fw 4.0+ only. */
+    /* docs/mep.md 12.13 defaults; bytes 32.. exist on fw 4.0+ only. */
     static const uint8_t base[39] = {
         5, 66, 36, 5, 6, 0x05, 0x02, 0x01, 0x03, 0xF9, 0x06, 25, 16, 22, 0, 0, 0, 0,
         10, 10, 65, 120, 6, 10, 10, 16, 80, 10, 0x05, 0x01, 0x01, 0x03,
@@ -366,7 +366,7 @@ static void profile_baseline(sim_profile *p)
     static const uint8_t bt21[10] = {0, 0, 0, 11, 0, 0, 0, 4, 0, 55};
     memcpy(p->bt21, bt21, 10);
     et11_defaults(p);
-    memset(p->mak, 0x01, 16); /* the guide's example default MAK (mep.md 5.1) */
+    memset(p->mak, 0x01, 16); /* the guide's example default MAK (docs/mep.md 5.1) */
     memset(p->mbk, 0x02, 16);
     p->model.phases = 3;
     p->model.nominal_v = 230.0;
@@ -407,7 +407,7 @@ static int parse_identity(pctx *c, json_t *o, sim_profile *p)
         return -1;
     json_t *fw = json_object_get(o, "fw_version");
     if (fw) {
-        /* x.yy.zz -> bits 15-12 x, 11-5 yy, 4-0 zz (mep.md 12.3) */
+        /* x.yy.zz -> bits 15-12 x, 11-5 yy, 4-0 zz (docs/mep.md 12.3) */
         unsigned x, yy, zz;
         char tail;
         if (!json_is_string(fw) ||
@@ -454,7 +454,7 @@ static int parse_ratings(pctx *c, json_t *o, sim_profile *p)
 
 static int parse_bt21(pctx *c, json_t *o, sim_profile *p)
 {
-    /* mep.md 12.4 */
+    /* docs/mep.md 12.4 */
     static const char *const keys[] = {"flags0", "flags1", "self_reads", "summations", "demands",
                                        "coincident", "occurrences", "tiers", "present_demands",
                                        "present_values", NULL};
@@ -473,7 +473,7 @@ static int parse_bt21(pctx *c, json_t *o, sim_profile *p)
 
 static int parse_et11(pctx *c, json_t *o, sim_profile *p)
 {
-    /* mep.md 12.13: byte offset, width, range. The ranges keep the tables
+    /* docs/mep.md 12.13: byte offset, width, range. The ranges keep the tables
      * the protocol layer indexes at fixed offsets (ET13/ET14 MEP1 entry 4)
      * in place; malformed dimensions for module tests (S29) go in an
      * override of ET11's bytes, which never changes the layout. */
@@ -830,7 +830,7 @@ static int parse_overrides(pctx *c, json_t *a, sim_profile *p)
     return 0;
 }
 
-/* ---- optical port (optical.md; h11) -------------------------------------- */
+/* ---- optical port (docs/optical.md) -------------------------------------- */
 
 int sim_parse_key20(const char *text, uint8_t out[20], char *err, size_t errlen)
 {
@@ -840,7 +840,7 @@ int sim_parse_key20(const char *text, uint8_t out[20], char *err, size_t errlen)
     }
     size_t n = strlen(text);
     memset(out, 0, 20);
-    if (n >= 1 && n <= 20) { /* a password typed as text, 0x00-padded (optical.md 4) */
+    if (n >= 1 && n <= 20) { /* a password typed as text, 0x00-padded (docs/optical.md 4) */
         memcpy(out, text, n);
         return 0;
     }

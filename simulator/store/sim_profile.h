@@ -8,7 +8,7 @@
  * configuration, per-table overrides and policies.
  *
  * Policies are the documented choices where the MEP guide is silent or
- * contradicts itself (mep.md 15). Each default is the digest's recommendation.
+ * contradicts itself (docs/mep.md 15). Each default is the digest's recommendation.
  */
 #ifndef SIM_PROFILE_H
 #define SIM_PROFILE_H
@@ -21,20 +21,20 @@
 
 #define SIM_MAX_TABLE_OVERRIDES 16
 
-/* What a 0x0C reply carries (mep.md 5.5, module-behaviour S04). */
+/* What a 0x0C reply carries (docs/mep.md 5.5, module-behaviour S04). */
 typedef enum {
     SIM_SEQ_REPLY_NEXT = 0,   /* default: E, the next acceptable number */
     SIM_SEQ_REPLY_LAST,       /* E-1, the last accepted number (robustness tests) */
 } sim_seq_reply;
 
-/* Framing of a 0x0B reply (mep.md 3.4: unspecified). */
+/* Framing of a 0x0B reply (docs/mep.md 3.4: unspecified). */
 typedef enum {
     SIM_AUTH_REPLY_SHORT = 0, /* default: `00 01 0B`, no digest */
     SIM_AUTH_REPLY_ZERO_DIGEST, /* `00 09 0B` + 8 zero bytes */
     SIM_AUTH_REPLY_SILENT,    /* no answer at all */
 } sim_auth_reply;
 
-/* A BT07 call of a procedure the key may not call (mep.md 6). */
+/* A BT07 call of a procedure the key may not call (docs/mep.md 6). */
 typedef enum {
     SIM_PROC_DENY_RESULT5 = 0, /* default: accept the write, post result 5 */
     SIM_PROC_DENY_ISC,         /* refuse the BT07 write with 0x03 */
@@ -48,7 +48,7 @@ typedef struct {
     sim_proc_deny proc_deny;
     bool past_end_error;           /* partial read offset+count past end -> 0x05 instead of clamping; default off */
     uint32_t proc_latency_ms;      /* delay before a procedure result appears in ET59/BT08 (0..1000); default 0 */
-    bool idt_bump_adds_25;         /* IDT version bump moves E by 25 (mep.md 5.5); default on */
+    bool idt_bump_adds_25;         /* IDT version bump moves E by 25 (docs/mep.md 5.5); default on */
 } sim_policy;
 
 void sim_policy_defaults(sim_policy *p);
@@ -60,13 +60,13 @@ typedef struct {
     uint8_t *bytes;                /* owned */
 } sim_table_override;
 
-/* The optical port's settings ("optical" object, optical.md; h11). All-zero
+/* The optical port's settings ("optical" object, docs/optical.md). All-zero
  * means the documented defaults, so a profile without the object needs no
  * initialisation (sim_optical_port turns this into a sim_optical_cfg). */
 #define SIM_PROFILE_OPTICAL_RULES 32
 typedef struct {
     bool present;
-    uint8_t mk[20], pk[20], rk[20];          /* optical.md 4: 20-byte passwords */
+    uint8_t mk[20], pk[20], rk[20];          /* docs/optical.md 4: 20-byte passwords */
     bool mk_set, pk_set, rk_set;
     bool pk_disabled;                        /* ET04 PK disable */
     int shared_uart;                         /* 0 = by generation (on for 2/3), 1 on, 2 off */
@@ -96,13 +96,13 @@ typedef struct {
     char manufacturer[5];          /* BT01.0 CHAR[4], also BT00.3 */
     char model_name[9];            /* BT01.4 CHAR[8] (named so: `model` is the model config) */
     uint8_t hw_version, hw_revision;
-    uint16_t fw_version;           /* x.yy.zz packed as in mep.md 12.3, BT01.14-15 high byte first */
+    uint16_t fw_version;           /* x.yy.zz packed as in docs/mep.md 12.3, BT01.14-15 high byte first */
     char meter_serial[17];         /* BT01.16 BCD source digits */
     char utility_serial[31];       /* ET03.0 CHAR[30] */
     uint16_t image_crc;            /* ET03.137 */
     /* dimensions */
-    uint8_t bt21[10];              /* BT21 bytes as served (mep.md 12.4) */
-    uint8_t et11[39];              /* ET11 bytes as served (mep.md 12.13) */
+    uint8_t bt21[10];              /* BT21 bytes as served (docs/mep.md 12.4) */
+    uint8_t et11[39];              /* ET11 bytes as served (docs/mep.md 12.13) */
     uint16_t rated_voltage_v;      /* ET04.60 */
     uint16_t max_current_a;        /* ET04.58 (rating: the firmware derives its kWh limit from it) */
     /* keys (16 bytes used; may be given as 20 ASCII chars or hex) */
@@ -120,7 +120,7 @@ typedef struct {
     size_t n_locked;
     sim_table_override overrides[SIM_MAX_TABLE_OVERRIDES];
     size_t n_overrides;
-    sim_profile_optical optical;   /* optical port (h11) */
+    sim_profile_optical optical;   /* optical port */
 } sim_profile;
 
 /* Load and validate a profile. On error returns -1 and writes a message of
@@ -133,7 +133,7 @@ void sim_profile_free(sim_profile *p);
 /* Parse a key given as 20/16 ASCII characters or 32/40 hex digits (with or
  * without spaces/colons); first 16 bytes kept. -1 with a message on error. */
 int sim_parse_key(const char *text, uint8_t out[16], char *err, size_t errlen);
-/* 20-byte variant for optical passwords (optical.md 4): up to 20 ASCII
+/* 20-byte variant for optical passwords (docs/optical.md 4): up to 20 ASCII
  * characters (padded with 0x00, as termineter does) or 32/40 hex digits. */
 int sim_parse_key20(const char *text, uint8_t out[20], char *err, size_t errlen);
 

@@ -1,4 +1,4 @@
-/* sim_tables: the C12.19 table store of one meter (mep.md 12).
+/* sim_tables: the C12.19 table store of one meter (docs/mep.md 12).
  *
  * Every table is one zero-initialised byte block, allocated once when the
  * store is built and sized from the dimension tables of the profile (BT00,
@@ -104,9 +104,9 @@ static int cmp_tbl(const void *a, const void *b)
     return (int)x->id - (int)y->id;
 }
 
-/* ---- source IDs (mep.md 12.9) ------------------------------------------- */
+/* ---- source IDs (docs/mep.md 12.9) ------------------------------------------- */
 
-/* BT28 present value k -> BT27 source ID (mep.md 12.8). */
+/* BT28 present value k -> BT27 source ID (docs/mep.md 12.8). */
 static uint8_t present_value_source(unsigned k)
 {
     static const uint8_t ids[84] = {
@@ -153,7 +153,7 @@ static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
     *y = (int)(yy + (*m <= 2));
 }
 
-/* LTIME_DATE (mep.md 11) + day of week (0 = Sunday). */
+/* LTIME_DATE (docs/mep.md 11) + day of week (0 = Sunday). */
 static unsigned put_ltime(uint8_t *p, int64_t secs)
 {
     int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
@@ -186,9 +186,9 @@ static int quadrant(int64_t p, int64_t q)
     return p >= 0 ? (q >= 0 ? 0 : 3) : (q >= 0 ? 1 : 2);
 }
 
-/* All 84 BT28 present values (mep.md 12.8, scaling 12.1). Totals are sums of
+/* All 84 BT28 present values (docs/mep.md 12.8, scaling 12.1). Totals are sums of
  * the rounded per-phase values, so Fwd_W - Rev_W == sum(Lx_Fwd_W - Lx_Rev_W)
- * exactly (module-behaviour 8.4.5). Net metering: see sim_model.c. */
+ * exactly (docs/module-behaviour.md 8.4.5). Net metering: see sim_model.c. */
 static void present_values(const sim_model *m, int phases, int32_t v[84])
 {
     memset(v, 0, 84 * sizeof v[0]);
@@ -275,7 +275,7 @@ static void apply_overrides(sim_tables *st, tbl *t)
             memcpy(t->data + st->ov[i].off, st->ov[i].bytes, st->ov[i].len);
 }
 
-/* BT23 summation i in the total block (tier < 0) or a tier block (mep.md 12.6). */
+/* BT23 summation i in the total block (tier < 0) or a tier block (docs/mep.md 12.6). */
 static uint32_t summation_value(const sim_model *m, unsigned i, int tier)
 {
     if (tier > 0)
@@ -339,7 +339,7 @@ static void render_bt28(sim_tables *st, tbl *t)
 
 static void render_bt52(sim_tables *st, tbl *t)
 {
-    /* mep.md 12.10: UTC, GMT flag (bit 4), no TZ/DST applied */
+    /* docs/mep.md 12.10: UTC, GMT flag (bit 4), no TZ/DST applied */
     unsigned dow = put_ltime(t->data, floor_div(st->model->t_ms, 1000));
     t->data[6] = (uint8_t)(dow | 0x10);
 }
@@ -353,7 +353,7 @@ static void render_bt55(sim_tables *st, tbl *t)
     if (b53)
         tz = (int16_t)mep_get_le16(b53->data + 4);
     unsigned dow = put_ltime(t->data, floor_div(st->model->t_ms, 1000) + (int64_t)tz * 60);
-    t->data[6] = (uint8_t)(dow | 0x20 | 0x40); /* TZ applied, DST applied (mep.md 12.10) */
+    t->data[6] = (uint8_t)(dow | 0x20 | 0x40); /* TZ applied, DST applied (docs/mep.md 12.10) */
     t->data[7] = 0;                             /* tier 0, no special schedule, season 0 */
     t->data[8] = 0;
 }
@@ -389,7 +389,7 @@ static void render(sim_tables *st, tbl *t)
 
 static void build_bt00(sim_tables *st, const sim_profile *p)
 {
-    /* mep.md 12.2; bytes 19.. are the C12.19 "used"/"writable" sets. */
+    /* docs/mep.md 12.2; bytes 19.. are the C12.19 "used"/"writable" sets. */
     uint8_t a = 10, e = p->generation >= 4 ? 20 : 13, bp = 2, ep = 12;
     uint32_t size = 19u + a + e + bp + ep + a + e;
     uint8_t *d = add(st, MEP_BT(0), size, R_STATIC);
@@ -444,7 +444,7 @@ static void put_str_pad(uint8_t *d, const char *s, size_t n, uint8_t pad)
 
 static void build_identity(sim_tables *st, const sim_profile *p)
 {
-    /* BT01 (mep.md 12.3): 24 bytes [E]; serial as 8 BCD bytes (BT00 ID format 1) */
+    /* BT01 (docs/mep.md 12.3): 24 bytes [E]; serial as 8 BCD bytes (BT00 ID format 1) */
     uint8_t *d = add(st, MEP_BT(1), 24, R_STATIC);
     if (d) {
         memcpy(d, p->manufacturer, 4);
@@ -456,7 +456,7 @@ static void build_identity(sim_tables *st, const sim_profile *p)
         for (int i = 0; i < 8; i++)
             d[16 + i] = (uint8_t)(((p->meter_serial[2 * i] - '0') << 4) | (p->meter_serial[2 * i + 1] - '0'));
     }
-    /* ET03 (mep.md 12.11): 143 bytes */
+    /* ET03 (docs/mep.md 12.11): 143 bytes */
     d = add(st, MEP_ET(3), 143, R_STATIC);
     if (d) {
         put_str_pad(d, p->utility_serial, 30, 0x00);
@@ -466,7 +466,7 @@ static void build_identity(sim_tables *st, const sim_profile *p)
 
 static void build_et04(sim_tables *st, const sim_profile *p)
 {
-    /* mep.md 12.12; 129 bytes before fw 4.0, 140 with the per-channel
+    /* docs/mep.md 12.12; 129 bytes before fw 4.0, 140 with the per-channel
      * sequence numbers and the 4.0 fields. 103/129 belong to the protocol layer. */
     bool g4 = p->generation >= 4;
     uint8_t *d = add(st, MEP_ET(4), g4 ? 140 : 129, R_STATIC);
@@ -506,12 +506,12 @@ static int build_all(sim_tables *st, const sim_profile *p)
 
     build_identity(st, p);
     add(st, MEP_BT(7), 3 + 255, R_STATIC);   /* BT07: id, PSN, <= BT00.9 parameter bytes */
-    add(st, MEP_BT(8), 16, R_STATIC);        /* BT08: 4 + BT00.10 (mep.md 8.1) */
+    add(st, MEP_BT(8), 16, R_STATIC);        /* BT08: 4 + BT00.10 (docs/mep.md 8.1) */
     if ((d = add(st, MEP_BT(20), 10, R_STATIC)))
         memcpy(d, b, 10);                    /* maximum dimensions = actual unless overridden */
     if ((d = add(st, MEP_BT(21), 10, R_STATIC)))
         memcpy(d, b, 10);
-    /* BT22 (mep.md 12.5) */
+    /* BT22 (docs/mep.md 12.5) */
     unsigned ns = b[3], nd = b[4], nc = b[5], npd = b[8], npv = b[9];
     if ((d = add(st, MEP_BT(22), ns + nd + (nd + 7) / 8 + 2 * nc, R_STATIC))) {
         uint8_t *q = d;
@@ -528,7 +528,7 @@ static int build_all(sim_tables *st, const sim_profile *p)
             q[nc + k] = (uint8_t)(nd ? k % nd : 0);
     }
     add(st, MEP_BT(23), st->lay.bt23_size, R_BT23);
-    if ((d = add(st, MEP_BT(27), npd + npv, R_STATIC))) { /* mep.md 12.7 */
+    if ((d = add(st, MEP_BT(27), npd + npv, R_STATIC))) { /* docs/mep.md 12.7 */
         for (unsigned k = 0; k < npd; k++)
             d[k] = demand_source(k);
         for (unsigned k = 0; k < npv; k++)
@@ -542,18 +542,18 @@ static int build_all(sim_tables *st, const sim_profile *p)
     build_et04(st, p);
     if ((d = add(st, MEP_ET(11), 39, R_STATIC)))
         memcpy(d, e11, 39);
-    /* ET13 (mep.md 12.14): MEP entries scheduled monthly, 1st, 00:00; baud 0 = 9600 */
+    /* ET13 (docs/mep.md 12.14): MEP entries scheduled monthly, 1st, 00:00; baud 0 = 9600 */
     if ((d = add(st, MEP_ET(13), dev * e13, R_STATIC)))
         for (unsigned k = 4; k < dev && k < 6; k++)
             d[k * e13 + 3] = 3;
     add(st, MEP_ET(14), 6 + dev * e14, R_STATIC);
-    add(st, MEP_ET(15), 1 + q_n * q_sz + q_n * wr_sz + mcast, R_STATIC); /* mep.md 10.4 */
+    add(st, MEP_ET(15), 1 + q_n * q_sz + q_n * wr_sz + mcast, R_STATIC); /* docs/mep.md 10.4 */
     add(st, MEP_ET(16), dev * e16, R_STATIC);
     add(st, MEP_ET(50), chans * (35 + 6 * nsrc), R_STATIC);
-    if ((d = add(st, MEP_ET(51), chans * 10, R_STATIC))) { /* mep.md 12.18 defaults */
+    if ((d = add(st, MEP_ET(51), chans * 10, R_STATIC))) { /* docs/mep.md 12.18 defaults */
         for (unsigned c = 0; c < chans; c++) {
             uint8_t *e = d + 10 * c;
-            e[0] = 0;               /* optical D.O.S. off, health monitor off (mep.md 15.19) */
+            e[0] = 0;               /* optical D.O.S. off, health monitor off (docs/mep.md 15.19) */
             mep_put_le16(e + 1, 60);
             e[3] = 30;
             mep_put_le16(e + 4, 600);
@@ -565,7 +565,7 @@ static int build_all(sim_tables *st, const sim_profile *p)
     add(st, MEP_ET(53), e53, R_STATIC);
     unsigned recs = e11[32] * e11[33];
     unsigned r = 91 + (recs ? recs : 42);
-    if ((d = add(st, MEP_ET(54), r + 12, R_STATIC))) { /* mep.md 12.19 */
+    if ((d = add(st, MEP_ET(54), r + 12, R_STATIC))) { /* docs/mep.md 12.19 */
         if (p->generation >= 4 && chans >= 2)
             mep_put_le16(d, 0x0100);   /* Multiple MEP Clients */
         d[90] = 0x05;

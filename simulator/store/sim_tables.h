@@ -38,7 +38,7 @@ int sim_tables_size(const sim_tables *t, uint16_t id);
  * rendered from the model's current state first (the caller advances the
  * model to "now" before dispatching a request). */
 int sim_tables_read(sim_tables *t, uint16_t id, uint32_t off, uint32_t n, uint8_t *out);
-/* Store data at off (extra bytes past the end are ignored, mep.md 3.3).
+/* Store data at off (extra bytes past the end are ignored, docs/mep.md 3.3).
  * Returns bytes stored or a negative sim_tbl_result. No side effects beyond
  * the bytes: the protocol layer reacts to writes (BT07, ET50, ET13...). */
 int sim_tables_write(sim_tables *t, uint16_t id, uint32_t off, const uint8_t *data, uint32_t n);
@@ -61,7 +61,7 @@ size_t sim_tables_list(const sim_tables *t, uint16_t *ids, size_t cap);
  * ET13/ET14/ET15/ET16/ET50 should use these bytes, not the served table. */
 const uint8_t *sim_tables_layout_et11(const sim_tables *t);
 
-/* A MAK write to BT23 (mep.md 6: BT23 is MAK-writable) sets registers: the
+/* A MAK write to BT23 (docs/mep.md 6: BT23 is MAK-writable) sets registers: the
  * protocol layer calls this after sim_tables_write with the same bytes.
  * Every total-block summation fully inside [off, off+n) is applied to the
  * model (energies 0-3 and 11-18 via sim_model_set_register; 4 outage

@@ -1,5 +1,5 @@
 /* libFuzzer target: the firmware core in TLS mode (hal.secure_request,
- * mepc_rx_bare, mepc_secure_fail, mepc_secure_alert; mep.md 3.5, 7).
+ * mepc_rx_bare, mepc_secure_fail, mepc_secure_alert; docs/mep.md 3.5, 7).
  *
  * The input is a script of chunks, each starting with an opcode byte:
  *   0 n bytes...   a bare response (`code [count data]`) to whatever is
@@ -10,7 +10,7 @@
  *   3              the alert sequence between TLS frames
  * After every chunk mepc_run is called. Invariants: the core never writes
  * to the UART in this mode, every bare request it hands out parses as a
- * C12.18 request and fits one TLS record (446 bytes, mep.md 7.2), the run
+ * C12.18 request and fits one TLS record (446 bytes, docs/mep.md 7.2), the run
  * interval stays within 1..1000 ms, snapshot strings stay NUL-terminated
  * and printable. Build with -DFUZZ=ON and CC=clang. */
 #include <stdint.h>

@@ -9,7 +9,7 @@
  * response code, and no sanitizer report. Randomness is a fixed xorshift so
  * runs are reproducible.
  *
- * Bit 2 (h12) turns it around: the frames are *meter replies* fed to the
+ * Bit 2 turns it around: the frames are *meter replies* fed to the
  * module's client through the host_tls step API (host_tls_feed, as mepmod
  * does), after a real handshake when bit 0 is set; a new request is started
  * whenever the client is idle. Checks: every pending client frame is a

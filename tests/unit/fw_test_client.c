@@ -4,8 +4,8 @@
  * A small rig stands in for the serial line: frames the client writes go to
  * sim_meter_on_frame if the line is up (transceiver and ENABLE on); replies
  * come back after a short delay; the rig emits `00 00` alerts the way the
- * meter's line layer would (mep.md 4: once per second, 1 s hold-off), and
- * injects the faults of module-behaviour 9 (lost reply, bit flip, stale
+ * meter's line layer would (docs/mep.md 4: once per second, 1 s hold-off), and
+ * injects the faults of docs/module-behaviour.md 9 (lost reply, bit flip, stale
  * reply, stray bytes, zero stream, echo, dead meter). Tests assert what a
  * good module does per scenario. */
 #include <check.h>
@@ -299,7 +299,7 @@ static void run_until(rig *r, uint32_t until)
             sim_meter_tick(r->m, MWALL(r));
             next_tick = r->now + 100;
         }
-        /* the meter's alert sequence (mep.md 4, 10.3) */
+        /* the meter's alert sequence (docs/mep.md 4, 10.3) */
         if (!r->dead && !r->echo && r->enable && r->xcvr && r->nq == 0 && sim_meter_alert_pending(r->m) &&
             r->now - r->last_alert >= 1000 && r->now - r->last_frame_rx >= 1000) {
             const uint8_t z[2] = {0, 0};
@@ -375,7 +375,7 @@ START_TEST(test_boot_register_poll_values_equal_model)
     ck_assert_uint_ge(x->polls_ok, 11);
     ck_assert_uint_le(x->polls_ok, 15);
     ck_assert_uint_eq(r.bt07_writes, 0);
-    /* mep.md 4: about one table read per second on average */
+    /* docs/mep.md 4: about one table read per second on average */
     ck_assert_uint_le(r.frames_to_meter, 30 + 15);
     ck_assert_uint_eq(sim_meter_counters_get(r.m)->auth_fail, 0);
     rig_teardown(&r);

@@ -3,7 +3,7 @@
  * fixtures/vectors/mep_rc4.json: the client must build the guide's request
  * bytes exactly and accept the guide's reply; then the framing edge cases:
  * bit flips, stale replies, stray bytes, `00 00` alerts (S25, S26), loopback
- * (S33), the field BT28 capture of module-behaviour 7. */
+ * (S33), the field BT28 capture of docs/module-behaviour.md 7. */
 #include <check.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -95,7 +95,7 @@ END_TEST
 
 START_TEST(test_encrypted_request_and_reply)
 {
-    /* derived_enc_ex1_retry (mep.md 5.4; our regression vector, not the guide's) */
+    /* derived_enc_ex1_retry (docs/mep.md 5.4; our regression vector, not the guide's) */
     uint8_t plain[64], enc[64], renc[128], rplain[128];
     size_t n = unhex("00 14 3F 00 17 00 00 00 00 2C 77 63 5B 91 13 DB 85 A1 35 A0 57 5E", plain, 64);
     size_t en = unhex("00 14 54 45 EC 99 F5 CB 4C 26 5D F2 68 C1 13 DB 85 A1 35 A0 57 5E", enc, 64);
@@ -287,7 +287,7 @@ END_TEST
 
 START_TEST(test_field_bt28_capture_framing)
 {
-    /* module-behaviour 7: field request/reply; the MBK is unknown so the digest
+    /* docs/module-behaviour.md 7: field request/reply; the MBK is unknown so the digest
      * cannot verify: the frame must be cut exactly and then rejected whole. */
     uint8_t req[32], rep[300];
     size_t n = unhex("00 11 30 00 1C 02 00 8E 2C 00 16 D7 16 7D 79 76 61 82 FF", req, sizeof req);

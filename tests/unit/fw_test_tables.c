@@ -1,6 +1,6 @@
 /* Check suite: firmware/core mepc_tables: BT21-driven BT23/BT28 layouts (for
  * every shipped profile, cross-checked against the emulator's own layout
- * code, and the S28 variants), the field BT28 capture of module-behaviour 7,
+ * code, and the S28 variants), the field BT28 capture of docs/module-behaviour.md 7,
  * and the BT52/BT01/ET03/ET11/ET04 decoders at their edges (S15, S29, S30). */
 #include <check.h>
 #include <dirent.h>
@@ -12,7 +12,7 @@
 #include "sim_profile.h"
 #include "sim_tables.h"
 
-/* module-behaviour 7 field capture: BT28 data (220 bytes = 55 values). */
+/* docs/module-behaviour.md 7 field capture: BT28 data (220 bytes = 55 values). */
 static const char *FIELD_BT28 =
     "B0 01 00 00 00 00 00 00 00 00 00 00 21 02 00 00 BA 07 00 00 0E 03 00 00 56 03 00 00 55 7D 03 "
     "00 1F 73 03 00 9D 76 03 00 C7 02 00 00 50 C3 00 00 32 03 00 00 4F 01 00 00 12 01 00 00 3B FE FF FF 68 FC FF "
@@ -57,7 +57,7 @@ START_TEST(test_field_bt28_capture_decodes)
     };
     for (size_t i = 0; i < sizeof exp / sizeof exp[0]; i++)
         ck_assert_msg(v[exp[i].k] == exp[i].want, "value %d: %d != %d", exp[i].k, v[exp[i].k], exp[i].want);
-    /* HA sum rule (module-behaviour 8.4) holds for the capture */
+    /* HA sum rule (docs/module-behaviour.md 8.4) holds for the capture */
     int32_t sum = (v[26] - v[29]) + (v[27] - v[30]) + (v[28] - v[31]);
     ck_assert_int_eq(v[0] - v[1], sum);
     /* a short reply decodes only whole values it covers (S15) */
@@ -188,7 +188,7 @@ START_TEST(test_et11_bounds_s29)
     uint8_t dev, size;
     const uint8_t good[2] = {5, 66}, big[2] = {5, 200}, small[2] = {5, 8}, few[2] = {4, 66};
     ck_assert(mepc_decode_et11(good, 2, &dev, &size));
-    ck_assert_uint_eq(mepc_et13_flags_offset(size), 272);  /* mep.md 12.14: MEP1 alert flags at 272 */
+    ck_assert_uint_eq(mepc_et13_flags_offset(size), 272);  /* docs/mep.md 12.14: MEP1 alert flags at 272 */
     ck_assert(mepc_decode_et11(big, 2, &dev, &size));      /* large entries are fine: offset computed */
     ck_assert_uint_eq(mepc_et13_flags_offset(size), 808);
     ck_assert(!mepc_decode_et11(small, 2, &dev, &size));

@@ -1,5 +1,5 @@
 /* Check suite: the firmware core's TLS mode (mepc hal.secure_request,
- * mepc_rx_bare, mepc_secure_fail; mep.md 3.5, 7) end to end in process and
+ * mepc_rx_bare, mepc_secure_fail; docs/mep.md 3.5, 7) end to end in process and
  * virtual time: mepc core -> host_tls step API (mepmod's client, included
  * below like test_tls.c does) -> sim_meter with sim_tls behind its TLS
  * hooks (as mepsim wires it) on a TLS-required profile, with the protocol
@@ -171,7 +171,7 @@ static void port_drive(rig *r)
         r->tls_frames++;
         r->now += 60;
         if (r->meter_dead) {
-            r->now += 500;  /* the port's reply timeout (mep.md 4) */
+            r->now += 500;  /* the port's reply timeout (docs/mep.md 4) */
             res = host_tls_feed(r->tls, NULL, 0);
             break;
         }

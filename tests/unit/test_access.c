@@ -1,6 +1,6 @@
 /* Check suite: sim_access against fixtures/vectors/mep_access.json.
  *
- * Walks EVERY table and procedure row of the JSON (mep.md 6, guide App. C)
+ * Walks EVERY table and procedure row of the JSON (docs/mep.md 6, guide App. C)
  * and asserts that the compiled matrix (sim_access_data.c) gives the same
  * answer for NONE, MBK and MAK: reads from "read", writes from
  * "write_effective", calls from "call", MAK a superset of MBK, NONE nothing.
@@ -91,7 +91,7 @@ END_TEST
 
 START_TEST(test_brief_rules_spot_checks)
 {
-    /* mep.md 6: MBK writes only BT07, ET50, ET51, ET52 (+ ET71 by resolution) */
+    /* docs/mep.md 6: MBK writes only BT07, ET50, ET51, ET52 (+ ET71 by resolution) */
     ck_assert(sim_access_can_write(0x0007, SIM_LEVEL_MBK));
     ck_assert(sim_access_can_write(0x0832, SIM_LEVEL_MBK));
     ck_assert(!sim_access_can_write(0x080D, SIM_LEVEL_MBK)); /* ET13: MAK only */

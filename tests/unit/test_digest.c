@@ -37,7 +37,7 @@ START_TEST(test_digest_incremental_equals_oneshot)
 }
 END_TEST
 
-/* The closed form of mep.md 5.2, one step per byte, written independently
+/* The closed form of docs/mep.md 5.2, one step per byte, written independently
  * of proto/mep_digest.c (which computes eight steps at a time). */
 static void ref_digest(const uint8_t key[16], const uint8_t *msg, size_t len, uint8_t d[8])
 {
@@ -110,7 +110,7 @@ END_TEST
 
 START_TEST(test_rc4_mep_encrypt_key)
 {
-    /* mep.md 5.4: encrypt key for MAK 16 x 01. */
+    /* docs/mep.md 5.4: encrypt key for MAK 16 x 01. */
     const uint8_t want[16] = {0x3E, 0x83, 0x81, 0xB2, 0x2E, 0x88, 0x7C, 0xAC,
                               0xBE, 0x9C, 0x80, 0x58, 0xD4, 0x4C, 0xBC, 0x1A};
     uint8_t k[16];

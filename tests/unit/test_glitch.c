@@ -1,5 +1,5 @@
 /* Check suite: sim_glitch byte edits on rendered BT23/BT28/BT52/ET03 bytes,
- * at the offsets of the BT21 variants (mep.md 12.4-12.8, S28), their
+ * at the offsets of the BT21 variants (docs/mep.md 12.4-12.8, S28), their
  * wear-off by polls and by simulated time, and the segment hook. */
 #include <check.h>
 #include <stdlib.h>
@@ -26,7 +26,7 @@ static sim_layout layout(const uint8_t bt21[10])
 
 START_TEST(test_layouts_match_guide_formulas)
 {
-    /* Hand-computed from mep.md 12.6/12.8, so a layout bug cannot hide a glitch bug. */
+    /* Hand-computed from docs/mep.md 12.6/12.8, so a layout bug cannot hide a glitch bug. */
     sim_layout a = layout(BT21_PLAIN), b = layout(BT21_DRC_TR), c = layout(BT21_GUIDE);
     ck_assert_uint_eq(a.bt23_summation0, 0);
     ck_assert_uint_eq(a.bt23_block, 44);
@@ -184,7 +184,7 @@ START_TEST(test_reset_new_serial)
     rd(&g, &l, MEP_ET(3), et03, sizeof et03, 0, o3, sizeof o3, 1000);
     ck_assert_mem_eq(o3, "NEW-METER-42", 12);
     for (int i = 12; i < 30; i++)
-        ck_assert_uint_eq(o3[i], 0);                     /* CHAR[30], NUL padded (mep.md 12.11) */
+        ck_assert_uint_eq(o3[i], 0);                     /* CHAR[30], NUL padded (docs/mep.md 12.11) */
     ck_assert_mem_eq(o3 + 30, et03 + 30, sizeof et03 - 30); /* CRC and the rest kept */
 }
 END_TEST

@@ -2,15 +2,15 @@
  * device) against a real sim_meter, with time stepped by the test in 100 us
  * ticks and every byte the core emits recorded with the tick it left on.
  *
- * Rules checked (mep.md 4 unless noted): the 50 ms gap abort (49 ms
+ * Rules checked (docs/mep.md 4 unless noted): the 50 ms gap abort (49 ms
  * completes, 51 ms aborts, also with no further byte), an oversize length
  * discards until a gap, the 100 ms request throttle delays and never drops,
  * responses leave in 117-byte segments with 25 ms pauses, pacing at 9600 and
  * 115200 baud with 10 (8N1) or 11 (8E1) bits per character, alert `00 00`
  * timing (>= 1 s apart, not within 1 s of a received byte, never inside a
  * response), ENABLE off = heard but not answered, transceiver off = nothing
- * heard (module-behaviour.md 2), and a baud change written to ET13 applied
- * only after the response is out (mep.md 2). */
+ * heard (docs/module-behaviour.md 2), and a baud change written to ET13 applied
+ * only after the response is out (docs/mep.md 2). */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +87,7 @@ static void run_to(lt *t, uint64_t until)
 
 static void run_for(lt *t, uint64_t us) { run_to(t, t->now + us); }
 
-/* A signed request frame (mep.md 3, App. A) with the next sequence number. */
+/* A signed request frame (docs/mep.md 3, App. A) with the next sequence number. */
 static size_t mk(lt *t, const uint8_t *key, const uint8_t *msg, size_t n, uint8_t *f)
 {
     memcpy(f + 2, msg, n);
@@ -108,7 +108,7 @@ static size_t mk_read(lt *t, uint16_t table, uint32_t off, uint16_t cnt, uint8_t
 
 static void send(lt *t, const uint8_t *f, size_t n) { sim_line_rx(&t->l, f, n, t->now); }
 
-/* Register a client (ET50 write with MBK), so alerts can stand (mep.md 10.3). */
+/* Register a client (ET50 write with MBK), so alerts can stand (docs/mep.md 10.3). */
 static void reg(lt *t)
 {
     uint8_t q[8 + 31] = {0x4F};
@@ -389,7 +389,7 @@ START_TEST(test_alert_never_inside_a_response)
 }
 END_TEST
 
-/* ---- module control lines (module-behaviour.md 2) ---- */
+/* ---- module control lines (docs/module-behaviour.md 2) ---- */
 
 START_TEST(test_enable_off_heard_but_no_reply)
 {
@@ -434,7 +434,7 @@ START_TEST(test_transceiver_off_nothing_heard)
 }
 END_TEST
 
-/* ---- baud change (mep.md 2) ---- */
+/* ---- baud change (docs/mep.md 2) ---- */
 
 START_TEST(test_baud_change_applies_after_the_response)
 {

@@ -1,6 +1,6 @@
 /* Check suite: sim_meter end to end with frames built from fields (the
- * module's view): every access decision of the dispatch (mep.md 3.3, 3.4,
- * 6), read ranges, registration and ET14 (mep.md 10.2), alerts (10.3),
+ * module's view): every access decision of the dispatch (docs/mep.md 3.3, 3.4,
+ * 6), read ranges, registration and ET14 (docs/mep.md 10.2), alerts (10.3),
  * client health (10.5), baud changes (2), the sequence mirror and the log
  * lines. Meter: fixtures/meters/guide-example.json (MAK 16x01, MBK 16x02). */
 #include "meter_client.h"

@@ -130,7 +130,7 @@ END_TEST
 
 START_TEST(test_two_lines_sensed_independently)
 {
-    /* transceiver on CTS active high, ENABLE on DSR inverted (module-behaviour.md 2:
+    /* transceiver on CTS active high, ENABLE on DSR inverted (docs/module-behaviour.md 2:
      * the board's ENABLE output goes through an inverting stage) */
     fake_port f = {0};
     sim_modem m;
@@ -180,7 +180,7 @@ START_TEST(test_debounce_needs_n_equal_samples_and_stamps_the_first)
     ck_assert_int_eq(log.n, 1);
     ck_assert_uint_eq(m.c.bounces, 1);
 
-    /* a real 1000 ms off (the reference's recovery cycle, module-behaviour.md 6) */
+    /* a real 1000 ms off (the reference's recovery cycle, docs/module-behaviour.md 6) */
     f.signals = 0;
     run(&m, 100000, 1095000);
     f.signals = SIM_MODEM_CTS;

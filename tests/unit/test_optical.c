@@ -1,5 +1,5 @@
 /* Check suite: the optical port (sim_optical_link packet layer, sim_optical
- * PSEM services, state machine and security; optical.md 2-4).
+ * PSEM services, state machine and security; docs/optical.md 2-4).
  *
  * One generic test walks every frame of fixtures/vectors/optical.json (CRC,
  * parsing, re-encoding byte-exact) and replays the public exchanges through
@@ -386,7 +386,7 @@ static void check_frame(json_t *f, int constructed)
     uint8_t b[1024];
     int n = unhex(hex, b, sizeof b);
     if (!constructed && usable && json_is_false(usable)) {
-        /* masked by the capture's author (optical.md 9): must NOT verify */
+        /* masked by the capture's author (docs/optical.md 9): must NOT verify */
         ck_assert_msg(json_is_false(json_object_get(f, "crc_reproduced")), "%s", id);
         if (n > 0) {
             sim_optical_packet p;

@@ -61,7 +61,7 @@ START_TEST(test_shipped_gen3_shares_the_uart_with_keys)
     load_shipped(&p, "nes-3ph");
     sim_optical_cfg c;
     sim_optical_port_cfg_from_profile(&p, "m0", &c);
-    ck_assert(c.shared_uart);              /* optical.md 6: Gen 2/3 */
+    ck_assert(c.shared_uart);              /* docs/optical.md 6: Gen 2/3 */
     ck_assert(c.mk_set && c.pk_set && c.rk_set);
     ck_assert_mem_eq(c.mk, "OPTICAL-MK-000000001", 20);
     ck_assert(!c.dos_enabled);
@@ -101,7 +101,7 @@ START_TEST(test_every_option_reaches_the_cfg)
     sim_optical_cfg c;
     sim_optical_port_cfg_from_profile(&p, "m0", &c);
     uint8_t mk[20] = {'a', 'b', 'c'};
-    ck_assert_mem_eq(c.mk, mk, 20);        /* short ASCII: 0x00-padded (optical.md 4) */
+    ck_assert_mem_eq(c.mk, mk, 20);        /* short ASCII: 0x00-padded (docs/optical.md 4) */
     ck_assert(c.rk_set && c.rk[0] == 1 && c.rk[19] == 0x14 && !c.pk_set);
     ck_assert(!c.pk_enabled && c.identify_form == SIM_OPTICAL_IDENT_CLASSIC);
     ck_assert(c.n_baud_codes == 2 && c.baud_codes[1] == 8);

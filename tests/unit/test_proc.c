@@ -1,4 +1,4 @@
-/* Check suite: procedures and transactions through sim_meter (mep.md 8, 9):
+/* Check suite: procedures and transactions through sim_meter (docs/mep.md 8, 9):
  * PSN repeat, result table selection (ET59/BT08), EP39 clearing alert flags,
  * EP17 removal, EP19 queueing, EP61 lock and auto-release, EP16 clock step,
  * denied/unknown procedures, delayed results, and ET52/ET53 execution with
@@ -447,7 +447,7 @@ END_TEST
 
 START_TEST(test_et52_bt07_call_beyond_bt07_capacity)
 {
-    /* mep.md 9: a BT07 record inside a transaction may exceed BT07's own
+    /* docs/mep.md 9: a BT07 record inside a transaction may exceed BT07's own
      * size (258 bytes) to post large EP39 data. */
     cli c;
     cli_open(&c);

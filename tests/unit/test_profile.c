@@ -89,7 +89,7 @@ START_TEST(test_nes_3ph_content)
     sim_profile_default(&p);
     ck_assert_int_eq(p.generation, 3);
     ck_assert_int_eq(p.model.phases, 3);
-    ck_assert_uint_eq(p.bt21[9], 55); /* full 0..54 list (module-behaviour 7) */
+    ck_assert_uint_eq(p.bt21[9], 55); /* full 0..54 list (docs/module-behaviour.md 7) */
     ck_assert_uint_eq(p.bt21[8], 0);
     ck_assert_uint_eq(p.fw_version, (3u << 12) | (72u << 5) | 4u);
     ck_assert_double_eq_tol(p.model.load[0].watts, 320.0, 1e-9);
@@ -126,7 +126,7 @@ START_TEST(test_fw4_and_guide_profiles)
     shipped_path(path, sizeof path, "guide-example");
     ck_assert_int_eq(sim_profile_load(&p, path, err, sizeof err), 0);
     ck_assert(p.has_seq_start);
-    ck_assert_uint_eq(p.seq_start, 0x77635B90u); /* RC4 Example 1 (mep.md 5.5) */
+    ck_assert_uint_eq(p.seq_start, 0x77635B90u); /* RC4 Example 1 (docs/mep.md 5.5) */
     ck_assert_uint_eq(p.model.start_outage_seconds, 8);
     ck_assert_uint_eq(p.model.start_outage_count, 3);
     ck_assert_uint_eq(p.model.start_error_counter, 6);
@@ -273,7 +273,7 @@ START_TEST(test_good_options_parse)
     ck_assert_uint_eq(p.overrides[0].bytes[0], 0x22);
     ck_assert_uint_eq(p.overrides[0].bytes[1], 0x5C);
     ck_assert_uint_eq(p.overrides[0].bytes[2], 0xFF);
-    ck_assert_uint_eq(p.fw_version, 0x3155); /* mep.md 12.3: 3.10.21 = 0x3155 */
+    ck_assert_uint_eq(p.fw_version, 0x3155); /* docs/mep.md 12.3: 3.10.21 = 0x3155 */
     ck_assert_str_eq(p.meter_serial, "0000000000000042");
     ck_assert_str_eq(p.model_name, "AB      ");
     ck_assert_uint_eq(p.et11[0], 6);  /* Gen 4 default */
@@ -288,7 +288,7 @@ START_TEST(test_parse_key_forms)
     uint8_t k[16];
     char err[256];
     ck_assert_int_eq(sim_parse_key("ABCDEFGHIJKLMNOPQRST", k, err, sizeof err), 0);
-    ck_assert_mem_eq(k, "ABCDEFGHIJKLMNOP", 16);  /* first 16 of 20 (mep.md 5.1) */
+    ck_assert_mem_eq(k, "ABCDEFGHIJKLMNOP", 16);  /* first 16 of 20 (docs/mep.md 5.1) */
     ck_assert_int_eq(sim_parse_key("0123456789abcdef", k, err, sizeof err), 0);
     ck_assert_mem_eq(k, "0123456789abcdef", 16);  /* 16 chars are ASCII, not hex */
     static const uint8_t seq[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};

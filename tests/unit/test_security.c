@@ -1,4 +1,4 @@
-/* Check suite: sim_security, the meter's RC4-mode pipeline (mep.md 5.5,
+/* Check suite: sim_security, the meter's RC4-mode pipeline (docs/mep.md 5.5,
  * 5.6, 3.4): sequence-window edges, key order, encryption detection, the
  * 0x0B and 0x0C answers, malformed lengths. Frames are built here from
  * fields with the proto helpers, like a client would. */
@@ -56,7 +56,7 @@ static sim_sec_verdict open_seq(sim_security *s, uint32_t seq, sim_sec_exchange 
 
 START_TEST(test_window_edges)
 {
-    /* mep.md 5.5: accept E..E+7 (1..8 after the last accepted); E = rx+1. */
+    /* docs/mep.md 5.5: accept E..E+7 (1..8 after the last accepted); E = rx+1. */
     static const struct {
         uint32_t e, rx;
         bool ok;
@@ -125,7 +125,7 @@ END_TEST
 
 START_TEST(test_mak_before_mbk)
 {
-    /* Both keys equal: the MAK must win (mep.md 5.6: MAK tried first). */
+    /* Both keys equal: the MAK must win (docs/mep.md 5.6: MAK tried first). */
     sim_security s;
     sim_sec_exchange x;
     sim_sec_cfg c;

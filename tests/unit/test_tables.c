@@ -1,7 +1,7 @@
 /* Check suite: sim_tables (table store, layouts, dynamic renders).
  *
  * Sizes follow the dimension tables for every shipped profile; BT23/BT28
- * layouts follow mep.md 12.6/12.8 for the BT21 variants of scenario S28;
+ * layouts follow docs/mep.md 12.6/12.8 for the BT21 variants of scenario S28;
  * BT28 satisfies the Home Assistant sum rule exactly; the guide-example
  * profiles reproduce the guide's bytes (RC4 Example 1 BT23 read, the ET52/53
  * transaction example's six reads).
@@ -126,22 +126,22 @@ START_TEST(test_default_dimension_values)
 {
     meter x;
     open_meter(&x, "nes-3ph", T0);
-    /* mep.md 12.13/12.14/12.15: 5 x 66 = 330, 186, MEP1 offsets */
+    /* docs/mep.md 12.13/12.14/12.15: 5 x 66 = 330, 186, MEP1 offsets */
     ck_assert_int_eq(sim_tables_size(x.t, MEP_ET(13)), 330);
     ck_assert_int_eq(sim_tables_size(x.t, MEP_ET(14)), 186);
     ck_assert_int_eq(sim_tables_size(x.t, MEP_ET(50)), 71);
     ck_assert_int_eq(sim_tables_size(x.t, MEP_ET(15)), 221);
     ck_assert_int_eq(sim_tables_size(x.t, MEP_ET(16)), 2585);
     uint8_t b[16];
-    /* ET11 bytes 0-9 as the real meter of mep.md 12.13 */
+    /* ET11 bytes 0-9 as the real meter of docs/mep.md 12.13 */
     static const uint8_t et11[10] = {0x05, 0x42, 0x24, 0x05, 0x06, 0x05, 0x02, 0x01, 0x03, 0xF9};
     ck_assert_int_eq(sim_tables_read(x.t, MEP_ET(11), 0, 10, b), 10);
     ck_assert_mem_eq(b, et11, 10);
-    /* ET51 defaults (mep.md 12.18) */
+    /* ET51 defaults (docs/mep.md 12.18) */
     static const uint8_t et51[10] = {0x00, 60, 0, 30, 0x58, 0x02, 0x2C, 0x01, 1, 0};
     ck_assert_int_eq(sim_tables_read(x.t, MEP_ET(51), 0, 10, b), 10);
     ck_assert_mem_eq(b, et51, 10);
-    /* BT00 bytes 0-2 (mep.md 12.2), manufacturer; ET04 ratings; ET70.142 */
+    /* BT00 bytes 0-2 (docs/mep.md 12.2), manufacturer; ET04 ratings; ET70.142 */
     ck_assert_int_eq(sim_tables_read(x.t, 0, 0, 8, b), 8);
     ck_assert_mem_eq(b, "\x02\x2A\x88NES \x02", 8);
     ck_assert_int_eq(sim_tables_read(x.t, MEP_ET(4), 56, 6, b), 6);
@@ -297,7 +297,7 @@ START_TEST(test_bt28_field_capture_like_values)
 {
     meter x;
     open_meter(&x, "nes-3ph", T0);
-    /* module-behaviour 7 field capture: 432 W = 320 + 59 + 53, PF 711/335/274 */
+    /* docs/module-behaviour.md 7 field capture: 432 W = 320 + 59 + 53, PF 711/335/274 */
     ck_assert_int_eq(sim_tables_size(x.t, 28), 220);
     ck_assert_int_eq(bt28_value(&x, 0), 432);
     ck_assert_int_eq(bt28_value(&x, 1), 0);
@@ -505,7 +505,7 @@ START_TEST(test_read_write_semantics)
     ck_assert_int_eq(sim_tables_read(x.t, 21, 10, 1, b), SIM_TBL_RANGE);
     ck_assert_int_eq(sim_tables_read(x.t, 21, 8, 10, b), 2); /* clamped */
     ck_assert_int_eq(sim_tables_read(x.t, 21, 0, 0, b), 0);
-    /* writes: extra bytes ignored (mep.md 3.3) */
+    /* writes: extra bytes ignored (docs/mep.md 3.3) */
     memset(b, 0xAB, sizeof b);
     ck_assert_int_eq(sim_tables_write(x.t, MEP_ET(51), 5, b, 100), 5);
     ck_assert_int_eq(sim_tables_write(x.t, MEP_ET(51), 10, b, 1), SIM_TBL_RANGE);

@@ -1,7 +1,7 @@
 /* Check suite: TLS mode on the MEP port (simulator/sim_tls, firmware/host/host_tls).
  *
  * Walks the guide's TLS example (fixtures/vectors/mep_rc4.json, tls_example:
- * mep.md 7.2) record by record, replays the guide's client flights against
+ * docs/mep.md 7.2) record by record, replays the guide's client flights against
  * sim_tls with the guide's server random and session id and compares the
  * answers byte for byte, then runs host_tls against sim_tls in process
  * (MAK and MBK, wrong key, bad identities, 0x0A, 0x58 reset, TLS_TERMINATE,
@@ -250,7 +250,7 @@ static const uint8_t READ_ET70_142[] = {0x3F, 0x08, 0x46, 0x00, 0x00, 0x8E, 0x00
 /* ---- guide vectors --------------------------------------------------------- */
 
 /* Every message of the guide's example is a well-formed MEP frame whose TLS
- * data is whole records of the expected content types (mep.md 7.2). */
+ * data is whole records of the expected content types (docs/mep.md 7.2). */
 START_TEST(test_guide_vectors_are_whole_records)
 {
     vec_msg m[8];
@@ -285,7 +285,7 @@ END_TEST
 
 /* Replay the guide's client flights against sim_tls with the guide's server
  * random (time = first 4 bytes, rng = the other 28 + session id) and compare
- * every server answer byte for byte (mep.md 7.2, vectors tls_ex1_m2/m4,
+ * every server answer byte for byte (docs/mep.md 7.2, vectors tls_ex1_m2/m4,
  * tls_ex2_resp). */
 START_TEST(test_replay_guide_handshake_byte_exact)
 {
@@ -307,7 +307,7 @@ START_TEST(test_replay_guide_handshake_byte_exact)
 
     dispatch_stub d;
     memset(&d, 0, sizeof d);
-    const uint8_t et70_reply[] = {0x00, 0x00, 0x01, 0x02}; /* mep.md 15.1: 4 bytes, not 3 */
+    const uint8_t et70_reply[] = {0x00, 0x00, 0x01, 0x02}; /* docs/mep.md 15.1: 4 bytes, not 3 */
     memcpy(d.resp, et70_reply, sizeof et70_reply);
     d.resp_len = sizeof et70_reply;
     log_sink ls = {{0}, 0};
@@ -367,7 +367,7 @@ START_TEST(test_guide_flight_key_id_2_is_0x03)
 }
 END_TEST
 
-/* Identity of 2 bytes (not 3): 0x03 (mep.md 7.1 [I]). */
+/* Identity of 2 bytes (not 3): 0x03 (docs/mep.md 7.1 [I]). */
 START_TEST(test_identity_length_2_is_0x03)
 {
     vec_msg m[8];
@@ -392,7 +392,7 @@ START_TEST(test_identity_length_2_is_0x03)
 }
 END_TEST
 
-/* ClientHellos the meter must refuse (mep.md 7.1: TLS 1.2 and 0x00A9
+/* ClientHellos the meter must refuse (docs/mep.md 7.1: TLS 1.2 and 0x00A9
  * only): only TLS_PSK_WITH_AES_256_CBC_SHA (0x008D) offered, or
  * client_version TLS 1.1. Both answered 0x01, no session. */
 START_TEST(test_client_hello_without_00A9_or_tls12_is_0x01)
@@ -532,7 +532,7 @@ START_TEST(test_table_without_session_is_0x0A)
 }
 END_TEST
 
-/* 0x58 during a session discards it (mep.md 7.3): the old client's next
+/* 0x58 during a session discards it (docs/mep.md 7.3): the old client's next
  * TLS_TABLE gets 0x0A, and host_tls recovers by handshaking again. */
 START_TEST(test_handshake_mid_session_resets)
 {
@@ -688,7 +688,7 @@ START_TEST(test_malformed_messages_change_nothing)
 }
 END_TEST
 
-/* mep.md 7.5: RC4 frames on a TLS-required port or during a session. */
+/* docs/mep.md 7.5: RC4 frames on a TLS-required port or during a session. */
 START_TEST(test_rc4_gate_policy)
 {
     dispatch_stub d;
@@ -770,7 +770,7 @@ START_TEST(test_bench_handshake_and_poll_bytes)
     ck_assert_uint_eq(rl1, 3 + 13);
     ck_assert_uint_eq(rl2, 3 + BT28_BYTES);
     size_t tls_poll = l.bytes_tx + l.bytes_rx;
-    /* RC4 mode (mep.md 3.2/3.6): request = len(2) + bare + seq(4) + digest(8),
+    /* RC4 mode (docs/mep.md 3.2/3.6): request = len(2) + bare + seq(4) + digest(8),
      * response = len(2) + bare response + digest(8). */
     size_t rc4_poll = (2 + sizeof p1 + 12) + (2 + rl1 + 8) + (2 + sizeof p2 + 12) + (2 + rl2 + 8);
     /* TLS adds per message: code(1) + record header(5) + nonce(8) + tag(16). */

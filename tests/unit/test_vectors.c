@@ -222,7 +222,7 @@ static void check_fields(const char *id, json_t *fields, const hexbuf *raw, bool
     }
 }
 
-/* ET52/ET53 payload description (mep.md 9) against its bytes. */
+/* ET52/ET53 payload description (docs/mep.md 9) against its bytes. */
 static void check_tx_payload(const char *id, json_t *pl, const uint8_t *b, size_t n)
 {
     bool have;
@@ -418,7 +418,7 @@ static void walk_vector(walk *w, json_t *all, json_t *v, const uint8_t example_m
             ck_assert_msg(eresp.n == presp.n && eresp.n > 10, "%s: response sizes", id);
             uint8_t rb[MAXB];
             memcpy(rb, eresp.b + 2, eresp.n - 10);
-            mep_rc4_crypt(&c, rb, eresp.n - 10); /* keystream continues (mep.md 5.4) */
+            mep_rc4_crypt(&c, rb, eresp.n - 10); /* keystream continues (docs/mep.md 5.4) */
             ck_assert_msg(!memcmp(rb, presp.b + 2, presp.n - 10), "%s: response decryption", id);
             replay(w, id, &enc_req, &eresp, &presp, mak, mbk, mep_get_be32(plain + pn - 4));
         }
