@@ -22,6 +22,8 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 # 2-core CI machine; every test has its own PTYs, sockets and ports.
 PYTEST_WORKERS=${PYTEST_WORKERS:-2}
 PY=/usr/bin/python3
+# The osgp_hil package (hil/pyproject.toml) from this tree, not an installed copy.
+export PYTHONPATH="$ROOT/hil${PYTHONPATH:+:$PYTHONPATH}"
 export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-60}
 
 passed=0

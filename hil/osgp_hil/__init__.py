@@ -1,20 +1,45 @@
-"""osgp_hil: run the emulator's test suite against a real board on a bench.
+"""osgp_hil: put any module firmware in the loop with an emulated OSGP meter,
+on a PC (the virtual rig) or on a bench with the real board.
 
 The same pytest tests run on two rigs:
 
 * the built-in ``virtual`` rig: mepsim on a pseudo-terminal is the meter and
-  mepmod (the firmware's POSIX port) is the board, exactly like CI;
+  a board program is the module: mepmod (the project's firmware host port)
+  by default, or any program a board description names (``--board``,
+  ``--board-command``; ``boards.py``);
 * a bench rig described in a YAML file (``pytest --rig bench.yaml``): mepsim
   drives a USB-serial adapter wired to the real board's MEP connector, the
   adapter's modem lines sense the board's transceiver/ENABLE lines and drive
   its reset or supply relay, and the board's outputs are reached over its
   console UART, HTTP and MQTT.
 
-Modules: ``rig`` (rig description, strict validation), ``modem`` (modem-line
-sensing and pulses over pyserial, injectable), ``trace`` (per-test meter-line
-trace), ``procs`` (child processes), ``fixtures`` (the Meter / Board / Rig
-objects behind the fixtures), ``plugin`` (the pytest plugin) and
-``labgrid`` (a labgrid resource and driver for the emulated meter).
+Modules: ``harness`` (the Meter / Board / Rig objects), ``plugin`` (the
+pytest plugin, entry point ``osgp_hil``), ``rig`` (rig description, strict
+validation), ``boards`` (board descriptions; ``boards/*.yaml`` shipped),
+``boardline`` (the board-line protocol, docs/board-line-protocol.md),
+``contract`` (module JSON contract and HA rules), ``mepsim_control``
+(control-socket client), ``paths`` (programs and fixtures), ``procs``
+(child processes), ``modem`` (modem-line sensing and pulses), ``trace``
+(per-test meter-line trace), ``link`` / ``mepframe`` (a scripted module
+end: raw MEP frames), and ``labgrid`` (a labgrid resource and driver).
 """
 
-__all__ = ["rig", "modem", "trace", "procs", "fixtures", "plugin"]
+__version__ = "0.2.0"
+__all__ = ["harness", "plugin", "rig", "boards", "boardline", "contract", "mepsim_control",
+           "paths", "procs", "modem", "trace", "link", "mepframe"]
+
+
+def entry_point_active():
+    """True when pytest loads the plugin by itself (the package is installed
+    with its pytest11 entry point and autoloading is on)."""
+    import os
+    from importlib.metadata import entry_points
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        return False
+    return any(ep.name == "osgp_hil" for ep in entry_points(group="pytest11"))
+
+
+def plugin_args():
+    """pytest arguments that load the plugin exactly once: none when the
+    entry point does it, else ``-p osgp_hil.plugin`` (PYTHONPATH=hil)."""
+    return [] if entry_point_active() else ["-p", "osgp_hil.plugin"]

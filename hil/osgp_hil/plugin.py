@@ -1,10 +1,18 @@
 """pytest plugin: run the same tests on the virtual rig or a bench.
 
-Load it with ``pytest_plugins = ["osgp_hil.plugin"]`` in a conftest.py (with
-<repo>/hil on sys.path) or ``-p osgp_hil.plugin``.
+Installed (``pip install ./hil``) it loads itself through the ``pytest11``
+entry point ``osgp_hil``; from a checkout without installing, use
+``PYTHONPATH=hil`` and ``-p osgp_hil.plugin`` (or ``pytest_plugins``).
 
 Options
   --rig virtual|FILE      the built-in virtual rig (default) or a rig YAML
+  --board FILE|NAME       board description (shipped: mepmod, arduino-host)
+  --board-command CMD     the board's command line template ({port} ...)
+  --board-ready SPEC      http:/PATH or log:REGEX[,timeout=S]
+  --board-binary PATH     what {binary} is
+  --board-lines MODE      control (board-line protocol) or none
+  --hil-fixtures DIR      fixtures/ (meters, scenarios); default $OSGP_FIXTURES
+                          or the checkout's
   --hil-artifacts DIR     per-test artefact directories (default artifacts/)
 
 Fixtures
@@ -16,7 +24,8 @@ Fixtures
 Markers
   @pytest.mark.scenario("s09-transceiver-latch-up")  start the meter with it
   @pytest.mark.profile("nes-1ph")                    meter profile
-  @pytest.mark.board_args("--poll-ms", "500")        virtual rig: mepmod args
+  @pytest.mark.board_args("--poll-ms", "500")        virtual rig: extra board args
+  @pytest.mark.board_opts(poll_ms=500, tls=True)     the board's named args fragments
   @pytest.mark.meter_args("--speed", "20")           extra mepsim args
   @pytest.mark.bench_only(reason="...")              skipped on the virtual rig
   @pytest.mark.virtual_only(reason="...")            skipped on a bench
@@ -35,7 +44,9 @@ from pathlib import Path
 
 import pytest
 
-from .fixtures import Rig
+from . import paths
+from .boards import BoardError, from_options
+from .harness import Rig
 from .rig import RigError, load_rig, virtual_rig
 
 
@@ -43,6 +54,19 @@ def pytest_addoption(parser):
     g = parser.getgroup("osgp-hil", "OSGP HIL rig")
     g.addoption("--rig", default="virtual",
                 help="'virtual' (mepsim on a PTY + mepmod, default) or a rig YAML file")
+    g.addoption("--board", default=None, metavar="FILE|NAME",
+                help="board description YAML, or a shipped one (mepmod, arduino-host)")
+    g.addoption("--board-command", default=None, metavar="CMD",
+                help="the board's command line, a template: {port} {baud} {mbk} {mak} "
+                     "{http_port} {mqtt} {control} {state_dir} {artifacts} {binary}")
+    g.addoption("--board-ready", default=None, metavar="SPEC",
+                help="how to tell the board is up: http:/PATH or log:REGEX[,timeout=S]")
+    g.addoption("--board-binary", default=None, metavar="PATH", help="what {binary} expands to")
+    g.addoption("--board-lines", default=None, choices=("control", "none"),
+                help="the board reports its lines on the board-line protocol, or not")
+    g.addoption("--hil-fixtures", default=None, metavar="DIR",
+                help="fixtures directory (meters/, scenarios/); default $OSGP_FIXTURES or "
+                     "the checkout's fixtures/")
     g.addoption("--hil-artifacts", default="artifacts", metavar="DIR",
                 help="directory for per-test artefacts (default: artifacts/)")
 
@@ -50,17 +74,31 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     for m in ("scenario(name): start the meter with fixtures/scenarios/<name>.json",
               "profile(name): meter profile (fixtures/meters/<name>.json or a path)",
-              "board_args(*args): extra mepmod arguments on the virtual rig",
+              "board_args(*args): extra board arguments on the virtual rig",
+              "board_opts(**kw): the board description's named args fragments (poll_ms=500)",
               "meter_args(*args): extra mepsim arguments (e.g. --speed 20 for a scenario)",
               "scenario_hold: the scenario's timeline is held until meter.ctl.scenario('start')",
               "bench_only(reason): needs real hardware; skipped on the virtual rig",
               "virtual_only(reason): needs the virtual rig; skipped on a bench"):
         config.addinivalue_line("markers", m)
+    fx = config.getoption("--hil-fixtures", default=None)
+    if fx:
+        if not (Path(fx) / "meters").is_dir():
+            raise pytest.UsageError(f"--hil-fixtures: {fx} has no meters/ directory")
+        paths.set_fixtures_dir(Path(fx).resolve())
     spec = config.getoption("--rig", default="virtual")
     try:
         rc = virtual_rig() if spec == "virtual" else load_rig(spec)
     except RigError as e:
         raise pytest.UsageError(f"--rig: {e}") from None
+    try:
+        board = from_options(*(config.getoption(o, default=None) for o in (
+            "--board", "--board-command", "--board-ready", "--board-binary", "--board-lines")),
+            base_dir=str(config.invocation_params.dir))
+    except BoardError as e:
+        raise pytest.UsageError(f"--board: {e}") from None
+    if board is not None:
+        rc.board.spec = board
     config._osgp_rig = rc
     art = Path(config.getoption("--hil-artifacts", default="artifacts"))
     if not art.is_absolute():
@@ -72,7 +110,8 @@ def pytest_report_header(config):
     rc = getattr(config, "_osgp_rig", None)
     if rc is None:
         return None
-    where = "mepsim PTY + mepmod" if rc.is_virtual else f"meter UART {rc.meter.uart}"
+    bname = rc.board.spec.name if rc.board.spec else "mepmod"
+    where = f"mepsim PTY + board {bname}" if rc.is_virtual else f"meter UART {rc.meter.uart}"
     return f"osgp-hil rig: {rc.name} ({rc.kind}: {where}); artefacts in {config._osgp_artifacts}"
 
 
@@ -141,7 +180,8 @@ def meter(request, _osgp_rig):
 def board(request, meter, _osgp_rig):
     """The module under test, started (fresh boot) after the meter."""
     ba = request.node.get_closest_marker("board_args")
-    return _osgp_rig.board.start(extra=ba.args if ba else ())
+    bo = request.node.get_closest_marker("board_opts")
+    return _osgp_rig.board.start(extra=ba.args if ba else (), opts=bo.kwargs if bo else None)
 
 
 @pytest.fixture

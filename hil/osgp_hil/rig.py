@@ -5,14 +5,16 @@ board's transceiver supply and which senses the meter ENABLE line
 (module-behaviour.md 2), which modem output drives the board's reset or
 supply relay and with what pulse lengths, the board's console UART, how to
 reach the board's outputs (HTTP, MQTT) and which meter profile and keys
-mepsim emulates. ``hil/examples/bench.yaml`` is the annotated example.
+mepsim emulates, and which program is the board on the virtual rig (the
+board description keys of ``boards.py`` inside ``board:``).
+``hil/examples/bench.yaml`` is the annotated example.
 
 Validation is strict: an unknown key, a wrong type, a bad value or a device
 that does not exist is a ``RigError`` whose message names the file, the key
 path (``$.lines.enable.input``) or the device, and nothing is returned.
 
-``virtual_rig()`` is the built-in rig: mepsim on a PTY and mepmod as the
-board, as CI runs them.
+``virtual_rig()`` is the built-in rig: mepsim on a PTY and a board program
+(mepmod by default), as CI runs them.
 """
 
 import os
@@ -20,8 +22,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
-
-REPO = Path(__file__).resolve().parents[2]
 
 INPUTS = ("CTS", "DSR", "DCD", "RI")
 OUTPUTS = ("DTR", "RTS")
@@ -53,12 +53,12 @@ class MeterSide:
     baud: int = 9600                   # mep.md 2: default 9600
     format: str = "8N1"                # mep.md 2: 8N1 [E]
     profile: Optional[str] = None      # meter profile JSON (None: mepsim's built-in)
-    scenario_dir: str = str(REPO / "fixtures" / "scenarios")
+    scenario_dir: Optional[str] = None  # default: <fixtures>/scenarios (paths.fixtures_dir)
     mbk: str = "MEPtestKey0123456789"
     mak: Optional[str] = None
     seq_start: Optional[int] = None
     seed: int = 1
-    mepsim: Optional[str] = None       # binary; default $MEPSIM_BIN or <repo>/build
+    mepsim: Optional[str] = None       # binary; default $MEPSIM_BIN, PATH, <checkout>/build
 
 
 @dataclass
@@ -86,7 +86,7 @@ class Board:
     mqtt_broker: Optional[str] = None  # host[:port]
     mqtt_prefix: str = "esp32-mep"
     boot_timeout_s: float = 60.0
-    mepmod: Optional[str] = None       # virtual rig: binary; default $MEPMOD_BIN or <repo>/build
+    spec: Optional[object] = None      # boards.BoardSpec: the program (virtual) / expectations
 
 
 @dataclass
@@ -173,6 +173,10 @@ def _prefix(v, path):
     return v
 
 
+def _any(v, path):
+    return v            # validated by boards.parse_board with its own key paths
+
+
 SENSE = {"input": (_one_of(INPUTS), True), "inverted": (_bool, False)}
 DRIVE = {"output": (_one_of(OUTPUTS), True), "inverted": (_bool, False),
          "pulse_ms": (_int(1, 600000), False)}
@@ -207,9 +211,15 @@ SCHEMA = {
         "http": (_url, False),
         "mqtt": ({"broker": (_hostport, True), "prefix": (_prefix, False)}, False),
         "boot_timeout_s": (_num(1, 3600), False),
-        "mepmod": (_str, False),
+        # the board description keys (boards.py), validated there
+        "name": (_any, False), "description": (_any, False), "binary": (_any, False),
+        "command": (_any, False), "env": (_any, False), "ready": (_any, False),
+        "outputs": (_any, False), "lines": (_any, False), "expect": (_any, False),
+        "args": (_any, False), "exit_codes": (_any, False),
     }, False),
 }
+BOARD_KEYS = ("name", "description", "binary", "command", "env", "ready", "outputs", "lines",
+              "expect", "args", "exit_codes")
 
 
 def _walk(data, schema, path):
@@ -249,6 +259,7 @@ def parse_rig(data, source="<rig>", base_dir=".", check_devices=True):
         raise RigError(f"{source}: {e}") from None
     m, ln, b = d["meter"], d.get("lines", {}), d.get("board", {})
     kind = d.get("kind", "bench")
+    spec = _board_spec(b, kind, source, base_dir)
 
     def err(msg):
         return RigError(f"{source}: {msg}")
@@ -265,8 +276,7 @@ def parse_rig(data, source="<rig>", base_dir=".", check_devices=True):
     meter = MeterSide(
         uart=m.get("uart"), baud=m.get("baud", 9600), format=m.get("format", "8N1"),
         profile=_resolve(base_dir, m.get("profile")),
-        scenario_dir=_resolve(base_dir, m["scenario_dir"]) if "scenario_dir" in m
-        else MeterSide.scenario_dir,
+        scenario_dir=_resolve(base_dir, m["scenario_dir"]) if "scenario_dir" in m else None,
         mbk=m.get("mbk", MeterSide.mbk), mak=m.get("mak"), seq_start=m.get("seq_start"),
         seed=m.get("seed", 1), mepsim=_resolve(base_dir, m.get("mepsim")))
     lines = Lines(port=ln.get("port"), transceiver=sense.get("transceiver"),
@@ -278,8 +288,7 @@ def parse_rig(data, source="<rig>", base_dir=".", check_devices=True):
                                   log=c.get("log", "console.log")),
                   http=b.get("http"), mqtt_broker=mq.get("broker"),
                   mqtt_prefix=mq.get("prefix", "esp32-mep"),
-                  boot_timeout_s=b.get("boot_timeout_s", 60.0),
-                  mepmod=_resolve(base_dir, b.get("mepmod")))
+                  boot_timeout_s=b.get("boot_timeout_s", 60.0), spec=spec)
     rig = RigConfig(name=d.get("name", Path(source).stem), kind=kind, meter=meter, lines=lines,
                     board=board, source=source)
 
@@ -303,27 +312,53 @@ def parse_rig(data, source="<rig>", base_dir=".", check_devices=True):
     return rig
 
 
-def load_rig(path, check_devices=True):
-    """Load and validate a rig file; RigError names the problem."""
+def _board_spec(b, kind, source, base_dir):
+    """The board description inside `board:` (virtual: the program; bench:
+    outputs and expectations). Virtual rigs default to the shipped mepmod."""
+    from .boards import BoardError, parse_board
+    given = {k: b[k] for k in BOARD_KEYS if k in b}
+    if not given:
+        return None
+    if kind == "virtual" and "command" not in given and "description" not in given:
+        given["description"] = "mepmod"
+    try:
+        return parse_board(given, source=source, base_dir=base_dir, path="$.board",
+                           need_command=kind == "virtual")
+    except BoardError as e:
+        raise RigError(str(e)) from None
+
+
+def read_yaml(path, what="rig file", error=RigError):
+    """A YAML file's document; `error` names the file (and line:column)."""
     import yaml
     p = Path(path)
     try:
         text = p.read_text()
     except OSError as e:
-        raise RigError(f"{path}: cannot read the rig file: {e.strerror}") from None
+        raise error(f"{path}: cannot read the {what}: {e.strerror}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise RigError(f"{path}{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+        raise error(f"{path}{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
     if data is None:
-        raise RigError(f"{path}: the rig file is empty")
-    return parse_rig(data, source=str(path), base_dir=str(p.resolve().parent),
+        raise error(f"{path}: the {what} is empty")
+    return data
+
+
+def load_rig(path, check_devices=True):
+    """Load and validate a rig file; RigError names the problem."""
+    data = read_yaml(path)
+    return parse_rig(data, source=str(path), base_dir=str(Path(path).resolve().parent),
                      check_devices=check_devices)
 
 
-def virtual_rig():
-    """The built-in rig: mepsim on a PTY + mepmod, as in CI."""
+def virtual_rig(spec=None):
+    """The built-in rig: mepsim on a PTY + a board program (spec: a
+    boards.BoardSpec; default the shipped mepmod description), as in CI."""
+    if spec is None:
+        from .boards import default_board
+        spec = default_board()
     return RigConfig(name="virtual", kind="virtual", meter=MeterSide(), lines=Lines(),
-                     board=Board(boot_timeout_s=30.0), source=None)
+                     board=Board(boot_timeout_s=30.0, spec=spec), source=None)

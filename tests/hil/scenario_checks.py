@@ -1,13 +1,15 @@
 """scenario_checks: run one fixtures/scenarios timeline against the board and
-judge what the board published (module-behaviour 8.1, 8.4, 9).
+judge what the board published (module-behaviour 8.1, 8.2, 8.4, 9).
 
-Owns the rig-agnostic part of tests/hil/test_scenarios.py: choosing a clock
-speed so a scenario fits a few wall seconds, sampling the meter's truth
-(control `get`) and the board's /getDashDataWS while the timeline runs
-(every document is kept in board.published and so in published.json), and
-the checks every scenario must pass:
+Owns the rig- and board-agnostic part of tests/hil/test_scenarios.py:
+choosing a clock speed so a scenario fits a few wall seconds, sampling the
+meter's truth (control `get`) and what the board publishes (its
+``outputs``: the module JSON contract over HTTP, the MQTT topics, or console
+values; every HTTP document is kept in board.published and so in
+published.json) while the timeline runs, and the checks every scenario
+must pass, for any board:
 
-* every 200 document obeys the HA contract of 8.1/8.4: the 16 members HA
+* every HTTP document obeys the HA contract of 8.1/8.4: the 16 members HA
   reads are JSON integers, Utility_SN is a non-empty string,
   CurrentDateTime has the 8.1 form, and the snapshot sum rule
   |(Fwd_W - Rev_W) - sum(Lx_Fwd_W - Lx_Rev_W)| <= 3 W holds;
@@ -15,10 +17,16 @@ the checks every scenario must pass:
   Rev_Act_Wh never exceeds the model's truth read just after it (the model
   only counts up; glitches only change the served bytes), and per meter
   serial the published counters never go down (HA books them as total
-  increasing) - a new serial is a new baseline;
-* the raw meter values stay visible in Raw_Fwd_Act_Wh / Raw_Rev_Act_Wh;
+  increasing) - a new serial is a new baseline. Each finding names the
+  value published, when, and the truth (osgp_hil.contract.energy_problems);
+* the same energy rules for every MQTT meterConsumptionTotal message;
 * after the faults are cleared the published values come back to the
   truth within 2 polls (plus a documented allowance, see RECOVERY_S).
+
+Board-specific checks follow the board description's ``expect`` block:
+``raw_members`` (the raw meter values stay visible in Raw_Fwd_Act_Wh /
+Raw_Rev_Act_Wh / Energy_Suspect), ``status_member`` (the error state shows
+in Status).
 
 Time: scenario steps are in simulated seconds and run at --speed; line
 faults' own durations are wall milliseconds (sim_fault.h), so they keep
@@ -26,14 +34,14 @@ their real length at any speed.
 """
 
 import json
-import re
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-SCEN_DIR = REPO / "fixtures" / "scenarios"
+from osgp_hil import contract, paths
 
-POLL_MS = 500                 # mepmod --poll-ms for the scenario runs
+SCEN_DIR = paths.fixture("scenarios")
+METERS_DIR = paths.fixture("meters")
+
+POLL_MS = 500                 # the board's args.poll_ms for the scenario runs, if it has one
 WALL_TARGET_S = 10.0          # aim: a whole timeline in about this many wall seconds
 MAX_SPEED = 60.0              # above this the model's per-poll energy steps get silly
 GLITCH_MAX_SPEED = 10.0       # see speed_for (nes-3ph loads x 10 stay below the 100 A rating)
@@ -43,13 +51,6 @@ GLITCH_MAX_SPEED = 10.0       # see speed_for (nes-3ph loads x 10 stay below the
 # a loaded CI machine. Generous on purpose: it bounds, it does not time.
 RECOVERY_S = 2 * POLL_MS / 1000.0 + 12.0
 
-HA_INT_MEMBERS = ("Fwd_Act_Wh", "Rev_Act_Wh", "L1_RMS_A", "L2_RMS_A", "L3_RMS_A", "L1_RMS_V",
-                  "L2_RMS_V", "L3_RMS_V", "Fwd_W", "Rev_W", "L1_Fwd_W", "L2_Fwd_W", "L3_Fwd_W",
-                  "L1_Rev_W", "L2_Rev_W", "L3_Rev_W")
-CONTRACT_MEMBERS = ("ESP_SW", "ESP_SW_By", "ESP_SW_Version", "Meter_Manufacturer", "Meter_Model",
-                    "Meter_SW_Version", "Utility_SN", "CurrentDateTimeString", "CurrentDateTime",
-                    "Freq_mHz", "Fwd_Avg_W", "Rev_Avg_W") + HA_INT_MEMBERS
-ISO_RE = re.compile(r"^20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$")
 
 
 def scenario_names():
@@ -78,7 +79,7 @@ def tls_required(doc):
     """The scenario's meter profile asks for TLS mode (mep.md 7): the board runs --tls."""
     prof = SCEN_DIR / doc["profile"]
     if not prof.is_file():
-        prof = REPO / "fixtures" / "meters" / doc["profile"]
+        prof = METERS_DIR / doc["profile"]
     try:
         return bool(json.loads(prof.read_text()).get("tls_required"))
     except (OSError, ValueError):
@@ -87,6 +88,11 @@ def tls_required(doc):
 
 def has_glitches(doc):
     return any("glitch" in s for s in doc["timeline"])
+
+
+def has_spikes(doc):
+    """The timeline glitches the served kWh counter upwards (S16)."""
+    return any(s.get("glitch") == "spike" for s in doc["timeline"])
 
 
 def speed_for(doc):
@@ -123,7 +129,7 @@ class Run:
         tr = self.rig.meter.truth()
         t0 = time.time()
         self.truth.append((t0, tr["bt23"]["fwd_wh"], tr["bt23"]["rev_wh"]))
-        status, doc, _ = self.rig.board.get()
+        status, doc = self.rig.board.snapshot()
         t1 = time.time()
         tr = self.rig.meter.truth()
         self.truth.append((time.time(), tr["bt23"]["fwd_wh"], tr["bt23"]["rev_wh"]))
@@ -164,35 +170,13 @@ class Run:
 
 
 # ---- checks (each returns a list of problems; empty = pass) -------------
-def ha_contract_problems(doc):
-    """8.1/8.4 for one served 200 document."""
-    p = []
-    for m in CONTRACT_MEMBERS:
-        if m not in doc:
-            p.append(f"member {m} missing")
-    for m in HA_INT_MEMBERS:
-        v = doc.get(m)
-        if not (isinstance(v, int) and not isinstance(v, bool)):
-            p.append(f"{m}={v!r} is not a JSON integer (8.4)")
-    sn = doc.get("Utility_SN")
-    if not isinstance(sn, str) or not sn.strip():
-        p.append(f"Utility_SN={sn!r}: HA needs a non-empty serial (8.4)")
-    elif any(ord(c) < 0x20 for c in sn):
-        p.append(f"Utility_SN={sn!r} carries control characters")
-    if not ISO_RE.match(str(doc.get("CurrentDateTime", ""))):
-        p.append(f"CurrentDateTime={doc.get('CurrentDateTime')!r} not in the 8.1 form")
-    if not p:
-        net = doc["Fwd_W"] - doc["Rev_W"]
-        per = sum(doc[f"L{i}_Fwd_W"] - doc[f"L{i}_Rev_W"] for i in (1, 2, 3))
-        if abs(net - per) > 3:
-            p.append(f"sum rule: (Fwd_W - Rev_W) = {net} but per-phase sum = {per} (8.4: <= 3 W)")
-    return p
-
-
 def contract_problems(run, sum_rule=True):
+    """8.1/8.4 for every document, when the board serves the HTTP contract."""
+    if not run.rig.board.spec.outputs.http and run.rig.config.is_virtual:
+        return []
     out = []
     for t, d in run.good_docs():
-        for prob in ha_contract_problems(d):
+        for prob in contract.ha_contract_problems(d):
             if not sum_rule and prob.startswith("sum rule"):
                 continue
             out.append(f"t={t:.2f}: {prob}")
@@ -202,29 +186,7 @@ def contract_problems(run, sum_rule=True):
 def energy_problems(run):
     """No published energy above what the meter could have served; per
     serial never decreasing (total increasing)."""
-    out = []
-    last = {}
-    for t, d in run.good_docs():
-        f, r = d.get("Fwd_Act_Wh"), d.get("Rev_Act_Wh")
-        if not isinstance(f, int) or not isinstance(r, int):
-            continue           # reported by the contract check
-        tr = run.truth_after(t)
-        if tr is not None:
-            if f > tr[0]:
-                out.append(f"t={t:.2f}: Fwd_Act_Wh={f} above the meter's truth {tr[0]} "
-                           f"(raw {d.get('Raw_Fwd_Act_Wh')}, suspect={d.get('Energy_Suspect')})")
-            if r > tr[1]:
-                out.append(f"t={t:.2f}: Rev_Act_Wh={r} above the meter's truth {tr[1]} "
-                           f"(raw {d.get('Raw_Rev_Act_Wh')})")
-        sn = d.get("Utility_SN")
-        if sn in last:
-            pf, pr = last[sn]
-            if f < pf:
-                out.append(f"t={t:.2f}: Fwd_Act_Wh went down {pf} -> {f} for serial {sn!r}")
-            if r < pr:
-                out.append(f"t={t:.2f}: Rev_Act_Wh went down {pr} -> {r} for serial {sn!r}")
-        last[sn] = (f, r)
-    return out[:20]
+    return contract.energy_problems(run.good_docs(), run.truth_after)
 
 
 def mqtt_energy_problems(run):
@@ -232,7 +194,7 @@ def mqtt_energy_problems(run):
     board = run.rig.board
     if board.mqtt is None:
         return []              # this rig has no broker: nothing published there
-    out, last = [], None
+    docs, out = [], []
     for t, topic, payload, _retain in board.mqtt.snapshot():
         if not topic.endswith("/meterConsumptionTotal/mydatajson"):
             continue
@@ -241,20 +203,18 @@ def mqtt_energy_problems(run):
         except ValueError:
             out.append(f"t={t:.2f}: {topic}: not JSON: {payload[:80]!r}")
             continue
-        f = doc.get("Fwd_Act_Wh")
-        if not (isinstance(f, int) and not isinstance(f, bool)):
+        f = doc.get("Fwd_Act_Wh") if isinstance(doc, dict) else None
+        if not contract.is_json_int(f):
             out.append(f"t={t:.2f}: MQTT Fwd_Act_Wh={f!r} is not an integer")
             continue
-        tr = run.truth_after(t)
-        if tr is not None and f > tr[0]:
-            out.append(f"t={t:.2f}: MQTT Fwd_Act_Wh={f} above the meter's truth {tr[0]}")
-        if last is not None and f < last:
-            out.append(f"t={t:.2f}: MQTT Fwd_Act_Wh went down {last} -> {f}")
-        last = f
-    return out[:10]
+        docs.append((t, doc))
+    return (out + contract.energy_problems(docs, run.truth_after, source="MQTT"))[:10]
 
 
 def raw_members_problems(run):
+    """Board description expect.raw_members: the diagnostics are served."""
+    if not run.rig.board.spec.expect.get("raw_members"):
+        return []
     out = []
     for t, d in run.good_docs():
         for m in ("Raw_Fwd_Act_Wh", "Raw_Rev_Act_Wh", "Energy_Suspect"):

@@ -1,27 +1,22 @@
 """The bench code paths without hardware: a bench rig whose meter UART is the
 slave side of a pseudo-terminal (mepsim opens it with --uart, as it opens a
 USB adapter), whose modem lines and console are fake serial ports, and
-whose trace therefore comes from mepsim's -vv log (hil/osgp_hil/fixtures.py,
+whose trace therefore comes from mepsim's -vv log (hil/osgp_hil/harness.py,
 trace.py)."""
 
 import os
 import pty
-import sys
 import time
 import tty
-from pathlib import Path
 
 import pytest
 
 from fakeserial import FakeSerial
-from osgp_hil.fixtures import Rig
-from osgp_hil.procs import mepsim_bin
+from osgp_hil import mepframe
+from osgp_hil.harness import Rig
+from osgp_hil.paths import binary_or_none
 from osgp_hil.rig import parse_rig
 from osgp_hil.trace import TO_METER, TO_MODULE
-
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-import mepframe  # noqa: E402  (read-only use of the integration tests' frame builder)
 
 MBK = "MEPtestKey0123456789"
 SEQ = 0x10000000
@@ -54,8 +49,8 @@ def read_frame(fd, timeout=3.0):
 
 
 def test_bench_meter_on_a_uart_and_trace_from_its_log(uart, tmp_path):
-    if not mepsim_bin().is_file():
-        pytest.skip(f"mepsim not built at {mepsim_bin()}")
+    if binary_or_none("mepsim") is None:
+        pytest.skip("mepsim not built (set MEPSIM_BIN)")
     master, dev = uart
     cfg = parse_rig({"kind": "bench",
                      "meter": {"uart": dev, "mbk": MBK, "seq_start": SEQ},

@@ -3,7 +3,6 @@ osgp_hil resource/driver through hil/examples/osgp_hil_labgrid.py, the
 MepMeterDriver starts mepsim on a PTY, and one authenticated read (BT52)
 goes through labgrid's own SerialDriver on that PTY."""
 
-import sys
 import time
 from pathlib import Path
 
@@ -12,8 +11,7 @@ import pytest
 labgrid = pytest.importorskip("labgrid", reason="python3-labgrid is not installed")
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-import mepframe  # noqa: E402  (the integration tests' frame builder, read-only use)
+from osgp_hil import mepframe  # noqa: E402
 
 MBK = "MEPtestKey0123456789"
 SEQ = 0x10000000
@@ -65,10 +63,10 @@ def read_frame(serial, timeout=3.0):
 
 
 def test_one_read_through_a_local_labgrid_environment(tmp_path):
-    from osgp_hil.procs import mepsim_bin
-    binary = mepsim_bin()
-    if not binary.is_file():
-        pytest.skip(f"mepsim not built at {binary}")
+    from osgp_hil.paths import binary_or_none
+    binary = binary_or_none("mepsim")
+    if binary is None:
+        pytest.skip("mepsim not built (set MEPSIM_BIN)")
     env = labgrid.Environment(str(env_file(tmp_path, binary)))
     target = env.get_target("main")
     try:

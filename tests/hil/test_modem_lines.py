@@ -1,7 +1,7 @@
 """Bench modem lines through a fake serial port: every input with both
 polarities, debounce and its timestamps, reset/power pulse lengths and
 polarity, idle levels set before the port opens, and the bench Board's power
-cycle and reset driving them (hil/osgp_hil/modem.py, fixtures.py)."""
+cycle and reset driving them (hil/osgp_hil/modem.py, harness.py)."""
 
 import pytest
 
@@ -159,7 +159,7 @@ def test_open_adapter_sets_idle_levels_before_open():
 
 
 def test_bench_board_power_cycle_and_reset_through_fake_adapter(tmp_path):
-    from osgp_hil.fixtures import Rig
+    from osgp_hil.harness import Rig
     from osgp_hil.rig import parse_rig
     dev = tmp_path / "ttyUSB0"
     dev.write_text("")

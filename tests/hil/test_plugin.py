@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from osgp_hil.procs import mepsim_bin
+from osgp_hil import plugin_args
+from osgp_hil.paths import binary_or_none
 
-needs_mepsim = pytest.mark.skipif(not mepsim_bin().is_file(),
-                                  reason=f"mepsim not built at {mepsim_bin()}")
+needs_mepsim = pytest.mark.skipif(binary_or_none("mepsim") is None,
+                                  reason="mepsim not built (set MEPSIM_BIN)")
+PLUGIN = plugin_args()
 
 MARKERS = '''
 import pytest
@@ -37,10 +39,10 @@ def bench_file(tmp_path):
 
 def test_markers_skip_by_rig_kind(pytester, tmp_path):
     pytester.makepyfile(test_m=MARKERS)
-    r = pytester.runpytest("-p", "osgp_hil.plugin", "-rs")
+    r = pytester.runpytest(*PLUGIN, "-rs")
     r.assert_outcomes(passed=2, skipped=1)
     r.stdout.fnmatch_lines(["osgp-hil rig: virtual*", "SKIPPED*test_m.py:*: bench only: needs the relay*"])
-    r = pytester.runpytest("-p", "osgp_hil.plugin", "-rs", "--rig", str(bench_file(tmp_path)))
+    r = pytester.runpytest(*PLUGIN, "-rs", "--rig", str(bench_file(tmp_path)))
     r.assert_outcomes(passed=2, skipped=1)
     r.stdout.fnmatch_lines(["osgp-hil rig: rig (bench*", "*virtual rig only: reads mepmod's log*"])
 
@@ -49,7 +51,7 @@ def test_bad_rig_file_is_a_usage_error_naming_the_key(pytester, tmp_path):
     f = tmp_path / "bad.yaml"
     f.write_text("kind: bench\nmeter:\n  uart: /dev/null\n  baudrate: 9600\n")
     pytester.makepyfile(test_m=MARKERS)
-    r = pytester.runpytest("-p", "osgp_hil.plugin", "--rig", str(f))
+    r = pytester.runpytest(*PLUGIN, "--rig", str(f))
     assert r.ret == pytest.ExitCode.USAGE_ERROR
     r.stderr.fnmatch_lines(["*--rig: *bad.yaml: $.meter.baudrate: unknown key*"])
 
@@ -66,7 +68,7 @@ def test_failed_test_leaves_artefacts_and_junit_property(pytester, tmp_path):
     pytester.makepyfile(test_fail=FAILING)
     art = tmp_path / "art"
     xml = tmp_path / "junit.xml"
-    r = pytester.runpytest("-p", "osgp_hil.plugin", "--hil-artifacts", str(art),
+    r = pytester.runpytest(*PLUGIN, "--hil-artifacts", str(art),
                            f"--junitxml={xml}")
     r.assert_outcomes(failed=1)
     d = art / "test_fail" / "test_reads_then_fails"
@@ -85,6 +87,6 @@ def test_meter_dies(meter):
     meter.proc.p.send_signal(signal.SIGABRT)
     meter.proc.p.wait(10)
 ''')
-    r = pytester.runpytest("-p", "osgp_hil.plugin")
+    r = pytester.runpytest(*PLUGIN)
     r.assert_outcomes(passed=1, errors=1)
     r.stdout.fnmatch_lines(["*mepsim: killed by signal 6*"])

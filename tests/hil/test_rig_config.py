@@ -82,10 +82,10 @@ def test_minimal_bench_defaults(tmp_path):
     (lambda d: d.update(board={}), r"\$\.board: a bench rig needs at least one of"),
     (lambda d: d.update(kind="lab"), r"\$\.kind: 'lab' is not one of virtual, bench"),
     (lambda d: d["meter"].update(profile="nope.json"), r"\$\.meter\.profile: .*nope\.json does not exist"),
-    (lambda d: d["board"].update(console={"port": "/dev/does-not-exist-h9"}),
-     r"\$\.board\.console\.port: device /dev/does-not-exist-h9 does not exist"),
-    (lambda d: d.update(lines={"port": "/dev/does-not-exist-h9", "reset": {"output": "DTR"}}),
-     r"\$\.lines\.port: device /dev/does-not-exist-h9 does not exist"),
+    (lambda d: d["board"].update(console={"port": "/dev/does-not-exist"}),
+     r"\$\.board\.console\.port: device /dev/does-not-exist does not exist"),
+    (lambda d: d.update(lines={"port": "/dev/does-not-exist", "reset": {"output": "DTR"}}),
+     r"\$\.lines\.port: device /dev/does-not-exist does not exist"),
 ])
 def test_mistakes_name_the_key_path(tmp_path, edit, message):
     d = copy.deepcopy(minimal(tmp_path))

@@ -10,7 +10,17 @@ import pytest
 
 from osgp_hil.trace import TO_METER, TO_MODULE, parse_mepsim_log
 
-FAST = pytest.mark.board_args("--poll-ms", "500")
+FAST = pytest.mark.board_opts(poll_ms=500)
+
+
+@pytest.fixture(autouse=True)
+def _default_board_only(rig_config):
+    """These test the plugin with its default board (mepmod's console lines,
+    /status page, boot order); with --board another firmware runs the
+    scenario suite and test_any_firmware instead."""
+    spec = rig_config.board.spec
+    if rig_config.is_virtual and spec is not None and spec.name != "mepmod":
+        pytest.skip(f"tests the plugin with the default board mepmod, not {spec.name}")
 
 
 @FAST

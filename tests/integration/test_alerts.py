@@ -2,7 +2,7 @@
 
 import time
 
-from mepframe import OK
+from osgp_hil.mepframe import OK
 
 
 def alert_times(link, duration):

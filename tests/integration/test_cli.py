@@ -7,11 +7,13 @@ import time
 
 import pytest
 
-import mepframe
-from simharness import REPO, SANITIZER_MARKS, Meter, fixture_path, mepsim_bin
-from mepframe import OK
+from osgp_hil import mepframe
+from osgp_hil.link import RawModule
+from osgp_hil.procs import SANITIZER_MARKS
+from osgp_hil.paths import fixture_path, fixtures_dir, mepsim_bin
+from osgp_hil.mepframe import OK
 
-REPO_FIXTURES = REPO / "fixtures"
+REPO_FIXTURES = fixtures_dir()
 
 
 def run(args, cwd, timeout=10):
@@ -87,14 +89,14 @@ def test_exit_after_stops_cleanly_and_removes_the_symlink(tmp_path):
 def test_sigterm_removes_the_pty_symlink(mepsim, tmp_path):
     sim = mepsim("--pty", "t.pty")
     assert os.path.islink(tmp_path / "t.pty")
-    rc, _ = sim.stop()
+    rc = sim.stop()
     assert rc == 0
     assert not os.path.lexists(tmp_path / "t.pty")
 
 
 def test_verbose_log_shows_the_decoded_request(mepsim):
     sim = mepsim("-v", "--pty", "v.pty", "--seq-start", "0x77635B91")
-    m = Meter(sim, "v.pty", seq=0x77635B91)
+    m = RawModule(sim, "v.pty", seq=0x77635B91)
     assert m.read("BT23", 0, 44).code == OK
     m.sim.stop()
     log = m.sim.stderr()
@@ -105,7 +107,7 @@ def test_verbose_log_shows_the_decoded_request(mepsim):
 
 def test_very_verbose_log_has_hex_dumps(mepsim):
     sim = mepsim("-vv", "--pty", "v.pty", "--seq-start", "0x10")
-    m = Meter(sim, "v.pty", seq=0x10)
+    m = RawModule(sim, "v.pty", seq=0x10)
     req_hex = " ".join("%02X" % b for b in mepframe.read("BT52", seq=0x10).frame)
     assert m.read("BT52").code == OK
     m.sim.stop()
@@ -129,7 +131,7 @@ def test_example_config_files_start(tmp_path, cfg):
 
 def test_verbose_log_reports_line_events(mepsim):
     sim = mepsim("-v", "--pty", "v.pty", "--seq-start", "0x10")
-    m = Meter(sim, "v.pty", seq=0x10)
+    m = RawModule(sim, "v.pty", seq=0x10)
     m.link.send(bytes.fromhex("00 14 3F 00"))             # torn request
     time.sleep(0.15)
     m.link.send(b"\x00\x00")

@@ -12,7 +12,8 @@ import subprocess
 
 import pytest
 
-from simharness import SANITIZER_MARKS, mepsim_bin
+from osgp_hil.procs import SANITIZER_MARKS
+from osgp_hil.paths import mepsim_bin
 
 
 def run(args, cwd, timeout=10):

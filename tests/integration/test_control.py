@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-import mepframe
-from mepframe import OK
-from mepsim_control import MepsimControlError
+from osgp_hil import mepframe
+from osgp_hil.mepframe import OK
+from osgp_hil.mepsim_control import MepsimControlError
 
 
 def test_control_socket_is_mode_0600(meter):

@@ -6,7 +6,7 @@ import select
 import subprocess
 import time
 
-from simharness import mepsim_bin
+from osgp_hil.paths import mepsim_bin
 
 
 def read_for(fd, seconds):

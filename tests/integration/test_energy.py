@@ -2,8 +2,8 @@
 
 import time
 
-from simharness import DEFAULT_SEQ, Meter
-from mepframe import OK, le32
+from osgp_hil.link import DEFAULT_SEQ, RawModule
+from osgp_hil.mepframe import OK, le32
 
 # nes-3ph: BT21 flags0 = 0 -> BT23 summation 0 (Fwd Wh) at 0, 1 (Rev Wh) at 4;
 # no present demands -> BT28 value k at 4k (module-behaviour 7).
@@ -17,7 +17,7 @@ def read_fwd_wh(m):
 
 def test_bt23_energy_grows_as_integral_of_bt28_power_over_sim_time(mepsim):
     sim = mepsim("--pty", "m.pty", "--seq-start", hex(DEFAULT_SEQ), "--speed", "100", "--seed", "3")
-    m = Meter(sim, "m.pty")
+    m = RawModule(sim, "m.pty")
     for phase in (1, 2, 3):
         m.ctl.set_load(phase, watts=3000, pf=1.0)
     time.sleep(0.12)

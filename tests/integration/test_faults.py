@@ -1,40 +1,41 @@
-"""Line faults through the control socket (sim_fault on the port's line hooks)."""
+"""Line faults through the control socket's fault-set commands (inject, clear,
+fault_status; sim_fault on the port's line hooks)."""
 
 import time
 
 import pytest
 
-import mepframe
-from mepframe import OK
-from mepsim_control import MepsimControlError
+from osgp_hil import mepframe
+from osgp_hil.mepframe import OK
+from osgp_hil.mepsim_control import MepsimControlError
 
 
 def test_truncate_fault_cuts_one_reply_then_wears_off(meter):
-    fid = meter.ctl.fault("truncate len=5 count=1")
-    assert fid > 0
+    fid = meter.ctl.inject("truncate len=5 count=1")
+    assert int(fid) > 0
     req = mepframe.read("BT52", seq=meter.next_seq(), key=meter.key)
     meter.link.send(req.frame)
     data, _ = meter.link.collect(0.3)
     assert len(data) == 5 and data[:2] == b"\x00\x12"      # first 5 bytes of the 20-byte reply
     time.sleep(0.06)
     assert meter.read("BT52").code == OK                  # count=1: worn off
-    lst = meter.ctl.fault_list()
+    lst = meter.ctl.fault_status()
     assert lst["injected"]["truncate"] == 1 and lst["active"] == 0
 
 
 def test_silence_to_module_until_stopped(meter):
-    meter.ctl.fault("silence dir=to-module")
+    meter.ctl.inject("silence dir=to-module")
     req = mepframe.read("BT52", seq=meter.next_seq(), key=meter.key)
     meter.link.send(req.frame)
     assert meter.link.expect_silence(0.3) == b""
     assert meter.ctl.status()["meters"][0]["e"] == req.seq + 1   # the meter heard and answered
-    assert meter.ctl.fault_stop("silence") == 1
+    assert meter.ctl.clear("silence") == "cleared 1"
     assert meter.read("BT52").code == OK
 
 
 def test_bad_fault_spec_is_refused(meter):
     with pytest.raises(MepsimControlError, match="fault"):
-        meter.ctl.fault("teleport p=1")
-    with pytest.raises(MepsimControlError, match="not a fault name"):
-        meter.ctl.fault_stop("teleport")
-    assert meter.ctl.fault_list()["active"] == 0
+        meter.ctl.inject("teleport p=1")
+    with pytest.raises(MepsimControlError, match="unknown fault or glitch"):
+        meter.ctl.clear("teleport")
+    assert meter.ctl.fault_status()["active"] == 0

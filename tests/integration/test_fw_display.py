@@ -16,7 +16,7 @@ def test_display_prints_a_plain_line_per_poll_when_not_a_tty(rig):  # noqa: F811
     sim, pty_path, ctl = run_mepsim(rig.tmp)
     rig.add(sim)
     port = free_port()
-    mod = rig.add(run_mepmod(rig.tmp, pty_path, port, ctl=ctl, extra=["--display"]))
+    mod = rig.add(run_mepmod(rig, pty_path, port, ctl=ctl, extra=["--display"]))
     wait_ready(port)
     time.sleep(4.5)
     lines = [ln for ln in mod.stdout().splitlines() if "status=OK" in ln]

@@ -1,7 +1,7 @@
-"""Line faults from mepsim's fault layer (control socket `fault`): corrupted
+"""Line faults from mepsim's fault layer (control socket): corrupted
 replies (S10), a reply to another request (S14), stray 00 bytes between
 frames (S25-like), trailing junk (S12), late replies (S13) and a silent meter
-(S08). Through every one of them mepmod keeps serving only values the meter
+(S08), injected with the fault-set command `inject`. Through every one of them mepmod keeps serving only values the meter
 really had (no spike, no collapse, no zero, no decrease - the HA filter never
 holds), shows the fault in its counters, and is polling normally again
 after the fault ends."""
@@ -40,22 +40,22 @@ def test_fault_never_produces_bogus_published_values(rig, case):  # noqa: F811
     rig.add(sim)
     port = free_port()
     # poll every second: more exchanges under the fault, quicker recovery check
-    mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl, extra=["--poll-ms", "1000"]))
+    mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl, extra=["--poll-ms", "1000"]))
     sampler = ModelSampler(ctl)
     try:
         wait_ready(port)
         rec = DashRecorder(port, interval=0.25)
         before = status(port)
         with control(ctl) as c:
-            rep = c.send_line(json.dumps({"cmd": "fault",
+            rep = c.send_line(json.dumps({"cmd": "inject",
                                           "spec": f"{spec} duration={int(FAULT_S * 1000)}"}))
-        if not rep.get("ok") and 'unknown cmd "fault"' in rep.get("error", ""):
+        if not rep.get("ok") and 'unknown cmd "inject"' in rep.get("error", ""):
             pytest.skip("this mepsim build has no fault layer on its control socket")
         assert rep.get("ok"), rep
         time.sleep(FAULT_S + 0.5)
         with control(ctl) as c:
             try:
-                c.request({"cmd": "fault_stop", "what": "all"})
+                c.request({"cmd": "clear", "what": "all"})
             except Exception:  # noqa: BLE001 - already worn off
                 pass
         during = status(port)

@@ -6,6 +6,8 @@ which must never reject what mepmod publishes in normal operation."""
 import re
 import time
 
+from osgp_hil.paths import fixture
+
 from fwfixtures import (DASH_INTEGERS, DASH_MEMBERS, DASH_STRINGS, DashRecorder, HaFilter,
                         control, dump_logs, free_port, get_dash, http_get, is_json_int,  # noqa: F401
                         model_truth, rig, run_mepmod, run_mepsim, wait_ready)
@@ -19,7 +21,7 @@ def start(rig, *sim_args, mod_args=()):  # noqa: F811
     sim, pty, ctl = run_mepsim(rig.tmp, extra=list(sim_args))
     rig.add(sim)
     port = free_port()
-    mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl, extra=list(mod_args)))
+    mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl, extra=list(mod_args)))
     wait_ready(port)
     return sim, mod, port, ctl
 
@@ -110,8 +112,7 @@ def test_energy_is_monotonic_over_a_long_accelerated_run(rig):  # noqa: F811
 def test_awkward_meter_strings_are_escaped_in_the_json(rig):  # noqa: F811
     """S30: quotes and backslashes in BT01/ET03, trailing spaces in ET03."""
     import json
-    from fwfixtures import REPO
-    profile = json.loads((REPO / "fixtures" / "meters" / "nes-3ph.json").read_text())
+    profile = json.loads(fixture("meters", "nes-3ph.json").read_text())
     profile["identity"]["manufacturer"] = 'N"\\'
     profile["identity"]["model"] = '<b>"&\\'
     profile["identity"]["utility_serial"] = 'SN "q" \\b\\   '

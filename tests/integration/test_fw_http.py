@@ -15,7 +15,7 @@ from fwfixtures import (free_port, http_get, read_http_response, rig,  # noqa: F
 @pytest.fixture
 def mod(rig, silent_pty):  # noqa: F811
     port = free_port()
-    rig.add(run_mepmod(rig.tmp, silent_pty, port))
+    rig.add(run_mepmod(rig, silent_pty, port))
     return port
 
 

@@ -17,7 +17,7 @@ def start(rig, prefix=PREFIX):  # noqa: F811
     sim, pty, ctl = run_mepsim(rig.tmp)
     rig.add(sim)
     port = free_port()
-    mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl,
+    mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl,
                              extra=["--mqtt", f"127.0.0.1:{rig.broker.port}",
                                     "--mqtt-prefix", prefix]))
     return mod, port, ctl
@@ -108,7 +108,7 @@ def test_broker_started_after_mepmod_is_connected_to_later(rig):  # noqa: F811
     sim, pty, ctl = run_mepsim(rig.tmp)
     rig.add(sim)
     port = free_port()
-    mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl,
+    mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl,
                              extra=["--mqtt", f"127.0.0.1:{broker_port}", "--mqtt-prefix", PREFIX]))
     wait_ready(port)
     rig.broker = Broker(rig.tmp, port=broker_port)

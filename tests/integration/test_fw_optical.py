@@ -26,7 +26,7 @@ def test_firmware_rides_out_an_optical_probe_session(rig):  # noqa: F811
     sim, pty, ctl = run_mepsim(rig.tmp, extra=["--seed", "35"])
     rig.add(sim)
     port = free_port()
-    mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl, extra=["--poll-ms", str(POLL_MS)]))
+    mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl, extra=["--poll-ms", str(POLL_MS)]))
     sampler = ModelSampler(ctl)
     try:
         wait_ready(port)

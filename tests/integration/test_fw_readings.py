@@ -16,7 +16,7 @@ def test_http_values_equal_the_model_within_one_poll(rig):  # noqa: F811
     sim, pty, ctl = run_mepsim(rig.tmp, extra=["--seed", "7"])
     rig.add(sim)
     port = free_port()
-    mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl))
+    mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl))
     sampler = ModelSampler(ctl)
     try:
         wait_ready(port)
@@ -52,7 +52,7 @@ def test_mqtt_values_equal_the_model_within_one_poll(rig):  # noqa: F811
     rig.collectors.append(collector)
     sampler = ModelSampler(ctl)
     try:
-        mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl,
+        mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl,
                                  extra=["--mqtt", f"127.0.0.1:{rig.broker.port}"]))
         wait_ready(port)
         # two publishing rounds (every 10 s, module-behaviour 8.2)
@@ -86,7 +86,7 @@ def test_mak_with_rc4_encryption_serves_the_same_readings(rig):  # noqa: F811
     port = free_port()
     sampler = ModelSampler(ctl)
     try:
-        mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl, extra=["--mak", mak, "--encrypt"]))
+        mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl, extra=["--mak", mak, "--encrypt"]))
         doc = wait_ready(port)
         t = time.monotonic()
         time.sleep(0.2)

@@ -20,20 +20,20 @@ def test_latched_transceiver_is_cleared_by_a_recovery_cycle(rig):  # noqa: F811
     sim, pty, ctl = run_mepsim(rig.tmp)
     rig.add(sim)
     port = free_port()
-    mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl))
+    mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl))
     wait_ready(port)
     with control(ctl) as c:
         before = c.counters()
-        rep = c.send_line(json.dumps({"cmd": "fault", "spec": "latchup off=1000 by=power"}))
-        if not rep.get("ok") and 'unknown cmd "fault"' in rep.get("error", ""):
+        rep = c.send_line(json.dumps({"cmd": "inject", "spec": "latchup off=1000 by=power"}))
+        if not rep.get("ok") and 'unknown cmd "inject"' in rep.get("error", ""):
             pytest.skip("this mepsim build has no fault layer on its control socket")
         assert rep.get("ok"), rep
-        assert c.request({"cmd": "fault_list"})["latched"] is True
+        assert c.request({"cmd": "fault_status"})["latched"] is True
     polls0 = status(port)["counters"]["polls_ok"]
 
     def latch_cleared():
         with control(ctl) as c:
-            return not c.request({"cmd": "fault_list"})["latched"]
+            return not c.request({"cmd": "fault_status"})["latched"]
     wait_for(latch_cleared, 45, "mepmod's recovery cycle to clear the latch-up", interval=0.5)
 
     def polling_again():

@@ -17,7 +17,7 @@ def test_mepsim_restart_mid_run_recovers_without_bogus_values(rig):  # noqa: F81
     sim, pty, ctl = run_mepsim(rig.tmp, extra=["--seed", "5", "--speed", "20"])
     rig.add(sim)
     port = free_port()
-    mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl))
+    mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl))
     wait_ready(port)
     rec = DashRecorder(port, interval=0.25)
     time.sleep(4)

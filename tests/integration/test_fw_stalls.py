@@ -18,7 +18,7 @@ def test_dead_broker_and_stalled_http_clients_do_not_disturb_polling(rig):  # no
     sim, pty, ctl = run_mepsim(rig.tmp)
     rig.add(sim)
     port = free_port()
-    mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl,
+    mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl,
                              extra=["--mqtt", f"127.0.0.1:{black_hole.getsockname()[1]}"]))
     stalled = []
     try:

@@ -17,10 +17,11 @@ import time
 from fwfixtures import (BT28_INDEX, DASH_INTEGERS, MQTT_TOPICS, WRONG_MBK, Broker,  # noqa: F401
                         DashRecorder, ModelSampler, MqttCollector, check_against_model, control, dump_logs, free_port, get_dash, http_get,
                         rig, run_mepmod, run_mepsim, wait_for, wait_ready)
-from simharness import REPO, SerialLink
+from osgp_hil.link import SerialLink
+from osgp_hil.paths import fixtures_dir
 
-TLS_PROFILE = REPO / "fixtures" / "meters" / "nes-3ph-tls.json"
-SCEN = REPO / "fixtures" / "scenarios"
+TLS_PROFILE = fixtures_dir() / "meters" / "nes-3ph-tls.json"
+SCEN = fixtures_dir() / "scenarios"
 POLL_S = 2.0
 WINDOW_S = POLL_S + 1.5
 
@@ -44,7 +45,7 @@ def start_tls_pair(rig, sim_extra=(), mod_extra=(), mbk=None):  # noqa: F811
     rig.add(sim)
     port = free_port()
     kw = {"mbk": mbk} if mbk else {}
-    mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl, extra=["--tls", *mod_extra], **kw))
+    mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl, extra=["--tls", *mod_extra], **kw))
     return sim, pty, ctl, port, mod
 
 
@@ -86,7 +87,7 @@ def test_tls_mqtt_and_mak_psk_as_in_rc4_mode(rig):  # noqa: F811
     port = free_port()
     sampler = ModelSampler(ctl)
     try:
-        mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl,
+        mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl,
                                  extra=["--tls", "--mak", mak, "--mqtt", f"127.0.0.1:{rig.broker.port}"]))
         wait_ready(port)
         collector.wait_topic("esp32-mep/meterConsumptionTotal/mydatajson", 25, count=1)
@@ -112,7 +113,7 @@ def test_rc4_module_on_a_tls_required_port_gets_no_readings(rig):  # noqa: F811
     sim, pty, ctl = run_mepsim(rig.tmp, extra=["--profile", TLS_PROFILE])
     rig.add(sim)
     port = free_port()
-    mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl))   # no --tls
+    mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl))   # no --tls
     time.sleep(6)
     st, doc, _ = get_dash(port)
     assert st == 503 and "Fwd_Act_Wh" not in doc, doc
@@ -126,7 +127,7 @@ def test_wrong_psk_gives_0x03_error_state_and_no_readings(rig):  # noqa: F811
     sim, pty, ctl = run_mepsim(rig.tmp, extra=["--profile", TLS_PROFILE])
     rig.add(sim)
     port = free_port()
-    mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl, mbk=WRONG_MBK, extra=["--tls"]))
+    mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl, mbk=WRONG_MBK, extra=["--tls"]))
 
     def auth_failed():
         st, doc, _ = get_dash(port)
@@ -152,7 +153,7 @@ def test_injected_wrong_psk_then_fixed_recovers(rig):  # noqa: F811
     sim, pty, ctl = run_mepsim(rig.tmp, extra=["--scenario", SCEN / "s36-tls-wrong-psk.json", "--speed", "10"])
     rig.add(sim)
     port = free_port()
-    mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl, extra=["--tls"]))
+    mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl, extra=["--tls"]))
     wait_for(lambda: status_doc(port)["status"] == "AUTH_FAIL", 10, "AUTH_FAIL under tls-wrong-psk")
     assert get_dash(port)[0] == 503
     wait_ready(port, timeout=40)
@@ -220,7 +221,7 @@ def test_corrupted_handshake_is_retried_with_back_off(rig):  # noqa: F811
         c.inject("tls-corrupt-handshake count=3")
     port = free_port()
     t0 = time.monotonic()
-    mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl, extra=["--tls"]))
+    mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl, extra=["--tls"]))
     seen = set()
 
     def ok():
@@ -244,7 +245,7 @@ def test_tls_table_without_session_is_0x0A(mepsim):
     sim = mepsim("--pty", "t.pty", "--profile", TLS_PROFILE)
     link = SerialLink(str(sim.pty("t.pty")))
     try:
-        vec = json.loads((REPO / "fixtures" / "vectors" / "mep_rc4.json").read_text())["tls_example"]
+        vec = json.loads((fixtures_dir() / "vectors" / "mep_rc4.json").read_text())["tls_example"]
         req = next(m for m in vec["messages"] if m["id"] == "tls_ex2_req")
         time.sleep(0.15)
         link.send(bytes.fromhex(req["raw_hex"]))

@@ -14,7 +14,7 @@ def test_wrong_key_gives_auth_error_state_and_no_readings(rig):  # noqa: F811
     sim, pty, ctl = run_mepsim(rig.tmp)
     rig.add(sim)
     port = free_port()
-    mod = rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl, mbk=WRONG_MBK))
+    mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl, mbk=WRONG_MBK))
 
     def auth_failed():
         st, doc, _ = get_dash(port)
@@ -45,7 +45,7 @@ def test_wrong_key_publishes_no_mqtt_readings(rig):  # noqa: F811
     collector = MqttCollector(rig.broker.port, topics=("esp32-mep/#",))
     rig.collectors.append(collector)
     port = free_port()
-    rig.add(run_mepmod(rig.tmp, pty, port, ctl=ctl, mbk=WRONG_MBK,
+    rig.add(run_mepmod(rig, pty, port, ctl=ctl, mbk=WRONG_MBK,
                        extra=["--mqtt", f"127.0.0.1:{rig.broker.port}"]))
     collector.wait_topic("esp32-mep/lwt", 10)
     time.sleep(12)  # longer than one 10 s publishing period

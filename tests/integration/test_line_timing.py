@@ -5,8 +5,8 @@ scheduling delay, never remove it, so lower bounds are the strict side."""
 
 import time
 
-import mepframe
-from mepframe import OK
+from osgp_hil import mepframe
+from osgp_hil.mepframe import OK
 
 
 def test_long_response_arrives_in_117_byte_segments_with_pauses(meter):

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-import mepframe
-from mepframe import OK, AUTH
+from osgp_hil import mepframe
+from osgp_hil.mepframe import OK, AUTH
 
 BAD_INPUTS = {
     "short_frame": bytes.fromhex("00 03 30 00 01"),                          # body < 15

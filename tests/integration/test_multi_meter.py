@@ -6,15 +6,15 @@ import select
 import time
 import tty
 
-import mepframe
-from simharness import Meter
-from mepframe import OK, SEQ
+from osgp_hil import mepframe
+from osgp_hil.link import RawModule
+from osgp_hil.mepframe import OK, SEQ
 
 
 def test_two_meters_on_two_ptys_answer_independently(mepsim):
     sim = mepsim("--pty", "a.pty", "--seq-start", "0x10000000",
                  "--meter", "m2", "--pty", "b.pty", "--seq-start", "0x20000000", "--speed", "10")
-    a = Meter(sim, "a.pty", seq=0x10000000)
+    a = RawModule(sim, "a.pty", seq=0x10000000)
     b = sim.link("b.pty")
     st = a.ctl.status()["meters"]
     assert [x["name"] for x in st] == ["meter0", "m2"]

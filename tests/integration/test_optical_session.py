@@ -10,18 +10,17 @@ see test_optical_shared.py.
 """
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import c1218  # noqa: E402
-import mepframe  # noqa: E402
+from osgp_hil import mepframe  # noqa: E402
 from c1218 import ET, IAR, ISC, ISSS, OK, ONP, ERR, SNS  # noqa: E402
-from simharness import DEFAULT_SEQ, Meter, fixture_path  # noqa: E402
+from osgp_hil.link import DEFAULT_SEQ, RawModule  # noqa: E402
+from osgp_hil.paths import fixture_path  # noqa: E402
 
 MK = b"OPTICAL-MK-000000001"
 PK = b"OPTICAL-PK-000000001"
@@ -45,7 +44,7 @@ def optical(mepsim, tmp_path):
     def start(*extra):
         sim = mepsim("--pty", "meter.pty", "--optical-pty", "optical.pty", "--seq-start", hex(DEFAULT_SEQ),
                      "--seed", "1", *extra)
-        m = Meter(sim)
+        m = RawModule(sim)
         c = c1218.C1218Client.open(sim.pty("optical.pty"))
         clients.append(c)
         time.sleep(0.12)
@@ -217,7 +216,7 @@ def test_gen4_has_no_shared_port_and_control_reports_it(mepsim):
 
 def test_optical_options_are_validated(tmp_path):
     import subprocess
-    from simharness import mepsim_bin
+    from osgp_hil.paths import mepsim_bin
     bad = profile_with(tmp_path, keys={"mk": "X" * 21})
     r = subprocess.run([mepsim_bin(), "--pty", str(tmp_path / "m.pty"), "--profile", bad],
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)

@@ -8,18 +8,17 @@ socket's simulated probe (optical_session) occupies the line for N seconds.
 """
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import c1218  # noqa: E402
-import mepframe  # noqa: E402
+from osgp_hil import mepframe  # noqa: E402
 from c1218 import OK  # noqa: E402
-from simharness import DEFAULT_SEQ, LinkTimeout, Meter, fixture_path  # noqa: E402
+from osgp_hil.link import DEFAULT_SEQ, LinkTimeout, RawModule  # noqa: E402
+from osgp_hil.paths import fixture_path  # noqa: E402
 
 MK = b"OPTICAL-MK-000000001"
 
@@ -35,7 +34,7 @@ def shared(mepsim, tmp_path):
             p.write_text(json.dumps(data))
             args += ["--profile", str(p)]
         sim = mepsim(*args)
-        m = Meter(sim)
+        m = RawModule(sim)
         time.sleep(0.12)
         return sim, m, c1218.C1218Client(m.link.fd)
     return start
@@ -149,7 +148,7 @@ def test_scenario_optical_step_runs_a_probe_session(mepsim, tmp_path):
     p = tmp_path / "s35-short.json"
     p.write_text(json.dumps(scen))
     sim = mepsim("--pty", "meter.pty", "--scenario", str(p), "--seq-start", hex(DEFAULT_SEQ))
-    m = Meter(sim)
+    m = RawModule(sim)
     time.sleep(0.6)
     st = m.ctl.request({"cmd": "optical"})
     assert st["probe"] is True and st["holds_line"] is True

@@ -8,18 +8,19 @@ import time
 
 import pytest
 
-import mepframe
-from simharness import REPO, Meter, mepsim_bin
-from mepframe import OK, SEQ
+from osgp_hil import mepframe
+from osgp_hil.link import RawModule
+from osgp_hil.paths import find_binary, fixtures_dir, mepsim_bin
+from osgp_hil.mepframe import OK, SEQ
 
-SCEN = REPO / "fixtures" / "scenarios"
+SCEN = fixtures_dir() / "scenarios"
 
 
 def test_seq_jump_steps_move_e_at_their_simulated_times(mepsim):
     # s03: E += 100 at t=30 s, += 25 at t=60 s; at speed 100 that is 0.3 s and 0.6 s
     sim = mepsim("--pty", "s.pty", "--scenario", SCEN / "s03-counter-jump.json", "--speed", "100",
                  "--seq-start", "0x1000")
-    m = Meter(sim, "s.pty", seq=0x1000)
+    m = RawModule(sim, "s.pty", seq=0x1000)
     time.sleep(0.9)
     st = m.ctl.status()["meters"][0]
     assert st["e"] == 0x1000 + 125
@@ -33,20 +34,20 @@ def test_trailing_junk_fault_from_the_timeline_hits_one_reply(mepsim):
     # s12: 8 junk bytes after one reply at t=20 s (0.2 s at speed 100)
     sim = mepsim("--pty", "s.pty", "--scenario", SCEN / "s12-trailing-junk.json", "--speed", "100",
                  "--seq-start", "0x10")
-    m = Meter(sim, "s.pty", seq=0x10)
+    m = RawModule(sim, "s.pty", seq=0x10)
     time.sleep(0.3)
     req = mepframe.read("BT52", seq=m.next_seq(), key=m.key)
     m.link.send(req.frame)
     data, _ = m.link.collect(0.3)
     assert len(data) == 20 + 8                             # reply + trailing junk (S12)
     assert mepframe.parse_response(req, data[:20]).code == OK
-    assert m.ctl.fault_list()["injected"]["trailing"] >= 1
+    assert m.ctl.fault_status()["injected"]["trailing"] >= 1
 
 
 def test_scenario_with_a_bad_step_parameter_is_refused_naming_the_json_path(tmp_path):
     # "the meter never starts on a bad file": s16 with one unknown glitch parameter
     doc = json.loads((SCEN / "s16-kwh-spike.json").read_text())
-    doc["profile"] = str(REPO / "fixtures" / "meters" / doc["profile"])
+    doc["profile"] = str(fixtures_dir() / "meters" / doc["profile"])
     doc["timeline"][0]["params"]["bogus"] = 1
     bad = tmp_path / "bad16.json"
     bad.write_text(json.dumps(doc))
@@ -58,7 +59,7 @@ def test_scenario_with_a_bad_step_parameter_is_refused_naming_the_json_path(tmp_
 
 
 def test_scenario_and_profile_together_are_refused(tmp_path):
-    r = subprocess.run([mepsim_bin(), "--pty", "x.pty", "--profile", str(REPO / "fixtures/meters/nes-3ph.json"),
+    r = subprocess.run([mepsim_bin(), "--pty", "x.pty", "--profile", str(fixtures_dir() / "meters" / "nes-3ph.json"),
                         "--scenario", str(SCEN / "s03-counter-jump.json")],
                        cwd=str(tmp_path), capture_output=True, text=True, timeout=10)
     assert r.returncode == 2 and "--scenario" in r.stderr
@@ -77,7 +78,7 @@ def test_every_scenario_starts_and_runs_its_timeline(tmp_path, name):
 def _flipped_replies(mepsim, name, seed):
     """Six BT01 reads through a 1 %/bit flip fault seeded with `seed` -> raw reply bytes."""
     sim = mepsim("--pty", f"{name}.pty", "--seq-start", "0x100", "--seed", str(seed), name=name)
-    m = Meter(sim, f"{name}.pty", seq=0x100)
+    m = RawModule(sim, f"{name}.pty", seq=0x100)
     assert m.ctl.inject("flip rate=0.01 dir=to-module") == "1"
     out = []
     for _ in range(6):
@@ -101,7 +102,7 @@ def test_fault_runs_are_deterministic_for_a_given_seed(mepsim):
 
 def test_control_socket_fault_set_commands(mepsim):
     sim = mepsim("--pty", "f.pty", "--seq-start", "0x10", "--seed", "1")
-    m = Meter(sim, "f.pty", seq=0x10)
+    m = RawModule(sim, "f.pty", seq=0x10)
     assert m.ctl.inject("table-error table=BT01 code=5") == "p1"     # protocol fault
     assert m.read("BT01").code == 0x05
     gid = m.ctl.glitch("spike delta=2^24 polls=1")
@@ -121,7 +122,7 @@ def test_control_socket_fault_set_commands(mepsim):
 
 def test_scenario_load_on_a_running_meter_is_strict(mepsim, tmp_path):
     sim = mepsim("--pty", "l.pty", "--seq-start", "0x10", "--seed", "1")
-    m = Meter(sim, "l.pty", seq=0x10)
+    m = RawModule(sim, "l.pty", seq=0x10)
     bad = tmp_path / "bad.json"
     bad.write_text('{"description": "x", "profile": "nes-3ph.json", "expect": {}, "timeline": [{"at": 1, "fault": "nosuch"}]}')
     with pytest.raises(Exception, match="bad.json"):
@@ -134,7 +135,7 @@ def test_scenario_load_on_a_running_meter_is_strict(mepsim, tmp_path):
 
 def test_mepsim_ctl_cli(mepsim):
     sim = mepsim("--pty", "c.pty", "--seed", "1")
-    ctl = REPO / "simulator" / "mepsim-ctl"
+    ctl = find_binary("mepsim-ctl")
     sock = str(sim.control_path)
 
     def run(*args):

@@ -3,9 +3,10 @@
 import json
 import time
 
-import mepframe
-from simharness import DEFAULT_SEQ, fixture_path
-from mepframe import AUTH, ISC, OK, SEQ
+from osgp_hil import mepframe
+from osgp_hil.link import DEFAULT_SEQ
+from osgp_hil.paths import fixture_path
+from osgp_hil.mepframe import AUTH, ISC, OK, SEQ
 
 
 def test_rc4_example1_first_request_gets_0x0C_byte_exact(mepsim):

@@ -38,10 +38,8 @@ from labgrid.factory import target_factory
 from labgrid.resource.common import Resource
 from labgrid.step import step
 
-from .. import procs
-from ..fixtures import MepsimControl
-
-REPO = procs.REPO
+from .. import paths, procs
+from ..mepsim_control import MepsimControl
 
 
 @target_factory.reg_resource
@@ -94,9 +92,7 @@ class MepMeterDriver(Driver):
 
     def _argv(self):
         m = self.meter
-        binary = procs.mepsim_bin(m.mepsim)
-        if not binary.is_file():
-            raise FileNotFoundError(f"mepsim not built at {binary} (set MEPSIM_BIN)")
+        binary = paths.find_binary("mepsim", m.mepsim)      # NotFound names where it looked
         argv = [binary, "--pty" if m.pty else "--uart", m.port, "--baud", m.speed,
                 "--format", m.format, "--mbk", m.mbk, "--seed", m.seed,
                 "--control", Path(self.rundir) / "meter.ctl", "-vv"]
@@ -107,8 +103,7 @@ class MepMeterDriver(Driver):
         if m.profile:
             p = Path(m.profile)
             if not p.is_file():
-                p = REPO / "fixtures" / "meters" / (m.profile + ("" if m.profile.endswith(".json")
-                                                                 else ".json"))
+                p = paths.find_in(m.profile, paths.fixture("meters"))
             argv += ["--profile", p]
         return argv
 

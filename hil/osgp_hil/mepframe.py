@@ -1,4 +1,4 @@
-"""mepframe: build and check MEP frames from named fields, for the integration tests.
+"""mepframe: build and check MEP frames from named fields (a scripted module end).
 
 An independent Python implementation (it shares no code with the C side) of
   * the MEP digest in the closed form of mep.md 5.2 (MEP guide Appendix A),

@@ -1,10 +1,14 @@
 """mepsim_control: client for mepsim's control socket (JSON lines over a Unix socket).
 
-Standard library only, so the integration tests and the HIL package can both
-import it. One method per command of simulator/sim_control.h; every method
-returns the reply as a dict and raises MepsimControlError when mepsim answers
-{"ok": false, "error": ...}.
+Standard library only. One method per command of simulator/app/sim_control.h;
+every method returns the reply as a dict (or the part of it named below) and
+raises MepsimControlError when mepsim answers {"ok": false, "error": ...}.
+Faults use the fault-set commands (inject, glitch, clear, list, faults,
+fault_status), the same names and parameters as scenario files
+(fixtures/scenarios/README.md). Line events (docs/board-line-protocol.md)
+are ``line()``; a firmware reports them with ``osgp_hil.boardline``.
 
+    from osgp_hil.mepsim_control import MepsimControl
     ctl = MepsimControl("/tmp/run/ctl.sock")
     ctl.set_load(1, watts=2000, pf=0.95)
     print(ctl.get()["bt23"]["fwd_wh"])
@@ -108,16 +112,6 @@ class MepsimControl:
 
     def freeze_clock(self, frozen=True, meter=None):
         return self._cmd("freeze_clock", meter, frozen=bool(frozen))
-
-    def fault(self, spec, meter=None):
-        """Start a line fault, e.g. "truncate len=5 count=1" (sim_fault.h); returns its id."""
-        return self._cmd("fault", meter, spec=spec)["id"]
-
-    def fault_stop(self, what="all", meter=None):
-        return self._cmd("fault_stop", meter, what=what)["stopped"]
-
-    def fault_list(self, meter=None):
-        return self._cmd("fault_list", meter)
 
     # ---- the port's whole fault set: line + protocol faults, kWh glitches ----
     # Names/parameters: fixtures/scenarios/README.md (same as scenario files).
