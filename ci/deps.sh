@@ -13,7 +13,7 @@ PKGS=(
   valgrind python3-labgrid python3-pytest-xdist
   # Arduino host kit: 32-bit sketches (g++ -m32 -static), run through qemu-i386 where the
   # kernel has no IA32 emulation
-  g++-multilib qemu-user
+  g++-multilib qemu-user curl
 )
 
 missing=()
