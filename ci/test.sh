@@ -6,6 +6,7 @@
 #   3. Check unit suites (ctest)
 #   4. pytest integration suites against the built mepsim / mepmod, and the
 #      HIL plugin's suite on the virtual rig
+#   4b. the Arduino host kit's tests (hil/arduino-host/tests/run.sh)
 #   5. the Check suites again under valgrind (plain build in build-valgrind/)
 #   6. libFuzzer smoke run of every fuzz target (clang build in build-fuzz/)
 #   7. firmware cross-build for rv32imc (ESP32-C3 ISA) with size figures
@@ -123,6 +124,12 @@ fuzz_smoke() {
   return $rc
 }
 
+arduino_kit_tests() {
+  # The Arduino host kit's own tests (hil/arduino-host/tests/run.sh): String, Stream, serial
+  # pacing, storage, pins -> board lines, WebServer, PubSubClient against a real mosquitto.
+  AHK_BUILD_DIR=$ROOT/build/arduino-host bash hil/arduino-host/tests/run.sh
+}
+
 firmware_size() {
   if [ -x ci/fw-size.sh ]; then ci/fw-size.sh; else echo "ci/fw-size.sh not present"; return 1; fi
 }
@@ -136,6 +143,7 @@ if [ $failed -eq 0 ]; then
   step "integration tests (pytest)" integration_tests
   step "HIL plugin tests (pytest, virtual rig)" hil_tests
 fi
+step "Arduino host kit tests" arduino_kit_tests
 step "unit tests under valgrind" valgrind_tests
 step "fuzz smoke (libFuzzer, ${FUZZ_SECONDS}s)" fuzz_smoke
 step "firmware size (rv32imc)" firmware_size
