@@ -17,6 +17,12 @@
  * client decrypt - and print the meter's share separately. `--wire` prints
  * bytes on the wire and 9600-baud wire time of one BT23+BT28 poll in both
  * modes.
+ *
+ * `--line` runs the same requests through the MEP line core (sim_line:
+ * framing, throttle, pacing; what mepsim does per request without I/O);
+ * `--describe` also keeps the one-line request description the live display
+ * shows (sim_line_keep_recent), which mepsim builds only with -v or
+ * --display.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +32,7 @@
 #include "mep_digest.h"
 #include "mep_frame.h"
 #include "mep_rc4.h"
+#include "sim_line.h"
 #include "sim_meter.h"
 #ifdef MEP_HAVE_MBEDTLS
 #include "host_tls.h"
@@ -279,7 +286,7 @@ int main(int argc, char **argv)
 {
     long count = 200000;
     const char *only = NULL;
-    int wire = 0;
+    int wire = 0, use_line = 0, describe = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--count") && i + 1 < argc)
             count = strtol(argv[++i], NULL, 10);
@@ -287,8 +294,12 @@ int main(int argc, char **argv)
             only = argv[++i];
         else if (!strcmp(argv[i], "--wire"))
             wire = 1;
+        else if (!strcmp(argv[i], "--line"))
+            use_line = 1;
+        else if (!strcmp(argv[i], "--describe"))
+            use_line = describe = 1;
         else {
-            fprintf(stderr, "usage: %s [--count N] [--case NAME] [--wire]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--count N] [--case NAME] [--wire] [--line [--describe]]\n", argv[0]);
             return 2;
         }
     }
@@ -328,14 +339,25 @@ int main(int argc, char **argv)
         uint8_t out[MEP_MAX_FRAME];
         uint64_t t_ms = 1000, total_ns = 0;
         size_t resp_len = 0;
+        sim_line line;
+        sim_line_init(&line, m, 9600, 10);
+        sim_line_keep_recent(&line, describe);
+        uint64_t t_us = 1000000u;
         for (long done = 0; done < count;) {
             long batch = count - done < RING ? count - done : RING;
             for (long k = 0; k < batch; k++)
                 lens[k] = build(c, key, (uint32_t)(1000 + done + k), frames[k]);
             uint64_t t0 = now_ns();
-            for (long k = 0; k < batch; k++) {
+            for (long k = 0; k < batch && !use_line; k++) {
                 t_ms += 100; /* one request per 100 ms of meter time */
                 resp_len = sim_meter_on_frame(m, frames[k], lens[k], t_ms, out, sizeof out, NULL, 0);
+            }
+            for (long k = 0; k < batch && use_line; k++) {
+                t_us += 200000u; /* past the 100 ms throttle and the reply's wire time */
+                sim_line_rx(&line, frames[k], lens[k], t_us);
+                sim_line_poll(&line, t_us, out, sizeof out);
+                resp_len = sim_line_poll(&line, t_us + 150000u, out, sizeof out);
+                sim_line_poll(&line, t_us + 150000u, out + resp_len, sizeof out - resp_len);
             }
             total_ns += now_ns() - t0;
             done += batch;
@@ -346,8 +368,9 @@ int main(int argc, char **argv)
                     resp_len, resp_len > 2 ? out[2] : 0);
             return 1;
         }
-        printf("%-20s %8.0f ns/transaction  response %zu bytes  (%ld transactions)\n", c->name,
-               (double)total_ns / (double)count, resp_len, count);
+        printf("%-20s %8.0f ns/transaction  response %zu bytes  (%ld transactions%s)\n", c->name,
+               (double)total_ns / (double)count, resp_len, count,
+               use_line ? (describe ? ", line core + description" : ", line core") : "");
         sim_meter_free(m);
     }
 #ifdef MEP_HAVE_MBEDTLS

@@ -17,6 +17,13 @@ for c in bt23-13-mbk bt28-full-mbk bt23-13-mak bt28-full-mbk-enc; do
   i2=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$B/bench/bench_txn" --case $c --count 2000 2>&1 | awk '/Collected/ {print $4}')
   printf '   %-20s %8d instructions/transaction\n' "$c" $(( (i2 - i1) / 1000 ))
 done
+echo "   through the MEP line core (sim_line, as mepsim per request; --describe = with the request"
+echo "   description the live display / -v show, built only then):"
+for opt in --line --describe; do
+  i1=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$B/bench/bench_txn" --case bt23-13-mbk $opt --count 1000 2>&1 | awk '/Collected/ {print $4}')
+  i2=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$B/bench/bench_txn" --case bt23-13-mbk $opt --count 2000 2>&1 | awk '/Collected/ {print $4}')
+  printf '   %-20s %8d instructions/transaction %s\n' bt23-13-mbk $(( (i2 - i1) / 1000 )) "$opt"
+done
 echo
 echo "== (a2) TLS mode (mep.md 7): sim_tls on the meter <-> host_tls (mepmod's client), in process"
 echo "   (RC4 figures above are the meter alone; TLS transactions are round trips, meter share shown)"
@@ -36,3 +43,9 @@ echo "   bytes and wire time:"
 echo
 echo "== (b) meters per process, one transaction per second each, over PTYs"
 "$B/bench/bench_scale" --mepsim "$B/simulator/mepsim" ${SCALE_ARGS:-}
+echo
+echo "== (c) memory per meter: RSS of mepsim with 1 and with 1000 meters (default profile, PTYs)"
+python3 bench/bench_memory.py --mepsim "$B/simulator/mepsim" --meters ${MEM_METERS:-1000}
+echo
+echo "== (d) optical port pacing from the reader's side (ET16, 2,585 bytes per read; within 1 % of nominal)"
+python3 bench/bench_optical.py --mepsim "$B/simulator/mepsim"

@@ -1,10 +1,16 @@
 /* sim_control: JSON-lines control socket of mepsim (see sim_control.h).
  *
- * The interpreter validates every field before it touches a meter, so a
- * request with an error changes nothing. Model values are brought up to
- * "now" (sim_meter_advance) before they are reported, and dynamic tables are
- * read through sim_tables_read, so "get" and "read_table" show exactly what
- * a MEP read would serve at that moment.
+ * Every command is one row of COMMANDS: name, handler, argument schema and
+ * one line of help, in the manner of Redis's command table. Dispatch, the
+ * argument checks, `mepsim --help`'s command list and the error for an
+ * unknown command all follow from the table. A request is checked against
+ * its row's schema (no unknown field, required fields present, every field
+ * of its type) before the meter it names is looked up, and the handlers
+ * check values before they touch the meter, so a request with an error
+ * changes nothing. Model values are brought up to "now" (sim_meter_advance)
+ * before they are reported, and dynamic tables are read through
+ * sim_tables_read, so "get" and "read_table" show exactly what a MEP read
+ * would serve at that moment.
  */
 #include "sim_control.h"
 
@@ -25,8 +31,7 @@
 
 #include "mep_frame.h"
 #include "sim_config.h"
-#include "sim_optical_port.h"
-#include "sim_portmodem.h"
+#include "sim_station.h"
 
 typedef struct ctl_client ctl_client;
 
@@ -35,15 +40,10 @@ struct sim_control {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     int fd;
     ev_io lio;
-    sim_port *const *ports;
+    sim_station *const *stations;
     size_t n;
     ctl_client *clients;
     bool quit;
-    sim_control_status_fn status_fn;
-    void *status_ctx;
-    sim_control_scenario_fn scenario_fn;
-    void *scenario_ctx;
-    sim_optical_port *const *optical; /* parallel to ports (entries may be NULL), or NULL */
 };
 
 struct ctl_client {
@@ -58,7 +58,7 @@ struct ctl_client {
     ctl_client *next;
 };
 
-/* ---- helpers ---------------------------------------------------------- */
+/* ---- replies and values ------------------------------------------------- */
 
 static json_t *fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static json_t *fail(const char *fmt, ...)
@@ -75,90 +75,22 @@ static json_t *ok(void) { return json_pack("{s:b}", "ok", 1); }
 
 static uint64_t now_ms(void) { return sim_now_us() / 1000u; }
 
-/* Reject keys a command does not know (a typo must not pass silently). */
-static json_t *check_keys(json_t *req, const char *cmd, const char *const *allowed)
+/* Range of a field the schema has already type-checked (absent: def). */
+static json_t *get_number(json_t *req, const char *key, double def, double lo, double hi, double *out)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach(req, key, v) {
-        if (!strcmp(key, "cmd") || !strcmp(key, "meter") || !strcmp(key, "id"))
-            continue;
-        bool found = false;
-        for (size_t i = 0; allowed && allowed[i]; i++)
-            if (!strcmp(allowed[i], key))
-                found = true;
-        if (!found)
-            return fail("%s: unknown field \"%s\"", cmd, key);
-    }
+    json_t *v = json_object_get(req, key);
+    *out = v ? json_number_value(v) : def;
+    if (v && (!isfinite(*out) || *out < lo || *out > hi))
+        return fail("%s: %g out of range %g..%g", key, *out, lo, hi);
     return NULL;
 }
 
-static json_t *select_port(sim_control *c, json_t *req, sim_port **out)
+static json_t *get_int(json_t *req, const char *key, long long def, long long lo, long long hi, long long *out)
 {
-    json_t *m = json_object_get(req, "meter");
-    if (!m) {
-        if (c->n == 0)
-            return fail("no meters");
-        *out = c->ports[0];
-        return NULL;
-    }
-    if (json_is_integer(m)) {
-        json_int_t i = json_integer_value(m);
-        if (i < 0 || (size_t)i >= c->n)
-            return fail("meter index %lld out of range (%zu meters)", (long long)i, c->n);
-        *out = c->ports[i];
-        return NULL;
-    }
-    if (json_is_string(m)) {
-        for (size_t i = 0; i < c->n; i++)
-            if (!strcmp(sim_port_name(c->ports[i]), json_string_value(m))) {
-                *out = c->ports[i];
-                return NULL;
-            }
-        return fail("unknown meter \"%s\"", json_string_value(m));
-    }
-    return fail("meter: expected a name or an index");
-}
-
-static json_t *get_number(json_t *req, const char *key, bool required, double def, double lo, double hi,
-                          double *out)
-{
-    *out = def; /* always written (see get_int) */
     json_t *v = json_object_get(req, key);
-    if (!v) {
-        if (required)
-            return fail("missing field \"%s\"", key);
-        *out = def;
-        return NULL;
-    }
-    if (!json_is_number(v))
-        return fail("%s: expected a number", key);
-    double x = json_number_value(v);
-    if (!isfinite(x) || x < lo || x > hi)
-        return fail("%s: %g out of range %g..%g", key, x, lo, hi);
-    *out = x;
-    return NULL;
-}
-
-static json_t *get_int(json_t *req, const char *key, bool required, long long def, long long lo,
-                       long long hi, long long *out)
-{
-    /* *out is always written: gcc -O2 cannot tell fail() never returns NULL
-     * and would warn -Wmaybe-uninitialized at every caller */
-    *out = def;
-    json_t *v = json_object_get(req, key);
-    if (!v) {
-        if (required)
-            return fail("missing field \"%s\"", key);
-        *out = def;
-        return NULL;
-    }
-    if (!json_is_integer(v))
-        return fail("%s: expected an integer", key);
-    long long x = json_integer_value(v);
-    if (x < lo || x > hi)
-        return fail("%s: %lld out of range %lld..%lld", key, x, lo, hi);
-    *out = x;
+    *out = v ? json_integer_value(v) : def;
+    if (v && (*out < lo || *out > hi))
+        return fail("%s: %lld out of range %lld..%lld", key, *out, lo, hi);
     return NULL;
 }
 
@@ -170,12 +102,6 @@ static void hex_of(const uint8_t *b, size_t n, char *out)
         out[2 * i + 1] = digits[b[i] & 15];
     }
     out[2 * n] = 0;
-}
-
-static char *seq_hex(uint32_t v, char buf[11])
-{
-    snprintf(buf, 11, "0x%08X", (unsigned)v);
-    return buf;
 }
 
 /* Table "BT28", "ET13", "bt23", 28, "0x80D" -> id. */
@@ -220,448 +146,372 @@ static int read_le32s(sim_tables *t, uint16_t id, uint32_t off, int32_t *out)
     return 0;
 }
 
-/* ---- commands ---------------------------------------------------------- */
-
-static json_t *meter_status(sim_port *p, size_t index, uint64_t now)
+/* Counters as {"name": value, ...}: names[i] -> values[i]. */
+static void set_counts(json_t *obj, const char *const *names, const uint64_t *values, size_t n)
 {
-    sim_meter *m = sim_port_meter(p);
-    sim_line *l = sim_port_line(p);
-    char iso[40], e[11];
-    sim_config_format_time(sim_meter_sim_now(m, now), iso, sizeof iso);
-    return json_pack("{s:s, s:I, s:s, s:s, s:I, s:s, s:I, s:b, s:I, s:I, s:b, s:I, s:s, "
-                     "s:{s:b, s:b}}",
-                     "name", sim_port_name(p), "index", (json_int_t)index, "device", sim_port_device(p),
-                     "path", sim_port_path(p), "baud", (json_int_t)l->baud, "E",
-                     seq_hex(sim_meter_next_seq(m), e), "e", (json_int_t)sim_meter_next_seq(m),
-                     "registered", sim_meter_registered(m), "handle", (json_int_t)sim_meter_handle(m),
-                     "alert_flags", (json_int_t)sim_meter_alert_flags(m), "alert_pending",
-                     sim_meter_alert_pending(m), "device_status",
-                     (json_int_t)sim_meter_device_status(m), "sim_time", iso, "lines", "transceiver",
-                     sim_meter_line_state(m, "transceiver"), "enable", sim_meter_line_state(m, "enable"));
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(obj, names[i], json_integer((json_int_t)values[i]));
 }
 
-static json_t *cmd_status(sim_control *c)
+/* Response codes sent, {"0x0C": 3, ...}, from code `from` on (0x00 = OK). */
+static json_t *code_counts(const sim_meter_counters *mc, int from)
 {
+    json_t *codes = json_object();
+    for (int k = from; k < 256; k++)
+        if (mc->responses[k]) {
+            char key[8];
+            snprintf(key, sizeof key, "0x%02X", k);
+            json_object_set_new(codes, key, json_integer((json_int_t)mc->responses[k]));
+        }
+    return codes;
+}
+
+/* ---- the command table -------------------------------------------------- */
+
+typedef enum { ARG_INT, ARG_NUMBER, ARG_STRING, ARG_BOOL, ARG_ANY } arg_type;
+
+typedef struct {
+    const char *key;
+    arg_type type;
+    bool required;
+    const char *bad;           /* message when missing or of the wrong type (NULL: generic) */
+} ctl_arg;
+
+#define CTL_MAX_ARGS 4
+typedef struct ctl_cmd ctl_cmd;
+typedef json_t *(*ctl_handler)(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd);
+struct ctl_cmd {
+    const char *name;
+    ctl_handler run;
+    ctl_arg args[CTL_MAX_ARGS];  /* the fields it takes besides cmd, meter and id */
+    bool own_args;             /* the handler checks its fields itself */
+    const char *help;
+};
+
+/* ---- meter state -------------------------------------------------------- */
+
+static json_t *modem_status(const sim_portmodem *pm)
+{
+    const sim_modem *md = sim_portmodem_modem(pm);
+    return json_pack("{s:I, s:I, s:I, s:I, s:b, s:b}", "samples", (json_int_t)md->c.samples, "port_errors",
+                     (json_int_t)md->c.port_errors, "bounces", (json_int_t)md->c.bounces, "pulses",
+                     (json_int_t)md->c.pulses, "reset_asserted", md->asserted[SIM_MODEM_OUT_RESET], "power_cut",
+                     md->asserted[SIM_MODEM_OUT_POWER]);
+}
+
+static json_t *station_status(sim_station *s, uint64_t now)
+{
+    sim_meter *m = sim_station_meter(s);
+    sim_port *p = sim_station_port(s);
+    char iso[40], e[11];
+    sim_config_format_time(sim_meter_sim_now(m, now), iso, sizeof iso);
+    snprintf(e, sizeof e, "0x%08X", (unsigned)sim_meter_next_seq(m));
+    json_t *st = json_pack("{s:s, s:I, s:s, s:s, s:I, s:s, s:I, s:b, s:I, s:I, s:b, s:I, s:s, s:{s:b, s:b}}",
+                           "name", sim_station_name(s), "index", (json_int_t)sim_station_index(s), "device",
+                           p ? sim_port_device(p) : "", "path", p ? sim_port_path(p) : "", "baud",
+                           (json_int_t)(p ? sim_port_line(p)->baud : 0), "E", e, "e",
+                           (json_int_t)sim_meter_next_seq(m), "registered", sim_meter_registered(m), "handle",
+                           (json_int_t)sim_meter_handle(m), "alert_flags", (json_int_t)sim_meter_alert_flags(m),
+                           "alert_pending", sim_meter_alert_pending(m), "device_status",
+                           (json_int_t)sim_meter_device_status(m), "sim_time", iso, "lines", "transceiver",
+                           sim_meter_line_on(m, SIM_METER_TRANSCEIVER), "enable",
+                           sim_meter_line_on(m, SIM_METER_ENABLE));
+    if (sim_station_modem(s)) /* HIL modem lines (sim_portmodem.h) */
+        json_object_set_new(st, "modem", modem_status(sim_station_modem(s)));
+    sim_station_status(s, st);
+    return st;
+}
+
+static json_t *cmd_status(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
+{
+    (void)s, (void)req, (void)cmd;
     uint64_t now = now_ms();
     json_t *arr = json_array();
-    for (size_t i = 0; i < c->n; i++) {
-        json_t *m = meter_status(c->ports[i], i, now);
-        const sim_portmodem *pm = sim_port_get_modem(c->ports[i]);
-        if (pm) { /* HIL modem lines (sim_portmodem.h) */
-            const sim_modem *md = sim_portmodem_modem(pm);
-            json_object_set_new(m, "modem",
-                                json_pack("{s:I, s:I, s:I, s:I, s:b, s:b}", "samples", (json_int_t)md->c.samples,
-                                          "port_errors", (json_int_t)md->c.port_errors, "bounces",
-                                          (json_int_t)md->c.bounces, "pulses", (json_int_t)md->c.pulses,
-                                          "reset_asserted", md->asserted[SIM_MODEM_OUT_RESET],
-                                          "power_cut", md->asserted[SIM_MODEM_OUT_POWER]));
-        }
-        if (c->status_fn)
-            c->status_fn(c->status_ctx, i, m);
-        json_array_append_new(arr, m);
-    }
+    for (size_t i = 0; i < c->n; i++)
+        json_array_append_new(arr, station_status(c->stations[i], now));
     json_t *r = ok();
     json_object_set_new(r, "meters", arr);
     return r;
 }
 
-static json_t *cmd_get(sim_port *p)
+/* What a read serves now: BT23 totals and BT28 values through the BT21
+ * layout (docs/mep.md 12.6, 12.8). */
+static void get_tables(sim_tables *t, json_t *r)
 {
-    sim_meter *m = sim_port_meter(p);
+    uint8_t bt21[10];
+    if (sim_tables_read(t, MEP_BT(21), 0, 10, bt21) != 10)
+        return;
+    sim_layout lay;
+    sim_layout_from_bt21(bt21, &lay);
+    int32_t fwd, rev;
+    if (read_le32s(t, MEP_BT(23), lay.bt23_summation0, &fwd) == 0 &&
+        read_le32s(t, MEP_BT(23), lay.bt23_summation0 + 4, &rev) == 0)
+        json_object_set_new(r, "bt23", json_pack("{s:i, s:i}", "fwd_wh", (int)fwd, "rev_wh", (int)rev));
+    json_t *vals = json_array();
+    for (uint32_t k = 0; k < lay.n_present_values; k++) {
+        int32_t v;
+        if (read_le32s(t, MEP_BT(28), lay.bt28_value0 + 4 * k, &v) != 0)
+            break;
+        json_array_append_new(vals, json_integer(v));
+    }
+    json_object_set_new(r, "bt28", vals);
+}
+
+static json_t *cmd_get(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
+{
+    (void)c, (void)req, (void)cmd;
+    sim_meter *m = sim_station_meter(s);
     uint64_t now = now_ms();
     sim_meter_advance(m, now);
     sim_model *md = sim_meter_model(m);
-    sim_tables *t = sim_meter_tables(m);
     int64_t sim_ms = sim_meter_sim_now(m, now);
     char iso[40];
     sim_config_format_time(sim_ms, iso, sizeof iso);
     json_t *r = ok();
-    json_object_set_new(r, "meter", json_string(sim_port_name(p)));
+    json_object_set_new(r, "meter", json_string(sim_station_name(s)));
     json_object_set_new(r, "sim_time", json_string(iso));
     json_object_set_new(r, "sim_time_ms", json_integer(sim_ms));
     json_t *ph = json_array();
     for (int i = 0; i < md->cfg.phases && i < SIM_MAX_PHASES; i++)
-        json_array_append_new(ph, json_pack("{s:i, s:f, s:f, s:f, s:f, s:f}", "phase", i + 1, "v",
-                                            md->ph[i].v, "i", md->ph[i].i, "p", md->ph[i].p, "q",
-                                            md->ph[i].q, "pf", md->ph[i].pf));
+        json_array_append_new(ph, json_pack("{s:i, s:f, s:f, s:f, s:f, s:f}", "phase", i + 1, "v", md->ph[i].v,
+                                            "i", md->ph[i].i, "p", md->ph[i].p, "q", md->ph[i].q, "pf",
+                                            md->ph[i].pf));
     json_object_set_new(r, "phases", ph);
     json_object_set_new(r, "frequency", json_real(md->freq_hz));
     json_object_set_new(r, "total_power_w", json_real(sim_model_total_power_w(md)));
     json_object_set_new(r, "registers",
-                        json_pack("{s:I, s:I, s:I, s:I}", "fwd_wh",
-                                  (json_int_t)sim_model_register(md, SIM_REG_FWD_WH), "rev_wh",
-                                  (json_int_t)sim_model_register(md, SIM_REG_REV_WH), "imp_varh",
+                        json_pack("{s:I, s:I, s:I, s:I}", "fwd_wh", (json_int_t)sim_model_register(md, SIM_REG_FWD_WH),
+                                  "rev_wh", (json_int_t)sim_model_register(md, SIM_REG_REV_WH), "imp_varh",
                                   (json_int_t)sim_model_register(md, SIM_REG_IMP_VARH), "exp_varh",
                                   (json_int_t)sim_model_register(md, SIM_REG_EXP_VARH)));
-    /* What a read serves now: decode BT23/BT28 through the BT21 layout (docs/mep.md 12.6, 12.8). */
-    uint8_t bt21[10];
-    if (sim_tables_read(t, MEP_BT(21), 0, 10, bt21) == 10) {
-        sim_layout lay;
-        sim_layout_from_bt21(bt21, &lay);
-        int32_t fwd, rev;
-        if (read_le32s(t, MEP_BT(23), lay.bt23_summation0, &fwd) == 0 &&
-            read_le32s(t, MEP_BT(23), lay.bt23_summation0 + 4, &rev) == 0)
-            json_object_set_new(r, "bt23", json_pack("{s:i, s:i}", "fwd_wh", (int)fwd, "rev_wh", (int)rev));
-        json_t *vals = json_array();
-        for (uint32_t k = 0; k < lay.n_present_values; k++) {
-            int32_t v;
-            if (read_le32s(t, MEP_BT(28), lay.bt28_value0 + 4 * k, &v) != 0)
-                break;
-            json_array_append_new(vals, json_integer(v));
-        }
-        json_object_set_new(r, "bt28", vals);
-    }
+    get_tables(sim_meter_tables(m), r);
     return r;
 }
 
-static json_t *cmd_set_load(sim_port *p, json_t *req)
+/* ---- meter manipulations ------------------------------------------------ */
+
+static json_t *cmd_set_load(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
-    static const char *const keys[] = {"phase", "watts", "pf", NULL};
+    (void)c, (void)cmd;
     json_t *e;
-    long long phase = 0;
-    double watts = 0, pf = 1.0; /* set by get_*; initialised for gcc -O2 -Wmaybe-uninitialized */
-    sim_model *md = sim_meter_model(sim_port_meter(p));
-    if ((e = check_keys(req, "set_load", keys)) ||
-        (e = get_int(req, "phase", true, 0, 1, md->cfg.phases, &phase)) ||
-        (e = get_number(req, "watts", true, 0, -1e7, 1e7, &watts)) ||
-        (e = get_number(req, "pf", false, 1.0, 0.0, 1.0, &pf)))
+    long long phase;
+    double watts, pf;
+    sim_model *md = sim_meter_model(sim_station_meter(s));
+    if ((e = get_int(req, "phase", 0, 1, md->cfg.phases, &phase)) ||
+        (e = get_number(req, "watts", 0, -1e7, 1e7, &watts)) || (e = get_number(req, "pf", 1.0, 0.0, 1.0, &pf)))
         return e;
-    sim_meter_advance(sim_port_meter(p), now_ms()); /* book energy at the old load first */
+    sim_meter_advance(sim_station_meter(s), now_ms()); /* book energy at the old load first */
     sim_model_set_load(md, (int)phase - 1, watts, pf);
-    sim_port_kick(p);
+    sim_station_kick(s);
     return ok();
 }
 
-static json_t *cmd_set_clock(sim_port *p, json_t *req)
+static json_t *cmd_set_clock(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
-    static const char *const keys[] = {"utc", "unix", NULL};
-    json_t *e = check_keys(req, "set_clock", keys);
-    if (e)
-        return e;
+    (void)c, (void)cmd;
     json_t *u = json_object_get(req, "utc"), *x = json_object_get(req, "unix");
     int64_t ms;
     if ((u != NULL) == (x != NULL))
         return fail("set_clock: give exactly one of \"utc\" (YYYY-MM-DDTHH:MM:SSZ) and \"unix\" (seconds)");
     if (u) {
-        if (!json_is_string(u) || sim_config_parse_time(json_string_value(u), &ms))
+        if (sim_config_parse_time(json_string_value(u), &ms))
             return fail("utc: expected \"YYYY-MM-DDTHH:MM:SSZ\"");
     } else {
-        if (!json_is_number(x) || json_number_value(x) < 0 || json_number_value(x) > 4.3e9)
+        if (json_number_value(x) < 0 || json_number_value(x) > 4.3e9)
             return fail("unix: expected seconds since 1970 (0..4300000000)");
         ms = (int64_t)llround(json_number_value(x) * 1000.0);
     }
-    sim_meter_set_clock(sim_port_meter(p), now_ms(), ms);
-    sim_port_kick(p);
+    sim_meter_set_clock(sim_station_meter(s), now_ms(), ms);
+    sim_station_kick(s);
     return ok();
 }
 
-static json_t *cmd_set_speed(sim_port *p, json_t *req)
+static json_t *cmd_set_speed(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
-    static const char *const keys[] = {"speed", NULL};
-    json_t *e;
-    double s;
-    if ((e = check_keys(req, "set_speed", keys)) || (e = get_number(req, "speed", true, 0, 1e-3, 1e6, &s)))
+    (void)c, (void)cmd;
+    double speed;
+    json_t *e = get_number(req, "speed", 0, 1e-3, 1e6, &speed);
+    if (e)
         return e;
-    sim_meter_set_speed(sim_port_meter(p), now_ms(), s);
-    sim_port_kick(p);
+    sim_meter_set_speed(sim_station_meter(s), now_ms(), speed);
+    sim_station_kick(s);
     return ok();
 }
 
-static json_t *cmd_set_register(sim_port *p, json_t *req)
+static json_t *cmd_set_register(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
-    static const char *const keys[] = {"name", "value", NULL};
-    static const struct { const char *n; enum sim_register r; } regs[] = {
-        {"fwd_wh", SIM_REG_FWD_WH}, {"rev_wh", SIM_REG_REV_WH},
-        {"imp_varh", SIM_REG_IMP_VARH}, {"exp_varh", SIM_REG_EXP_VARH}};
-    json_t *e;
+    (void)c, (void)cmd;
+    static const struct {
+        const char *n;
+        enum sim_register r;
+    } regs[] = {{"fwd_wh", SIM_REG_FWD_WH}, {"rev_wh", SIM_REG_REV_WH}, {"imp_varh", SIM_REG_IMP_VARH},
+                {"exp_varh", SIM_REG_EXP_VARH}};
     long long value;
-    if ((e = check_keys(req, "set_register", keys)) ||
-        (e = get_int(req, "value", true, 0, 0, 4294967295LL, &value)))
+    json_t *e = get_int(req, "value", 0, 0, 4294967295LL, &value);
+    if (e)
         return e;
-    json_t *n = json_object_get(req, "name");
-    if (!n || !json_is_string(n))
-        return fail("set_register: name: expected fwd_wh, rev_wh, imp_varh or exp_varh");
+    const char *name = json_string_value(json_object_get(req, "name"));
     for (size_t i = 0; i < sizeof regs / sizeof regs[0]; i++)
-        if (!strcmp(regs[i].n, json_string_value(n))) {
-            sim_meter_advance(sim_port_meter(p), now_ms());
-            sim_model_set_register(sim_meter_model(sim_port_meter(p)), regs[i].r, value);
-            sim_port_kick(p);
+        if (!strcmp(regs[i].n, name)) {
+            sim_meter_advance(sim_station_meter(s), now_ms());
+            sim_model_set_register(sim_meter_model(sim_station_meter(s)), regs[i].r, value);
+            sim_station_kick(s);
             return ok();
         }
-    return fail("set_register: unknown register \"%s\" (fwd_wh, rev_wh, imp_varh, exp_varh)",
-                json_string_value(n));
+    return fail("set_register: unknown register \"%s\" (fwd_wh, rev_wh, imp_varh, exp_varh)", name);
 }
 
-static json_t *cmd_alert(sim_port *p, json_t *req, bool raise)
+/* alert raises ET13 flags (default 0x01), clear_alert clears them (default all). */
+static json_t *cmd_alert(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
-    static const char *const keys[] = {"flags", NULL};
-    json_t *e;
-    long long flags = 0;
-    if ((e = check_keys(req, raise ? "alert" : "clear_alert", keys)) ||
-        (e = get_int(req, "flags", false, raise ? 1 : 0xFF, 0, 255, &flags)))
+    (void)c;
+    bool raise = !strcmp(cmd->name, "alert");
+    sim_meter *m = sim_station_meter(s);
+    long long flags;
+    json_t *e = get_int(req, "flags", raise ? 1 : 0xFF, 0, 255, &flags);
+    if (e)
         return e;
     if (raise)
-        sim_meter_raise_alert(sim_port_meter(p), (uint8_t)flags);
+        sim_meter_raise_alert(m, (uint8_t)flags);
     else
-        sim_meter_clear_alert(sim_port_meter(p), (uint8_t)flags);
-    sim_port_kick(p);
+        sim_meter_clear_alert(m, (uint8_t)flags);
+    sim_station_kick(s);
     json_t *r = ok();
-    json_object_set_new(r, "alert_flags", json_integer(sim_meter_alert_flags(sim_port_meter(p))));
-    json_object_set_new(r, "alert_pending", json_boolean(sim_meter_alert_pending(sim_port_meter(p))));
+    json_object_set_new(r, "alert_flags", json_integer(sim_meter_alert_flags(m)));
+    json_object_set_new(r, "alert_pending", json_boolean(sim_meter_alert_pending(m)));
     return r;
 }
 
-static json_t *cmd_counters(sim_port *p)
+/* Meter manipulations the field scenarios need: move E (S03), bump the IDT
+ * version (docs/mep.md 5.5), freeze the clock. */
+static json_t *cmd_set_seq(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
-    const sim_meter_counters *mc = sim_meter_counters_get(sim_port_meter(p));
-    const sim_line_counters *lc = &sim_port_line(p)->c;
-    json_t *codes = json_object();
-    for (int i = 0; i < 256; i++)
-        if (mc->responses[i]) {
-            char k[8];
-            snprintf(k, sizeof k, "0x%02X", i);
-            json_object_set_new(codes, k, json_integer((json_int_t)mc->responses[i]));
-        }
-#define M(f) #f, (json_int_t)mc->f
-#define L(f) #f, (json_int_t)lc->f
-    json_t *meter = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                              "s:I, s:I, s:I}",
-                              M(frames_rx), M(frames_malformed), M(auth_fail), M(seq_rejects), M(replays),
-                              M(encrypted_rx), M(mak_requests), M(mbk_requests), M(alerts_sent),
-                              M(procedures), M(registrations), M(health_down), M(baud_changes),
-                              M(line_events), M(transceiver_off_events), M(enable_off_events),
-                              "responses_total", (json_int_t)0);
+    (void)c;
+    sim_meter *m = sim_station_meter(s);
+    if (!strcmp(cmd->name, "bump_idt")) {
+        sim_meter_bump_idt(m);
+    } else {
+        long long v;
+        json_t *e = get_int(req, "e", 0, 0, 0xFFFFFFFFLL, &v);
+        if (e)
+            return e;
+        sim_meter_set_next_seq(m, (uint32_t)v);
+    }
+    json_t *r = ok();
+    json_object_set_new(r, "e", json_integer(sim_meter_next_seq(m)));
+    return r;
+}
+
+static json_t *cmd_freeze_clock(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
+{
+    (void)c, (void)cmd;
+    json_t *f = json_object_get(req, "frozen");
+    sim_meter *m = sim_station_meter(s);
+    uint64_t now = now_ms();
+    sim_meter_advance(m, now);
+    sim_clock_freeze(sim_meter_clock(m), now, f ? json_is_true(f) : true);
+    sim_station_kick(s);
+    return ok();
+}
+
+/* ---- counters and tables ------------------------------------------------ */
+
+static json_t *meter_counters(const sim_meter_counters *mc)
+{
+    static const char *const names[] = {
+        "frames_rx",    "frames_malformed", "auth_fail",        "seq_rejects",  "replays",
+        "encrypted_rx", "mak_requests",     "mbk_requests",     "alerts_sent",  "procedures",
+        "registrations", "health_down",     "baud_changes",     "line_events",  "transceiver_off_events",
+        "enable_off_events"};
+    const uint64_t values[] = {
+        mc->frames_rx,    mc->frames_malformed, mc->auth_fail,    mc->seq_rejects, mc->replays,
+        mc->encrypted_rx, mc->mak_requests,     mc->mbk_requests, mc->alerts_sent, mc->procedures,
+        mc->registrations, mc->health_down,     mc->baud_changes, mc->line_events, mc->transceiver_off_events,
+        mc->enable_off_events};
+    json_t *meter = json_object();
+    set_counts(meter, names, values, sizeof values / sizeof values[0]);
     json_int_t total = 0;
     for (int i = 0; i < 256; i++)
         total += (json_int_t)mc->responses[i];
     json_object_set_new(meter, "responses_total", json_integer(total));
-    json_object_set_new(meter, "responses", codes);
-    json_t *line = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-                             L(bytes_rx), L(bytes_tx), L(frames_rx), L(gap_aborts), L(oversize),
-                             L(zero_rx), L(throttled), L(queue_overflow), L(responses), L(silent),
-                             L(muted), L(deaf_bytes), L(tx_lost), L(alerts), L(baud_changes));
-#undef M
-#undef L
+    json_object_set_new(meter, "responses", code_counts(mc, 0));
+    return meter;
+}
+
+static json_t *line_counters(const sim_line_counters *lc)
+{
+    static const char *const names[] = {"bytes_rx", "bytes_tx", "frames_rx", "gap_aborts", "oversize",
+                                        "zero_rx",  "throttled", "queue_overflow", "responses", "silent",
+                                        "muted",    "deaf_bytes", "tx_lost", "alerts", "baud_changes"};
+    const uint64_t values[] = {lc->bytes_rx,  lc->bytes_tx,  lc->frames_rx,      lc->gap_aborts, lc->oversize,
+                               lc->zero_rx,   lc->throttled, lc->queue_overflow, lc->responses,  lc->silent,
+                               lc->muted,     lc->deaf_bytes, lc->tx_lost,       lc->alerts,     lc->baud_changes};
+    json_t *line = json_object();
+    set_counts(line, names, values, sizeof values / sizeof values[0]);
+    return line;
+}
+
+static json_t *cmd_counters(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
+{
+    (void)c, (void)req, (void)cmd;
     json_t *r = ok();
-    json_object_set_new(r, "meter", json_string(sim_port_name(p)));
+    json_object_set_new(r, "meter", json_string(sim_station_name(s)));
     /* meter counters at the top level (tests read them directly), line counters under "line" */
-    const char *k;
-    json_t *v;
-    json_object_foreach(meter, k, v) json_object_set(r, k, v);
+    json_t *meter = meter_counters(sim_meter_counters_get(sim_station_meter(s)));
+    json_object_update(r, meter);
     json_decref(meter);
-    json_object_set_new(r, "line", line);
+    sim_port *p = sim_station_port(s);
+    if (p)
+        json_object_set_new(r, "line", line_counters(&sim_port_line(p)->c));
     return r;
 }
 
-static json_t *cmd_read_table(sim_port *p, json_t *req)
+static json_t *cmd_read_table(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
-    static const char *const keys[] = {"table", "offset", "count", NULL};
-    json_t *e;
+    (void)c, (void)cmd;
     uint16_t id;
-    if ((e = check_keys(req, "read_table", keys)))
-        return e;
-    json_t *tv = json_object_get(req, "table");
-    if (!tv || parse_table(tv, &id))
+    if (parse_table(json_object_get(req, "table"), &id))
         return fail("read_table: table: expected \"BT28\", \"ET13\" or a table number");
-    sim_meter *m = sim_port_meter(p);
+    sim_meter *m = sim_station_meter(s);
     sim_tables *t = sim_meter_tables(m);
     int size = sim_tables_size(t, id);
     char name[8];
     mep_table_name(id, name);
     if (size < 0)
         return fail("read_table: %s: no such table in this meter", name);
-    long long off = 0, count = 0;
-    if ((e = get_int(req, "offset", false, 0, 0, size, &off)) ||
-        (e = get_int(req, "count", false, size - off, 0, 65535, &count)))
+    long long off, count;
+    json_t *e;
+    if ((e = get_int(req, "offset", 0, 0, size, &off)) || (e = get_int(req, "count", size - off, 0, 65535, &count)))
         return e;
     sim_meter_advance(m, now_ms());
     uint8_t *buf = malloc((size_t)count + 1);
     char *hex = malloc(2 * (size_t)count + 1);
-    if (!buf || !hex) {
-        free(buf);
-        free(hex);
-        return fail("out of memory");
+    int got = buf && hex && count ? sim_tables_read(t, id, (uint32_t)off, (uint32_t)count, buf) : 0;
+    json_t *r;
+    if (!buf || !hex)
+        r = fail("out of memory");
+    else if (got < 0)
+        r = fail("read_table: %s offset %lld: out of range (size %d)", name, off, size);
+    else {
+        hex_of(buf, (size_t)got, hex);
+        r = json_pack("{s:b, s:i, s:s, s:i, s:I, s:i, s:s}", "ok", 1, "table", (int)id, "name", name, "size", size,
+                      "offset", (json_int_t)off, "count", got, "hex", hex);
     }
-    int got = count ? sim_tables_read(t, id, (uint32_t)off, (uint32_t)count, buf) : 0;
-    if (got < 0) {
-        free(buf);
-        free(hex);
-        return fail("read_table: %s offset %lld: out of range (size %d)", name, off, size);
-    }
-    hex_of(buf, (size_t)got, hex);
-    json_t *r = ok();
-    json_object_set_new(r, "table", json_integer(id));
-    json_object_set_new(r, "name", json_string(name));
-    json_object_set_new(r, "size", json_integer(size));
-    json_object_set_new(r, "offset", json_integer(off));
-    json_object_set_new(r, "count", json_integer(got));
-    json_object_set_new(r, "hex", json_string(hex));
     free(buf);
     free(hex);
     return r;
 }
 
-/* Meter manipulations the field scenarios need: move E (S03), bump the IDT version (docs/mep.md 5.5), freeze the clock. */
-static json_t *cmd_set_seq(sim_port *p, json_t *req)
-{
-    static const char *const keys[] = {"e", NULL};
-    json_t *e;
-    long long v;
-    if ((e = check_keys(req, "set_seq", keys)) || (e = get_int(req, "e", true, 0, 0, 0xFFFFFFFFLL, &v)))
-        return e;
-    sim_meter_set_next_seq(sim_port_meter(p), (uint32_t)v);
-    json_t *r = ok();
-    json_object_set_new(r, "e", json_integer(sim_meter_next_seq(sim_port_meter(p))));
-    return r;
-}
+/* ---- faults: line + protocol faults and kWh glitches ---------------------
+ * inject, glitch, clear, list and faults all go through
+ * sim_fault_set_command, so the socket, mepsim-ctl and scenario files
+ * accept exactly the same names and parameters
+ * (fixtures/scenarios/README.md). */
 
-static json_t *cmd_bump_idt(sim_port *p, json_t *req)
+static json_t *fault_set_text(sim_station *s, const char *what, const char *line)
 {
-    json_t *e = check_keys(req, "bump_idt", NULL);
-    if (e)
-        return e;
-    sim_meter_bump_idt(sim_port_meter(p));
-    json_t *r = ok();
-    json_object_set_new(r, "e", json_integer(sim_meter_next_seq(sim_port_meter(p))));
-    return r;
-}
-
-static json_t *cmd_freeze_clock(sim_port *p, json_t *req)
-{
-    static const char *const keys[] = {"frozen", NULL};
-    json_t *e = check_keys(req, "freeze_clock", keys);
-    if (e)
-        return e;
-    json_t *f = json_object_get(req, "frozen");
-    if (f && !json_is_boolean(f))
-        return fail("frozen: expected true or false");
-    sim_meter *m = sim_port_meter(p);
-    uint64_t now = now_ms();
-    sim_meter_advance(m, now);
-    sim_clock_freeze(sim_meter_clock(m), now, f ? json_is_true(f) : true);
-    sim_port_kick(p);
-    return ok();
-}
-
-/* Line faults (sim_fault.h): {"cmd":"fault","spec":"flip rate=0.001 dir=to-module count=3"}. */
-static json_t *cmd_fault(sim_port *p, json_t *req)
-{
-    static const char *const keys[] = {"spec", NULL};
-    json_t *e = check_keys(req, "fault", keys);
-    if (e)
-        return e;
-    json_t *sv = json_object_get(req, "spec");
-    if (!json_is_string(sv))
-        return fail("fault: spec: expected a string such as \"drop p=0.1 dir=to-module\"");
-    sim_fault_spec spec;
-    char err[300];
-    if (sim_fault_spec_parse(&spec, json_string_value(sv), err, sizeof err) != 0 ||
-        sim_fault_spec_check(&spec, err, sizeof err) != 0)
-        return fail("fault: %s", err);
-    int id = sim_fault_start(sim_port_fault(p), &spec, sim_now_us(), err, sizeof err);
-    if (id < 0)
-        return fail("fault: %s", err);
-    sim_port_kick(p);
-    char desc[300];
-    sim_fault_spec_format(&spec, desc, sizeof desc);
-    json_t *r = ok();
-    json_object_set_new(r, "id", json_integer(id));
-    json_object_set_new(r, "fault", json_string(desc));
-    return r;
-}
-
-static json_t *cmd_fault_stop(sim_port *p, json_t *req)
-{
-    static const char *const keys[] = {"what", NULL};
-    json_t *e = check_keys(req, "fault_stop", keys);
-    if (e)
-        return e;
-    json_t *w = json_object_get(req, "what");
-    if (w && !json_is_string(w))
-        return fail("fault_stop: what: expected a fault name, an id or \"all\"");
-    const char *what = w ? json_string_value(w) : "all";
-    char *end;
-    (void)strtoul(what, &end, 10);
-    bool is_id = what[0] >= '0' && what[0] <= '9' && *end == 0;
-    if (strcmp(what, "all") != 0 && !is_id && sim_fault_kind_from_name(what) < 0)
-        return fail("fault_stop: \"%s\" is not a fault name, an id or \"all\"", what);
-    int n = sim_fault_stop(sim_port_fault(p), what);
-    sim_port_kick(p);
-    json_t *r = ok();
-    json_object_set_new(r, "stopped", json_integer(n));
-    return r;
-}
-
-/* board_reset {ms} / board_power {ms} | {on}: drive the HIL bench's board
- * reset or supply relay from the UART adapter's DTR/RTS (sim_portmodem.h). */
-static json_t *cmd_board(sim_port *p, json_t *req, sim_modem_out out)
-{
-    const char *name = out == SIM_MODEM_OUT_RESET ? "board_reset" : "board_power";
-    static const char *const reset_keys[] = {"ms", NULL};
-    static const char *const power_keys[] = {"ms", "on", NULL};
-    json_t *e;
-    if ((e = check_keys(req, name, out == SIM_MODEM_OUT_RESET ? reset_keys : power_keys)))
-        return e;
-    sim_portmodem *pm = sim_port_get_modem(p);
-    if (!pm)
-        return fail("%s: meter %s has no modem lines (needs --uart and --%s-line DTR|RTS)", name,
-                    sim_port_name(p), out == SIM_MODEM_OUT_RESET ? "reset" : "power");
-    char err[300];
-    json_t *on = json_object_get(req, "on");
-    if (on) {
-        if (!json_is_boolean(on))
-            return fail("%s: on: expected true or false", name);
-        if (json_object_get(req, "ms"))
-            return fail("%s: give either ms (a timed cut) or on, not both", name);
-        /* on = board powered = power output released */
-        if (sim_portmodem_set(pm, out, !json_is_true(on), err, sizeof err))
-            return fail("%s", err);
-    } else {
-        long long ms = 0;
-        if ((e = get_int(req, "ms", false,
-                         out == SIM_MODEM_OUT_RESET ? SIM_PORTMODEM_RESET_MS : SIM_PORTMODEM_POWER_MS, 1,
-                         SIM_PORTMODEM_MAX_PULSE_MS, &ms)))
-            return e;
-        if (sim_portmodem_pulse(pm, out, (uint32_t)ms, err, sizeof err))
-            return fail("%s", err);
-    }
-    json_t *r = ok();
-    json_object_set_new(r, "active", json_boolean(sim_portmodem_modem(pm)->asserted[out]));
-    return r;
-}
-
-static json_t *cmd_fault_list(sim_port *p, json_t *req)
-{
-    json_t *e = check_keys(req, "fault_list", NULL);
-    if (e)
-        return e;
-    sim_fault *f = sim_port_fault(p);
-    uint64_t now = sim_now_us();
-    char text[4096];
-    sim_fault_list(f, now, text, sizeof text);
-    json_t *r = ok();
-    json_object_set_new(r, "active", json_integer((json_int_t)sim_fault_active(f, now)));
-    json_object_set_new(r, "list", json_string(text));
-    json_t *inj = json_object();
-    for (int k = 0; k < SIM_FAULT_KIND_COUNT; k++)
-        json_object_set_new(inj, sim_fault_kind_name((sim_fault_kind)k),
-                            json_integer((json_int_t)f->c.injected[k]));
-    json_object_set_new(r, "injected", inj);
-    json_object_set_new(r, "latched", json_boolean(sim_fault_latched(f)));
-    return r;
-}
-
-/* ---- fault set: line + protocol faults and kWh glitches ---------
- * {"cmd":"inject","spec":"flip rate=0.001 dir=to-module"}, {"cmd":"glitch",
- * "spec":"spike delta=2^24 polls=3"}, {"cmd":"clear","what":"all"},
- * {"cmd":"list"}, {"cmd":"fault_status"} and the text form of the same
- * {"cmd":"faults","line":"inject drop p=0.5"} all go through
- * sim_fault_set_command, so the socket, mepsim-ctl and scenario files accept
- * exactly the same names and parameters (fixtures/scenarios/README.md). */
-static json_t *fault_set_text(sim_port *p, const char *what, const char *line)
-{
-    sim_fault_set *fs = sim_port_faults(p);
-    sim_meter *m = sim_port_meter(p);
+    sim_fault_set *fs = sim_station_faults(s);
+    sim_meter *m = sim_station_meter(s);
     uint64_t now_us = sim_now_us();
     sim_meter_advance(m, now_us / 1000u);
     sim_glitch_effects fx;
@@ -679,7 +529,7 @@ static json_t *fault_set_text(sim_port *p, const char *what, const char *line)
     for (int i = 0; i < fx.n_loads && i < 3; i++)
         if (fx.load[i].phase >= 1 && fx.load[i].phase <= md->cfg.phases)
             sim_model_set_load(md, fx.load[i].phase - 1, fx.load[i].watts, fx.load[i].pf);
-    sim_port_kick(p);
+    sim_station_kick(s);
     json_t *r = ok();
     size_t n = strlen(out);
     while (n && out[n - 1] == '\n')
@@ -689,271 +539,404 @@ static json_t *fault_set_text(sim_port *p, const char *what, const char *line)
     return r;
 }
 
-static json_t *cmd_fs_spec(sim_port *p, json_t *req, const char *cmd)
+/* inject / glitch {"spec": "..."}: the reply names the id to clear it with
+ * ("3 flip ...", "p2 busy ...", "g1 spike ..."). */
+static json_t *cmd_fs_spec(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
-    static const char *const keys[] = {"spec", NULL};
-    json_t *e = check_keys(req, cmd, keys);
-    if (e)
-        return e;
-    json_t *sv = json_object_get(req, "spec");
-    if (!json_is_string(sv))
-        return fail("%s: spec: expected a string such as \"%s\"", cmd,
-                    !strcmp(cmd, "glitch") ? "spike delta=2^24 polls=3" : "flip rate=0.001 dir=to-module");
+    (void)c;
     char line[1100];
-    if (snprintf(line, sizeof line, "%s %s", cmd, json_string_value(sv)) >= (int)sizeof line)
-        return fail("%s: spec too long", cmd);
-    json_t *r = fault_set_text(p, cmd, line);
-    /* "3 flip ..." / "p2 busy ..." / "g1 spike ...": the id to clear it with */
+    if (snprintf(line, sizeof line, "%s %s", cmd->name, json_string_value(json_object_get(req, "spec"))) >=
+        (int)sizeof line)
+        return fail("%s: spec too long", cmd->name);
+    json_t *r = fault_set_text(s, cmd->name, line);
     json_t *rv = json_object_get(r, "reply");
     if (rv && json_is_string(rv)) {
-        const char *s = json_string_value(rv);
-        size_t k = strcspn(s, " ");
-        json_object_set_new(r, "id", json_stringn(s, k));
-        json_object_set_new(r, "fault", json_string(s[k] ? s + k + 1 : ""));
+        const char *text = json_string_value(rv);
+        size_t k = strcspn(text, " ");
+        json_object_set_new(r, "id", json_stringn(text, k));
+        json_object_set_new(r, "fault", json_string(text[k] ? text + k + 1 : ""));
     }
     return r;
 }
 
-static json_t *cmd_clear(sim_port *p, json_t *req)
+static json_t *cmd_clear(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
-    static const char *const keys[] = {"what", NULL};
-    json_t *e = check_keys(req, "clear", keys);
-    if (e)
-        return e;
+    (void)c, (void)cmd;
     json_t *w = json_object_get(req, "what");
-    if (w && !json_is_string(w))
-        return fail("clear: what: expected a fault or glitch name, an id (3, p2, g1) or \"all\"");
     char line[128];
     snprintf(line, sizeof line, "clear %s", w ? json_string_value(w) : "all");
-    return fault_set_text(p, "clear", line);
+    return fault_set_text(s, "clear", line);
 }
 
-static json_t *cmd_faults_line(sim_port *p, json_t *req)
+static json_t *cmd_list(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
-    static const char *const keys[] = {"line", NULL};
-    json_t *e = check_keys(req, "faults", keys);
-    if (e)
-        return e;
-    json_t *l = json_object_get(req, "line");
-    if (!json_is_string(l))
-        return fail("faults: line: expected a command such as \"inject drop p=0.5\" "
-                    "(inject, glitch, clear, list, status)");
-    return fault_set_text(p, "faults", json_string_value(l));
+    (void)c, (void)req, (void)cmd;
+    return fault_set_text(s, "list", "list");
 }
 
-/* What was injected and what the client did about it (issue 4): per-fault
- * injection counts, transceiver/ENABLE power cycles seen, latch-ups and
- * their clearing, error codes the meter sent, replays (identical resends),
+static json_t *cmd_faults_line(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
+{
+    (void)c, (void)cmd;
+    return fault_set_text(s, "faults", json_string_value(json_object_get(req, "line")));
+}
+
+/* What was injected and what the client did about it: per-fault injection
+ * counts, transceiver/ENABLE power cycles seen, latch-ups and their
+ * clearing, error codes the meter sent, replays (identical resends),
  * reboots. */
-static json_t *cmd_fault_status(sim_port *p, json_t *req)
+static json_t *cmd_fault_status(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
-    json_t *e = check_keys(req, "fault_status", NULL);
-    if (e)
-        return e;
-    sim_fault_set *fs = sim_port_faults(p);
-    const sim_meter_counters *mc = sim_meter_counters_get(sim_port_meter(p));
+    (void)c, (void)req, (void)cmd;
+    sim_fault_set *fs = sim_station_faults(s);
+    const sim_meter_counters *mc = sim_meter_counters_get(sim_station_meter(s));
+    const sim_fault_counters *fc = &fs->line.c;
     uint64_t now = sim_now_us();
-    json_t *r = ok();
-    json_t *inj = json_object();
+    json_t *r = ok(), *inj = json_object(), *gl = json_object();
     for (int k = 0; k < SIM_FAULT_KIND_COUNT; k++)
-        json_object_set_new(inj, sim_fault_kind_name((sim_fault_kind)k),
-                            json_integer((json_int_t)fs->line.c.injected[k]));
+        json_object_set_new(inj, sim_fault_kind_name((sim_fault_kind)k), json_integer((json_int_t)fc->injected[k]));
     for (int k = 0; k < SIM_PF_KIND_COUNT; k++)
         json_object_set_new(inj, sim_pfault_kind_name((sim_pfault_kind)k),
                             json_integer((json_int_t)fs->proto.c.injected[k]));
-    json_object_set_new(r, "injected", inj);
-    json_t *gl = json_object();
     for (int k = 0; k < SIM_GLITCH_KIND_COUNT; k++)
         json_object_set_new(gl, sim_glitch_kind_name((sim_glitch_kind)k),
                             json_integer((json_int_t)fs->glitch.c.applied[k]));
+    json_object_set_new(r, "injected", inj);
     json_object_set_new(r, "glitched", gl);
-    const sim_fault_counters *c = &fs->line.c;
-    json_object_set_new(r, "power_cycles_long", json_integer((json_int_t)c->power_cycles_long));
-    json_object_set_new(r, "power_cycles_short", json_integer((json_int_t)c->power_cycles_short));
-    json_object_set_new(r, "enable_cycles_long", json_integer((json_int_t)c->enable_cycles_long));
-    json_object_set_new(r, "enable_cycles_short", json_integer((json_int_t)c->enable_cycles_short));
-    json_object_set_new(r, "latchups", json_integer((json_int_t)c->latchups));
-    json_object_set_new(r, "latchups_cleared", json_integer((json_int_t)c->latchups_cleared));
-    json_object_set_new(r, "latchup_recover_failed", json_integer((json_int_t)c->latchup_recover_failed));
+    static const char *const names[] = {"power_cycles_long", "power_cycles_short", "enable_cycles_long",
+                                        "enable_cycles_short", "latchups", "latchups_cleared",
+                                        "latchup_recover_failed", "worn_off", "active", "replays",
+                                        "seq_rejects", "auth_fail", "reboots", "pfault_acted"};
+    const uint64_t values[] = {fc->power_cycles_long, fc->power_cycles_short, fc->enable_cycles_long,
+                               fc->enable_cycles_short, fc->latchups, fc->latchups_cleared,
+                               fc->latchup_recover_failed, sim_fault_set_worn_off(fs),
+                               sim_fault_active(&fs->line, now), mc->replays, mc->seq_rejects, mc->auth_fail,
+                               mc->reboots, mc->pfault_acted};
+    set_counts(r, names, values, sizeof values / sizeof values[0]);
     json_object_set_new(r, "latched", json_boolean(sim_fault_latched(&fs->line)));
-    json_object_set_new(r, "worn_off",
-                        json_integer((json_int_t)(c->worn_off + fs->proto.c.worn_off + fs->glitch.c.worn_off)));
-    json_object_set_new(r, "active", json_integer((json_int_t)sim_fault_active(&fs->line, now)));
-    json_object_set_new(r, "replays", json_integer((json_int_t)mc->replays));
-    json_object_set_new(r, "seq_rejects", json_integer((json_int_t)mc->seq_rejects));
-    json_object_set_new(r, "auth_fail", json_integer((json_int_t)mc->auth_fail));
-    json_object_set_new(r, "reboots", json_integer((json_int_t)mc->reboots));
-    json_object_set_new(r, "pfault_acted", json_integer((json_int_t)mc->pfault_acted));
-    json_t *codes = json_object();
-    for (int k = 1; k < 256; k++) /* error codes sent (0x00 = OK left out) */
-        if (mc->responses[k]) {
-            char key[8];
-            snprintf(key, sizeof key, "0x%02X", k);
-            json_object_set_new(codes, key, json_integer((json_int_t)mc->responses[k]));
-        }
-    json_object_set_new(r, "error_codes", codes);
+    json_object_set_new(r, "error_codes", code_counts(mc, 1));
     char *text = malloc(8192);
     if (text) {
-        size_t n = sim_fault_list(&fs->line, now, text, 8192);
-        if (n + 1 < 8192)
-            n += sim_pfault_list(&fs->proto, now, text + n, 8192 - n);
-        if (n + 1 < 8192)
-            sim_glitch_list(&fs->glitch, text + n, 8192 - n);
+        sim_fault_set_list(fs, now, text, 8192);
         json_object_set_new(r, "list", json_string(text));
         free(text);
     }
     return r;
 }
 
-static size_t port_index(const sim_control *c, const sim_port *p)
-{
-    for (size_t i = 0; i < c->n; i++)
-        if (c->ports[i] == p)
-            return i;
-    return 0;
-}
+/* ---- station parts ------------------------------------------------------ */
 
 /* {"cmd":"scenario","action":"load|start|stop|status","path":FILE}: the
- * program owns the timeline runner (sim_control_set_scenario_hook). */
-static json_t *cmd_scenario(sim_control *c, sim_port *p, json_t *req)
+ * station runs the timeline (sim_station_scenario). */
+static json_t *cmd_scenario(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
-    static const char *const keys[] = {"action", "path", NULL};
-    json_t *e = check_keys(req, "scenario", keys);
-    if (e)
-        return e;
-    json_t *a = json_object_get(req, "action"), *path = json_object_get(req, "path");
-    const char *action = a && json_is_string(a) ? json_string_value(a) : NULL;
-    if (!action || (strcmp(action, "load") && strcmp(action, "start") && strcmp(action, "stop") &&
-                    strcmp(action, "status")))
+    (void)c, (void)cmd;
+    const char *action = json_string_value(json_object_get(req, "action"));
+    json_t *path = json_object_get(req, "path");
+    if (strcmp(action, "load") && strcmp(action, "start") && strcmp(action, "stop") && strcmp(action, "status"))
         return fail("scenario: action: expected \"load\", \"start\", \"stop\" or \"status\"");
-    if (path && !json_is_string(path))
-        return fail("scenario: path: expected a file name");
     if (!strcmp(action, "load") && !path)
         return fail("scenario: load needs \"path\" (a fixtures/scenarios file)");
-    if (!c->scenario_fn)
-        return fail("scenario: this program runs no scenarios");
-    return c->scenario_fn(c->scenario_ctx, port_index(c, p), action, path ? json_string_value(path) : NULL);
+    return sim_station_scenario(s, action, path ? json_string_value(path) : NULL);
 }
 
-static json_t *line_event(sim_port *p, json_t *req)
+/* A module control line went on/off ({"line":"enable","on":false}, also
+ * without "cmd"): docs/module-behaviour.md 2. */
+static json_t *cmd_line(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
-    static const char *const keys[] = {"line", "on", NULL};
-    json_t *e = check_keys(req, "line event", keys);
-    if (e)
-        return e;
-    json_t *l = json_object_get(req, "line"), *on = json_object_get(req, "on");
-    if (!json_is_string(l) ||
-        (strcmp(json_string_value(l), "transceiver") != 0 && strcmp(json_string_value(l), "enable") != 0))
+    (void)c, (void)cmd;
+    const char *l = json_string_value(json_object_get(req, "line"));
+    sim_station_line which;
+    if (!strcmp(l, "transceiver"))
+        which = SIM_STATION_LINE_TRANSCEIVER;
+    else if (!strcmp(l, "enable"))
+        which = SIM_STATION_LINE_ENABLE;
+    else
         return fail("line: expected \"transceiver\" or \"enable\"");
-    if (!on || !json_is_boolean(on))
-        return fail("on: expected true or false");
-    sim_port_line_event(p, json_string_value(l), json_is_true(on));
+    sim_station_line_event(s, which, json_is_true(json_object_get(req, "on")));
     return ok();
 }
 
-/* optical / optical_session: the meter's optical port (sim_optical_port.h) */
-static json_t *cmd_optical(sim_control *c, sim_port *p, json_t *req, const char *cmd)
+/* board_reset {ms} / board_power {ms} | {on}: drive the HIL bench's board
+ * reset or supply relay from the UART adapter's DTR/RTS (sim_portmodem.h). */
+static json_t *cmd_board(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
-    sim_optical_port *op = NULL;
-    for (size_t i = 0; c->optical && i < c->n; i++)
-        if (c->ports[i] == p)
-            op = c->optical[i];
-    return sim_optical_port_control(op, cmd, req);
+    (void)c;
+    sim_modem_out out = !strcmp(cmd->name, "board_reset") ? SIM_MODEM_OUT_RESET : SIM_MODEM_OUT_POWER;
+    sim_portmodem *pm = sim_station_modem(s);
+    if (!pm)
+        return fail("%s: meter %s has no modem lines (needs --uart and --%s-line DTR|RTS)", cmd->name,
+                    sim_station_name(s), out == SIM_MODEM_OUT_RESET ? "reset" : "power");
+    char err[300];
+    json_t *on = json_object_get(req, "on");
+    if (on) {
+        if (json_object_get(req, "ms"))
+            return fail("%s: give either ms (a timed cut) or on, not both", cmd->name);
+        /* on = board powered = power output released */
+        if (sim_portmodem_set(pm, out, !json_is_true(on), err, sizeof err))
+            return fail("%s", err);
+    } else {
+        long long ms;
+        json_t *e = get_int(req, "ms", out == SIM_MODEM_OUT_RESET ? SIM_PORTMODEM_RESET_MS : SIM_PORTMODEM_POWER_MS,
+                            1, SIM_PORTMODEM_MAX_PULSE_MS, &ms);
+        if (e)
+            return e;
+        if (sim_portmodem_pulse(pm, out, (uint32_t)ms, err, sizeof err))
+            return fail("%s", err);
+    }
+    json_t *r = ok();
+    json_object_set_new(r, "active", json_boolean(sim_portmodem_modem(pm)->asserted[out]));
+    return r;
+}
+
+/* optical / optical_session: the meter's optical port (sim_optical_port.h),
+ * which checks its own fields. */
+static json_t *cmd_optical(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
+{
+    (void)c;
+    return sim_optical_port_control(sim_station_optical(s), cmd->name, req);
+}
+
+static json_t *cmd_quit(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
+{
+    (void)s, (void)req, (void)cmd;
+    c->quit = true;
+    if (c->loop)
+        ev_break(c->loop, EVBREAK_ALL);
+    return ok();
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+#define SPEC_BAD(cmd, eg) cmd ": spec: expected a string such as \"" eg "\""
+static const ctl_cmd COMMANDS[] = {
+    {"status", cmd_status, {{0}}, false, "every meter: port, E, registration, alerts, lines, scenario, TLS"},
+    {"get", cmd_get, {{0}}, false, "model values now: phases, registers, BT23/BT28 as a read serves them"},
+    {"set_load",
+     cmd_set_load,
+     {{"phase", ARG_INT, true, NULL}, {"watts", ARG_NUMBER, true, NULL}, {"pf", ARG_NUMBER, false, NULL}},
+     false,
+     "phase 1..3, watts (negative = export), pf 0..1"},
+    {"set_clock",
+     cmd_set_clock,
+     {{"utc", ARG_STRING, false, "utc: expected \"YYYY-MM-DDTHH:MM:SSZ\""},
+      {"unix", ARG_NUMBER, false, "unix: expected seconds since 1970 (0..4300000000)"}},
+     false,
+     "set the simulated clock: utc \"YYYY-MM-DDTHH:MM:SSZ\" or unix seconds"},
+    {"set_speed", cmd_set_speed, {{"speed", ARG_NUMBER, true, NULL}}, false, "simulated clock speed 0.001..1e6"},
+    {"set_register",
+     cmd_set_register,
+     {{"value", ARG_INT, true, NULL},
+      {"name", ARG_STRING, true, "set_register: name: expected fwd_wh, rev_wh, imp_varh or exp_varh"}},
+     false,
+     "set an energy register: name fwd_wh|rev_wh|imp_varh|exp_varh, value Wh/varh"},
+    {"alert", cmd_alert, {{"flags", ARG_INT, false, NULL}}, false, "raise ET13 alert flags (default 0x01)"},
+    {"clear_alert", cmd_alert, {{"flags", ARG_INT, false, NULL}}, false, "clear ET13 alert flags (default all)"},
+    {"counters", cmd_counters, {{0}}, false, "meter and line counters"},
+    {"read_table",
+     cmd_read_table,
+     {{"table", ARG_ANY, true, "read_table: table: expected \"BT28\", \"ET13\" or a table number"},
+      {"offset", ARG_INT, false, NULL},
+      {"count", ARG_INT, false, NULL}},
+     false,
+     "table bytes as a read serves them now: table, offset, count"},
+    {"set_seq", cmd_set_seq, {{"e", ARG_INT, true, NULL}}, false, "set the expected sequence number E"},
+    {"bump_idt", cmd_set_seq, {{0}}, false, "bump the IDT version (E moves on)"},
+    {"freeze_clock",
+     cmd_freeze_clock,
+     {{"frozen", ARG_BOOL, false, NULL}},
+     false,
+     "stop (frozen true, default) or restart the simulated clock"},
+    {"inject",
+     cmd_fs_spec,
+     {{"spec", ARG_STRING, true, SPEC_BAD("inject", "flip rate=0.001 dir=to-module")}},
+     false,
+     "start a line or protocol fault: spec \"drop p=0.5\""},
+    {"glitch",
+     cmd_fs_spec,
+     {{"spec", ARG_STRING, true, SPEC_BAD("glitch", "spike delta=2^24 polls=3")}},
+     false,
+     "start a kWh glitch: spec \"spike delta=2^24 polls=3\""},
+    {"clear",
+     cmd_clear,
+     {{"what", ARG_STRING, false, "clear: what: expected a fault or glitch name, an id (3, p2, g1) or \"all\""}},
+     false,
+     "stop faults/glitches: what = a name, an id (3, p2, g1) or all (default)"},
+    {"list", cmd_list, {{0}}, false, "active faults and glitches, one per line"},
+    {"fault_status", cmd_fault_status, {{0}}, false, "fault counters: injected, power cycles, latch-ups, codes"},
+    {"faults",
+     cmd_faults_line,
+     {{"line", ARG_STRING, true,
+       "faults: line: expected a command such as \"inject drop p=0.5\" (inject, glitch, clear, list, status)"}},
+     false,
+     "the text form: line \"inject drop p=0.5\""},
+    {"scenario",
+     cmd_scenario,
+     {{"action", ARG_STRING, true, "scenario: action: expected \"load\", \"start\", \"stop\" or \"status\""},
+      {"path", ARG_STRING, false, "scenario: path: expected a file name"}},
+     false,
+     "scenario timeline: action load (path) | start | stop | status"},
+    {"board_reset",
+     cmd_board,
+     {{"ms", ARG_INT, false, NULL}},
+     false,
+     "pulse the board's reset for ms (default 100; UART + --reset-line)"},
+    {"board_power",
+     cmd_board,
+     {{"ms", ARG_INT, false, NULL}, {"on", ARG_BOOL, false, "board_power: on: expected true or false"}},
+     false,
+     "cut the supply for ms (default 2000), or on true = restore / false = cut"},
+    {"line",
+     cmd_line,
+     {{"line", ARG_STRING, true, "line: expected \"transceiver\" or \"enable\""},
+      {"on", ARG_BOOL, true, "on: expected true or false"}},
+     false,
+     "module control line event: line transceiver|enable, on true|false"},
+    {"optical", cmd_optical, {{0}}, true, "the optical port's state"},
+    {"optical_session", cmd_optical, {{0}}, true, "start/stop a simulated optical probe session"},
+    {"quit", cmd_quit, {{0}}, false, "stop mepsim"},
+};
+#undef SPEC_BAD
+static const size_t N_COMMANDS = sizeof COMMANDS / sizeof COMMANDS[0];
+
+void sim_control_print_commands(FILE *out)
+{
+    fputs("Control socket: one JSON object per line, one reply line each ({\"ok\":true,..} or\n"
+          "{\"ok\":false,\"error\":..}); \"meter\": name|index selects a meter (default the first).\n",
+          out);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        const ctl_cmd *cmd = &COMMANDS[i];
+        char name[80];
+        size_t n = 0;
+        n += (size_t)snprintf(name, sizeof name, "%s", cmd->name);
+        for (size_t k = 0; k < CTL_MAX_ARGS && cmd->args[k].key && n < sizeof name; k++)
+            n += (size_t)snprintf(name + n, sizeof name - n, "%s%s", k ? "," : "{", cmd->args[k].key);
+        if (cmd->args[0].key && n < sizeof name)
+            snprintf(name + n, sizeof name - n, "}");
+        fprintf(out, "  %-30s %s\n", name, cmd->help);
+    }
+    fputs("  a line event also comes without cmd: {\"line\":\"enable\",\"on\":false}\n"
+          "  (client: hil/osgp_hil/mepsim_control.py, mepsim-ctl)\n",
+          out);
+}
+
+static const ctl_cmd *find_command(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(COMMANDS[i].name, name))
+            return &COMMANDS[i];
+    return NULL;
+}
+
+static json_t *unknown_command(const char *name)
+{
+    char list[1024];
+    size_t n = 0;
+    for (size_t i = 0; i < N_COMMANDS && n + 1 < sizeof list; i++) {
+        int w = snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", COMMANDS[i].name);
+        if (w > 0)
+            n += (size_t)w;
+    }
+    return fail("unknown cmd \"%s\"; commands: %s", name, list);
+}
+
+static const char *type_text(arg_type t)
+{
+    switch (t) {
+    case ARG_INT: return "an integer";
+    case ARG_NUMBER: return "a number";
+    case ARG_STRING: return "a string";
+    case ARG_BOOL: return "true or false";
+    default: return "a value";
+    }
+}
+
+static bool type_ok(arg_type t, json_t *v)
+{
+    switch (t) {
+    case ARG_INT: return json_is_integer(v);
+    case ARG_NUMBER: return json_is_number(v);
+    case ARG_STRING: return json_is_string(v);
+    case ARG_BOOL: return json_is_boolean(v);
+    default: return true;
+    }
+}
+
+/* The row's schema: no unknown field (a typo must not pass silently), then
+ * each field in order: present if required, of its type. */
+static json_t *check_args(const ctl_cmd *cmd, json_t *req)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(req, key, v) {
+        if (cmd->own_args || !strcmp(key, "cmd") || !strcmp(key, "meter") || !strcmp(key, "id"))
+            continue;
+        bool found = false;
+        for (size_t i = 0; i < CTL_MAX_ARGS && cmd->args[i].key; i++)
+            found |= !strcmp(cmd->args[i].key, key);
+        if (!found)
+            return fail("%s: unknown field \"%s\"", cmd->name, key);
+    }
+    for (size_t i = 0; i < CTL_MAX_ARGS && cmd->args[i].key; i++) {
+        const ctl_arg *a = &cmd->args[i];
+        v = json_object_get(req, a->key);
+        if (!v && !a->required)
+            continue;
+        if (v && type_ok(a->type, v))
+            continue;
+        if (a->bad)
+            return fail("%s", a->bad);
+        return v ? fail("%s: expected %s", a->key, type_text(a->type)) : fail("missing field \"%s\"", a->key);
+    }
+    return NULL;
+}
+
+static json_t *select_station(sim_control *c, json_t *req, sim_station **out)
+{
+    json_t *m = json_object_get(req, "meter");
+    if (!m) {
+        if (c->n == 0)
+            return fail("no meters");
+        *out = c->stations[0];
+        return NULL;
+    }
+    if (json_is_integer(m)) {
+        json_int_t i = json_integer_value(m);
+        if (i < 0 || (size_t)i >= c->n)
+            return fail("meter index %lld out of range (%zu meters)", (long long)i, c->n);
+        *out = c->stations[i];
+        return NULL;
+    }
+    if (json_is_string(m)) {
+        for (size_t i = 0; i < c->n; i++)
+            if (!strcmp(sim_station_name(c->stations[i]), json_string_value(m))) {
+                *out = c->stations[i];
+                return NULL;
+            }
+        return fail("unknown meter \"%s\"", json_string_value(m));
+    }
+    return fail("meter: expected a name or an index");
 }
 
 static json_t *exec_json(sim_control *c, json_t *req)
 {
     if (!json_is_object(req))
         return fail("expected a JSON object");
-    sim_port *p = NULL;
-    json_t *e = select_port(c, req, &p);
-    if (e)
-        return e;
     json_t *cmdv = json_object_get(req, "cmd");
+    const ctl_cmd *cmd;
     if (!cmdv) {
-        if (json_object_get(req, "line"))
-            return line_event(p, req);
-        return fail("missing \"cmd\" (or a line event {\"line\":..,\"on\":..})");
-    }
-    if (!json_is_string(cmdv))
+        if (!json_object_get(req, "line"))
+            return fail("missing \"cmd\" (or a line event {\"line\":..,\"on\":..})");
+        cmd = find_command("line");
+    } else if (!json_is_string(cmdv)) {
         return fail("cmd: expected a string");
-    const char *cmd = json_string_value(cmdv);
-    if (!strcmp(cmd, "status")) {
-        if ((e = check_keys(req, cmd, NULL)))
-            return e;
-        return cmd_status(c);
+    } else if (!(cmd = find_command(json_string_value(cmdv)))) {
+        return unknown_command(json_string_value(cmdv));
     }
-    if (!strcmp(cmd, "get")) {
-        if ((e = check_keys(req, cmd, NULL)))
-            return e;
-        return cmd_get(p);
-    }
-    if (!strcmp(cmd, "set_load"))
-        return cmd_set_load(p, req);
-    if (!strcmp(cmd, "set_clock"))
-        return cmd_set_clock(p, req);
-    if (!strcmp(cmd, "set_speed"))
-        return cmd_set_speed(p, req);
-    if (!strcmp(cmd, "set_register"))
-        return cmd_set_register(p, req);
-    if (!strcmp(cmd, "alert"))
-        return cmd_alert(p, req, true);
-    if (!strcmp(cmd, "clear_alert"))
-        return cmd_alert(p, req, false);
-    if (!strcmp(cmd, "counters")) {
-        if ((e = check_keys(req, cmd, NULL)))
-            return e;
-        return cmd_counters(p);
-    }
-    if (!strcmp(cmd, "read_table"))
-        return cmd_read_table(p, req);
-    if (!strcmp(cmd, "fault"))
-        return cmd_fault(p, req);
-    if (!strcmp(cmd, "fault_stop"))
-        return cmd_fault_stop(p, req);
-    if (!strcmp(cmd, "fault_list"))
-        return cmd_fault_list(p, req);
-    if (!strcmp(cmd, "inject") || !strcmp(cmd, "glitch"))
-        return cmd_fs_spec(p, req, cmd);
-    if (!strcmp(cmd, "clear"))
-        return cmd_clear(p, req);
-    if (!strcmp(cmd, "list")) {
-        if ((e = check_keys(req, cmd, NULL)))
-            return e;
-        return fault_set_text(p, "list", "list");
-    }
-    if (!strcmp(cmd, "fault_status"))
-        return cmd_fault_status(p, req);
-    if (!strcmp(cmd, "faults"))
-        return cmd_faults_line(p, req);
-    if (!strcmp(cmd, "scenario"))
-        return cmd_scenario(c, p, req);
-    if (!strcmp(cmd, "board_reset"))
-        return cmd_board(p, req, SIM_MODEM_OUT_RESET);
-    if (!strcmp(cmd, "board_power"))
-        return cmd_board(p, req, SIM_MODEM_OUT_POWER);
-    if (!strcmp(cmd, "set_seq"))
-        return cmd_set_seq(p, req);
-    if (!strcmp(cmd, "bump_idt"))
-        return cmd_bump_idt(p, req);
-    if (!strcmp(cmd, "freeze_clock"))
-        return cmd_freeze_clock(p, req);
-    if (!strcmp(cmd, "line")) {
-        return line_event(p, req);
-    }
-    if (!strcmp(cmd, "optical") || !strcmp(cmd, "optical_session"))
-        return cmd_optical(c, p, req, cmd);
-    if (!strcmp(cmd, "quit")) {
-        if ((e = check_keys(req, cmd, NULL)))
-            return e;
-        c->quit = true;
-        if (c->loop)
-            ev_break(c->loop, EVBREAK_ALL);
-        return ok();
-    }
-    return fail("unknown cmd \"%s\" (status, get, set_load, set_clock, set_speed, set_register, alert, "
-                "clear_alert, counters, read_table, set_seq, bump_idt, freeze_clock, fault, fault_stop, fault_list, "
-                "inject, glitch, clear, list, fault_status, faults, scenario, quit)", cmd);
+    sim_station *s = NULL;
+    json_t *e;
+    if ((e = check_args(cmd, req)) || (e = select_station(c, req, &s)))
+        return e;
+    return cmd->run(c, s, req, cmd);
 }
 
 char *sim_control_exec(sim_control *c, const char *line)
@@ -974,22 +957,6 @@ char *sim_control_exec(sim_control *c, const char *line)
     json_decref(rep);
     return s;
 }
-
-bool sim_control_quit_requested(const sim_control *c) { return c->quit; }
-
-void sim_control_set_status_hook(sim_control *c, sim_control_status_fn fn, void *ctx)
-{
-    c->status_fn = fn;
-    c->status_ctx = ctx;
-}
-
-void sim_control_set_scenario_hook(sim_control *c, sim_control_scenario_fn fn, void *ctx)
-{
-    c->scenario_fn = fn;
-    c->scenario_ctx = ctx;
-}
-
-void sim_control_set_optical(sim_control *c, sim_optical_port *const *optical) { c->optical = optical; }
 
 /* ---- socket ------------------------------------------------------------ */
 
@@ -1049,6 +1016,29 @@ static void on_client_writable(struct ev_loop *loop, ev_io *w, int revents)
     client_flush(w->data);
 }
 
+/* One complete request line (or the end of an overlong one). */
+static void client_line(ctl_client *cl)
+{
+    if (cl->overlong) {
+        cl->overlong = false;
+        json_t *e = fail("request line longer than %d bytes", SIM_CONTROL_MAX_LINE);
+        char *s = json_dumps(e, JSON_COMPACT);
+        json_decref(e);
+        client_reply(cl, s ? s : "{\"ok\":false,\"error\":\"line too long\"}");
+        free(s);
+        return;
+    }
+    cl->in[cl->in_len] = 0;
+    size_t start = 0;
+    while (start < cl->in_len && (cl->in[start] == ' ' || cl->in[start] == '\r' || cl->in[start] == '\t'))
+        start++;
+    if (start < cl->in_len) {
+        char *rep = sim_control_exec(cl->ctl, cl->in + start);
+        client_reply(cl, rep ? rep : "{\"ok\":false,\"error\":\"internal error\"}");
+        free(rep);
+    }
+}
+
 static void on_client_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
@@ -1065,25 +1055,7 @@ static void on_client_readable(struct ev_loop *loop, ev_io *w, int revents)
     for (ssize_t i = 0; i < r; i++) {
         char ch = buf[i];
         if (ch == '\n') {
-            if (cl->overlong) {
-                cl->overlong = false;
-                json_t *e = fail("request line longer than %d bytes", SIM_CONTROL_MAX_LINE);
-                char *s = json_dumps(e, JSON_COMPACT);
-                json_decref(e);
-                client_reply(cl, s ? s : "{\"ok\":false,\"error\":\"line too long\"}");
-                free(s);
-            } else {
-                cl->in[cl->in_len] = 0;
-                size_t start = 0;
-                while (start < cl->in_len && (cl->in[start] == ' ' || cl->in[start] == '\r' ||
-                                              cl->in[start] == '\t'))
-                    start++;
-                if (start < cl->in_len) {
-                    char *rep = sim_control_exec(cl->ctl, cl->in + start);
-                    client_reply(cl, rep ? rep : "{\"ok\":false,\"error\":\"internal error\"}");
-                    free(rep);
-                }
-            }
+            client_line(cl);
             cl->in_len = 0;
             if (cl->ctl->quit)
                 return;
@@ -1126,7 +1098,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
     c->clients = cl;
 }
 
-sim_control *sim_control_new(struct ev_loop *loop, const char *path, sim_port *const *ports, size_t n,
+sim_control *sim_control_new(struct ev_loop *loop, const char *path, sim_station *const *stations, size_t n,
                              char *err, size_t errlen)
 {
     sim_control *c = calloc(1, sizeof *c);
@@ -1135,7 +1107,7 @@ sim_control *sim_control_new(struct ev_loop *loop, const char *path, sim_port *c
         return NULL;
     }
     c->loop = loop;
-    c->ports = ports;
+    c->stations = stations;
     c->n = n;
     c->fd = -1;
     if (!path)

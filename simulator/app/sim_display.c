@@ -14,7 +14,7 @@
 
 struct sim_display {
     struct ev_loop *loop;
-    sim_port *const *ports;
+    sim_station *const *stations;
     size_t n;
     FILE *out;
     bool tty;
@@ -46,9 +46,10 @@ static void put(outbuf *o, const char *fmt, ...)
 
 static double kwh(const sim_model *md, enum sim_register r) { return (double)md->reg_m[r] / 1e6; }
 
-static void render_meter(outbuf *o, sim_port *p, uint64_t now_ms, bool full)
+static void render_meter(outbuf *o, sim_station *s, uint64_t now_ms, bool full)
 {
-    sim_meter *m = sim_port_meter(p);
+    sim_port *p = sim_station_port(s);
+    sim_meter *m = sim_station_meter(s);
     sim_line *l = sim_port_line(p);
     sim_meter_advance(m, now_ms);
     const sim_model *md = sim_meter_model(m);
@@ -61,14 +62,14 @@ static void render_meter(outbuf *o, sim_port *p, uint64_t now_ms, bool full)
     if (!full) {
         put(o, "%s %s fwd=%.3fkWh rev=%.3fkWh P=%.0fW f=%.2fHz E=0x%08X %s alerts=0x%02X rx=%llu tx=%llu "
             "gap=%llu thr=%llu\n",
-            sim_port_name(p), iso, kwh(md, SIM_REG_FWD_WH), kwh(md, SIM_REG_REV_WH), ptot, md->freq_hz,
+            sim_station_name(s), iso, kwh(md, SIM_REG_FWD_WH), kwh(md, SIM_REG_REV_WH), ptot, md->freq_hz,
             (unsigned)sim_meter_next_seq(m), sim_meter_registered(m) ? "registered" : "unregistered",
             sim_meter_alert_flags(m), (unsigned long long)l->c.frames_rx,
             (unsigned long long)l->c.responses, (unsigned long long)l->c.gap_aborts,
             (unsigned long long)l->c.throttled);
         return;
     }
-    put(o, "\033[1m%s\033[0m  %s -> %s  %u baud  E=0x%08X\n", sim_port_name(p), sim_port_path(p),
+    put(o, "\033[1m%s\033[0m  %s -> %s  %u baud  E=0x%08X\n", sim_station_name(s), sim_port_path(p),
         sim_port_device(p), (unsigned)l->baud, (unsigned)sim_meter_next_seq(m));
     put(o, "  clock  %s\n", iso);
     put(o, "  energy fwd %12.3f kWh   rev %12.3f kWh   imp %10.3f kvarh   exp %10.3f kvarh\n",
@@ -83,7 +84,7 @@ static void render_meter(outbuf *o, sim_port *p, uint64_t now_ms, bool full)
         sim_meter_registered(m) ? "registered" : "not registered", (unsigned)sim_meter_handle(m),
         (unsigned)sim_meter_device_status(m), sim_meter_alert_flags(m),
         sim_meter_alert_pending(m) ? " (alerting)" : "",
-        sim_meter_line_state(m, "transceiver") ? "on" : "OFF", sim_meter_line_state(m, "enable") ? "on" : "OFF");
+        sim_meter_line_on(m, SIM_METER_TRANSCEIVER) ? "on" : "OFF", sim_meter_line_on(m, SIM_METER_ENABLE) ? "on" : "OFF");
     put(o, "  frames %llu  answered %llu  silent %llu  0x0B %llu  0x0C %llu  gap aborts %llu  throttled %llu"
         "  alerts %llu\n",
         (unsigned long long)l->c.frames_rx, (unsigned long long)l->c.responses,
@@ -99,7 +100,7 @@ static void render_meter(outbuf *o, sim_port *p, uint64_t now_ms, bool full)
     put(o, "\n");
 }
 
-size_t sim_display_render(sim_port *const *ports, size_t n, uint64_t now_ms, bool full, char *buf, size_t cap)
+size_t sim_display_render(sim_station *const *stations, size_t n, uint64_t now_ms, bool full, char *buf, size_t cap)
 {
     outbuf o = {buf, cap, 0};
     if (cap == 0)
@@ -108,7 +109,7 @@ size_t sim_display_render(sim_port *const *ports, size_t n, uint64_t now_ms, boo
     if (full)
         put(&o, "mepsim: %zu meter%s   (Ctrl-C to stop)\n\n", n, n == 1 ? "" : "s");
     for (size_t i = 0; i < n; i++)
-        render_meter(&o, ports[i], now_ms, full);
+        render_meter(&o, stations[i], now_ms, full);
     return o.len;
 }
 
@@ -117,14 +118,14 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     sim_display *d = w->data;
-    size_t len = sim_display_render(d->ports, d->n, sim_now_us() / 1000u, d->tty, d->buf, d->cap);
+    size_t len = sim_display_render(d->stations, d->n, sim_now_us() / 1000u, d->tty, d->buf, d->cap);
     if (d->tty)
         fputs("\033[H\033[J", d->out); /* home + clear: redraw in place */
     fwrite(d->buf, 1, len, d->out);
     fflush(d->out);
 }
 
-sim_display *sim_display_new(struct ev_loop *loop, sim_port *const *ports, size_t n, FILE *out, bool tty)
+sim_display *sim_display_new(struct ev_loop *loop, sim_station *const *stations, size_t n, FILE *out, bool tty)
 {
     sim_display *d = calloc(1, sizeof *d);
     if (!d)
@@ -136,7 +137,9 @@ sim_display *sim_display_new(struct ev_loop *loop, sim_port *const *ports, size_
         return NULL;
     }
     d->loop = loop;
-    d->ports = ports;
+    d->stations = stations;
+    for (size_t i = 0; i < n; i++) /* the display shows the last decoded requests */
+        sim_line_keep_recent(sim_port_line(sim_station_port(stations[i])), true);
     d->n = n;
     d->out = out;
     d->tty = tty;

@@ -8,13 +8,9 @@
 #include "sim_fault.h"
 #include "sim_text.h"
 
-#include <errno.h>
-#include <math.h>
-#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 /* ---- rng ------------------------------------------------------------------ */
 uint64_t sim_fault_rng_next(uint64_t *s)
@@ -27,62 +23,126 @@ uint64_t sim_fault_rng_next(uint64_t *s)
     return x * 0x2545F4914F6CDD1Dull;
 }
 
-double sim_fault_rng_unit(uint64_t *s)
+static double rng_unit(uint64_t *s)
 {
     return (double)(sim_fault_rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
 }
 
-static bool chance(sim_fault *f, double p)
+bool sim_fault_chance(uint64_t *rng, double p)
 {
     if (p >= 1.0)
         return true;
     if (p <= 0.0)
         return false;
-    return sim_fault_rng_unit(&f->rng) < p;
+    return rng_unit(rng) < p;
 }
 
-/* ---- names and parameters ---------------------------------------------- */
-enum {
-    P_DIR = 1u << 0, P_P = 1u << 1, P_RATE = 1u << 2, P_COUNT = 1u << 3, P_DURATION = 1u << 4,
-    P_DELAY = 1u << 5, P_LEN = 1u << 6, P_PERIOD = 1u << 7, P_LEVEL = 1u << 8, P_AT = 1u << 9,
-    P_AFTER = 1u << 10, P_OFF = 1u << 11, P_RECOVER = 1u << 12, P_MODE = 1u << 13, P_BY = 1u << 14,
-};
-
-static const sim_spec_kind KINDS[SIM_FAULT_KIND_COUNT] = {
-    [SIM_FAULT_DROP] = {"drop", P_DIR | P_P | P_COUNT | P_DURATION},
-    [SIM_FAULT_FLIP] = {"flip", P_DIR | P_RATE | P_COUNT | P_DURATION},
-    [SIM_FAULT_JUNK] = {"junk", P_DIR | P_P | P_LEN | P_COUNT | P_DURATION},
-    [SIM_FAULT_TRUNCATE] = {"truncate", P_DIR | P_P | P_LEN | P_COUNT | P_DURATION},
-    [SIM_FAULT_DELAY] = {"delay", P_DIR | P_P | P_DELAY | P_COUNT | P_DURATION},
-    [SIM_FAULT_DUPLICATE] = {"duplicate", P_DIR | P_P | P_DELAY | P_COUNT | P_DURATION},
-    [SIM_FAULT_PREVIOUS] = {"previous", P_DIR | P_P | P_COUNT | P_DURATION},
-    [SIM_FAULT_TRAILING] = {"trailing", P_DIR | P_P | P_LEN | P_COUNT | P_DURATION},
-    [SIM_FAULT_SILENCE] = {"silence", P_DIR | P_COUNT | P_DURATION},
-    [SIM_FAULT_STUCK] = {"stuck", P_DIR | P_LEVEL | P_LEN | P_PERIOD | P_COUNT | P_DURATION},
-    [SIM_FAULT_DEAD] = {"dead", P_DURATION},
-    [SIM_FAULT_GARBLE] = {"garble", P_DIR | P_RATE | P_COUNT | P_DURATION},
-    [SIM_FAULT_LATCHUP] = {"latchup", P_AT | P_AFTER | P_OFF | P_RECOVER | P_MODE | P_BY | P_DURATION},
-};
-
-static const sim_spec_param PARAMS[] = {
-    {"dir", P_DIR}, {"p", P_P}, {"rate", P_RATE}, {"count", P_COUNT}, {"duration", P_DURATION},
-    {"delay", P_DELAY}, {"len", P_LEN}, {"period", P_PERIOD}, {"level", P_LEVEL}, {"at", P_AT},
-    {"after_frames", P_AFTER}, {"off", P_OFF}, {"recover_p", P_RECOVER}, {"mode", P_MODE},
-    {"by", P_BY},
-};
-
-static const sim_spec_catalog CATALOG = {KINDS, SIM_FAULT_KIND_COUNT, PARAMS, sizeof PARAMS / sizeof PARAMS[0]};
-
-const char *sim_fault_kind_name(sim_fault_kind k) { return sim_spec_kind_name(&CATALOG, (int)k); }
-
-int sim_fault_kind_from_name(const char *name) { return sim_spec_kind_index(&CATALOG, name); }
-
-static unsigned param_bit(const char *key) { return sim_spec_param_bit(&CATALOG, key); }
-
-bool sim_fault_param_known(sim_fault_kind k, const char *key)
+static bool chance(sim_fault *f, double p)
 {
-    return sim_spec_param_known(&CATALOG, (int)k, key);
+    return sim_fault_chance(&f->rng, p);
 }
+
+static void spec_init(void *sp, int k);
+
+/* ---- the family table --------------------------------------------------
+ * Parameters in the order a spec is written; kind rows name the parameters
+ * they take (bit i = PARAMS[i]) and their cross-parameter check. */
+enum {
+    P_DIR = 1u << 0, P_P = 1u << 1, P_RATE = 1u << 2, P_DELAY = 1u << 3, P_LEN = 1u << 4,
+    P_LEVEL = 1u << 5, P_PERIOD = 1u << 6, P_AT = 1u << 7, P_AFTER = 1u << 8, P_OFF = 1u << 9,
+    P_RECOVER = 1u << 10, P_MODE = 1u << 11, P_BY = 1u << 12, P_COUNT = 1u << 13, P_DURATION = 1u << 14,
+};
+
+static const sim_spec_choice DIRS[] = {
+    {"to-meter", SIM_DIR_TO_METER, false}, {"to-module", SIM_DIR_TO_MODULE, false}, {"both", SIM_DIR_BOTH, false}};
+static const sim_spec_choice LEVELS[] = {
+    {"0x00", 0x00, false}, {"zero", 0x00, false}, {"0", 0x00, false}, {"0xff", 0xFF, true},
+    {"one", 0xFF, false},  {"255", 0xFF, false},  {"break", SIM_STUCK_BREAK, false}};
+static const sim_spec_choice MODES[] = {{"garbage", 1, false}, {"silence", 0, false}};
+static const sim_spec_choice BYS[] = {{"power", SIM_LATCH_BY_POWER, false},
+                                      {"transceiver", SIM_LATCH_BY_POWER, false},
+                                      {"enable", SIM_LATCH_BY_ENABLE, false},
+                                      {"either", SIM_LATCH_BY_POWER | SIM_LATCH_BY_ENABLE, false}};
+
+#define FIELD(k, t, f) \
+    .key = k, .type = t, .offset = offsetof(sim_fault_spec, f), .size = sizeof(((sim_fault_spec *)0)->f)
+#define CHOICES(c) .choices = c, .n_choices = sizeof c / sizeof c[0]
+static const sim_spec_param PARAMS[] = {
+    {FIELD("dir", SIM_SPEC_CHOICE, dir), CHOICES(DIRS)},
+    {FIELD("p", SIM_SPEC_UNIT, p)},
+    {FIELD("rate", SIM_SPEC_UNIT, rate)},
+    {FIELD("delay", SIM_SPEC_U32, delay_ms)},
+    {FIELD("len", SIM_SPEC_U32, len)},
+    {FIELD("level", SIM_SPEC_CHOICE, level), CHOICES(LEVELS)},
+    {FIELD("period", SIM_SPEC_U32, period_ms)},
+    {FIELD("at", SIM_SPEC_U32, at_ms)},
+    {FIELD("after_frames", SIM_SPEC_U32, after_frames)},
+    {FIELD("off", SIM_SPEC_U32, off_ms)},
+    {FIELD("recover_p", SIM_SPEC_UNIT, recover_p)},
+    {FIELD("mode", SIM_SPEC_CHOICE, garbage), CHOICES(MODES)},
+    {FIELD("by", SIM_SPEC_CHOICE, by), CHOICES(BYS)},
+    {FIELD("count", SIM_SPEC_U32, count), .hide = true},
+    {FIELD("duration", SIM_SPEC_U32, duration_ms), .hide = true},
+};
+#define N_PARAMS (sizeof PARAMS / sizeof PARAMS[0])
+#undef FIELD
+#undef CHOICES
+
+/* Frame faults act on whole response frames (sim_fault.h). */
+static int check_frame(const void *sp, const char *kn, char *err, size_t errlen)
+{
+    const sim_fault_spec *s = sp;
+    if (s->dir != SIM_DIR_TO_MODULE) {
+        sim_text_errf(err, errlen, "fault %s acts on response frames: dir must be to-module", kn);
+        return -1;
+    }
+    return 0;
+}
+
+#define COMMON (P_COUNT | P_DURATION)
+#define FRAME_DELAY {{"delay", 0, 600000, "delay must be at most 600000 ms", false}}
+/* A line-fault kind: its spec row, and for byte faults the function that
+ * applies it to the bytes of one direction (frame, gate and transceiver
+ * kinds act in sim_fault_tx, gate and the line-event handler). */
+typedef size_t (*bytes_fn)(sim_fault *f, sim_fault_slot *sl, uint8_t *buf, size_t n, size_t cap);
+typedef struct {
+    sim_spec_kind text;
+    bytes_fn bytes;
+} line_kind;
+static size_t flip_bytes(sim_fault *f, sim_fault_slot *sl, uint8_t *buf, size_t n, size_t cap);
+static size_t drop_bytes(sim_fault *f, sim_fault_slot *sl, uint8_t *buf, size_t n, size_t cap);
+static size_t junk_bytes(sim_fault *f, sim_fault_slot *sl, uint8_t *buf, size_t n, size_t cap);
+#define BYTES_MAX 4096 /* longest burst the byte faults edit at once */
+
+static const line_kind KINDS[SIM_FAULT_KIND_COUNT] = {
+    [SIM_FAULT_DROP] = {{"drop", P_DIR | P_P | COMMON, NULL, {{0}}}, drop_bytes},
+    [SIM_FAULT_FLIP] = {{"flip", P_DIR | P_RATE | COMMON, NULL, {{0}}}, flip_bytes},
+    [SIM_FAULT_JUNK] = {{"junk", P_DIR | P_P | P_LEN | COMMON, NULL, {{"len", 1, 64, NULL, true}}}, junk_bytes},
+    [SIM_FAULT_TRUNCATE] = {{"truncate", P_DIR | P_P | P_LEN | COMMON, check_frame,
+                             {{"len", 0, MEP_MAX_FRAME, NULL, false}}}, NULL},
+    [SIM_FAULT_DELAY] = {{"delay", P_DIR | P_P | P_DELAY | COMMON, check_frame, FRAME_DELAY}, NULL},
+    [SIM_FAULT_DUPLICATE] = {{"duplicate", P_DIR | P_P | P_DELAY | COMMON, check_frame, FRAME_DELAY}, NULL},
+    [SIM_FAULT_PREVIOUS] = {{"previous", P_DIR | P_P | COMMON, check_frame, {{0}}}, NULL},
+    [SIM_FAULT_TRAILING] = {{"trailing", P_DIR | P_P | P_LEN | COMMON, check_frame, {{"len", 1, 64, NULL, true}}},
+                            NULL},
+    [SIM_FAULT_SILENCE] = {{"silence", P_DIR | COMMON, NULL, {{0}}}, NULL},
+    [SIM_FAULT_STUCK] = {{"stuck", P_DIR | P_LEVEL | P_LEN | P_PERIOD | COMMON, NULL,
+                          {{"len", 1, 256, "len must be 1..256 and period >= 1 ms", false},
+                           {"period", 1, UINT32_MAX, "len must be 1..256 and period >= 1 ms", false}}},
+                         NULL},
+    [SIM_FAULT_DEAD] = {{"dead", P_DURATION, NULL, {{0}}}, NULL},
+    [SIM_FAULT_GARBLE] = {{"garble", P_DIR | P_RATE | COMMON, NULL, {{0}}}, flip_bytes},
+    [SIM_FAULT_LATCHUP] = {{"latchup", P_AT | P_AFTER | P_OFF | P_RECOVER | P_MODE | P_BY | P_DURATION, NULL,
+                            {{"off", 1, UINT32_MAX, "off must be at least 1 ms", false}}},
+                           NULL},
+};
+#undef FRAME_DELAY
+#undef COMMON
+
+static const sim_spec_family FAMILY = {"fault", "fault", true, KINDS, SIM_FAULT_KIND_COUNT, sizeof KINDS[0],
+                                       PARAMS, N_PARAMS, sizeof(sim_fault_spec), spec_init};
+
+const sim_spec_family *sim_fault_family(void) { return &FAMILY; }
 
 static bool is_frame_kind(sim_fault_kind k)
 {
@@ -90,10 +150,12 @@ static bool is_frame_kind(sim_fault_kind k)
            k == SIM_FAULT_PREVIOUS || k == SIM_FAULT_TRAILING;
 }
 
-void sim_fault_spec_init(sim_fault_spec *s, sim_fault_kind k)
+/* The defaults of kind k (documented at sim_fault_spec). */
+static void spec_init(void *sp, int k)
 {
+    sim_fault_spec *s = sp;
     memset(s, 0, sizeof *s);
-    s->kind = k;
+    s->kind = (sim_fault_kind)k;
     s->dir = SIM_DIR_BOTH;
     if (is_frame_kind(k) || k == SIM_FAULT_STUCK || k == SIM_FAULT_GARBLE)
         s->dir = SIM_DIR_TO_MODULE;
@@ -111,202 +173,18 @@ void sim_fault_spec_init(sim_fault_spec *s, sim_fault_kind k)
     s->by = SIM_LATCH_BY_POWER | SIM_LATCH_BY_ENABLE;
 }
 
-int sim_fault_spec_set(sim_fault_spec *s, const char *key, const char *value, char *err, size_t errlen)
-{
-    unsigned bit = key ? param_bit(key) : 0;
-    const char *kn = sim_fault_kind_name(s->kind);
-    if (!bit) {
-        sim_errf(err, errlen, "unknown parameter \"%s\" for fault %s", key ? key : "", kn);
-        return -1;
-    }
-    if (!(KINDS[s->kind].params & bit)) {
-        sim_errf(err, errlen, "fault %s takes no parameter \"%s\"", kn, key);
-        return -1;
-    }
-    if (!value)
-        value = "";
-    uint32_t u;
-    double d;
-    switch (bit) {
-    case P_DIR:
-        if (strcmp(value, "to-meter") == 0)
-            s->dir = SIM_DIR_TO_METER;
-        else if (strcmp(value, "to-module") == 0)
-            s->dir = SIM_DIR_TO_MODULE;
-        else if (strcmp(value, "both") == 0)
-            s->dir = SIM_DIR_BOTH;
-        else
-            goto bad_enum;
-        return 0;
-    case P_P:
-    case P_RATE:
-    case P_RECOVER:
-        if (sim_parse_unit(value, &d) < 0) {
-            sim_errf(err, errlen, "fault %s: %s must be a probability 0..1, got \"%s\"", kn, key, value);
-            return -1;
-        }
-        if (bit == P_P)
-            s->p = d;
-        else if (bit == P_RATE)
-            s->rate = d;
-        else
-            s->recover_p = d;
-        return 0;
-    case P_LEVEL:
-        if (strcmp(value, "0x00") == 0 || strcmp(value, "zero") == 0 || strcmp(value, "0") == 0)
-            s->level = 0x00;
-        else if (strcasecmp(value, "0xff") == 0 || strcmp(value, "one") == 0 || strcmp(value, "255") == 0)
-            s->level = 0xFF;
-        else if (strcmp(value, "break") == 0)
-            s->level = SIM_STUCK_BREAK;
-        else
-            goto bad_enum;
-        return 0;
-    case P_MODE:
-        if (strcmp(value, "garbage") == 0)
-            s->garbage = true;
-        else if (strcmp(value, "silence") == 0)
-            s->garbage = false;
-        else
-            goto bad_enum;
-        return 0;
-    case P_BY:
-        if (strcmp(value, "power") == 0 || strcmp(value, "transceiver") == 0)
-            s->by = SIM_LATCH_BY_POWER;
-        else if (strcmp(value, "enable") == 0)
-            s->by = SIM_LATCH_BY_ENABLE;
-        else if (strcmp(value, "either") == 0)
-            s->by = SIM_LATCH_BY_POWER | SIM_LATCH_BY_ENABLE;
-        else
-            goto bad_enum;
-        return 0;
-    default:
-        break;
-    }
-    if (sim_parse_u32(value, &u) < 0) {
-        sim_errf(err, errlen, "fault %s: %s must be a whole number 0..4294967295, got \"%s\"", kn, key, value);
-        return -1;
-    }
-    switch (bit) {
-    case P_COUNT: s->count = u; break;
-    case P_DURATION: s->duration_ms = u; break;
-    case P_DELAY: s->delay_ms = u; break;
-    case P_LEN: s->len = u; break;
-    case P_PERIOD: s->period_ms = u; break;
-    case P_AT: s->at_ms = u; break;
-    case P_AFTER: s->after_frames = u; break;
-    case P_OFF: s->off_ms = u; break;
-    default: break;
-    }
-    return 0;
-bad_enum:
-    sim_errf(err, errlen, "fault %s: bad value \"%s\" for %s", kn, value, key);
-    return -1;
-}
+const char *sim_fault_kind_name(sim_fault_kind k) { return sim_spec_kind_name(&FAMILY, (int)k); }
 
-int sim_fault_spec_check(const sim_fault_spec *s, char *err, size_t errlen)
-{
-    const char *kn = sim_fault_kind_name(s->kind);
-    if ((unsigned)s->kind >= SIM_FAULT_KIND_COUNT) {
-        sim_errf(err, errlen, "unknown fault kind %d", (int)s->kind);
-        return -1;
-    }
-    if (is_frame_kind(s->kind) && s->dir != SIM_DIR_TO_MODULE) {
-        sim_errf(err, errlen, "fault %s acts on response frames: dir must be to-module", kn);
-        return -1;
-    }
-    if ((s->kind == SIM_FAULT_JUNK || s->kind == SIM_FAULT_TRAILING) && (s->len == 0 || s->len > 64)) {
-        sim_errf(err, errlen, "fault %s: len must be 1..64, got %u", kn, (unsigned)s->len);
-        return -1;
-    }
-    if (s->kind == SIM_FAULT_STUCK && (s->len == 0 || s->len > 256 || s->period_ms == 0)) {
-        sim_errf(err, errlen, "fault stuck: len must be 1..256 and period >= 1 ms");
-        return -1;
-    }
-    if (s->kind == SIM_FAULT_TRUNCATE && s->len > MEP_MAX_FRAME) {
-        sim_errf(err, errlen, "fault truncate: len must be 0..%u", (unsigned)MEP_MAX_FRAME);
-        return -1;
-    }
-    if ((s->kind == SIM_FAULT_DELAY || s->kind == SIM_FAULT_DUPLICATE) && s->delay_ms > 600000) {
-        sim_errf(err, errlen, "fault %s: delay must be at most 600000 ms", kn);
-        return -1;
-    }
-    if (s->kind == SIM_FAULT_LATCHUP && s->off_ms == 0) {
-        sim_errf(err, errlen, "fault latchup: off must be at least 1 ms");
-        return -1;
-    }
-    return 0;
-}
+int sim_fault_kind_from_name(const char *name) { return sim_spec_kind_index(&FAMILY, name); }
 
 int sim_fault_spec_parse(sim_fault_spec *s, const char *text, char *err, size_t errlen)
 {
-    sim_spec_tokens t;
-    if (sim_spec_tokenize(&t, "fault", text, err, errlen) < 0)
-        return -1;
-    if (!t.name) {
-        sim_errf(err, errlen, "fault name missing");
-        return -1;
-    }
-    int k = sim_fault_kind_from_name(t.name);
-    if (k < 0) {
-        sim_errf(err, errlen, "unknown fault \"%s\"", t.name);
-        return -1;
-    }
-    sim_fault_spec tmp;
-    sim_fault_spec_init(&tmp, (sim_fault_kind)k);
-    for (size_t i = 0; i < t.n; i++)
-        if (sim_fault_spec_set(&tmp, t.key[i], t.value[i], err, errlen) < 0)
-            return -1;
-    if (sim_fault_spec_check(&tmp, err, errlen) < 0)
-        return -1;
-    *s = tmp;
-    return 0;
-}
-
-static const char *dir_name(unsigned d)
-{
-    return d == SIM_DIR_TO_METER ? "to-meter" : d == SIM_DIR_TO_MODULE ? "to-module" : "both";
+    return sim_spec_spec_parse(&FAMILY, s, text, err, errlen);
 }
 
 size_t sim_fault_spec_format(const sim_fault_spec *s, char *out, size_t cap)
 {
-    if (!cap)
-        return 0;
-    unsigned ps = (unsigned)s->kind < SIM_FAULT_KIND_COUNT ? KINDS[s->kind].params : 0;
-    size_t n = 0;
-    out[0] = '\0';
-    sim_appendf(out, cap, &n, "%s", sim_fault_kind_name(s->kind));
-    if (ps & P_DIR)
-        sim_appendf(out, cap, &n, " dir=%s", dir_name(s->dir));
-    if (ps & P_P)
-        sim_appendf(out, cap, &n, " p=%g", s->p);
-    if (ps & P_RATE)
-        sim_appendf(out, cap, &n, " rate=%g", s->rate);
-    if (ps & P_DELAY)
-        sim_appendf(out, cap, &n, " delay=%u", (unsigned)s->delay_ms);
-    if (ps & P_LEN)
-        sim_appendf(out, cap, &n, " len=%u", (unsigned)s->len);
-    if (ps & P_LEVEL)
-        sim_appendf(out, cap, &n, " level=%s", s->level == SIM_STUCK_BREAK ? "break" : s->level ? "0xff" : "0x00");
-    if (ps & P_PERIOD)
-        sim_appendf(out, cap, &n, " period=%u", (unsigned)s->period_ms);
-    if (ps & P_AT)
-        sim_appendf(out, cap, &n, " at=%u", (unsigned)s->at_ms);
-    if (ps & P_AFTER)
-        sim_appendf(out, cap, &n, " after_frames=%u", (unsigned)s->after_frames);
-    if (ps & P_OFF)
-        sim_appendf(out, cap, &n, " off=%u", (unsigned)s->off_ms);
-    if (ps & P_RECOVER)
-        sim_appendf(out, cap, &n, " recover_p=%g", s->recover_p);
-    if (ps & P_MODE)
-        sim_appendf(out, cap, &n, " mode=%s", s->garbage ? "garbage" : "silence");
-    if (ps & P_BY)
-        sim_appendf(out, cap, &n, " by=%s", s->by == SIM_LATCH_BY_POWER ? "power" : s->by == SIM_LATCH_BY_ENABLE ? "enable" : "either");
-    if (s->count)
-        sim_appendf(out, cap, &n, " count=%u", (unsigned)s->count);
-    if (s->duration_ms)
-        sim_appendf(out, cap, &n, " duration=%u", (unsigned)s->duration_ms);
-    return n;
+    return sim_spec_spec_format(&FAMILY, (int)s->kind, s, out, cap);
 }
 
 /* ---- runtime ------------------------------------------------------------ */
@@ -380,52 +258,110 @@ static const sim_fault_slot *cfind(const sim_fault *f, sim_fault_kind k, unsigne
     return find((sim_fault *)f, k, dir);
 }
 
-int sim_fault_start(sim_fault *f, const sim_fault_spec *s, uint64_t now_us, char *err, size_t errlen)
+/* ---- slots ---------------------------------------------------------- */
+static unsigned char *pool_slot(const sim_fault_pool *p, size_t i)
 {
-    if (sim_fault_spec_check(s, err, errlen) < 0)
-        return -1;
-    update(f, now_us);
-    for (size_t i = 0; i < SIM_FAULT_MAX; i++) {
-        sim_fault_slot *sl = &f->slot[i];
-        if (sl->id)
-            continue;
-        memset(sl, 0, sizeof *sl);
-        sl->spec = *s;
-        sl->id = f->next_id++;
-        if (f->next_id == 0)
-            f->next_id = 1;
-        sl->start_us = now_us;
-        sl->next_burst_us = now_us;
-        sl->next_burst_rx_us = now_us;
-        sl->frames0 = f->frames_tx;
-        if (s->kind == SIM_FAULT_LATCHUP)
-            f->cycle_threshold_ms = s->off_ms;
-        update(f, now_us); /* a latch-up at 0 ms latches now */
-        return (int)sl->id;
-    }
-    sim_errf(err, errlen, "too many faults active (%d)", SIM_FAULT_MAX);
-    return -1;
+    return (unsigned char *)p->slots + i * p->stride;
 }
 
-int sim_fault_stop(sim_fault *f, const char *what)
+static uint32_t pool_id(const sim_fault_pool *p, const void *slot)
+{
+    uint32_t id;
+    memcpy(&id, (const unsigned char *)slot + p->id_offset, sizeof id);
+    return id;
+}
+
+void *sim_fault_pool_take(const sim_fault_pool *p, const void *spec, size_t spec_size)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        unsigned char *sl = pool_slot(p, i);
+        if (pool_id(p, sl))
+            continue;
+        memset(sl, 0, p->stride);
+        memcpy(sl, spec, spec_size);
+        uint32_t id = (*p->next_id)++;
+        if (*p->next_id == 0)
+            *p->next_id = 1;
+        memcpy(sl + p->id_offset, &id, sizeof id);
+        return sl;
+    }
+    return NULL;
+}
+
+int sim_fault_pool_stop(const sim_fault_pool *p, const sim_spec_family *f, const char *what,
+                        void (*release)(void *ctx, void *slot), void *ctx)
 {
     if (!what)
         return 0;
-    bool all = strcmp(what, "all") == 0;
-    uint32_t id = 0;
-    bool by_id = sim_parse_u32(what, &id) == 0;
-    int k = sim_fault_kind_from_name(what);
+    sim_spec_what w;
+    sim_spec_what_parse(f, what, &w);
     int n = 0;
-    for (size_t i = 0; i < SIM_FAULT_MAX; i++) {
-        sim_fault_slot *sl = &f->slot[i];
-        if (!sl->id)
-            continue;
-        if (all || (by_id && sl->id == id) || (k >= 0 && (int)sl->spec.kind == k)) {
-            free_slot(f, sl);
+    for (size_t i = 0; i < p->n; i++) {
+        unsigned char *sl = pool_slot(p, i);
+        int kind;
+        memcpy(&kind, sl, sizeof kind); /* the spec's kind, first in the slot */
+        uint32_t id = pool_id(p, sl);
+        if (id && sim_spec_what_matches(&w, id, kind)) {
+            if (release)
+                release(ctx, sl);
+            else
+                memset(sl, 0, p->stride);
             n++;
         }
     }
     return n;
+}
+
+void sim_fault_pool_list(const sim_fault_pool *p, const sim_spec_family *f, const char *prefix,
+                         void (*tail)(const void *slot, const void *ctx, char *buf, size_t bufcap), const void *ctx,
+                         char *out, size_t cap, size_t *n)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        const unsigned char *sl = pool_slot(p, i);
+        uint32_t id = pool_id(p, sl);
+        if (!id)
+            continue;
+        int kind;
+        memcpy(&kind, sl, sizeof kind);
+        char spec[256], rest[128];
+        sim_spec_spec_format(f, kind, sl, spec, sizeof spec);
+        tail(sl, ctx, rest, sizeof rest);
+        sim_text_appendf(out, cap, n, "%s%u %s%s\n", prefix, (unsigned)id, spec, rest);
+    }
+}
+
+static sim_fault_pool pool_of(sim_fault *f)
+{
+    return (sim_fault_pool){f->slot, SIM_FAULT_MAX, sizeof f->slot[0], offsetof(sim_fault_slot, id), &f->next_id};
+}
+
+static void release(void *f, void *sl) { free_slot(f, sl); }
+
+int sim_fault_start(sim_fault *f, const sim_fault_spec *s, uint64_t now_us, char *err, size_t errlen)
+{
+    if (sim_spec_spec_check(&FAMILY, (int)s->kind, s, err, errlen) < 0)
+        return -1;
+    update(f, now_us);
+    sim_fault_pool pool = pool_of(f);
+    sim_fault_slot *sl = sim_fault_pool_take(&pool, s, sizeof *s);
+    if (!sl) {
+        sim_text_errf(err, errlen, "too many faults active (%d)", SIM_FAULT_MAX);
+        return -1;
+    }
+    sl->start_us = now_us;
+    sl->next_burst_us = now_us;
+    sl->next_burst_rx_us = now_us;
+    sl->frames0 = f->frames_tx;
+    if (s->kind == SIM_FAULT_LATCHUP)
+        f->cycle_threshold_ms = s->off_ms;
+    update(f, now_us); /* a latch-up at 0 ms latches now */
+    return (int)sl->id;
+}
+
+int sim_fault_stop(sim_fault *f, const char *what)
+{
+    sim_fault_pool pool = pool_of(f);
+    return sim_fault_pool_stop(&pool, &FAMILY, what, release, f);
 }
 
 void sim_fault_clear(sim_fault *f)
@@ -444,92 +380,90 @@ size_t sim_fault_active(sim_fault *f, uint64_t now_us)
     return n;
 }
 
+static void line_tail(const void *slot, const void *now_us, char *buf, size_t cap)
+{
+    const sim_fault_slot *sl = slot;
+    uint64_t now = *(const uint64_t *)now_us;
+    snprintf(buf, cap, " injected=%llu age_ms=%llu", (unsigned long long)sl->injected,
+             (unsigned long long)(now > sl->start_us ? (now - sl->start_us) / 1000u : 0));
+}
+
 size_t sim_fault_list(const sim_fault *f, uint64_t now_us, char *out, size_t cap)
 {
     size_t n = 0;
     if (!cap)
         return 0;
     out[0] = '\0';
-    for (size_t i = 0; i < SIM_FAULT_MAX && n + 1 < cap; i++) {
-        const sim_fault_slot *sl = &f->slot[i];
-        if (!sl->id)
-            continue;
-        char spec[256];
-        sim_fault_spec_format(&sl->spec, spec, sizeof spec);
-        int w = snprintf(out + n, cap - n, "%u %s injected=%llu age_ms=%llu\n", (unsigned)sl->id, spec,
-                         (unsigned long long)sl->injected,
-                         (unsigned long long)(now_us > sl->start_us ? (now_us - sl->start_us) / 1000u : 0));
-        if (w > 0)
-            n += (size_t)w < cap - n ? (size_t)w : cap - n - 1;
-    }
-    if (n + 1 < cap) {
-        int w = snprintf(out + n, cap - n,
-                         "transceiver power=%s enable=%s latched=%s cycles_long=%llu cycles_short=%llu "
-                         "latchups=%llu cleared=%llu held=%zu\n",
-                         f->power_on ? "on" : "off", f->enable_on ? "on" : "off", f->latched ? "yes" : "no",
-                         (unsigned long long)(f->c.power_cycles_long + f->c.enable_cycles_long),
-                         (unsigned long long)(f->c.power_cycles_short + f->c.enable_cycles_short),
-                         (unsigned long long)f->c.latchups, (unsigned long long)f->c.latchups_cleared,
-                         f->n_held);
-        if (w > 0)
-            n += (size_t)w < cap - n ? (size_t)w : cap - n - 1;
-    }
+    sim_fault_pool pool = pool_of((sim_fault *)f);
+    sim_fault_pool_list(&pool, &FAMILY, "", line_tail, &now_us, out, cap, &n);
+    sim_text_appendf(out, cap, &n,
+                     "transceiver power=%s enable=%s latched=%s cycles_long=%llu cycles_short=%llu "
+                     "latchups=%llu cleared=%llu held=%zu\n",
+                     f->power_on ? "on" : "off", f->enable_on ? "on" : "off", f->latched ? "yes" : "no",
+                     (unsigned long long)(f->c.power_cycles_long + f->c.enable_cycles_long),
+                     (unsigned long long)(f->c.power_cycles_short + f->c.enable_cycles_short),
+                     (unsigned long long)f->c.latchups, (unsigned long long)f->c.latchups_cleared, f->n_held);
     return n;
 }
 
-/* Byte-level faults of one direction, in slot order. */
+/* MAX3232 bit errors (flip, garble): each bit independently with
+ * probability rate. */
+static size_t flip_bytes(sim_fault *f, sim_fault_slot *sl, uint8_t *buf, size_t n, size_t cap)
+{
+    (void)cap;
+    for (size_t j = 0; j < n && sl->id; j++)
+        for (int b = 0; b < 8 && sl->id; b++)
+            if (chance(f, sl->spec.rate)) {
+                buf[j] ^= (uint8_t)(1u << b);
+                book(f, sl, 1);
+            }
+    return n;
+}
+
+/* drop: each byte lost with probability p. */
+static size_t drop_bytes(sim_fault *f, sim_fault_slot *sl, uint8_t *buf, size_t n, size_t cap)
+{
+    (void)cap;
+    size_t w = 0;
+    for (size_t j = 0; j < n; j++) {
+        if (sl->id && chance(f, sl->spec.p)) {
+            book(f, sl, 1);
+            continue;
+        }
+        buf[w++] = buf[j];
+    }
+    return w;
+}
+
+/* junk: with probability p, len random bytes before a byte (up to cap). */
+static size_t junk_bytes(sim_fault *f, sim_fault_slot *sl, uint8_t *buf, size_t n, size_t cap)
+{
+    uint8_t tmp[BYTES_MAX];
+    size_t w = 0;
+    for (size_t j = 0; j < n; j++) {
+        if (sl->id && chance(f, sl->spec.p) && w + sl->spec.len + (n - j) <= cap) {
+            for (uint32_t k = 0; k < sl->spec.len; k++)
+                tmp[w++] = (uint8_t)sim_fault_rng_next(&f->rng);
+            book(f, sl, 1);
+        }
+        tmp[w++] = buf[j];
+    }
+    memcpy(buf, tmp, w);
+    return w;
+}
+
+/* Byte-level faults of one direction, in slot order: each kind's row
+ * names its byte function. */
 static size_t apply_bytes(sim_fault *f, unsigned dir, uint8_t *buf, size_t n, size_t cap)
 {
-    uint8_t tmp[4096];
-    if (cap > sizeof tmp)
-        cap = sizeof tmp;
+    if (cap > BYTES_MAX)
+        cap = BYTES_MAX;
     if (n > cap)
         n = cap;
     for (size_t i = 0; i < SIM_FAULT_MAX; i++) {
         sim_fault_slot *sl = &f->slot[i];
-        if (!sl->id || !(sl->spec.dir & dir))
-            continue;
-        switch (sl->spec.kind) {
-        case SIM_FAULT_FLIP:
-        case SIM_FAULT_GARBLE: {
-            /* MAX3232 bit errors: each bit independently with probability rate. */
-            for (size_t j = 0; j < n && sl->id; j++)
-                for (int b = 0; b < 8 && sl->id; b++)
-                    if (chance(f, sl->spec.rate)) {
-                        buf[j] ^= (uint8_t)(1u << b);
-                        book(f, sl, 1);
-                    }
-            break;
-        }
-        case SIM_FAULT_DROP: {
-            size_t w = 0;
-            for (size_t j = 0; j < n; j++) {
-                if (sl->id && chance(f, sl->spec.p)) {
-                    book(f, sl, 1);
-                    continue;
-                }
-                buf[w++] = buf[j];
-            }
-            n = w;
-            break;
-        }
-        case SIM_FAULT_JUNK: {
-            size_t w = 0;
-            for (size_t j = 0; j < n; j++) {
-                if (sl->id && chance(f, sl->spec.p) && w + sl->spec.len + (n - j) <= cap) {
-                    for (uint32_t k = 0; k < sl->spec.len; k++)
-                        tmp[w++] = (uint8_t)sim_fault_rng_next(&f->rng);
-                    book(f, sl, 1);
-                }
-                tmp[w++] = buf[j];
-            }
-            memcpy(buf, tmp, w);
-            n = w;
-            break;
-        }
-        default:
-            break;
-        }
+        if (sl->id && (sl->spec.dir & dir) && KINDS[sl->spec.kind].bytes)
+            n = KINDS[sl->spec.kind].bytes(f, sl, buf, n, cap);
     }
     return n;
 }
@@ -667,16 +601,6 @@ size_t sim_fault_tx(sim_fault *f, uint8_t *buf, size_t n, size_t cap, uint64_t n
         update(f, now_us); /* a latch-up after N frames latches once frame N is out */
     }
     return n;
-}
-
-size_t sim_fault_rx_filter(void *ctx, uint8_t *buf, size_t n, size_t cap, uint64_t now_us)
-{
-    return sim_fault_rx((sim_fault *)ctx, buf, n, cap, now_us);
-}
-
-size_t sim_fault_tx_filter(void *ctx, uint8_t *buf, size_t n, size_t cap, uint64_t now_us)
-{
-    return sim_fault_tx((sim_fault *)ctx, buf, n, cap, now_us);
 }
 
 size_t sim_fault_due(sim_fault *f, unsigned dir, uint64_t now_us, uint8_t *out, size_t cap)

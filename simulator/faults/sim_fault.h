@@ -22,6 +22,11 @@
  *
  * Time base: microseconds of the same monotonic clock sim_line uses.
  * Parameters given in ms are wall milliseconds.
+ *
+ * Kinds are rows of one table (sim_fault.c KINDS: name, parameters, ranges,
+ * and for byte faults the function that applies them), read by the spec
+ * engine of sim_text. The slot pool (sim_fault_pool) and the xorshift here
+ * are shared by the protocol faults and the glitches.
  */
 #ifndef SIM_FAULT_H
 #define SIM_FAULT_H
@@ -31,6 +36,8 @@
 #include <stdint.h>
 
 #include "mep_frame.h"
+#include "sim_spec.h"
+#include "sim_text.h"
 
 #define SIM_FAULT_MAX 16          /* faults active at once */
 #define SIM_FAULT_HELD 8          /* delayed / duplicated frames waiting */
@@ -69,8 +76,8 @@ typedef enum {
 
 typedef enum { SIM_LINE_POWER = 0, SIM_LINE_ENABLE = 1 } sim_fault_line;
 
-/* One fault with its parameters. Fill with sim_fault_spec_init + _set or
- * sim_fault_spec_parse; every field has a documented default. */
+/* One fault with its parameters. Fill with sim_fault_spec_parse (or the
+ * family table, sim_fault_family); every field has a documented default. */
 typedef struct {
     sim_fault_kind kind;
     unsigned dir;            /* SIM_DIR_* mask; frame faults and stuck default to-module */
@@ -138,33 +145,33 @@ typedef struct {
 } sim_fault;
 
 /* ---- specs -------------------------------------------------------------- */
+/* The family table (kinds, parameters with types and ranges, checks) that
+ * the generic spec engine of sim_text reads; the scenario loader sets
+ * parameters through it. */
+const sim_spec_family *sim_fault_family(void);
 /* Names as used in scenarios and on the control socket: "drop", "flip", ... */
 const char *sim_fault_kind_name(sim_fault_kind k);
 /* -1 if unknown. */
 int sim_fault_kind_from_name(const char *name);
-void sim_fault_spec_init(sim_fault_spec *s, sim_fault_kind k);
-/* Set one parameter from text ("rate", "0.001"). Parameters: p, rate, count,
- * duration (ms), delay (ms), len, period (ms), level (0x00|0xff|break|zero|one),
- * dir (to-meter|to-module|both), at (ms), after_frames, off (ms), recover_p,
- * mode (garbage|silence), by (power|enable|either). A parameter that the
- * fault does not use is an error. Returns 0 or -1 with a message. */
-int sim_fault_spec_set(sim_fault_spec *s, const char *key, const char *value, char *err, size_t errlen);
-/* "flip rate=0.001 dir=to-module count=3": name then key=value pairs. */
+/* "flip rate=0.001 dir=to-module count=3": name then key=value pairs.
+ * Parameters: p, rate, count, duration (ms), delay (ms), len, period (ms),
+ * level (0x00|0xff|break|zero|one), dir (to-meter|to-module|both), at (ms),
+ * after_frames, off (ms), recover_p, mode (garbage|silence),
+ * by (power|enable|either). A parameter the fault does not use is an error.
+ * 0 or -1 with a message; *s is written only on success. */
 int sim_fault_spec_parse(sim_fault_spec *s, const char *text, char *err, size_t errlen);
-/* Cross-parameter checks (frame faults only to-module, ...). */
-int sim_fault_spec_check(const sim_fault_spec *s, char *err, size_t errlen);
 /* One-line description ("flip dir=to-module rate=0.001 count=3"). */
 size_t sim_fault_spec_format(const sim_fault_spec *s, char *out, size_t cap);
-/* Does this name belong to a parameter of that kind? (for scenario checks) */
-bool sim_fault_param_known(sim_fault_kind k, const char *key);
 
 /* ---- runtime ------------------------------------------------------------ */
+/* No fault active, both control lines on, T = 1000 ms; seed 0 is remapped. */
 void sim_fault_init(sim_fault *f, uint64_t seed);
 /* Start a fault now. Returns its id (> 0) or -1 with a message (bad spec,
  * all SIM_FAULT_MAX slots in use). */
 int sim_fault_start(sim_fault *f, const sim_fault_spec *s, uint64_t now_us, char *err, size_t errlen);
 /* Stop faults by kind name ("flip"), by id ("3") or "all". Returns how many. */
 int sim_fault_stop(sim_fault *f, const char *what);
+/* Stop everything, drop held frames and end a latch-up. */
 void sim_fault_clear(sim_fault *f);
 /* Number of active faults (after wearing off those due at now_us). */
 size_t sim_fault_active(sim_fault *f, uint64_t now_us);
@@ -173,14 +180,11 @@ size_t sim_fault_active(sim_fault *f, uint64_t now_us);
 size_t sim_fault_list(const sim_fault *f, uint64_t now_us, char *out, size_t cap);
 
 /* Bytes from the module (to-meter) at now_us: may rewrite buf[0..n) in place
- * (up to cap) and returns the new length. Signature-compatible with
- * sim_line_filter when called through sim_fault_rx_filter. */
+ * (up to cap) and returns the new length. */
 size_t sim_fault_rx(sim_fault *f, uint8_t *buf, size_t n, size_t cap, uint64_t now_us);
 /* One whole frame from the meter (response or alert) at now_us. Returns the
  * length to send now (0 = nothing now: dropped, or held for later). */
 size_t sim_fault_tx(sim_fault *f, uint8_t *buf, size_t n, size_t cap, uint64_t now_us);
-size_t sim_fault_rx_filter(void *ctx, uint8_t *buf, size_t n, size_t cap, uint64_t now_us);
-size_t sim_fault_tx_filter(void *ctx, uint8_t *buf, size_t n, size_t cap, uint64_t now_us);
 
 /* Bytes the line must emit on its own now in direction dir (one call = one
  * chunk: a held frame (delay/duplicate) to send as a frame, or a stuck-line
@@ -203,7 +207,31 @@ bool sim_fault_latched(const sim_fault *f);
 
 /* xorshift64* step shared by the fault modules (seed 0 is remapped). */
 uint64_t sim_fault_rng_next(uint64_t *state);
-/* Uniform in [0, 1). */
-double sim_fault_rng_unit(uint64_t *state);
+/* True with probability p (p >= 1: always, without drawing; p <= 0: never). */
+bool sim_fault_chance(uint64_t *state, double p);
+/* ---- slots, shared by the three fault families --------------------------
+ * Each family keeps its active specs in an array of slots; a slot starts
+ * with its spec (whose first member is the kind) and has a uint32_t id,
+ * > 0 while in use. */
+typedef struct {
+    void *slots;             /* n slots of stride bytes */
+    size_t n, stride;
+    size_t id_offset;        /* offsetof(slot, id) */
+    uint32_t *next_id;       /* ids count up from 1, skipping 0 on wrap */
+} sim_fault_pool;
+/* A free slot, zeroed, holding a copy of spec (spec_size bytes) and a new
+ * id; NULL if every slot is in use. */
+void *sim_fault_pool_take(const sim_fault_pool *p, const void *spec, size_t spec_size);
+/* Stop the slots `what` names for family f ("all", an id or a kind name):
+ * release(ctx, slot) frees each (NULL: the slot is zeroed). Returns how
+ * many; 0 for what NULL. */
+int sim_fault_pool_stop(const sim_fault_pool *p, const sim_spec_family *f, const char *what,
+                        void (*release)(void *ctx, void *slot), void *ctx);
+/* One line per slot in use, appended at out[*n] (cap as sim_text_appendf):
+ * "<prefix><id> <spec><tail>\n", the spec written by family f and the tail
+ * by tail(slot, ctx, buf, bufcap) (" injected=12 age_ms=3000"). */
+void sim_fault_pool_list(const sim_fault_pool *p, const sim_spec_family *f, const char *prefix,
+                         void (*tail)(const void *slot, const void *ctx, char *buf, size_t bufcap), const void *ctx,
+                         char *out, size_t cap, size_t *n);
 
 #endif

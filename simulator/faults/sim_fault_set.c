@@ -20,6 +20,13 @@ static int stop_everywhere(sim_fault_set *fs, const char *what)
     return sim_fault_stop(&fs->line, what) + sim_pfault_stop(&fs->proto, what) + sim_glitch_stop(&fs->glitch, what);
 }
 
+static void clear_all(sim_fault_set *fs)
+{
+    sim_fault_clear(&fs->line);
+    sim_pfault_clear(&fs->proto);
+    sim_glitch_clear(&fs->glitch);
+}
+
 int sim_fault_set_apply(sim_fault_set *fs, const sim_step *st, uint64_t now_us, int64_t sim_now_ms,
                         sim_glitch_effects *fx, char *err, size_t errlen)
 {
@@ -33,17 +40,155 @@ int sim_fault_set_apply(sim_fault_set *fs, const sim_step *st, uint64_t now_us, 
     case SIM_STEP_GLITCH:
         return sim_glitch_start(&fs->glitch, &st->u.glitch, sim_now_ms, fx, err, errlen) < 0 ? -1 : 1;
     case SIM_STEP_STOP:
-        if (strcmp(st->u.stop, "all") == 0) {
-            sim_fault_clear(&fs->line);
-            sim_pfault_clear(&fs->proto);
-            sim_glitch_clear(&fs->glitch);
-        } else {
+        if (strcmp(st->u.stop, "all") == 0)
+            clear_all(fs);
+        else
             stop_everywhere(fs, st->u.stop);
-        }
         return 1;
     default:
         return 0;
     }
+}
+
+/* ---- text commands ------------------------------------------------------
+ * Each verb gets the rest of the line (leading blanks removed) and writes
+ * its reply or its error to out. */
+typedef struct {
+    sim_fault_set *fs;
+    const char *rest;
+    uint64_t now_us;
+    int64_t sim_now_ms;
+    sim_glitch_effects *fx;
+    char *out;
+    size_t cap;
+} fs_cmd;
+
+/* "<prefix><id> <spec>" for a started fault, or the error. */
+static int started(const fs_cmd *c, const char *prefix, int id, const char *text)
+{
+    if (id < 0) {
+        snprintf(c->out, c->cap, "%s", text);
+        return -1;
+    }
+    snprintf(c->out, c->cap, "%s%d %s", prefix, id, text);
+    return 0;
+}
+
+/* inject <fault>: a protocol fault if the name is one, else a line fault. */
+static int verb_inject(const fs_cmd *c)
+{
+    char name[64], text[256];
+    size_t nl = strcspn(c->rest, " \t");
+    snprintf(name, sizeof name, "%.*s", (int)(nl < sizeof name ? nl : sizeof name - 1), c->rest);
+    bool proto = sim_pfault_kind_from_name(name) >= 0;
+    const sim_spec_family *fam = proto ? sim_pfault_family() : sim_fault_family();
+    union {
+        sim_fault_spec line;
+        sim_pfault_spec proto;
+    } spec;
+    int id = -1;
+    if (sim_spec_spec_parse(fam, &spec, c->rest, text, sizeof text) == 0)
+        id = proto ? sim_pfault_start(&c->fs->proto, &spec.proto, c->now_us, text, sizeof text)
+                   : sim_fault_start(&c->fs->line, &spec.line, c->now_us, text, sizeof text);
+    if (id < 0)
+        return started(c, "", -1, text);
+    sim_spec_spec_format(fam, proto ? (int)spec.proto.kind : (int)spec.line.kind, &spec, text, sizeof text);
+    return started(c, proto ? "p" : "", id, text);
+}
+
+static int verb_glitch(const fs_cmd *c)
+{
+    char text[256];
+    sim_glitch_spec g;
+    int id;
+    if (sim_glitch_spec_parse(&g, c->rest, text, sizeof text) < 0 ||
+        (id = sim_glitch_start(&c->fs->glitch, &g, c->sim_now_ms, c->fx, text, sizeof text)) < 0)
+        return started(c, "", -1, text);
+    sim_glitch_spec_format(&g, text, sizeof text);
+    return started(c, "g", id, text);
+}
+
+/* clear [<name>|<id>|p<id>|g<id>|all]: "p3" / "g2" name a protocol fault /
+ * glitch by id, a bare number a line fault. */
+static int verb_clear(const fs_cmd *c)
+{
+    const char *what = *c->rest ? c->rest : "all";
+    int k;
+    if (strcmp(what, "all") == 0) {
+        clear_all(c->fs);
+        snprintf(c->out, c->cap, "cleared all");
+        return 0;
+    }
+    if (what[0] == 'p' && what[1] >= '0' && what[1] <= '9')
+        k = sim_pfault_stop(&c->fs->proto, what + 1);
+    else if (what[0] == 'g' && what[1] >= '0' && what[1] <= '9')
+        k = sim_glitch_stop(&c->fs->glitch, what + 1);
+    else if (what[0] >= '0' && what[0] <= '9')
+        k = sim_fault_stop(&c->fs->line, what);
+    else if (!sim_scenario_stop_known(what)) {
+        snprintf(c->out, c->cap, "unknown fault or glitch \"%s\"", what);
+        return -1;
+    } else
+        k = stop_everywhere(c->fs, what);
+    snprintf(c->out, c->cap, "cleared %d", k);
+    return 0;
+}
+
+static int verb_list(const fs_cmd *c)
+{
+    sim_fault_set_list(c->fs, c->now_us, c->out, c->cap);
+    return 0;
+}
+
+static int verb_status(const fs_cmd *c)
+{
+    const sim_fault_set *fs = c->fs;
+    char *out = c->out;
+    size_t cap = c->cap, n = 0;
+    for (int k = 0; k < SIM_FAULT_KIND_COUNT; k++)
+        if (fs->line.c.injected[k])
+            sim_text_appendf(out, cap, &n, "injected.%s=%llu\n", sim_fault_kind_name((sim_fault_kind)k),
+                             (unsigned long long)fs->line.c.injected[k]);
+    for (int k = 0; k < SIM_PF_KIND_COUNT; k++)
+        if (fs->proto.c.injected[k])
+            sim_text_appendf(out, cap, &n, "injected.%s=%llu\n", sim_pfault_kind_name((sim_pfault_kind)k),
+                             (unsigned long long)fs->proto.c.injected[k]);
+    for (int k = 0; k < SIM_GLITCH_KIND_COUNT; k++)
+        if (fs->glitch.c.applied[k])
+            sim_text_appendf(out, cap, &n, "glitched.%s=%llu\n", sim_glitch_kind_name((sim_glitch_kind)k),
+                             (unsigned long long)fs->glitch.c.applied[k]);
+    const sim_fault_counters *lc = &fs->line.c;
+    sim_text_appendf(out, cap, &n,
+                     "worn_off=%llu power_cycles_long=%llu power_cycles_short=%llu enable_cycles_long=%llu "
+                     "enable_cycles_short=%llu latchups=%llu latchups_cleared=%llu latchup_recover_failed=%llu "
+                     "latched=%d held_overflow=%llu\n",
+                     (unsigned long long)sim_fault_set_worn_off(fs), (unsigned long long)lc->power_cycles_long,
+                     (unsigned long long)lc->power_cycles_short, (unsigned long long)lc->enable_cycles_long,
+                     (unsigned long long)lc->enable_cycles_short, (unsigned long long)lc->latchups,
+                     (unsigned long long)lc->latchups_cleared, (unsigned long long)lc->latchup_recover_failed,
+                     fs->line.latched ? 1 : 0, (unsigned long long)lc->held_overflow);
+    return 0;
+}
+
+/* The verbs; list and status take no arguments. */
+static const struct {
+    const char *name;
+    int (*run)(const fs_cmd *c);
+    bool no_args;
+} VERBS[] = {
+    {"inject", verb_inject, false}, {"glitch", verb_glitch, false}, {"clear", verb_clear, false},
+    {"list", verb_list, true},      {"status", verb_status, true},
+};
+#define N_VERBS (sizeof VERBS / sizeof VERBS[0])
+
+/* "(inject, glitch, clear, list, status)" */
+static void verb_names(char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < N_VERBS; i++)
+        sim_text_appendf(out, cap, &n, "%s%s", i ? ", " : "(", VERBS[i].name);
+    sim_text_appendf(out, cap, &n, ")");
 }
 
 int sim_fault_set_command(sim_fault_set *fs, const char *line, uint64_t now_us, int64_t sim_now_ms,
@@ -54,10 +199,12 @@ int sim_fault_set_command(sim_fault_set *fs, const char *line, uint64_t now_us, 
     out[0] = '\0';
     if (fx)
         memset(fx, 0, sizeof *fx);
+    char names[64];
+    verb_names(names, sizeof names);
     while (line && (*line == ' ' || *line == '\t'))
         line++;
     if (!line || !*line) {
-        snprintf(out, cap, "empty command (inject, glitch, clear, list, status)");
+        snprintf(out, cap, "empty command %s", names);
         return -1;
     }
     const char *sp = strpbrk(line, " \t");
@@ -65,107 +212,30 @@ int sim_fault_set_command(sim_fault_set *fs, const char *line, uint64_t now_us, 
     const char *rest = sp ? sp : "";
     while (*rest == ' ' || *rest == '\t')
         rest++;
-    char err[256];
-    size_t n = 0;
-    if (vlen == 6 && strncmp(line, "inject", 6) == 0) {
-        sim_fault_spec f;
-        sim_pfault_spec p;
-        char name[64];
-        size_t nl = strcspn(rest, " \t");
-        snprintf(name, sizeof name, "%.*s", (int)(nl < sizeof name ? nl : sizeof name - 1), rest);
-        int id;
-        if (sim_pfault_kind_from_name(name) >= 0) {
-            if (sim_pfault_spec_parse(&p, rest, err, sizeof err) < 0 ||
-                (id = sim_pfault_start(&fs->proto, &p, now_us, err, sizeof err)) < 0) {
-                snprintf(out, cap, "%s", err);
-                return -1;
-            }
-            sim_pfault_spec_format(&p, err, sizeof err);
-            snprintf(out, cap, "p%d %s", id, err);
-            return 0;
-        }
-        if (sim_fault_spec_parse(&f, rest, err, sizeof err) < 0 ||
-            (id = sim_fault_start(&fs->line, &f, now_us, err, sizeof err)) < 0) {
-            snprintf(out, cap, "%s", err);
-            return -1;
-        }
-        sim_fault_spec_format(&f, err, sizeof err);
-        snprintf(out, cap, "%d %s", id, err);
-        return 0;
-    }
-    if (vlen == 6 && strncmp(line, "glitch", 6) == 0) {
-        sim_glitch_spec g;
-        int id;
-        if (sim_glitch_spec_parse(&g, rest, err, sizeof err) < 0 ||
-            (id = sim_glitch_start(&fs->glitch, &g, sim_now_ms, fx, err, sizeof err)) < 0) {
-            snprintf(out, cap, "%s", err);
-            return -1;
-        }
-        sim_glitch_spec_format(&g, err, sizeof err);
-        snprintf(out, cap, "g%d %s", id, err);
-        return 0;
-    }
-    if (vlen == 5 && strncmp(line, "clear", 5) == 0) {
-        const char *what = *rest ? rest : "all";
-        if (strcmp(what, "all") == 0) {
-            sim_fault_clear(&fs->line);
-            sim_pfault_clear(&fs->proto);
-            sim_glitch_clear(&fs->glitch);
-            snprintf(out, cap, "cleared all");
-            return 0;
-        }
-        /* "p3" / "g2" name a protocol fault / glitch by id */
-        int k;
-        if (what[0] == 'p' && what[1] >= '0' && what[1] <= '9')
-            k = sim_pfault_stop(&fs->proto, what + 1);
-        else if (what[0] == 'g' && what[1] >= '0' && what[1] <= '9')
-            k = sim_glitch_stop(&fs->glitch, what + 1);
-        else if (what[0] >= '0' && what[0] <= '9')
-            k = sim_fault_stop(&fs->line, what);
-        else if (!sim_step_stop_known(what)) {
-            snprintf(out, cap, "unknown fault or glitch \"%s\"", what);
-            return -1;
-        } else
-            k = stop_everywhere(fs, what);
-        snprintf(out, cap, "cleared %d", k);
-        return 0;
-    }
-    if (vlen == 4 && strncmp(line, "list", 4) == 0 && !*rest) {
-        n = sim_fault_list(&fs->line, now_us, out, cap);
-        if (n + 1 < cap)
-            n += sim_pfault_list(&fs->proto, now_us, out + n, cap - n);
-        if (n + 1 < cap)
-            sim_glitch_list(&fs->glitch, out + n, cap - n);
-        return 0;
-    }
-    if (vlen == 6 && strncmp(line, "status", 6) == 0 && !*rest) {
-        for (int k = 0; k < SIM_FAULT_KIND_COUNT; k++)
-            if (fs->line.c.injected[k])
-                sim_appendf(out, cap, &n, "injected.%s=%llu\n", sim_fault_kind_name((sim_fault_kind)k),
-                     (unsigned long long)fs->line.c.injected[k]);
-        for (int k = 0; k < SIM_PF_KIND_COUNT; k++)
-            if (fs->proto.c.injected[k])
-                sim_appendf(out, cap, &n, "injected.%s=%llu\n", sim_pfault_kind_name((sim_pfault_kind)k),
-                     (unsigned long long)fs->proto.c.injected[k]);
-        for (int k = 0; k < SIM_GLITCH_KIND_COUNT; k++)
-            if (fs->glitch.c.applied[k])
-                sim_appendf(out, cap, &n, "glitched.%s=%llu\n", sim_glitch_kind_name((sim_glitch_kind)k),
-                     (unsigned long long)fs->glitch.c.applied[k]);
-        const sim_fault_counters *c = &fs->line.c;
-        sim_appendf(out, cap, &n,
-             "worn_off=%llu power_cycles_long=%llu power_cycles_short=%llu enable_cycles_long=%llu "
-             "enable_cycles_short=%llu latchups=%llu latchups_cleared=%llu latchup_recover_failed=%llu "
-             "latched=%d held_overflow=%llu\n",
-             (unsigned long long)(c->worn_off + fs->proto.c.worn_off + fs->glitch.c.worn_off),
-             (unsigned long long)c->power_cycles_long, (unsigned long long)c->power_cycles_short,
-             (unsigned long long)c->enable_cycles_long, (unsigned long long)c->enable_cycles_short,
-             (unsigned long long)c->latchups, (unsigned long long)c->latchups_cleared,
-             (unsigned long long)c->latchup_recover_failed, fs->line.latched ? 1 : 0,
-             (unsigned long long)c->held_overflow);
-        return 0;
-    }
-    snprintf(out, cap, "unknown command \"%.*s\" (inject, glitch, clear, list, status)", (int)vlen, line);
+    fs_cmd c = {fs, rest, now_us, sim_now_ms, fx, out, cap};
+    for (size_t i = 0; i < N_VERBS; i++)
+        if (strlen(VERBS[i].name) == vlen && strncmp(line, VERBS[i].name, vlen) == 0 &&
+            !(VERBS[i].no_args && *rest))
+            return VERBS[i].run(&c);
+    snprintf(out, cap, "unknown command \"%.*s\" %s", (int)vlen, line, names);
     return -1;
+}
+
+size_t sim_fault_set_list(const sim_fault_set *fs, uint64_t now_us, char *out, size_t cap)
+{
+    if (!cap)
+        return 0;
+    size_t n = sim_fault_list(&fs->line, now_us, out, cap);
+    if (n + 1 < cap)
+        n += sim_pfault_list(&fs->proto, now_us, out + n, cap - n);
+    if (n + 1 < cap)
+        n += sim_glitch_list(&fs->glitch, out + n, cap - n);
+    return n;
+}
+
+uint64_t sim_fault_set_worn_off(const sim_fault_set *fs)
+{
+    return fs->line.c.worn_off + fs->proto.c.worn_off + fs->glitch.c.worn_off;
 }
 
 size_t sim_fault_set_rx_filter(void *fsp, uint8_t *buf, size_t n, size_t cap, uint64_t now_us)

@@ -42,6 +42,12 @@ int sim_fault_set_apply(sim_fault_set *fs, const sim_step *st, uint64_t now_us, 
  * Writes the reply (or the error) to out; returns 0 or -1. */
 int sim_fault_set_command(sim_fault_set *fs, const char *line, uint64_t now_us, int64_t sim_now_ms,
                           sim_glitch_effects *fx, char *out, size_t cap);
+/* One line per active line fault (with the transceiver state), protocol
+ * fault ("p<id> ...") and glitch ("g<id> ..."): the `list` reply. Returns
+ * the length written. */
+size_t sim_fault_set_list(const sim_fault_set *fs, uint64_t now_us, char *out, size_t cap);
+/* Faults and glitches of all three families ended by count or duration. */
+uint64_t sim_fault_set_worn_off(const sim_fault_set *fs);
 
 /* Line wiring in one place: sim_line_hooks {rx = sim_fault_set_rx_filter,
  * tx = sim_fault_set_tx_filter, ctx = fs}. The tx filter applies the

@@ -10,73 +10,27 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mep_frame.h"
+#include "sim_fault.h" /* the slots all fault families share */
 
+static void spec_init(void *sp, int k);
+
+/* ---- the family table --------------------------------------------------
+ * Parameters in the order a spec is written; kind rows name the parameters
+ * they take (bit i = PARAMS[i]) and their cross-parameter check. */
 enum {
-    G_REG = 1u << 0, G_DELTA = 1u << 1, G_POLLS = 1u << 2, G_DURATION = 1u << 3, G_MARGIN = 1u << 4,
-    G_RATE = 1u << 5, G_SERIAL = 1u << 6, G_TABLE = 1u << 7, G_INDEX = 1u << 8, G_PHASES = 1u << 9,
-    G_WATTS = 1u << 10, G_PF = 1u << 11,
+    G_REG = 1u << 0, G_TABLE = 1u << 1, G_INDEX = 1u << 2, G_DELTA = 1u << 3, G_MARGIN = 1u << 4,
+    G_RATE = 1u << 5, G_SERIAL = 1u << 6, G_PHASES = 1u << 7, G_WATTS = 1u << 8, G_PF = 1u << 9,
+    G_POLLS = 1u << 10, G_DURATION = 1u << 11,
 };
 
-static const sim_spec_kind KINDS[SIM_GLITCH_KIND_COUNT] = {
-    [SIM_GLITCH_SPIKE] = {"spike", G_REG | G_DELTA | G_POLLS | G_DURATION},
-    [SIM_GLITCH_STEP] = {"step", G_REG | G_DELTA | G_POLLS | G_DURATION},
-    [SIM_GLITCH_DECREASE] = {"decrease", G_REG | G_DELTA | G_POLLS | G_DURATION},
-    [SIM_GLITCH_RESET] = {"reset", G_REG | G_SERIAL | G_DURATION},
-    [SIM_GLITCH_WRAP] = {"wrap", G_REG | G_MARGIN | G_DURATION},
-    [SIM_GLITCH_DRIFT] = {"drift", G_REG | G_RATE | G_DURATION},
-    [SIM_GLITCH_FREEZE] = {"freeze", G_REG | G_POLLS | G_DURATION},
-    [SIM_GLITCH_CLOCK_FREEZE] = {"clock-freeze", G_POLLS | G_DURATION},
-    [SIM_GLITCH_TORN] = {"torn", G_INDEX | G_DELTA | G_POLLS | G_DURATION},
-    [SIM_GLITCH_SEGMENT] = {"segment", G_TABLE | G_INDEX | G_DELTA | G_POLLS | G_DURATION},
-    [SIM_GLITCH_SOLAR] = {"solar", G_PHASES | G_WATTS | G_PF},
-};
-
-static const sim_spec_param PARAMS[] = {
-    {"reg", G_REG}, {"delta", G_DELTA}, {"polls", G_POLLS}, {"duration", G_DURATION},
-    {"margin", G_MARGIN}, {"rate", G_RATE}, {"serial", G_SERIAL}, {"table", G_TABLE},
-    {"index", G_INDEX}, {"phases", G_PHASES}, {"watts", G_WATTS}, {"pf", G_PF},
-};
-
-static const sim_spec_catalog CATALOG = {KINDS, SIM_GLITCH_KIND_COUNT, PARAMS, sizeof PARAMS / sizeof PARAMS[0]};
-
-const char *sim_glitch_kind_name(sim_glitch_kind k) { return sim_spec_kind_name(&CATALOG, (int)k); }
-
-int sim_glitch_kind_from_name(const char *name) { return sim_spec_kind_index(&CATALOG, name); }
-
-static unsigned param_bit(const char *key) { return sim_spec_param_bit(&CATALOG, key); }
-
-bool sim_glitch_param_known(sim_glitch_kind k, const char *key)
-{
-    return sim_spec_param_known(&CATALOG, (int)k, key);
-}
-
-void sim_glitch_spec_init(sim_glitch_spec *s, sim_glitch_kind k)
-{
-    memset(s, 0, sizeof *s);
-    s->kind = k;
-    s->regs = SIM_GLITCH_FWD;
-    switch (k) {
-    case SIM_GLITCH_SPIKE: s->delta = (int64_t)1 << 24; break; /* 16 777 kWh (S16) */
-    case SIM_GLITCH_STEP: s->delta = (int64_t)1 << 20; break;
-    case SIM_GLITCH_DECREASE: s->delta = 1000; break;
-    case SIM_GLITCH_TORN: s->delta = 50; s->index = 26; break;  /* > 3 W: HA rule (8.4) */
-    case SIM_GLITCH_SEGMENT: s->delta = 1000; s->index = SIM_GLITCH_INDEX_DEFAULT; break;
-    default: break;
-    }
-    s->margin = 1000;
-    s->rate = 100.0;
-    strcpy(s->serial, "REPLACED-0001");
-    s->table = MEP_BT(28);
-    s->phases = 4u;
-    s->watts = -2000.0;
-    s->pf = 1.0;
-}
+static const sim_spec_choice REGS[] = {
+    {"fwd", SIM_GLITCH_FWD, false}, {"rev", SIM_GLITCH_REV, false}, {"both", SIM_GLITCH_FWD | SIM_GLITCH_REV, false}};
 
 /* Integer, or "2^N" / "-2^N" (the guide's spike sizes, S16). */
 static int parse_i64(const char *v, int64_t *out)
@@ -103,195 +57,253 @@ static int parse_i64(const char *v, int64_t *out)
     return 0;
 }
 
-int sim_glitch_spec_set(sim_glitch_spec *s, const char *key, const char *value, char *err, size_t errlen)
+static int set_delta(void *sp, const char *what, const char *kn, const char *value, char *err, size_t errlen)
 {
-    unsigned bit = key ? param_bit(key) : 0;
-    const char *kn = sim_glitch_kind_name(s->kind);
-    if (!bit) {
-        sim_errf(err, errlen, "unknown parameter \"%s\" for glitch %s", key ? key : "", kn);
+    if (parse_i64(value, &((sim_glitch_spec *)sp)->delta) < 0) {
+        sim_text_errf(err, errlen, "%s %s: delta must be an integer or 2^N, got \"%s\"", what, kn, value);
         return -1;
     }
-    if (!(KINDS[s->kind].params & bit)) {
-        sim_errf(err, errlen, "glitch %s takes no parameter \"%s\"", kn, key);
+    return 0;
+}
+
+static void format_delta(const void *sp, char *out, size_t cap, size_t *n)
+{
+    sim_text_appendf(out, cap, n, " delta=%lld", (long long)((const sim_glitch_spec *)sp)->delta);
+}
+
+static int set_serial(void *sp, const char *what, const char *kn, const char *value, char *err, size_t errlen)
+{
+    if (strlen(value) > 30) {
+        sim_text_errf(err, errlen, "%s %s: serial longer than 30 characters (ET03.0 CHAR[30])", what, kn);
         return -1;
     }
-    if (!value)
-        value = "";
-    uint32_t u;
-    double d;
-    switch (bit) {
-    case G_REG:
-        if (strcmp(value, "fwd") == 0)
-            s->regs = SIM_GLITCH_FWD;
-        else if (strcmp(value, "rev") == 0)
-            s->regs = SIM_GLITCH_REV;
-        else if (strcmp(value, "both") == 0)
-            s->regs = SIM_GLITCH_FWD | SIM_GLITCH_REV;
-        else {
-            sim_errf(err, errlen, "glitch %s: bad value \"%s\" for reg (fwd|rev|both)", kn, value);
-            return -1;
-        }
-        return 0;
-    case G_DELTA:
-        if (parse_i64(value, &s->delta) < 0) {
-            sim_errf(err, errlen, "glitch %s: delta must be an integer or 2^N, got \"%s\"", kn, value);
-            return -1;
-        }
-        return 0;
-    case G_SERIAL:
-        if (strlen(value) > 30) {
-            sim_errf(err, errlen, "glitch %s: serial longer than 30 characters (ET03.0 CHAR[30])", kn);
-            return -1;
-        }
-        strcpy(s->serial, value);
-        return 0;
-    case G_TABLE:
-        if (strcmp(value, "BT23") == 0 || strcmp(value, "23") == 0)
-            s->table = MEP_BT(23);
-        else if (strcmp(value, "BT28") == 0 || strcmp(value, "28") == 0)
-            s->table = MEP_BT(28);
-        else {
-            sim_errf(err, errlen, "glitch %s: table must be BT23 or BT28, got \"%s\"", kn, value);
-            return -1;
-        }
-        return 0;
-    case G_PHASES: {
-        unsigned m = 0;
-        char buf[32];
-        if (strlen(value) >= sizeof buf)
-            goto bad_phases;
+    strcpy(((sim_glitch_spec *)sp)->serial, value);
+    return 0;
+}
+
+static void format_serial(const void *sp, char *out, size_t cap, size_t *n)
+{
+    sim_text_appendf(out, cap, n, " serial=%s", ((const sim_glitch_spec *)sp)->serial);
+}
+
+static int set_table(void *sp, const char *what, const char *kn, const char *value, char *err, size_t errlen)
+{
+    sim_glitch_spec *s = sp;
+    if (strcmp(value, "BT23") == 0 || strcmp(value, "23") == 0)
+        s->table = MEP_BT(23);
+    else if (strcmp(value, "BT28") == 0 || strcmp(value, "28") == 0)
+        s->table = MEP_BT(28);
+    else {
+        sim_text_errf(err, errlen, "%s %s: table must be BT23 or BT28, got \"%s\"", what, kn, value);
+        return -1;
+    }
+    return 0;
+}
+
+static void format_table(const void *sp, char *out, size_t cap, size_t *n)
+{
+    sim_text_appendf(out, cap, n, " table=BT%u", (unsigned)((const sim_glitch_spec *)sp)->table);
+}
+
+/* "1,3", "L1,L3", "L2", "all" -> bit mask of phases. */
+static int set_phases(void *sp, const char *what, const char *kn, const char *value, char *err, size_t errlen)
+{
+    unsigned m = 0;
+    char buf[32];
+    if (strcmp(value, "all") == 0) {
+        m = 7u;
+    } else if (strlen(value) < sizeof buf) {
         strcpy(buf, value);
-        if (strcmp(buf, "all") == 0) {
-            s->phases = 7u;
-            return 0;
-        }
         char *save = NULL;
         for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
             if (t[0] == 'L')
                 t++;
-            if (t[0] < '1' || t[0] > '3' || t[1])
-                goto bad_phases;
+            if (t[0] < '1' || t[0] > '3' || t[1]) {
+                m = 0;
+                break;
+            }
             m |= 1u << (t[0] - '1');
         }
-        if (!m)
-            goto bad_phases;
-        s->phases = m;
-        return 0;
-    bad_phases:
-        sim_errf(err, errlen, "glitch %s: phases must list 1..3 (\"1,3\", \"L2\", \"all\"), got \"%s\"", kn, value);
+    }
+    if (!m) {
+        sim_text_errf(err, errlen, "%s %s: phases must list 1..3 (\"1,3\", \"L2\", \"all\"), got \"%s\"", what, kn,
+                      value);
         return -1;
     }
-    case G_WATTS:
-    case G_PF:
-    case G_RATE:
-        if (sim_parse_double(value, &d) < 0) {
-            sim_errf(err, errlen, "glitch %s: %s must be a number, got \"%s\"", kn, key, value);
-            return -1;
-        }
-        if (bit == G_PF && (d < 0.0 || d > 1.0)) {
-            sim_errf(err, errlen, "glitch %s: pf must be 0..1, got %g", kn, d);
-            return -1;
-        }
-        if (bit == G_WATTS && fabs(d) > 1e6) {
-            sim_errf(err, errlen, "glitch %s: watts out of range (|w| <= 1000000)", kn);
-            return -1;
-        }
-        if (bit == G_WATTS)
-            s->watts = d;
-        else if (bit == G_PF)
-            s->pf = d;
-        else
-            s->rate = d;
-        return 0;
-    default:
-        break;
-    }
-    if (sim_parse_u32(value, &u) < 0) {
-        sim_errf(err, errlen, "glitch %s: %s must be a whole number 0..4294967295, got \"%s\"", kn, key, value);
+    ((sim_glitch_spec *)sp)->phases = m;
+    return 0;
+}
+
+static void format_phases(const void *sp, char *out, size_t cap, size_t *n)
+{
+    unsigned ph = ((const sim_glitch_spec *)sp)->phases;
+    sim_text_appendf(out, cap, n, " phases=%s%s%s", (ph & 1) ? "L1" : "", (ph & 2) ? "L2" : "", (ph & 4) ? "L3" : "");
+}
+
+static int set_watts(void *sp, const char *what, const char *kn, const char *value, char *err, size_t errlen)
+{
+    double d;
+    if (sim_text_parse_double(value, &d) < 0) {
+        sim_text_errf(err, errlen, "%s %s: watts must be a number, got \"%s\"", what, kn, value);
         return -1;
     }
-    switch (bit) {
-    case G_POLLS: s->polls = u; break;
-    case G_DURATION: s->duration_s = u; break;
-    case G_MARGIN: s->margin = u; break;
-    case G_INDEX: s->index = u; break;
-    default: break;
+    if (fabs(d) > 1e6) {
+        sim_text_errf(err, errlen, "%s %s: watts out of range (|w| <= 1000000)", what, kn);
+        return -1;
+    }
+    ((sim_glitch_spec *)sp)->watts = d;
+    return 0;
+}
+
+static void format_watts(const void *sp, char *out, size_t cap, size_t *n)
+{
+    sim_text_appendf(out, cap, n, " watts=%g", ((const sim_glitch_spec *)sp)->watts);
+}
+
+#define FIELD(k, t, f) \
+    .key = k, .type = t, .offset = offsetof(sim_glitch_spec, f), .size = sizeof(((sim_glitch_spec *)0)->f)
+#define CUSTOM(k, name) .key = k, .type = SIM_SPEC_CUSTOM, .set = set_##name, .format = format_##name
+static const sim_spec_param PARAMS[] = {
+    {FIELD("reg", SIM_SPEC_CHOICE, regs), .choices = REGS, .n_choices = 3, .list_choices = true},
+    {CUSTOM("table", table)},
+    {FIELD("index", SIM_SPEC_U32, index), .hide = true, .hide_value = SIM_GLITCH_INDEX_DEFAULT},
+    {CUSTOM("delta", delta)},
+    {FIELD("margin", SIM_SPEC_U32, margin)},
+    {FIELD("rate", SIM_SPEC_NUMBER, rate)},
+    {CUSTOM("serial", serial)},
+    {CUSTOM("phases", phases)},
+    {CUSTOM("watts", watts)},
+    {FIELD("pf", SIM_SPEC_NUMBER, pf), .lo = 0.0, .hi = 1.0},
+    {FIELD("polls", SIM_SPEC_U32, polls), .hide = true},
+    {FIELD("duration", SIM_SPEC_U32, duration_s), .hide = true},
+};
+#define N_PARAMS (sizeof PARAMS / sizeof PARAMS[0])
+#undef FIELD
+#undef CUSTOM
+
+static int check_index(const void *sp, const char *kn, char *err, size_t errlen)
+{
+    const sim_glitch_spec *s = sp;
+    if (s->index > 255 && s->index != SIM_GLITCH_INDEX_DEFAULT) {
+        sim_text_errf(err, errlen, "glitch %s: index must be 0..255", kn);
+        return -1;
     }
     return 0;
 }
 
-int sim_glitch_spec_check(const sim_glitch_spec *s, char *err, size_t errlen)
+/* Register glitches (S16, S17): the BT23 total-block value v of register
+ * r (0 = Fwd, 1 = Rev) as the glitch shows it; the first read captures
+ * what the glitch keeps (sl->captured is set after it). */
+static uint32_t reg_up(sim_glitch_slot *sl, int r, uint32_t v, int64_t now_ms)
 {
-    if ((unsigned)s->kind >= SIM_GLITCH_KIND_COUNT) {
-        sim_errf(err, errlen, "unknown glitch kind %d", (int)s->kind);
-        return -1;
-    }
-    if (s->kind == SIM_GLITCH_WRAP && s->margin == 0) {
-        sim_errf(err, errlen, "glitch wrap: margin must be at least 1 Wh");
-        return -1;
-    }
-    if ((s->kind == SIM_GLITCH_TORN || s->kind == SIM_GLITCH_SEGMENT) && s->index > 255 &&
-        s->index != SIM_GLITCH_INDEX_DEFAULT) {
-        sim_errf(err, errlen, "glitch %s: index must be 0..255", sim_glitch_kind_name(s->kind));
-        return -1;
-    }
-    return 0;
+    (void)r, (void)now_ms;
+    return v + (uint32_t)sl->spec.delta;
 }
+
+static uint32_t reg_down(sim_glitch_slot *sl, int r, uint32_t v, int64_t now_ms)
+{
+    (void)r, (void)now_ms;
+    return v - (uint32_t)sl->spec.delta;
+}
+
+static uint32_t reg_reset(sim_glitch_slot *sl, int r, uint32_t v, int64_t now_ms)
+{
+    (void)now_ms;
+    if (!sl->captured)
+        sl->cap_val[r] = v;
+    return v - sl->cap_val[r]; /* counts again from 0 */
+}
+
+static uint32_t reg_wrap(sim_glitch_slot *sl, int r, uint32_t v, int64_t now_ms)
+{
+    (void)now_ms;
+    if (!sl->captured)
+        sl->cap_val[r] = (uint32_t)(0u - sl->spec.margin) - v; /* start `margin` below 2^32 */
+    return v + sl->cap_val[r];                                  /* mod 2^32 */
+}
+
+static uint32_t reg_drift(sim_glitch_slot *sl, int r, uint32_t v, int64_t now_ms)
+{
+    (void)r;
+    double hours = (double)(now_ms - sl->start_ms) / 3600000.0;
+    return v + (uint32_t)(int64_t)floor(sl->spec.rate * hours);
+}
+
+static uint32_t reg_freeze(sim_glitch_slot *sl, int r, uint32_t v, int64_t now_ms)
+{
+    (void)now_ms;
+    if (!sl->captured)
+        sl->cap_val[r] = v;
+    return sl->cap_val[r];
+}
+
+/* A glitch kind: its spec row, and for register glitches the value it
+ * shows (the other kinds act in sim_glitch_on_read and
+ * sim_glitch_between_segments by table). */
+typedef struct {
+    sim_spec_kind text;
+    uint32_t (*reg)(sim_glitch_slot *sl, int r, uint32_t v, int64_t now_ms);
+} glitch_kind;
+
+#define COMMON (G_POLLS | G_DURATION)
+static const glitch_kind KINDS[SIM_GLITCH_KIND_COUNT] = {
+    [SIM_GLITCH_SPIKE] = {{"spike", G_REG | G_DELTA | COMMON, NULL, {{0}}}, reg_up},
+    [SIM_GLITCH_STEP] = {{"step", G_REG | G_DELTA | COMMON, NULL, {{0}}}, reg_up},
+    [SIM_GLITCH_DECREASE] = {{"decrease", G_REG | G_DELTA | COMMON, NULL, {{0}}}, reg_down},
+    [SIM_GLITCH_RESET] = {{"reset", G_REG | G_SERIAL | G_DURATION, NULL, {{0}}}, reg_reset},
+    [SIM_GLITCH_WRAP] = {{"wrap", G_REG | G_MARGIN | G_DURATION, NULL,
+                          {{"margin", 1, UINT32_MAX, "margin must be at least 1 Wh", false}}},
+                         reg_wrap},
+    [SIM_GLITCH_DRIFT] = {{"drift", G_REG | G_RATE | G_DURATION, NULL, {{0}}}, reg_drift},
+    [SIM_GLITCH_FREEZE] = {{"freeze", G_REG | COMMON, NULL, {{0}}}, reg_freeze},
+    [SIM_GLITCH_CLOCK_FREEZE] = {{"clock-freeze", COMMON, NULL, {{0}}}, NULL},
+    [SIM_GLITCH_TORN] = {{"torn", G_INDEX | G_DELTA | COMMON, check_index, {{0}}}, NULL},
+    [SIM_GLITCH_SEGMENT] = {{"segment", G_TABLE | G_INDEX | G_DELTA | COMMON, check_index, {{0}}}, NULL},
+    [SIM_GLITCH_SOLAR] = {{"solar", G_PHASES | G_WATTS | G_PF, NULL, {{0}}}, NULL},
+};
+#undef COMMON
+
+static const sim_spec_family FAMILY = {"glitch", "glitch", false, KINDS, SIM_GLITCH_KIND_COUNT, sizeof KINDS[0],
+                                       PARAMS, N_PARAMS, sizeof(sim_glitch_spec), spec_init};
+
+const sim_spec_family *sim_glitch_family(void) { return &FAMILY; }
+
+/* The defaults of kind k (documented at sim_glitch_spec). */
+static void spec_init(void *sp, int k)
+{
+    sim_glitch_spec *s = sp;
+    memset(s, 0, sizeof *s);
+    s->kind = (sim_glitch_kind)k;
+    s->regs = SIM_GLITCH_FWD;
+    switch (k) {
+    case SIM_GLITCH_SPIKE: s->delta = (int64_t)1 << 24; break; /* 16 777 kWh (S16) */
+    case SIM_GLITCH_STEP: s->delta = (int64_t)1 << 20; break;
+    case SIM_GLITCH_DECREASE: s->delta = 1000; break;
+    case SIM_GLITCH_TORN: s->delta = 50; s->index = 26; break;  /* > 3 W: HA rule (8.4) */
+    case SIM_GLITCH_SEGMENT: s->delta = 1000; s->index = SIM_GLITCH_INDEX_DEFAULT; break;
+    default: break;
+    }
+    s->margin = 1000;
+    s->rate = 100.0;
+    strcpy(s->serial, "REPLACED-0001");
+    s->table = MEP_BT(28);
+    s->phases = 4u;
+    s->watts = -2000.0;
+    s->pf = 1.0;
+}
+
+const char *sim_glitch_kind_name(sim_glitch_kind k) { return sim_spec_kind_name(&FAMILY, (int)k); }
+
+int sim_glitch_kind_from_name(const char *name) { return sim_spec_kind_index(&FAMILY, name); }
 
 int sim_glitch_spec_parse(sim_glitch_spec *s, const char *text, char *err, size_t errlen)
 {
-    sim_spec_tokens t;
-    if (sim_spec_tokenize(&t, "glitch", text, err, errlen) < 0)
-        return -1;
-    int k = t.name ? sim_glitch_kind_from_name(t.name) : -1;
-    if (k < 0) {
-        sim_errf(err, errlen, "unknown glitch \"%s\"", t.name ? t.name : "");
-        return -1;
-    }
-    sim_glitch_spec tmp;
-    sim_glitch_spec_init(&tmp, (sim_glitch_kind)k);
-    for (size_t i = 0; i < t.n; i++)
-        if (sim_glitch_spec_set(&tmp, t.key[i], t.value[i], err, errlen) < 0)
-            return -1;
-    if (sim_glitch_spec_check(&tmp, err, errlen) < 0)
-        return -1;
-    *s = tmp;
-    return 0;
+    return sim_spec_spec_parse(&FAMILY, s, text, err, errlen);
 }
 
 size_t sim_glitch_spec_format(const sim_glitch_spec *s, char *out, size_t cap)
 {
-    if (!cap)
-        return 0;
-    unsigned ps = (unsigned)s->kind < SIM_GLITCH_KIND_COUNT ? KINDS[s->kind].params : 0;
-    size_t n = 0;
-    out[0] = '\0';
-    sim_appendf(out, cap, &n, "%s", sim_glitch_kind_name(s->kind));
-    if (ps & G_REG)
-        sim_appendf(out, cap, &n, " reg=%s",
-                s->regs == SIM_GLITCH_FWD ? "fwd" : s->regs == SIM_GLITCH_REV ? "rev" : "both");
-    if (ps & G_TABLE)
-        sim_appendf(out, cap, &n, " table=BT%u", (unsigned)s->table);
-    if ((ps & G_INDEX) && s->index != SIM_GLITCH_INDEX_DEFAULT)
-        sim_appendf(out, cap, &n, " index=%u", (unsigned)s->index);
-    if (ps & G_DELTA)
-        sim_appendf(out, cap, &n, " delta=%lld", (long long)s->delta);
-    if (ps & G_MARGIN)
-        sim_appendf(out, cap, &n, " margin=%u", (unsigned)s->margin);
-    if (ps & G_RATE)
-        sim_appendf(out, cap, &n, " rate=%g", s->rate);
-    if (ps & G_SERIAL)
-        sim_appendf(out, cap, &n, " serial=%s", s->serial);
-    if (ps & G_PHASES)
-        sim_appendf(out, cap, &n, " phases=%s%s%s", (s->phases & 1) ? "L1" : "", (s->phases & 2) ? "L2" : "",
-                (s->phases & 4) ? "L3" : "");
-    if (ps & G_WATTS)
-        sim_appendf(out, cap, &n, " watts=%g pf=%g", s->watts, s->pf);
-    if (s->polls)
-        sim_appendf(out, cap, &n, " polls=%u", (unsigned)s->polls);
-    if (s->duration_s)
-        sim_appendf(out, cap, &n, " duration=%u", (unsigned)s->duration_s);
-    return n;
+    return sim_spec_spec_format(&FAMILY, (int)s->kind, s, out, cap);
 }
 
 /* ---- runtime ------------------------------------------------------------ */
@@ -323,12 +335,17 @@ static void poll_done(sim_glitch *g, sim_glitch_slot *sl)
     }
 }
 
+static sim_fault_pool pool_of(sim_glitch *g)
+{
+    return (sim_fault_pool){g->slot, SIM_GLITCH_MAX, sizeof g->slot[0], offsetof(sim_glitch_slot, id), &g->next_id};
+}
+
 int sim_glitch_start(sim_glitch *g, const sim_glitch_spec *s, int64_t sim_now_ms, sim_glitch_effects *fx,
                      char *err, size_t errlen)
 {
     if (fx)
         memset(fx, 0, sizeof *fx);
-    if (sim_glitch_spec_check(s, err, errlen) < 0)
+    if (sim_spec_spec_check(&FAMILY, (int)s->kind, s, err, errlen) < 0)
         return -1;
     expire(g, sim_now_ms);
     if (s->kind == SIM_GLITCH_SOLAR) {
@@ -344,41 +361,22 @@ int sim_glitch_start(sim_glitch *g, const sim_glitch_spec *s, int64_t sim_now_ms
         g->c.applied[SIM_GLITCH_SOLAR]++;
         return (int)g->next_id++; /* nothing stays active */
     }
-    for (size_t i = 0; i < SIM_GLITCH_MAX; i++) {
-        sim_glitch_slot *sl = &g->slot[i];
-        if (sl->id)
-            continue;
-        memset(sl, 0, sizeof *sl);
-        sl->spec = *s;
-        sl->id = g->next_id++;
-        if (g->next_id == 0)
-            g->next_id = 1;
-        sl->start_ms = sim_now_ms;
-        if (fx && s->kind == SIM_GLITCH_CLOCK_FREEZE)
-            fx->freeze_clock = true;
-        return (int)sl->id;
+    sim_fault_pool pool = pool_of(g);
+    sim_glitch_slot *sl = sim_fault_pool_take(&pool, s, sizeof *s);
+    if (!sl) {
+        sim_text_errf(err, errlen, "too many glitches active (%d)", SIM_GLITCH_MAX);
+        return -1;
     }
-    sim_errf(err, errlen, "too many glitches active (%d)", SIM_GLITCH_MAX);
-    return -1;
+    sl->start_ms = sim_now_ms;
+    if (fx && s->kind == SIM_GLITCH_CLOCK_FREEZE)
+        fx->freeze_clock = true;
+    return (int)sl->id;
 }
 
 int sim_glitch_stop(sim_glitch *g, const char *what)
 {
-    if (!what)
-        return 0;
-    bool all = strcmp(what, "all") == 0;
-    uint32_t id = 0;
-    bool by_id = sim_parse_u32(what, &id) == 0;
-    int k = sim_glitch_kind_from_name(what);
-    int n = 0;
-    for (size_t i = 0; i < SIM_GLITCH_MAX; i++) {
-        sim_glitch_slot *sl = &g->slot[i];
-        if (sl->id && (all || (by_id && sl->id == id) || (k >= 0 && (int)sl->spec.kind == k))) {
-            memset(sl, 0, sizeof *sl);
-            n++;
-        }
-    }
-    return n;
+    sim_fault_pool pool = pool_of(g);
+    return sim_fault_pool_stop(&pool, &FAMILY, what, NULL, NULL);
 }
 
 void sim_glitch_clear(sim_glitch *g)
@@ -387,20 +385,20 @@ void sim_glitch_clear(sim_glitch *g)
     g->last_valid = false;
 }
 
+static void glitch_tail(const void *slot, const void *ctx, char *buf, size_t cap)
+{
+    (void)ctx;
+    snprintf(buf, cap, " reads=%u", (unsigned)((const sim_glitch_slot *)slot)->polls_seen);
+}
+
 size_t sim_glitch_list(const sim_glitch *g, char *out, size_t cap)
 {
     size_t n = 0;
     if (!cap)
         return 0;
     out[0] = '\0';
-    for (size_t i = 0; i < SIM_GLITCH_MAX; i++) {
-        const sim_glitch_slot *sl = &g->slot[i];
-        if (!sl->id)
-            continue;
-        char spec[256];
-        sim_glitch_spec_format(&sl->spec, spec, sizeof spec);
-        sim_appendf(out, cap, &n, "g%u %s reads=%u\n", (unsigned)sl->id, spec, (unsigned)sl->polls_seen);
-    }
+    sim_fault_pool pool = pool_of((sim_glitch *)g);
+    sim_fault_pool_list(&pool, &FAMILY, "g", glitch_tail, NULL, out, cap, &n);
     return n;
 }
 
@@ -410,11 +408,6 @@ bool sim_glitch_clock_frozen(const sim_glitch *g)
         if (g->slot[i].id && g->slot[i].spec.kind == SIM_GLITCH_CLOCK_FREEZE)
             return true;
     return false;
-}
-
-static bool is_register_kind(sim_glitch_kind k)
-{
-    return k <= SIM_GLITCH_FREEZE;
 }
 
 /* Copy the bytes of field [x, x+len) that fall inside the window [off, off+n). */
@@ -434,45 +427,6 @@ static bool patch(uint8_t *out, uint32_t off, size_t n, uint64_t x, const uint8_
 static bool overlaps(uint32_t off, size_t n, uint64_t x, size_t len)
 {
     return x < (uint64_t)off + n && x + len > off;
-}
-
-static uint32_t transform(sim_glitch_slot *sl, int r, uint32_t v, int64_t now_ms)
-{
-    const sim_glitch_spec *s = &sl->spec;
-    switch (s->kind) {
-    case SIM_GLITCH_SPIKE:
-    case SIM_GLITCH_STEP:
-        return v + (uint32_t)s->delta;
-    case SIM_GLITCH_DECREASE:
-        return v - (uint32_t)s->delta;
-    case SIM_GLITCH_RESET:
-        return v - sl->cap_val[r];          /* counts again from 0 */
-    case SIM_GLITCH_WRAP:
-        return v + sl->cap_val[r];          /* mod 2^32 */
-    case SIM_GLITCH_DRIFT: {
-        double hours = (double)(now_ms - sl->start_ms) / 3600000.0;
-        return v + (uint32_t)(int64_t)floor(s->rate * hours);
-    }
-    case SIM_GLITCH_FREEZE:
-        return sl->cap_val[r];
-    default:
-        return v;
-    }
-}
-
-static void capture(sim_glitch_slot *sl, int r, uint32_t v)
-{
-    switch (sl->spec.kind) {
-    case SIM_GLITCH_RESET:
-    case SIM_GLITCH_FREEZE:
-        sl->cap_val[r] = v;
-        break;
-    case SIM_GLITCH_WRAP:
-        sl->cap_val[r] = (uint32_t)(0u - sl->spec.margin) - v; /* start `margin` below 2^32 */
-        break;
-    default:
-        break;
-    }
 }
 
 void sim_glitch_on_read(sim_glitch *g, const sim_layout *lay, uint16_t table, const uint8_t *full,
@@ -496,15 +450,13 @@ void sim_glitch_on_read(sim_glitch *g, const sim_layout *lay, uint16_t table, co
         }
         for (size_t i = 0; i < SIM_GLITCH_MAX; i++) {
             sim_glitch_slot *sl = &g->slot[i];
-            if (!sl->id || !is_register_kind(sl->spec.kind))
+            if (!sl->id || !KINDS[sl->spec.kind].reg)
                 continue;
             bool touched = false;
             for (int r = 0; r < 2; r++) {
                 if (!have[r] || !(sl->spec.regs & (1u << r)))
                     continue;
-                if (!sl->captured)
-                    capture(sl, r, val[r]);
-                val[r] = transform(sl, r, val[r], sim_now_ms);
+                val[r] = KINDS[sl->spec.kind].reg(sl, r, val[r], sim_now_ms);
                 edited[r] = true;
                 touched |= overlaps(off, n, x[r], 4);
             }

@@ -27,6 +27,8 @@
 #include <stdint.h>
 
 #include "sim_tables.h"
+#include "sim_spec.h"
+#include "sim_text.h"
 
 #define SIM_GLITCH_MAX 8
 
@@ -103,25 +105,33 @@ typedef struct {
     sim_glitch_counters c;
 } sim_glitch;
 
+/* The family table the generic spec engine of sim_text reads. */
+const sim_spec_family *sim_glitch_family(void);
+/* "spike", "torn", ... as scenarios and the control socket write them
+ * ("?" if out of range). */
 const char *sim_glitch_kind_name(sim_glitch_kind k);
+/* The kind called name; -1 if no glitch has that name. */
 int sim_glitch_kind_from_name(const char *name);
-void sim_glitch_spec_init(sim_glitch_spec *s, sim_glitch_kind k);
-/* Parameters: reg (fwd|rev|both), delta (integer, may be negative), polls,
- * duration (simulated s), margin, rate, serial, table (BT23|BT28), index,
- * phases ("1,3" or "L1,L3"), watts, pf. Unused parameter = error. */
-int sim_glitch_spec_set(sim_glitch_spec *s, const char *key, const char *value, char *err, size_t errlen);
+/* "NAME key=value ...". Parameters: reg (fwd|rev|both), delta (integer or
+ * 2^N, may be negative), polls, duration (simulated s), margin, rate,
+ * serial, table (BT23|BT28), index, phases ("1,3" or "L1,L3"), watts, pf.
+ * Unused parameter = error. 0 or -1 with a message. */
 int sim_glitch_spec_parse(sim_glitch_spec *s, const char *text, char *err, size_t errlen);
-int sim_glitch_spec_check(const sim_glitch_spec *s, char *err, size_t errlen);
+/* "spike reg=fwd delta=16777216 polls=3": parameters in table order, polls
+ * and duration only when set. */
 size_t sim_glitch_spec_format(const sim_glitch_spec *s, char *out, size_t cap);
-bool sim_glitch_param_known(sim_glitch_kind k, const char *key);
 
+/* No glitch active; ids start at 1. */
 void sim_glitch_init(sim_glitch *g);
 /* Start at simulated time sim_now_ms; effects (may be NULL) says what the
  * owner must do besides table edits. Returns id > 0 or -1. */
 int sim_glitch_start(sim_glitch *g, const sim_glitch_spec *s, int64_t sim_now_ms, sim_glitch_effects *fx,
                      char *err, size_t errlen);
-int sim_glitch_stop(sim_glitch *g, const char *what);   /* name, id or "all" */
+/* Stop the glitches a kind name, an id ("1") or "all" names; how many. */
+int sim_glitch_stop(sim_glitch *g, const char *what);
+/* Stop everything and forget the last read (segment glitch). */
 void sim_glitch_clear(sim_glitch *g);
+/* One line per active glitch: "g<id> <spec> reads=N". */
 size_t sim_glitch_list(const sim_glitch *g, char *out, size_t cap);
 /* A clock-freeze glitch is active (for an owner that freezes sim_clock too). */
 bool sim_glitch_clock_frozen(const sim_glitch *g);

@@ -8,65 +8,163 @@
 #include "sim_pfault.h"
 #include "sim_text.h"
 
-#include <errno.h>
-#include <math.h>
-#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "sim_fault.h" /* shared xorshift */
 
+static void spec_init(void *sp, int k);
+
+/* ---- the family table --------------------------------------------------
+ * Parameters in the order a spec is written; kind rows name the parameters
+ * they take (bit i = PARAMS[i]) and their cross-parameter check. */
 enum {
-    Q_COUNT = 1u << 0, Q_DURATION = 1u << 1, Q_P = 1u << 2, Q_TABLE = 1u << 3, Q_CODE = 1u << 4,
-    Q_OPS = 1u << 5, Q_FIRST = 1u << 6, Q_BYTES = 1u << 7, Q_SIZE = 1u << 8, Q_PERIOD = 1u << 9,
-    Q_RATE = 1u << 10, Q_GAP = 1u << 11, Q_SPLIT = 1u << 12, Q_VARIANT = 1u << 13,
+    Q_TABLE = 1u << 0, Q_CODE = 1u << 1, Q_OPS = 1u << 2, Q_FIRST = 1u << 3, Q_BYTES = 1u << 4,
+    Q_SIZE = 1u << 5, Q_PERIOD = 1u << 6, Q_RATE = 1u << 7, Q_GAP = 1u << 8, Q_SPLIT = 1u << 9,
+    Q_VARIANT = 1u << 10, Q_P = 1u << 11, Q_COUNT = 1u << 12, Q_DURATION = 1u << 13,
 };
-
-static const sim_spec_kind KINDS[SIM_PF_KIND_COUNT] = {
-    [SIM_PF_SEQ_ALWAYS] = {"seq-always", Q_COUNT | Q_DURATION | Q_P},
-    [SIM_PF_SEQ_LAST] = {"seq-last", Q_COUNT | Q_DURATION},
-    [SIM_PF_AUTH] = {"auth", Q_COUNT | Q_DURATION | Q_P | Q_FIRST},
-    [SIM_PF_TABLE_ERROR] = {"table-error", Q_COUNT | Q_DURATION | Q_P | Q_TABLE | Q_CODE | Q_OPS},
-    [SIM_PF_SHORT] = {"short", Q_COUNT | Q_DURATION | Q_P | Q_TABLE | Q_BYTES},
-    [SIM_PF_OVERSIZE] = {"oversize", Q_COUNT | Q_DURATION | Q_TABLE | Q_SIZE},
-    [SIM_PF_BUSY] = {"busy", Q_COUNT | Q_DURATION},
-    [SIM_PF_ALERT_STORM] = {"alert-storm", Q_COUNT | Q_DURATION | Q_PERIOD},
-    [SIM_PF_ZERO_STREAM] = {"zero-stream", Q_COUNT | Q_DURATION | Q_RATE},
-    [SIM_PF_ALERT_SPLIT] = {"alert-split", Q_COUNT | Q_DURATION | Q_P | Q_GAP | Q_SPLIT},
-    [SIM_PF_STRINGS] = {"strings", Q_DURATION | Q_VARIANT},
-    [SIM_PF_ECHO] = {"echo", Q_COUNT | Q_DURATION},
-    [SIM_PF_TLS_CORRUPT_HS] = {"tls-corrupt-handshake", Q_COUNT | Q_DURATION | Q_P},
-    [SIM_PF_TLS_DROP_SESSION] = {"tls-drop-session", Q_COUNT | Q_DURATION | Q_P},
-    [SIM_PF_TLS_WRONG_PSK] = {"tls-wrong-psk", Q_COUNT | Q_DURATION},
-};
-
-static const sim_spec_param PARAMS[] = {
-    {"count", Q_COUNT}, {"duration", Q_DURATION}, {"p", Q_P}, {"table", Q_TABLE}, {"code", Q_CODE},
-    {"ops", Q_OPS}, {"first", Q_FIRST}, {"bytes", Q_BYTES}, {"size", Q_SIZE}, {"period", Q_PERIOD},
-    {"rate", Q_RATE}, {"gap_us", Q_GAP}, {"split", Q_SPLIT}, {"variant", Q_VARIANT},
-};
-
-static const sim_spec_catalog CATALOG = {KINDS, SIM_PF_KIND_COUNT, PARAMS, sizeof PARAMS / sizeof PARAMS[0]};
 
 static const char *const VARIANTS[] = {"quote", "backslash", "ff", "nul", "spaces", "mixed"};
 #define N_VARIANTS (sizeof VARIANTS / sizeof VARIANTS[0])
 
-const char *sim_pfault_kind_name(sim_pfault_kind k) { return sim_spec_kind_name(&CATALOG, (int)k); }
+static const sim_spec_choice OPS[] = {{"read", 1, false}, {"write", 2, false}, {"both", 3, false}};
 
-int sim_pfault_kind_from_name(const char *name) { return sim_spec_kind_index(&CATALOG, name); }
-
-static unsigned param_bit(const char *key) { return sim_spec_param_bit(&CATALOG, key); }
-
-bool sim_pfault_param_known(sim_pfault_kind k, const char *key)
+/* "BT23", "ET13", "0x0817", "23" -> table id; -1 if not a table name. */
+static int parse_table(const char *t)
 {
-    return sim_spec_param_known(&CATALOG, (int)k, key);
+    if (!t || !*t)
+        return -1;
+    uint32_t n;
+    if ((t[0] == 'B' || t[0] == 'E') && t[1] == 'T' && t[2] >= '0' && t[2] <= '9') {
+        if (sim_text_parse_u32(t + 2, &n) < 0 || n > 2047 || (t[2] == '0' && t[3] == 'x'))
+            return -1;
+        return t[0] == 'B' ? (int)n : (int)(0x0800u + n);
+    }
+    if (sim_text_parse_u32(t, &n) < 0 || n > 0xFFFF)
+        return -1;
+    return (int)n;
 }
 
-void sim_pfault_spec_init(sim_pfault_spec *s, sim_pfault_kind k)
+static int set_table(void *sp, const char *what, const char *kn, const char *value, char *err, size_t errlen)
 {
+    sim_pfault_spec *s = sp;
+    int t = parse_table(value);
+    if (t < 0) {
+        sim_text_errf(err, errlen, "%s %s: bad table \"%s\" (want BTn, ETn or a number)", what, kn, value);
+        return -1;
+    }
+    s->has_table = true;
+    s->table = (uint16_t)t;
+    return 0;
+}
+
+static void format_table(const void *sp, char *out, size_t cap, size_t *n)
+{
+    const sim_pfault_spec *s = sp;
+    char tb[8];
+    if (s->has_table)
+        sim_text_appendf(out, cap, n, " table=%s", mep_table_name(s->table, tb));
+}
+
+static int set_first(void *sp, const char *what, const char *kn, const char *value, char *err, size_t errlen)
+{
+    sim_pfault_spec *s = sp;
+    uint32_t u;
+    if (sim_text_parse_u32(value, &u) < 0) {
+        sim_text_errf(err, errlen, "%s %s: first must be a whole number 0..4294967295, got \"%s\"", what, kn, value);
+        return -1;
+    }
+    if (u > 1) {
+        sim_text_errf(err, errlen, "%s %s: first must be 0 or 1", what, kn);
+        return -1;
+    }
+    s->first = u == 1;
+    return 0;
+}
+
+static void format_first(const void *sp, char *out, size_t cap, size_t *n)
+{
+    if (((const sim_pfault_spec *)sp)->first)
+        sim_text_appendf(out, cap, n, " first=1");
+}
+
+static int set_variant(void *sp, const char *what, const char *kn, const char *value, char *err, size_t errlen)
+{
+    sim_pfault_spec *s = sp;
+    for (size_t i = 0; i < N_VARIANTS; i++)
+        if (strcmp(value, VARIANTS[i]) == 0) {
+            strcpy(s->variant, VARIANTS[i]);
+            return 0;
+        }
+    sim_text_errf(err, errlen, "%s %s: bad variant \"%s\" (quote|backslash|ff|nul|spaces|mixed)", what, kn, value);
+    return -1;
+}
+
+static void format_variant(const void *sp, char *out, size_t cap, size_t *n)
+{
+    sim_text_appendf(out, cap, n, " variant=%s", ((const sim_pfault_spec *)sp)->variant);
+}
+
+#define FIELD(k, t, f) \
+    .key = k, .type = t, .offset = offsetof(sim_pfault_spec, f), .size = sizeof(((sim_pfault_spec *)0)->f)
+#define CUSTOM(k, name) .key = k, .type = SIM_SPEC_CUSTOM, .set = set_##name, .format = format_##name
+static const sim_spec_param PARAMS[] = {
+    {CUSTOM("table", table)},
+    {FIELD("code", SIM_SPEC_U32, code), .hi = 255, .hex = true},
+    {FIELD("ops", SIM_SPEC_CHOICE, ops), .choices = OPS, .n_choices = 3, .list_choices = true},
+    {CUSTOM("first", first)},
+    {FIELD("bytes", SIM_SPEC_U32, bytes)},
+    {FIELD("size", SIM_SPEC_U32, size)},
+    {FIELD("period", SIM_SPEC_U32, period_ms)},
+    {FIELD("rate", SIM_SPEC_U32, rate)},
+    {FIELD("gap_us", SIM_SPEC_U32, gap_us)},
+    {FIELD("split", SIM_SPEC_U32, split), .hide = true},
+    {CUSTOM("variant", variant)},
+    {FIELD("p", SIM_SPEC_UNIT, p), .hide = true, .hide_value = 1.0},
+    {FIELD("count", SIM_SPEC_U32, count), .hide = true},
+    {FIELD("duration", SIM_SPEC_U32, duration_ms), .hide = true},
+};
+#define N_PARAMS (sizeof PARAMS / sizeof PARAMS[0])
+#undef FIELD
+#undef CUSTOM
+
+#define COMMON (Q_COUNT | Q_DURATION)
+static const sim_spec_kind KINDS[SIM_PF_KIND_COUNT] = {
+    [SIM_PF_SEQ_ALWAYS] = {"seq-always", COMMON | Q_P, NULL, {{0}}},
+    [SIM_PF_SEQ_LAST] = {"seq-last", COMMON, NULL, {{0}}},
+    [SIM_PF_AUTH] = {"auth", COMMON | Q_P | Q_FIRST, NULL, {{0}}},
+    [SIM_PF_TABLE_ERROR] = {"table-error", COMMON | Q_P | Q_TABLE | Q_CODE | Q_OPS, NULL,
+                            {{"code", 1, 255, "code must be an error code (not 0)", false}}},
+    [SIM_PF_SHORT] = {"short", COMMON | Q_P | Q_TABLE | Q_BYTES, NULL, {{0}}},
+    [SIM_PF_OVERSIZE] = {"oversize", COMMON | Q_TABLE | Q_SIZE, NULL,
+                         {{"size", 1, SIM_PFAULT_OUT_MAX - 3, NULL, false}}},
+    [SIM_PF_BUSY] = {"busy", COMMON, NULL, {{0}}},
+    [SIM_PF_ALERT_STORM] = {"alert-storm", COMMON | Q_PERIOD, NULL,
+                            {{"period", 1, UINT32_MAX, "period must be at least 1 ms", false}}},
+    [SIM_PF_ZERO_STREAM] = {"zero-stream", COMMON | Q_RATE, NULL,
+                            {{"rate", 1, 100000, "rate must be 1..100000 bytes/s", false}}},
+    [SIM_PF_ALERT_SPLIT] = {"alert-split", COMMON | Q_P | Q_GAP | Q_SPLIT, NULL,
+                            {{"gap_us", 0, 1000000, "gap_us must be at most 1000000", false}}},
+    [SIM_PF_STRINGS] = {"strings", Q_DURATION | Q_VARIANT, NULL, {{0}}},
+    [SIM_PF_ECHO] = {"echo", COMMON, NULL, {{0}}},
+    [SIM_PF_TLS_CORRUPT_HS] = {"tls-corrupt-handshake", COMMON | Q_P, NULL, {{0}}},
+    [SIM_PF_TLS_DROP_SESSION] = {"tls-drop-session", COMMON | Q_P, NULL, {{0}}},
+    [SIM_PF_TLS_WRONG_PSK] = {"tls-wrong-psk", COMMON, NULL, {{0}}},
+};
+#undef COMMON
+
+static const sim_spec_family FAMILY = {"fault", "protocol fault", false, KINDS, SIM_PF_KIND_COUNT, sizeof KINDS[0],
+                                       PARAMS, N_PARAMS, sizeof(sim_pfault_spec), spec_init};
+
+const sim_spec_family *sim_pfault_family(void) { return &FAMILY; }
+
+/* The defaults of kind k (documented at sim_pfault_spec). */
+static void spec_init(void *sp, int k)
+{
+    sim_pfault_spec *s = sp;
     memset(s, 0, sizeof *s);
-    s->kind = k;
+    s->kind = (sim_pfault_kind)k;
     s->p = 1.0;
     s->code = MEP_RSP_IAR;
     s->ops = 3;
@@ -78,201 +176,18 @@ void sim_pfault_spec_init(sim_pfault_spec *s, sim_pfault_kind k)
     strcpy(s->variant, "mixed");
 }
 
-int sim_pfault_parse_table(const char *t)
-{
-    if (!t || !*t)
-        return -1;
-    uint32_t n;
-    if ((t[0] == 'B' || t[0] == 'E') && t[1] == 'T' && t[2] >= '0' && t[2] <= '9') {
-        if (sim_parse_u32(t + 2, &n) < 0 || n > 2047 || (t[2] == '0' && t[3] == 'x'))
-            return -1;
-        return t[0] == 'B' ? (int)n : (int)(0x0800u + n);
-    }
-    if (sim_parse_u32(t, &n) < 0 || n > 0xFFFF)
-        return -1;
-    return (int)n;
-}
+const char *sim_pfault_kind_name(sim_pfault_kind k) { return sim_spec_kind_name(&FAMILY, (int)k); }
 
-int sim_pfault_spec_set(sim_pfault_spec *s, const char *key, const char *value, char *err, size_t errlen)
-{
-    unsigned bit = key ? param_bit(key) : 0;
-    const char *kn = sim_pfault_kind_name(s->kind);
-    if (!bit) {
-        sim_errf(err, errlen, "unknown parameter \"%s\" for fault %s", key ? key : "", kn);
-        return -1;
-    }
-    if (!(KINDS[s->kind].params & bit)) {
-        sim_errf(err, errlen, "fault %s takes no parameter \"%s\"", kn, key);
-        return -1;
-    }
-    if (!value)
-        value = "";
-    uint32_t u = 0;
-    switch (bit) {
-    case Q_P: {
-        char *end;
-        errno = 0;
-        double d = strtod(value, &end);
-        if (!*value || errno || *end || !isfinite(d) || d < 0.0 || d > 1.0) {
-            sim_errf(err, errlen, "fault %s: p must be a probability 0..1, got \"%s\"", kn, value);
-            return -1;
-        }
-        s->p = d;
-        return 0;
-    }
-    case Q_TABLE: {
-        int t = sim_pfault_parse_table(value);
-        if (t < 0) {
-            sim_errf(err, errlen, "fault %s: bad table \"%s\" (want BTn, ETn or a number)", kn, value);
-            return -1;
-        }
-        s->has_table = true;
-        s->table = (uint16_t)t;
-        return 0;
-    }
-    case Q_OPS:
-        if (strcmp(value, "read") == 0)
-            s->ops = 1;
-        else if (strcmp(value, "write") == 0)
-            s->ops = 2;
-        else if (strcmp(value, "both") == 0)
-            s->ops = 3;
-        else {
-            sim_errf(err, errlen, "fault %s: bad value \"%s\" for ops (read|write|both)", kn, value);
-            return -1;
-        }
-        return 0;
-    case Q_VARIANT:
-        for (size_t i = 0; i < N_VARIANTS; i++)
-            if (strcmp(value, VARIANTS[i]) == 0) {
-                strcpy(s->variant, VARIANTS[i]);
-                return 0;
-            }
-        sim_errf(err, errlen, "fault %s: bad variant \"%s\" (quote|backslash|ff|nul|spaces|mixed)", kn, value);
-        return -1;
-    default:
-        break;
-    }
-    if (sim_parse_u32(value, &u) < 0) {
-        sim_errf(err, errlen, "fault %s: %s must be a whole number 0..4294967295, got \"%s\"", kn, key, value);
-        return -1;
-    }
-    switch (bit) {
-    case Q_COUNT: s->count = u; break;
-    case Q_DURATION: s->duration_ms = u; break;
-    case Q_CODE:
-        if (u > 255) {
-            sim_errf(err, errlen, "fault %s: code must be 0..255, got %u", kn, (unsigned)u);
-            return -1;
-        }
-        s->code = (uint8_t)u;
-        break;
-    case Q_FIRST:
-        if (u > 1) {
-            sim_errf(err, errlen, "fault %s: first must be 0 or 1", kn);
-            return -1;
-        }
-        s->first = u == 1;
-        break;
-    case Q_BYTES: s->bytes = u; break;
-    case Q_SIZE: s->size = u; break;
-    case Q_PERIOD: s->period_ms = u; break;
-    case Q_RATE: s->rate = u; break;
-    case Q_GAP: s->gap_us = u; break;
-    case Q_SPLIT: s->split = u; break;
-    default: break;
-    }
-    return 0;
-}
-
-int sim_pfault_spec_check(const sim_pfault_spec *s, char *err, size_t errlen)
-{
-    if ((unsigned)s->kind >= SIM_PF_KIND_COUNT) {
-        sim_errf(err, errlen, "unknown protocol fault kind %d", (int)s->kind);
-        return -1;
-    }
-    if (s->kind == SIM_PF_TABLE_ERROR && s->code == 0) {
-        sim_errf(err, errlen, "fault table-error: code must be an error code (not 0)");
-        return -1;
-    }
-    if (s->kind == SIM_PF_OVERSIZE && (s->size == 0 || s->size > SIM_PFAULT_OUT_MAX - 3)) {
-        sim_errf(err, errlen, "fault oversize: size must be 1..%u", (unsigned)(SIM_PFAULT_OUT_MAX - 3));
-        return -1;
-    }
-    if (s->kind == SIM_PF_ALERT_STORM && s->period_ms == 0) {
-        sim_errf(err, errlen, "fault alert-storm: period must be at least 1 ms");
-        return -1;
-    }
-    if (s->kind == SIM_PF_ZERO_STREAM && (s->rate == 0 || s->rate > 100000)) {
-        sim_errf(err, errlen, "fault zero-stream: rate must be 1..100000 bytes/s");
-        return -1;
-    }
-    if (s->kind == SIM_PF_ALERT_SPLIT && s->gap_us > 1000000) {
-        sim_errf(err, errlen, "fault alert-split: gap_us must be at most 1000000");
-        return -1;
-    }
-    return 0;
-}
+int sim_pfault_kind_from_name(const char *name) { return sim_spec_kind_index(&FAMILY, name); }
 
 int sim_pfault_spec_parse(sim_pfault_spec *s, const char *text, char *err, size_t errlen)
 {
-    sim_spec_tokens t;
-    if (sim_spec_tokenize(&t, "fault", text, err, errlen) < 0)
-        return -1;
-    int k = t.name ? sim_pfault_kind_from_name(t.name) : -1;
-    if (k < 0) {
-        sim_errf(err, errlen, "unknown protocol fault \"%s\"", t.name ? t.name : "");
-        return -1;
-    }
-    sim_pfault_spec tmp;
-    sim_pfault_spec_init(&tmp, (sim_pfault_kind)k);
-    for (size_t i = 0; i < t.n; i++)
-        if (sim_pfault_spec_set(&tmp, t.key[i], t.value[i], err, errlen) < 0)
-            return -1;
-    if (sim_pfault_spec_check(&tmp, err, errlen) < 0)
-        return -1;
-    *s = tmp;
-    return 0;
+    return sim_spec_spec_parse(&FAMILY, s, text, err, errlen);
 }
 
 size_t sim_pfault_spec_format(const sim_pfault_spec *s, char *out, size_t cap)
 {
-    if (!cap)
-        return 0;
-    unsigned ps = (unsigned)s->kind < SIM_PF_KIND_COUNT ? KINDS[s->kind].params : 0;
-    size_t n = 0;
-    out[0] = '\0';
-    char tb[8];
-    sim_appendf(out, cap, &n, "%s", sim_pfault_kind_name(s->kind));
-    if ((ps & Q_TABLE) && s->has_table)
-        sim_appendf(out, cap, &n, " table=%s", mep_table_name(s->table, tb));
-    if (ps & Q_CODE)
-        sim_appendf(out, cap, &n, " code=0x%02X", s->code);
-    if (ps & Q_OPS)
-        sim_appendf(out, cap, &n, " ops=%s", s->ops == 1 ? "read" : s->ops == 2 ? "write" : "both");
-    if ((ps & Q_FIRST) && s->first)
-        sim_appendf(out, cap, &n, " first=1");
-    if (ps & Q_BYTES)
-        sim_appendf(out, cap, &n, " bytes=%u", (unsigned)s->bytes);
-    if (ps & Q_SIZE)
-        sim_appendf(out, cap, &n, " size=%u", (unsigned)s->size);
-    if (ps & Q_PERIOD)
-        sim_appendf(out, cap, &n, " period=%u", (unsigned)s->period_ms);
-    if (ps & Q_RATE)
-        sim_appendf(out, cap, &n, " rate=%u", (unsigned)s->rate);
-    if (ps & Q_GAP)
-        sim_appendf(out, cap, &n, " gap_us=%u", (unsigned)s->gap_us);
-    if ((ps & Q_SPLIT) && s->split)
-        sim_appendf(out, cap, &n, " split=%u", (unsigned)s->split);
-    if (ps & Q_VARIANT)
-        sim_appendf(out, cap, &n, " variant=%s", s->variant);
-    if ((ps & Q_P) && s->p < 1.0)
-        sim_appendf(out, cap, &n, " p=%g", s->p);
-    if (s->count)
-        sim_appendf(out, cap, &n, " count=%u", (unsigned)s->count);
-    if (s->duration_ms)
-        sim_appendf(out, cap, &n, " duration=%u", (unsigned)s->duration_ms);
-    return n;
+    return sim_spec_spec_format(&FAMILY, (int)s->kind, s, out, cap);
 }
 
 /* ---- runtime ------------------------------------------------------------ */
@@ -314,51 +229,33 @@ static sim_pfault_slot *find(sim_pfault *pf, sim_pfault_kind k)
 
 static bool chance(sim_pfault *pf, double p)
 {
-    if (p >= 1.0)
-        return true;
-    if (p <= 0.0)
-        return false;
-    return sim_fault_rng_unit(&pf->rng) < p;
+    return sim_fault_chance(&pf->rng, p);
+}
+
+static sim_fault_pool pool_of(sim_pfault *pf)
+{
+    return (sim_fault_pool){pf->slot, SIM_PFAULT_MAX, sizeof pf->slot[0], offsetof(sim_pfault_slot, id), &pf->next_id};
 }
 
 int sim_pfault_start(sim_pfault *pf, const sim_pfault_spec *s, uint64_t now_us, char *err, size_t errlen)
 {
-    if (sim_pfault_spec_check(s, err, errlen) < 0)
+    if (sim_spec_spec_check(&FAMILY, (int)s->kind, s, err, errlen) < 0)
         return -1;
     update(pf, now_us);
-    for (size_t i = 0; i < SIM_PFAULT_MAX; i++) {
-        sim_pfault_slot *sl = &pf->slot[i];
-        if (sl->id)
-            continue;
-        memset(sl, 0, sizeof *sl);
-        sl->spec = *s;
-        sl->id = pf->next_id++;
-        if (pf->next_id == 0)
-            pf->next_id = 1;
-        sl->start_us = now_us;
-        return (int)sl->id;
+    sim_fault_pool pool = pool_of(pf);
+    sim_pfault_slot *sl = sim_fault_pool_take(&pool, s, sizeof *s);
+    if (!sl) {
+        sim_text_errf(err, errlen, "too many protocol faults active (%d)", SIM_PFAULT_MAX);
+        return -1;
     }
-    sim_errf(err, errlen, "too many protocol faults active (%d)", SIM_PFAULT_MAX);
-    return -1;
+    sl->start_us = now_us;
+    return (int)sl->id;
 }
 
 int sim_pfault_stop(sim_pfault *pf, const char *what)
 {
-    if (!what)
-        return 0;
-    bool all = strcmp(what, "all") == 0;
-    uint32_t id = 0;
-    bool by_id = sim_parse_u32(what, &id) == 0;
-    int k = sim_pfault_kind_from_name(what);
-    int n = 0;
-    for (size_t i = 0; i < SIM_PFAULT_MAX; i++) {
-        sim_pfault_slot *sl = &pf->slot[i];
-        if (sl->id && (all || (by_id && sl->id == id) || (k >= 0 && (int)sl->spec.kind == k))) {
-            memset(sl, 0, sizeof *sl);
-            n++;
-        }
-    }
-    return n;
+    sim_fault_pool pool = pool_of(pf);
+    return sim_fault_pool_stop(&pool, &FAMILY, what, NULL, NULL);
 }
 
 void sim_pfault_clear(sim_pfault *pf)
@@ -368,24 +265,22 @@ void sim_pfault_clear(sim_pfault *pf)
     pf->pause_us = 0;
 }
 
+static void proto_tail(const void *slot, const void *now_us, char *buf, size_t cap)
+{
+    const sim_pfault_slot *sl = slot;
+    uint64_t now = *(const uint64_t *)now_us;
+    snprintf(buf, cap, " injected=%llu age_ms=%llu", (unsigned long long)sl->injected,
+             (unsigned long long)(now > sl->start_us ? (now - sl->start_us) / 1000u : 0));
+}
+
 size_t sim_pfault_list(const sim_pfault *pf, uint64_t now_us, char *out, size_t cap)
 {
     size_t n = 0;
     if (!cap)
         return 0;
     out[0] = '\0';
-    for (size_t i = 0; i < SIM_PFAULT_MAX && n + 1 < cap; i++) {
-        const sim_pfault_slot *sl = &pf->slot[i];
-        if (!sl->id)
-            continue;
-        char spec[256];
-        sim_pfault_spec_format(&sl->spec, spec, sizeof spec);
-        int w = snprintf(out + n, cap - n, "p%u %s injected=%llu age_ms=%llu\n", (unsigned)sl->id, spec,
-                         (unsigned long long)sl->injected,
-                         (unsigned long long)(now_us > sl->start_us ? (now_us - sl->start_us) / 1000u : 0));
-        if (w > 0)
-            n += (size_t)w < cap - n ? (size_t)w : cap - n - 1;
-    }
+    sim_fault_pool pool = pool_of((sim_pfault *)pf);
+    sim_fault_pool_list(&pool, &FAMILY, "p", proto_tail, &now_us, out, cap, &n);
     return n;
 }
 
@@ -404,103 +299,119 @@ static bool table_match(const sim_pfault_spec *s, const mep_request *r)
     return r && (!s->has_table || s->table == r->table);
 }
 
-sim_meter_fault_action sim_pfault_on_response(sim_pfault *pf, const sim_meter_fault_request *rq,
-                                              const uint8_t *bare, size_t bare_len, uint64_t now_ms,
-                                              sim_pf_result *out)
+/* Faults that answer instead of the meter, whatever it would say: busy
+ * (no answer), echo (S33) and auth (0x0B, S06). True if one acted. */
+static bool answer_instead(sim_pfault *pf, const sim_meter_fault_request *rq, sim_pf_result *out)
 {
-    uint64_t now_us = now_ms * 1000u;
-    update(pf, now_us);
-    out->action = SIM_METER_FAULT_PASS;
-    out->unauthenticated = false;
-    out->len = 0;
-    const mep_request *r = rq ? rq->req : NULL;
-    for (size_t i = 0; i < SIM_PFAULT_MAX; i++)
-        if (pf->slot[i].id)
-            pf->slot[i].seen++;
-
     sim_pfault_slot *sl;
     if ((sl = find(pf, SIM_PF_BUSY))) {
-        book(pf, sl, 1);
         out->action = SIM_METER_FAULT_SUPPRESS;
         out->by = SIM_PF_BUSY;
-        return out->action;
-    }
-    if ((sl = find(pf, SIM_PF_ECHO)) && rq && rq->frame && rq->frame_len <= sizeof out->bytes) {
+    } else if ((sl = find(pf, SIM_PF_ECHO)) && rq && rq->frame && rq->frame_len <= sizeof out->bytes) {
         /* S33: the bench's loopback plug: the request comes straight back. */
         memcpy(out->bytes, rq->frame, rq->frame_len);
         out->len = rq->frame_len;
         out->action = SIM_METER_FAULT_REPLACE_FRAME;
         out->by = SIM_PF_ECHO;
-        book(pf, sl, 1);
-        return out->action;
-    }
-    if ((sl = find(pf, SIM_PF_AUTH)) && (!sl->spec.first || sl->seen == 1) && chance(pf, sl->spec.p)) {
+    } else if ((sl = find(pf, SIM_PF_AUTH)) && (!sl->spec.first || sl->seen == 1) && chance(pf, sl->spec.p)) {
         out->bytes[0] = MEP_RSP_AUTH; /* S06: framed per the meter's auth_reply policy */
         out->len = 1;
         out->unauthenticated = true;
         out->action = SIM_METER_FAULT_REPLACE_BARE;
         out->by = SIM_PF_AUTH;
-        book(pf, sl, 1);
-        return out->action;
+    } else {
+        return false;
     }
-    if (!bare || bare_len == 0 || bare[0] == MEP_RSP_AUTH)
-        return SIM_METER_FAULT_PASS; /* unauthenticated: nothing protocol-level to change */
+    book(pf, sl, 1);
+    return true;
+}
 
-    uint8_t work[SIM_PFAULT_OUT_MAX];
-    size_t wl = bare_len < sizeof work ? bare_len : sizeof work;
-    memcpy(work, bare, wl);
-    bool changed = false;
-    sim_pfault_kind by = SIM_PF_KIND_COUNT;
+/* S15 / S27 on a read the meter answered with data (0x00 + count + data):
+ * fewer bytes than asked, or padded past the body limit. */
+static sim_pfault_kind resize_read(sim_pfault *pf, const mep_request *r, uint8_t *work, size_t *wl)
+{
+    uint16_t have = mep_get_be16(work + 1);
+    if (have > *wl - 3)
+        have = (uint16_t)(*wl - 3);
+    sim_pfault_slot *sl;
+    if ((sl = find(pf, SIM_PF_SHORT)) && table_match(&sl->spec, r) && sl->spec.bytes < have &&
+        chance(pf, sl->spec.p)) {
+        /* S15: a valid reply that carries fewer bytes than asked. */
+        mep_put_be16(work + 1, (uint16_t)sl->spec.bytes);
+        *wl = 3 + sl->spec.bytes;
+        book(pf, sl, 1);
+        return SIM_PF_SHORT;
+    }
+    if ((sl = find(pf, SIM_PF_OVERSIZE)) && table_match(&sl->spec, r) && sl->spec.size > have) {
+        /* S27: the whole table although it exceeds the 476-byte body limit (docs/mep.md 3.1). */
+        memset(work + 3 + have, 0, sl->spec.size - have);
+        mep_put_be16(work + 1, (uint16_t)sl->spec.size);
+        *wl = 3 + sl->spec.size;
+        book(pf, sl, 1);
+        return SIM_PF_OVERSIZE;
+    }
+    return SIM_PF_KIND_COUNT;
+}
 
+/* A different valid reply in place of the meter's bare one: perpetual
+ * 0x0C, an error code on a table, a short or oversize read. Returns the
+ * fault that acted, SIM_PF_KIND_COUNT if none. */
+static sim_pfault_kind rewrite_bare(sim_pfault *pf, const sim_meter_fault_request *rq, uint8_t *work, size_t *wl)
+{
+    const mep_request *r = rq ? rq->req : NULL;
+    sim_pfault_slot *sl;
     if ((sl = find(pf, SIM_PF_SEQ_ALWAYS)) && rq && chance(pf, sl->spec.p)) {
         work[0] = MEP_RSP_SEQ; /* perpetual 0x0C + E: the client never gets data */
         mep_put_be32(work + 1, rq->next_seq);
-        wl = 5;
-        changed = true;
-        by = SIM_PF_SEQ_ALWAYS;
+        *wl = 5;
         book(pf, sl, 1);
-    } else if ((sl = find(pf, SIM_PF_TABLE_ERROR)) && table_match(&sl->spec, r) &&
-               (((sl->spec.ops & 1) && is_read(r)) || ((sl->spec.ops & 2) && is_write(r))) &&
-               chance(pf, sl->spec.p)) {
+        return SIM_PF_SEQ_ALWAYS;
+    }
+    if ((sl = find(pf, SIM_PF_TABLE_ERROR)) && table_match(&sl->spec, r) &&
+        (((sl->spec.ops & 1) && is_read(r)) || ((sl->spec.ops & 2) && is_write(r))) && chance(pf, sl->spec.p)) {
         work[0] = sl->spec.code;
-        wl = 1;
-        changed = true;
-        by = SIM_PF_TABLE_ERROR;
+        *wl = 1;
         book(pf, sl, 1);
-    } else if (is_read(r) && work[0] == MEP_RSP_OK && wl >= 3) {
-        uint16_t have = mep_get_be16(work + 1);
-        if (have > wl - 3)
-            have = (uint16_t)(wl - 3);
-        if ((sl = find(pf, SIM_PF_SHORT)) && table_match(&sl->spec, r) && sl->spec.bytes < have &&
-            chance(pf, sl->spec.p)) {
-            /* S15: a valid reply that carries fewer bytes than asked. */
-            mep_put_be16(work + 1, (uint16_t)sl->spec.bytes);
-            wl = 3 + sl->spec.bytes;
-            changed = true;
-            by = SIM_PF_SHORT;
-            book(pf, sl, 1);
-        } else if ((sl = find(pf, SIM_PF_OVERSIZE)) && table_match(&sl->spec, r) && sl->spec.size > have) {
-            /* S27: the whole table although it exceeds the 476-byte body limit (docs/mep.md 3.1). */
-            memset(work + 3 + have, 0, sl->spec.size - have);
-            mep_put_be16(work + 1, (uint16_t)sl->spec.size);
-            wl = 3 + sl->spec.size;
-            changed = true;
-            by = SIM_PF_OVERSIZE;
-            book(pf, sl, 1);
-        }
-    } else if (is_read(r) && work[0] == MEP_RSP_ONP && (sl = find(pf, SIM_PF_OVERSIZE)) &&
-               table_match(&sl->spec, r)) {
+        return SIM_PF_TABLE_ERROR;
+    }
+    if (is_read(r) && work[0] == MEP_RSP_OK && *wl >= 3)
+        return resize_read(pf, r, work, wl);
+    if (is_read(r) && work[0] == MEP_RSP_ONP && (sl = find(pf, SIM_PF_OVERSIZE)) && table_match(&sl->spec, r)) {
         /* S27: the meter refused a table too large for one reply (docs/mep.md 3.3 [E]);
          * the fault sends `size` bytes anyway. The table bytes are not at hand
          * here, so the data are zeros: what matters is the framing. */
         work[0] = MEP_RSP_OK;
         mep_put_be16(work + 1, (uint16_t)sl->spec.size);
         memset(work + 3, 0, sl->spec.size);
-        wl = 3 + sl->spec.size;
-        changed = true;
-        by = SIM_PF_OVERSIZE;
+        *wl = 3 + sl->spec.size;
         book(pf, sl, 1);
+        return SIM_PF_OVERSIZE;
     }
+    return SIM_PF_KIND_COUNT;
+}
+
+sim_meter_fault_action sim_pfault_on_response(sim_pfault *pf, const sim_meter_fault_request *rq,
+                                              const uint8_t *bare, size_t bare_len, uint64_t now_ms,
+                                              sim_pf_result *out)
+{
+    update(pf, now_ms * 1000u);
+    out->action = SIM_METER_FAULT_PASS;
+    out->unauthenticated = false;
+    out->len = 0;
+    for (size_t i = 0; i < SIM_PFAULT_MAX; i++)
+        if (pf->slot[i].id)
+            pf->slot[i].seen++;
+    if (answer_instead(pf, rq, out))
+        return out->action;
+    if (!bare || bare_len == 0 || bare[0] == MEP_RSP_AUTH)
+        return SIM_METER_FAULT_PASS; /* unauthenticated: nothing protocol-level to change */
+
+    uint8_t work[SIM_PFAULT_OUT_MAX];
+    size_t wl = bare_len < sizeof work ? bare_len : sizeof work;
+    memcpy(work, bare, wl);
+    sim_pfault_kind by = rewrite_bare(pf, rq, work, &wl);
+    bool changed = by != SIM_PF_KIND_COUNT;
+    sim_pfault_slot *sl;
     if ((sl = find(pf, SIM_PF_SEQ_LAST)) && work[0] == MEP_RSP_SEQ && wl >= 5) {
         /* S04: the 0x0C carries the last accepted number E-1; a client that
          * reuses it is then rejected as a replay (docs/mep.md 5.5). */
@@ -612,11 +523,6 @@ size_t sim_pfault_tx(sim_pfault *pf, uint8_t *buf, size_t n, size_t cap, uint64_
     pf->pause_us = sl->spec.gap_us ? (uint32_t)(sim_fault_rng_next(&pf->rng) % (sl->spec.gap_us + 1u)) : 0;
     book(pf, sl, 1);
     return n + 2;
-}
-
-size_t sim_pfault_tx_filter(void *ctx, uint8_t *buf, size_t n, size_t cap, uint64_t now_us)
-{
-    return sim_pfault_tx((sim_pfault *)ctx, buf, n, cap, now_us);
 }
 
 bool sim_pfault_tx_pause(const sim_pfault *pf, size_t *at, uint32_t *pause_us)

@@ -33,6 +33,8 @@
 #include <stdint.h>
 
 #include "mep_frame.h"
+#include "sim_spec.h"
+#include "sim_text.h"
 #include "sim_meter.h" /* the actions and the request of the meter's fault hooks */
 
 #define SIM_PFAULT_MAX 8
@@ -112,24 +114,32 @@ typedef struct {
     sim_pfault_kind by;      /* fault that acted (for logs) */
 } sim_pf_result;
 
+/* The family table the generic spec engine of sim_text reads. */
+const sim_spec_family *sim_pfault_family(void);
+/* "seq-always", "busy", ... as scenarios and the control socket write them
+ * ("?" if out of range). */
 const char *sim_pfault_kind_name(sim_pfault_kind k);
+/* The kind called name; -1 if no protocol fault has that name. */
 int sim_pfault_kind_from_name(const char *name);
-void sim_pfault_spec_init(sim_pfault_spec *s, sim_pfault_kind k);
-/* Parameters: count, duration (ms), p, table (BT23 / ET13 / number), code,
- * ops (read|write|both), first (0|1), bytes, size, period (ms), rate, gap_us,
- * split, variant. Unused parameter for the kind = error. */
-int sim_pfault_spec_set(sim_pfault_spec *s, const char *key, const char *value, char *err, size_t errlen);
+/* "NAME key=value ...". Parameters: count, duration (ms), p, table (BT23 /
+ * ET13 / number), code, ops (read|write|both), first (0|1), bytes, size,
+ * period (ms), rate, gap_us, split, variant. Unused parameter for the kind
+ * = error. 0 or -1 with a message. */
 int sim_pfault_spec_parse(sim_pfault_spec *s, const char *text, char *err, size_t errlen);
-int sim_pfault_spec_check(const sim_pfault_spec *s, char *err, size_t errlen);
+/* "table-error table=ET13 code=0x05 ops=both": parameters in table order,
+ * p only below 1, count and duration only when set. */
 size_t sim_pfault_spec_format(const sim_pfault_spec *s, char *out, size_t cap);
-bool sim_pfault_param_known(sim_pfault_kind k, const char *key);
-/* "BT23", "ET13", "0x0817", "23" -> table id; -1 if not a table name. */
-int sim_pfault_parse_table(const char *text);
 
+/* No fault active; the random stream is seeded apart from sim_fault's. */
 void sim_pfault_init(sim_pfault *pf, uint64_t seed);
+/* Start a protocol fault at now_us: its id (> 0), or -1 with a message
+ * (bad spec, all SIM_PFAULT_MAX slots in use). */
 int sim_pfault_start(sim_pfault *pf, const sim_pfault_spec *s, uint64_t now_us, char *err, size_t errlen);
-int sim_pfault_stop(sim_pfault *pf, const char *what);  /* name, id or "all" */
+/* Stop the faults a kind name, an id ("2") or "all" names; how many. */
+int sim_pfault_stop(sim_pfault *pf, const char *what);
+/* Stop everything and forget a pending alert-split pause. */
 void sim_pfault_clear(sim_pfault *pf);
+/* One line per active fault: "p<id> <spec> injected=N age_ms=N". */
 size_t sim_pfault_list(const sim_pfault *pf, uint64_t now_us, char *out, size_t cap);
 
 /* Meter hook. bare = code + data of the meter's response (no length, no
@@ -156,9 +166,8 @@ bool sim_pfault_on_tls(sim_pfault *pf, uint8_t tls_code, uint64_t now_ms, sim_pf
 /* Table read hook: patch out[0..n) holding table bytes [off, off+n). */
 void sim_pfault_on_table_read(sim_pfault *pf, uint16_t table, uint32_t off, uint8_t *out, size_t n,
                               uint64_t now_ms);
-/* Line hook for each outgoing response frame (signature of sim_line_filter). */
+/* Line hook for each outgoing response frame (called by sim_fault_set_tx_filter). */
 size_t sim_pfault_tx(sim_pfault *pf, uint8_t *buf, size_t n, size_t cap, uint64_t now_us);
-size_t sim_pfault_tx_filter(void *ctx, uint8_t *buf, size_t n, size_t cap, uint64_t now_us);
 /* After sim_pfault_tx: pause pause_us after byte `at` of that frame (S26).
  * Returns false if no pause was asked for. */
 bool sim_pfault_tx_pause(const sim_pfault *pf, size_t *at, uint32_t *pause_us);

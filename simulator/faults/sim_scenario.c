@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,14 @@ static int want(ctx *c, const char *path, json_t *v, json_type t, const char *wh
     return 0;
 }
 
+/* An object with only the keys in the NULL-terminated list. */
+static int want_object(ctx *c, const char *path, json_t *v, const char *const *keys)
+{
+    if (want(c, path, v, JSON_OBJECT, "an object") < 0)
+        return -1;
+    return only_keys(c, path, v, keys);
+}
+
 /* ---- small value parsers ---------------------------------------------- */
 static int hexval(int ch)
 {
@@ -131,7 +140,7 @@ static int parse_key(const char *t, uint8_t out[16])
 static int utc_value(ctx *c, const char *path, json_t *v, int64_t *ms)
 {
     if (json_is_string(v)) {
-        if (sim_parse_utc(json_string_value(v), ms) < 0)
+        if (sim_text_parse_utc(json_string_value(v), ms) < 0)
             return fail(c, path, "bad UTC time \"%s\" (want YYYY-MM-DDTHH:MM:SSZ, years 2000-2099)",
                         json_string_value(v));
         return 0;
@@ -192,12 +201,8 @@ static int param_text(json_t *v, char *buf, size_t cap)
     }
 }
 
-typedef int (*setter_fn)(void *spec, const char *key, const char *value, char *err, size_t errlen);
-static int set_fault(void *s, const char *k, const char *v, char *e, size_t el) { return sim_fault_spec_set(s, k, v, e, el); }
-static int set_pfault(void *s, const char *k, const char *v, char *e, size_t el) { return sim_pfault_spec_set(s, k, v, e, el); }
-static int set_glitch(void *s, const char *k, const char *v, char *e, size_t el) { return sim_glitch_spec_set(s, k, v, e, el); }
-
-static int apply_params(ctx *c, const char *spath, json_t *params, void *spec, setter_fn set)
+/* Set each "params" entry through the family's table (sim_text). */
+static int apply_params(ctx *c, const char *spath, json_t *params, const sim_spec_family *fam, int k, void *spec)
 {
     char path[160];
     snprintf(path, sizeof path, "%s.params", spath);
@@ -205,16 +210,29 @@ static int apply_params(ctx *c, const char *spath, json_t *params, void *spec, s
         return 0;
     if (want(c, path, params, JSON_OBJECT, "an object") < 0)
         return -1;
-    const char *k;
+    const char *key;
     json_t *v;
-    json_object_foreach(params, k, v) {
+    json_object_foreach(params, key, v) {
         char kp[224], text[256], msg[256];
-        snprintf(kp, sizeof kp, "%s.%s", path, k);
+        snprintf(kp, sizeof kp, "%s.%s", path, key);
         if (param_text(v, text, sizeof text) < 0)
             return fail(c, kp, "bad type: %s is not a parameter value", type_name(v));
-        if (set(spec, k, text, msg, sizeof msg) < 0)
+        if (sim_spec_spec_set(fam, k, spec, key, text, msg, sizeof msg) < 0)
             return fail(c, kp, "%s", msg);
     }
+    return 0;
+}
+
+/* Kind k of family fam with its params, checked: the spec of a fault or
+ * glitch step. */
+static int step_spec(ctx *c, const char *path, json_t *params, const sim_spec_family *fam, int k, void *spec)
+{
+    char msg[256];
+    fam->init(spec, k);
+    if (apply_params(c, path, params, fam, k, spec) < 0)
+        return -1;
+    if (sim_spec_spec_check(fam, k, spec, msg, sizeof msg) < 0)
+        return fail(c, path, "%s", msg);
     return 0;
 }
 
@@ -226,12 +244,12 @@ static const char *const STEP_NAMES[SIM_STEP_KIND_COUNT] = {
     [SIM_STEP_WAIT] = "wait", [SIM_STEP_END] = "end", [SIM_STEP_OPTICAL] = "optical",
 };
 
-const char *sim_step_kind_name(sim_step_kind k)
+const char *sim_scenario_step_kind_name(sim_step_kind k)
 {
     return (unsigned)k < SIM_STEP_KIND_COUNT ? STEP_NAMES[k] : "?";
 }
 
-bool sim_step_stop_known(const char *n)
+bool sim_scenario_stop_known(const char *n)
 {
     return strcmp(n, "all") == 0 || sim_fault_kind_from_name(n) >= 0 || sim_pfault_kind_from_name(n) >= 0 ||
            sim_glitch_kind_from_name(n) >= 0;
@@ -250,20 +268,212 @@ static int time_value(ctx *c, const char *path, json_t *v, int64_t *ms)
     return 0;
 }
 
-static int parse_step(ctx *c, size_t idx, json_t *js, int64_t *prev_ms, sim_step *st)
-{
-    char path[96], kp[160];
-    snprintf(path, sizeof path, "$.timeline[%zu]", idx);
-    memset(st, 0, sizeof *st);
-    if (want(c, path, js, JSON_OBJECT, "an object") < 0)
-        return -1;
-    static const char *const keys[] = {"at", "after", "note", "params", "load", "fault", "stop", "glitch",
-                                       "alert", "clock", "seq_jump", "reboot", "wait", "end", "optical",
-                                       NULL};
-    if (only_keys(c, path, js, keys) < 0)
-        return -1;
+/* One step's action: path is the step ("$.timeline[2]"), kp the action's
+ * value ("$.timeline[2].load"), v that value, params the step's "params". */
+typedef struct {
+    ctx *c;
+    const char *path, *kp;
+    json_t *v, *params;
+    const char *name;
+} step_in;
 
-    /* time */
+/* An action whose value is an object with only these keys. */
+static int object_action(const step_in *in, sim_step *st, sim_step_kind kind, const char *const *keys)
+{
+    st->kind = kind;
+    return want_object(in->c, in->kp, in->v, keys);
+}
+
+static int step_load(const step_in *in, sim_step *st)
+{
+    ctx *c = in->c;
+    const char *kp = in->kp;
+    static const char *const lk[] = {"phase", "watts", "pf", NULL};
+    if (object_action(in, st, SIM_STEP_LOAD, lk) < 0)
+        return -1;
+    json_t *ph = json_object_get(in->v, "phase"), *w = json_object_get(in->v, "watts"),
+           *pf = json_object_get(in->v, "pf");
+    char sp[200];
+    snprintf(sp, sizeof sp, "%s.phase", kp);
+    if (!ph)
+        return fail(c, kp, "missing \"phase\" (1..3, 0 = all)");
+    if (want(c, sp, ph, JSON_INTEGER, "an integer") < 0)
+        return -1;
+    if (json_integer_value(ph) < 0 || json_integer_value(ph) > 3)
+        return fail(c, sp, "phase must be 0..3 (0 = all), got %lld", (long long)json_integer_value(ph));
+    st->u.load.phase = (int)json_integer_value(ph);
+    snprintf(sp, sizeof sp, "%s.watts", kp);
+    if (!w)
+        return fail(c, kp, "missing \"watts\"");
+    if (want(c, sp, w, JSON_REAL, "a number") < 0)
+        return -1;
+    st->u.load.watts = json_number_value(w);
+    if (fabs(st->u.load.watts) > 1e6)
+        return fail(c, sp, "watts out of range (|w| <= 1000000)");
+    st->u.load.pf = 1.0;
+    if (pf) {
+        snprintf(sp, sizeof sp, "%s.pf", kp);
+        if (want(c, sp, pf, JSON_REAL, "a number") < 0)
+            return -1;
+        st->u.load.pf = json_number_value(pf);
+        if (st->u.load.pf < 0 || st->u.load.pf > 1)
+            return fail(c, sp, "pf must be 0..1, got %g", st->u.load.pf);
+    }
+    return 0;
+}
+
+/* A line fault or a protocol fault: the name says which family. */
+static int step_fault(const step_in *in, sim_step *st)
+{
+    if (want(in->c, in->kp, in->v, JSON_STRING, "a fault name") < 0)
+        return -1;
+    const char *name = json_string_value(in->v);
+    int k = sim_fault_kind_from_name(name);
+    if (k >= 0) {
+        st->kind = SIM_STEP_FAULT;
+        return step_spec(in->c, in->path, in->params, sim_fault_family(), k, &st->u.fault);
+    }
+    if ((k = sim_pfault_kind_from_name(name)) >= 0) {
+        st->kind = SIM_STEP_PFAULT;
+        return step_spec(in->c, in->path, in->params, sim_pfault_family(), k, &st->u.pfault);
+    }
+    return fail(in->c, in->kp, "unknown fault \"%s\"", name);
+}
+
+static int step_glitch(const step_in *in, sim_step *st)
+{
+    if (want(in->c, in->kp, in->v, JSON_STRING, "a glitch name") < 0)
+        return -1;
+    int k = sim_glitch_kind_from_name(json_string_value(in->v));
+    if (k < 0)
+        return fail(in->c, in->kp, "unknown glitch \"%s\"", json_string_value(in->v));
+    st->kind = SIM_STEP_GLITCH;
+    return step_spec(in->c, in->path, in->params, sim_glitch_family(), k, &st->u.glitch);
+}
+
+static int step_stop(const step_in *in, sim_step *st)
+{
+    st->kind = SIM_STEP_STOP;
+    if (want(in->c, in->kp, in->v, JSON_STRING, "a fault or glitch name") < 0)
+        return -1;
+    if (!sim_scenario_stop_known(json_string_value(in->v)))
+        return fail(in->c, in->kp, "unknown fault or glitch \"%s\"", json_string_value(in->v));
+    snprintf(st->u.stop, sizeof st->u.stop, "%s", json_string_value(in->v));
+    return 0;
+}
+
+/* ET13 flags 1..255, or {"flags": n, "clear": true} (docs/mep.md 10.3). */
+static int step_alert(const step_in *in, sim_step *st)
+{
+    ctx *c = in->c;
+    char kp[200];
+    snprintf(kp, sizeof kp, "%s", in->kp);
+    st->kind = SIM_STEP_ALERT;
+    json_t *flags = in->v;
+    if (json_is_object(in->v)) {
+        static const char *const ak[] = {"flags", "clear", NULL};
+        if (only_keys(c, kp, in->v, ak) < 0)
+            return -1;
+        json_t *cl = json_object_get(in->v, "clear");
+        if (cl) {
+            char sp[220];
+            snprintf(sp, sizeof sp, "%s.clear", kp);
+            if (want(c, sp, cl, JSON_TRUE, "a boolean") < 0)
+                return -1;
+            st->u.alert.clear = json_is_true(cl);
+        }
+        flags = json_object_get(in->v, "flags");
+        if (!flags)
+            return fail(c, kp, "missing \"flags\"");
+        snprintf(kp, sizeof kp, "%s.alert.flags", in->path);
+    }
+    if (want(c, kp, flags, JSON_INTEGER, "an integer (ET13 alert flags)") < 0)
+        return -1;
+    json_int_t f = json_integer_value(flags);
+    if (f < 1 || f > 255)
+        return fail(c, kp, "alert flags must be 1..255 (docs/mep.md 10.3), got %lld", (long long)f);
+    st->u.alert.flags = (uint8_t)f;
+    return 0;
+}
+
+static int step_clock(const step_in *in, sim_step *st)
+{
+    st->kind = SIM_STEP_CLOCK;
+    return utc_value(in->c, in->kp, in->v, &st->u.clock_utc_ms);
+}
+
+static int step_seq_jump(const step_in *in, sim_step *st)
+{
+    st->kind = SIM_STEP_SEQ_JUMP;
+    if (want(in->c, in->kp, in->v, JSON_INTEGER, "an integer") < 0)
+        return -1;
+    json_int_t j = json_integer_value(in->v);
+    if (j == 0 || j < -2147483647LL || j > 2147483647LL)
+        return fail(in->c, in->kp, "seq_jump must be a non-zero 32-bit step, got %lld", (long long)j);
+    st->u.seq_jump = j;
+    return 0;
+}
+
+/* {"optical": {"seconds": S[, "echo": bool]}} or {"optical": {"stop": true}}:
+ * a simulated probe session on the optical port (docs/optical.md 6). */
+static int step_optical(const step_in *in, sim_step *st)
+{
+    ctx *c = in->c;
+    const char *kp = in->kp;
+    static const char *const ok[] = {"seconds", "echo", "stop", NULL};
+    if (object_action(in, st, SIM_STEP_OPTICAL, ok) < 0)
+        return -1;
+    json_t *sec = json_object_get(in->v, "seconds"), *stop = json_object_get(in->v, "stop"),
+           *echo = json_object_get(in->v, "echo");
+    st->u.optical.echo = true;
+    if (echo) {
+        if (!json_is_boolean(echo))
+            return fail(c, kp, "\"echo\" must be true or false");
+        st->u.optical.echo = json_is_true(echo);
+    }
+    if (stop) {
+        if (!json_is_true(stop) || sec)
+            return fail(c, kp, "\"stop\" must be true and comes without \"seconds\"");
+        st->u.optical.stop = true;
+        return 0;
+    }
+    if (!sec || !json_is_number(sec))
+        return fail(c, kp, "needs \"seconds\" (probe session length) or \"stop\": true");
+    double secs = json_number_value(sec);
+    if (!(secs >= 0.1 && secs <= 3600.0))
+        return fail(c, kp, "seconds must be 0.1..3600, got %g", secs);
+    st->u.optical.seconds = secs;
+    return 0;
+}
+
+/* reboot / wait / end: the value must be true. */
+static int step_flag(const step_in *in, sim_step *st)
+{
+    st->kind = strcmp(in->name, "reboot") == 0 ? SIM_STEP_REBOOT
+               : strcmp(in->name, "wait") == 0 ? SIM_STEP_WAIT
+                                                : SIM_STEP_END;
+    if (!json_is_true(in->v))
+        return fail(in->c, in->kp, "must be true, got %s", json_is_false(in->v) ? "false" : type_name(in->v));
+    return 0;
+}
+
+/* The actions of a step, in the order a "has both" message names them. */
+static const struct {
+    const char *name;
+    int (*parse)(const step_in *in, sim_step *st);
+    bool takes_params;
+} ACTIONS[] = {
+    {"load", step_load, false},       {"fault", step_fault, true},   {"stop", step_stop, false},
+    {"glitch", step_glitch, true},    {"alert", step_alert, false},  {"clock", step_clock, false},
+    {"seq_jump", step_seq_jump, false}, {"reboot", step_flag, false}, {"wait", step_flag, false},
+    {"end", step_flag, false},        {"optical", step_optical, false},
+};
+#define N_ACTIONS (sizeof ACTIONS / sizeof ACTIONS[0])
+
+/* "at" (absolute, not before the previous step) or "after" (relative). */
+static int step_time(ctx *c, const char *path, json_t *js, int64_t *prev_ms, sim_step *st)
+{
+    char kp[160];
     json_t *at = json_object_get(js, "at"), *after = json_object_get(js, "after");
     if (!at == !after)
         return fail(c, path, "needs exactly one of \"at\" or \"after\"");
@@ -278,7 +488,35 @@ static int parse_step(ctx *c, size_t idx, json_t *js, int64_t *prev_ms, sim_step
     if ((double)st->at_ms > SIM_SCENARIO_MAX_TIME_S * 1000.0)
         return fail(c, kp, "impossible time: step falls after %.0f s", SIM_SCENARIO_MAX_TIME_S);
     *prev_ms = st->at_ms;
+    return 0;
+}
 
+/* Exactly one action key; returns its ACTIONS index or -1. */
+static int step_action(ctx *c, const char *path, json_t *js)
+{
+    int act = -1;
+    for (size_t i = 0; i < N_ACTIONS; i++)
+        if (json_object_get(js, ACTIONS[i].name)) {
+            if (act >= 0)
+                return fail(c, path, "has both \"%s\" and \"%s\": one action per step", ACTIONS[act].name,
+                            ACTIONS[i].name);
+            act = (int)i;
+        }
+    if (act < 0)
+        return fail(c, path, "no action (load, fault, stop, glitch, alert, clock, seq_jump, reboot, wait, end)");
+    return act;
+}
+
+static int parse_step(ctx *c, size_t idx, json_t *js, int64_t *prev_ms, sim_step *st)
+{
+    char path[96], kp[160];
+    snprintf(path, sizeof path, "$.timeline[%zu]", idx);
+    memset(st, 0, sizeof *st);
+    static const char *const keys[] = {"at", "after", "note", "params", "load", "fault", "stop", "glitch",
+                                       "alert", "clock", "seq_jump", "reboot", "wait", "end", "optical",
+                                       NULL};
+    if (want_object(c, path, js, keys) < 0 || step_time(c, path, js, prev_ms, st) < 0)
+        return -1;
     json_t *note = json_object_get(js, "note");
     if (note) {
         snprintf(kp, sizeof kp, "%s.note", path);
@@ -286,176 +524,16 @@ static int parse_step(ctx *c, size_t idx, json_t *js, int64_t *prev_ms, sim_step
             return -1;
         snprintf(st->note, sizeof st->note, "%s", json_string_value(note));
     }
-
-    /* action: exactly one */
-    static const char *const actions[] = {"load", "fault", "stop", "glitch", "alert", "clock",
-                                          "seq_jump", "reboot", "wait", "end", "optical"};
-    const char *act = NULL;
-    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
-        if (json_object_get(js, actions[i])) {
-            if (act)
-                return fail(c, path, "has both \"%s\" and \"%s\": one action per step", act, actions[i]);
-            act = actions[i];
-        }
-    if (!act)
-        return fail(c, path, "no action (load, fault, stop, glitch, alert, clock, seq_jump, reboot, wait, end)");
-    json_t *v = json_object_get(js, act);
+    int act = step_action(c, path, js);
+    if (act < 0)
+        return -1;
+    const char *name = ACTIONS[act].name;
     json_t *params = json_object_get(js, "params");
-    snprintf(kp, sizeof kp, "%s.%s", path, act);
-    if (params && strcmp(act, "fault") != 0 && strcmp(act, "glitch") != 0)
-        return fail(c, path, "\"params\" belongs to a fault or glitch step, not to \"%s\"", act);
-
-    if (strcmp(act, "load") == 0) {
-        st->kind = SIM_STEP_LOAD;
-        if (want(c, kp, v, JSON_OBJECT, "an object") < 0)
-            return -1;
-        static const char *const lk[] = {"phase", "watts", "pf", NULL};
-        if (only_keys(c, kp, v, lk) < 0)
-            return -1;
-        json_t *ph = json_object_get(v, "phase"), *w = json_object_get(v, "watts"), *pf = json_object_get(v, "pf");
-        char sp[200];
-        snprintf(sp, sizeof sp, "%s.phase", kp);
-        if (!ph)
-            return fail(c, kp, "missing \"phase\" (1..3, 0 = all)");
-        if (want(c, sp, ph, JSON_INTEGER, "an integer") < 0)
-            return -1;
-        if (json_integer_value(ph) < 0 || json_integer_value(ph) > 3)
-            return fail(c, sp, "phase must be 0..3 (0 = all), got %lld", (long long)json_integer_value(ph));
-        st->u.load.phase = (int)json_integer_value(ph);
-        snprintf(sp, sizeof sp, "%s.watts", kp);
-        if (!w)
-            return fail(c, kp, "missing \"watts\"");
-        if (want(c, sp, w, JSON_REAL, "a number") < 0)
-            return -1;
-        st->u.load.watts = json_number_value(w);
-        if (fabs(st->u.load.watts) > 1e6)
-            return fail(c, sp, "watts out of range (|w| <= 1000000)");
-        st->u.load.pf = 1.0;
-        if (pf) {
-            snprintf(sp, sizeof sp, "%s.pf", kp);
-            if (want(c, sp, pf, JSON_REAL, "a number") < 0)
-                return -1;
-            st->u.load.pf = json_number_value(pf);
-            if (st->u.load.pf < 0 || st->u.load.pf > 1)
-                return fail(c, sp, "pf must be 0..1, got %g", st->u.load.pf);
-        }
-    } else if (strcmp(act, "fault") == 0) {
-        if (want(c, kp, v, JSON_STRING, "a fault name") < 0)
-            return -1;
-        const char *name = json_string_value(v);
-        int k = sim_fault_kind_from_name(name);
-        char msg[256];
-        if (k >= 0) {
-            st->kind = SIM_STEP_FAULT;
-            sim_fault_spec_init(&st->u.fault, (sim_fault_kind)k);
-            if (apply_params(c, path, params, &st->u.fault, set_fault) < 0)
-                return -1;
-            if (sim_fault_spec_check(&st->u.fault, msg, sizeof msg) < 0)
-                return fail(c, path, "%s", msg);
-        } else if ((k = sim_pfault_kind_from_name(name)) >= 0) {
-            st->kind = SIM_STEP_PFAULT;
-            sim_pfault_spec_init(&st->u.pfault, (sim_pfault_kind)k);
-            if (apply_params(c, path, params, &st->u.pfault, set_pfault) < 0)
-                return -1;
-            if (sim_pfault_spec_check(&st->u.pfault, msg, sizeof msg) < 0)
-                return fail(c, path, "%s", msg);
-        } else {
-            return fail(c, kp, "unknown fault \"%s\"", name);
-        }
-    } else if (strcmp(act, "glitch") == 0) {
-        if (want(c, kp, v, JSON_STRING, "a glitch name") < 0)
-            return -1;
-        int k = sim_glitch_kind_from_name(json_string_value(v));
-        if (k < 0)
-            return fail(c, kp, "unknown glitch \"%s\"", json_string_value(v));
-        st->kind = SIM_STEP_GLITCH;
-        sim_glitch_spec_init(&st->u.glitch, (sim_glitch_kind)k);
-        if (apply_params(c, path, params, &st->u.glitch, set_glitch) < 0)
-            return -1;
-        char msg[256];
-        if (sim_glitch_spec_check(&st->u.glitch, msg, sizeof msg) < 0)
-            return fail(c, path, "%s", msg);
-    } else if (strcmp(act, "stop") == 0) {
-        st->kind = SIM_STEP_STOP;
-        if (want(c, kp, v, JSON_STRING, "a fault or glitch name") < 0)
-            return -1;
-        if (!sim_step_stop_known(json_string_value(v)))
-            return fail(c, kp, "unknown fault or glitch \"%s\"", json_string_value(v));
-        snprintf(st->u.stop, sizeof st->u.stop, "%s", json_string_value(v));
-    } else if (strcmp(act, "alert") == 0) {
-        st->kind = SIM_STEP_ALERT;
-        json_t *flags = v;
-        if (json_is_object(v)) {
-            static const char *const ak[] = {"flags", "clear", NULL};
-            if (only_keys(c, kp, v, ak) < 0)
-                return -1;
-            json_t *cl = json_object_get(v, "clear");
-            if (cl) {
-                char sp[200];
-                snprintf(sp, sizeof sp, "%s.clear", kp);
-                if (want(c, sp, cl, JSON_TRUE, "a boolean") < 0)
-                    return -1;
-                st->u.alert.clear = json_is_true(cl);
-            }
-            flags = json_object_get(v, "flags");
-            if (!flags)
-                return fail(c, kp, "missing \"flags\"");
-            snprintf(kp, sizeof kp, "%s.alert.flags", path);
-        }
-        if (want(c, kp, flags, JSON_INTEGER, "an integer (ET13 alert flags)") < 0)
-            return -1;
-        json_int_t f = json_integer_value(flags);
-        if (f < 1 || f > 255)
-            return fail(c, kp, "alert flags must be 1..255 (docs/mep.md 10.3), got %lld", (long long)f);
-        st->u.alert.flags = (uint8_t)f;
-    } else if (strcmp(act, "clock") == 0) {
-        st->kind = SIM_STEP_CLOCK;
-        if (utc_value(c, kp, v, &st->u.clock_utc_ms) < 0)
-            return -1;
-    } else if (strcmp(act, "seq_jump") == 0) {
-        st->kind = SIM_STEP_SEQ_JUMP;
-        if (want(c, kp, v, JSON_INTEGER, "an integer") < 0)
-            return -1;
-        json_int_t j = json_integer_value(v);
-        if (j == 0 || j < -2147483647LL || j > 2147483647LL)
-            return fail(c, kp, "seq_jump must be a non-zero 32-bit step, got %lld", (long long)j);
-        st->u.seq_jump = j;
-    } else if (strcmp(act, "optical") == 0) {
-        /* {"optical": {"seconds": S[, "echo": bool]}} or {"optical": {"stop": true}}:
-         * a simulated probe session on the optical port (docs/optical.md 6) */
-        st->kind = SIM_STEP_OPTICAL;
-        if (want(c, kp, v, JSON_OBJECT, "an object") < 0)
-            return -1;
-        static const char *const ok[] = {"seconds", "echo", "stop", NULL};
-        if (only_keys(c, kp, v, ok) < 0)
-            return -1;
-        json_t *sec = json_object_get(v, "seconds"), *stop = json_object_get(v, "stop"),
-               *echo = json_object_get(v, "echo");
-        st->u.optical.echo = true;
-        if (echo) {
-            if (!json_is_boolean(echo))
-                return fail(c, kp, "\"echo\" must be true or false");
-            st->u.optical.echo = json_is_true(echo);
-        }
-        if (stop) {
-            if (!json_is_true(stop) || sec)
-                return fail(c, kp, "\"stop\" must be true and comes without \"seconds\"");
-            st->u.optical.stop = true;
-        } else {
-            if (!sec || !json_is_number(sec))
-                return fail(c, kp, "needs \"seconds\" (probe session length) or \"stop\": true");
-            double s = json_number_value(sec);
-            if (!(s >= 0.1 && s <= 3600.0))
-                return fail(c, kp, "seconds must be 0.1..3600, got %g", s);
-            st->u.optical.seconds = s;
-        }
-    } else {
-        st->kind = strcmp(act, "reboot") == 0 ? SIM_STEP_REBOOT : strcmp(act, "wait") == 0 ? SIM_STEP_WAIT
-                                                                                           : SIM_STEP_END;
-        if (!json_is_true(v))
-            return fail(c, kp, "must be true, got %s", json_is_false(v) ? "false" : type_name(v));
-    }
-    return 0;
+    if (params && !ACTIONS[act].takes_params)
+        return fail(c, path, "\"params\" belongs to a fault or glitch step, not to \"%s\"", name);
+    snprintf(kp, sizeof kp, "%s.%s", path, name);
+    step_in in = {c, path, kp, json_object_get(js, name), params, name};
+    return ACTIONS[act].parse(&in, st);
 }
 
 /* ---- top level --------------------------------------------------------- */
@@ -505,71 +583,73 @@ static int resolve_profile(ctx *c, const char *file, const char *prof, const sim
     return 0;
 }
 
+/* The "policy" keys: the sim_policy fields a scenario may override
+ * (sim_profile.h). A string key takes one of names (its index is the
+ * value: SIM_SEQ_REPLY_NEXT = 0, _LAST = 1; SIM_AUTH_REPLY_SHORT = 0,
+ * _ZERO_DIGEST = 1, _SILENT = 2); an integer key lo..hi; a boolean key
+ * true or false. */
+static const struct {
+    const char *key;
+    json_type type;
+    size_t has, value;             /* offsets of the has_ flag and of the value */
+    const char *const names[3];
+    long long lo, hi;
+    const char *bad;               /* message for a value out of range */
+} POLICY[] = {
+#define AT(f) offsetof(sim_scenario_policy, has_##f), offsetof(sim_scenario_policy, f)
+    {"seq_reply", JSON_STRING, AT(seq_reply), {"next", "last", NULL}, 0, 0, "must be \"next\" or \"last\""},
+    {"seq_window", JSON_INTEGER, AT(seq_window), {NULL}, 1, 1000, "must be 1..1000"},
+    {"strict_full_read_count", JSON_TRUE, AT(strict_full_read_count), {NULL}, 0, 0, NULL},
+    {"auth_reply", JSON_STRING, AT(auth_reply), {"short", "zero-digest", "silent"}, 0, 0,
+     "must be \"short\", \"zero-digest\" or \"silent\""},
+    {"past_end_error", JSON_TRUE, AT(past_end_error), {NULL}, 0, 0, NULL},
+    {"proc_latency_ms", JSON_INTEGER, AT(proc_latency_ms), {NULL}, 0, 1000, "must be 0..1000 (docs/mep.md 4)"},
+#undef AT
+};
+
 static int parse_policy(ctx *c, json_t *p, sim_scenario_policy *pol)
 {
-    if (want(c, "$.policy", p, JSON_OBJECT, "an object") < 0)
-        return -1;
     static const char *const keys[] = {"seq_reply", "seq_window", "strict_full_read_count", "auth_reply",
                                        "past_end_error", "proc_latency_ms", NULL};
-    if (only_keys(c, "$.policy", p, keys) < 0)
+    if (want_object(c, "$.policy", p, keys) < 0)
         return -1;
-    json_t *v;
-    if ((v = json_object_get(p, "seq_reply"))) {
-        if (want(c, "$.policy.seq_reply", v, JSON_STRING, "a string") < 0)
+    unsigned char *base = (unsigned char *)pol;
+    for (size_t i = 0; i < sizeof POLICY / sizeof POLICY[0]; i++) {
+        json_t *v = json_object_get(p, POLICY[i].key);
+        if (!v)
+            continue;
+        char path[64];
+        snprintf(path, sizeof path, "$.policy.%s", POLICY[i].key);
+        static const char *const what[] = {[JSON_STRING] = "a string", [JSON_INTEGER] = "an integer",
+                                           [JSON_TRUE] = "a boolean"};
+        if (want(c, path, v, POLICY[i].type, what[POLICY[i].type]) < 0)
             return -1;
-        const char *s = json_string_value(v);
-        if (strcmp(s, "next") != 0 && strcmp(s, "last") != 0)
-            return fail(c, "$.policy.seq_reply", "must be \"next\" or \"last\", got \"%s\"", s);
-        pol->has_seq_reply = true;
-        pol->seq_reply = strcmp(s, "last") == 0; /* SIM_SEQ_REPLY_NEXT = 0, _LAST = 1 */
-    }
-    if ((v = json_object_get(p, "seq_window"))) {
-        if (want(c, "$.policy.seq_window", v, JSON_INTEGER, "an integer") < 0)
-            return -1;
-        if (json_integer_value(v) < 1 || json_integer_value(v) > 1000)
-            return fail(c, "$.policy.seq_window", "must be 1..1000");
-        pol->has_seq_window = true;
-        pol->seq_window = (uint32_t)json_integer_value(v);
-    }
-    if ((v = json_object_get(p, "strict_full_read_count"))) {
-        if (want(c, "$.policy.strict_full_read_count", v, JSON_TRUE, "a boolean") < 0)
-            return -1;
-        pol->has_strict_full_read_count = true;
-        pol->strict_full_read_count = json_is_true(v);
-    }
-    if ((v = json_object_get(p, "auth_reply"))) {
-        if (want(c, "$.policy.auth_reply", v, JSON_STRING, "a string") < 0)
-            return -1;
-        const char *s = json_string_value(v);
-        int a = strcmp(s, "short") == 0 ? 0 : strcmp(s, "zero-digest") == 0 ? 1 : strcmp(s, "silent") == 0 ? 2 : -1;
-        if (a < 0)
-            return fail(c, "$.policy.auth_reply", "must be \"short\", \"zero-digest\" or \"silent\", got \"%s\"", s);
-        pol->has_auth_reply = true;
-        pol->auth_reply = a;
-    }
-    if ((v = json_object_get(p, "past_end_error"))) {
-        if (want(c, "$.policy.past_end_error", v, JSON_TRUE, "a boolean") < 0)
-            return -1;
-        pol->has_past_end_error = true;
-        pol->past_end_error = json_is_true(v);
-    }
-    if ((v = json_object_get(p, "proc_latency_ms"))) {
-        if (want(c, "$.policy.proc_latency_ms", v, JSON_INTEGER, "an integer") < 0)
-            return -1;
-        if (json_integer_value(v) < 0 || json_integer_value(v) > 1000)
-            return fail(c, "$.policy.proc_latency_ms", "must be 0..1000 (docs/mep.md 4)");
-        pol->has_proc_latency_ms = true;
-        pol->proc_latency_ms = (uint32_t)json_integer_value(v);
+        bool flag = json_is_true(v);
+        int32_t value = -1;
+        if (POLICY[i].type == JSON_STRING) {
+            for (int k = 0; k < 3 && POLICY[i].names[k]; k++)
+                if (strcmp(json_string_value(v), POLICY[i].names[k]) == 0)
+                    value = k;
+            if (value < 0)
+                return fail(c, path, "%s, got \"%s\"", POLICY[i].bad, json_string_value(v));
+        } else if (POLICY[i].type == JSON_INTEGER) {
+            if (json_integer_value(v) < POLICY[i].lo || json_integer_value(v) > POLICY[i].hi)
+                return fail(c, path, "%s", POLICY[i].bad);
+            value = (int32_t)json_integer_value(v);
+        }
+        base[POLICY[i].has] = true;
+        if (POLICY[i].type == JSON_TRUE)
+            memcpy(base + POLICY[i].value, &flag, sizeof flag);
+        else
+            memcpy(base + POLICY[i].value, &value, sizeof value);
     }
     return 0;
 }
 
 static int parse_patch(ctx *c, json_t *p, sim_scenario *s)
 {
-    if (want(c, "$.patch", p, JSON_OBJECT, "an object") < 0)
-        return -1;
     static const char *const keys[] = {"bt21", "et11", NULL};
-    if (only_keys(c, "$.patch", p, keys) < 0)
+    if (want_object(c, "$.patch", p, keys) < 0)
         return -1;
     json_t *v;
     if ((v = json_object_get(p, "bt21"))) {
@@ -603,51 +683,31 @@ static int parse_patch(ctx *c, json_t *p, sim_scenario *s)
     return 0;
 }
 
-static int parse_root(ctx *c, json_t *root, const sim_scenario_opts *o, sim_scenario *s)
+/* "keys": {"mbk": .., "mak": ..}. */
+static int parse_keys(ctx *c, json_t *v, sim_scenario *s)
 {
-    if (want(c, "$", root, JSON_OBJECT, "an object") < 0)
+    static const char *const kk[] = {"mbk", "mak", NULL};
+    if (want_object(c, "$.keys", v, kk) < 0)
         return -1;
-    static const char *const keys[] = {"description", "profile", "keys", "seed", "speed", "seq_start",
-                                       "start", "policy", "patch", "expect", "timeline", NULL};
-    if (only_keys(c, "$", root, keys) < 0)
-        return -1;
-    static const char *const required[] = {"description", "profile", "expect", "timeline"};
-    for (size_t i = 0; i < 4; i++)
-        if (!json_object_get(root, required[i]))
-            return fail(c, "$", "missing required key \"%s\"", required[i]);
-
-    json_t *v = json_object_get(root, "description");
-    if (want(c, "$.description", v, JSON_STRING, "a string") < 0)
-        return -1;
-    if (!*json_string_value(v))
-        return fail(c, "$.description", "must not be empty");
-    s->description = strdup(json_string_value(v));
-
-    v = json_object_get(root, "profile");
-    if (want(c, "$.profile", v, JSON_STRING, "a string") < 0)
-        return -1;
-    if (resolve_profile(c, s->path, json_string_value(v), o, s->profile, sizeof s->profile) < 0)
-        return -1;
-
-    if ((v = json_object_get(root, "keys"))) {
-        if (want(c, "$.keys", v, JSON_OBJECT, "an object") < 0)
+    for (int i = 0; i < 2; i++) {
+        json_t *k = json_object_get(v, kk[i]);
+        if (!k)
+            continue;
+        char kp[32];
+        snprintf(kp, sizeof kp, "$.keys.%s", kk[i]);
+        if (want(c, kp, k, JSON_STRING, "a string") < 0)
             return -1;
-        static const char *const kk[] = {"mbk", "mak", NULL};
-        if (only_keys(c, "$.keys", v, kk) < 0)
-            return -1;
-        for (int i = 0; i < 2; i++) {
-            json_t *k = json_object_get(v, kk[i]);
-            if (!k)
-                continue;
-            char kp[32];
-            snprintf(kp, sizeof kp, "$.keys.%s", kk[i]);
-            if (want(c, kp, k, JSON_STRING, "a string") < 0)
-                return -1;
-            if (parse_key(json_string_value(k), i ? s->mak : s->mbk) < 0)
-                return fail(c, kp, "key must be 16 or 20 ASCII characters or 32/40 hex digits");
-            *(i ? &s->has_mak : &s->has_mbk) = true;
-        }
+        if (parse_key(json_string_value(k), i ? s->mak : s->mbk) < 0)
+            return fail(c, kp, "key must be 16 or 20 ASCII characters or 32/40 hex digits");
+        *(i ? &s->has_mak : &s->has_mbk) = true;
     }
+    return 0;
+}
+
+/* The optional run settings: seed, speed, seq_start, start. */
+static int parse_run(ctx *c, json_t *root, sim_scenario *s)
+{
+    json_t *v;
     if ((v = json_object_get(root, "seed"))) {
         if (want(c, "$.seed", v, JSON_INTEGER, "an integer") < 0)
             return -1;
@@ -675,17 +735,11 @@ static int parse_root(ctx *c, json_t *root, const sim_scenario_opts *o, sim_scen
             return -1;
         s->has_start_utc = true;
     }
-    if ((v = json_object_get(root, "policy")) && parse_policy(c, v, &s->policy) < 0)
-        return -1;
-    if ((v = json_object_get(root, "patch")) && parse_patch(c, v, s) < 0)
-        return -1;
+    return 0;
+}
 
-    v = json_object_get(root, "expect");
-    if (want(c, "$.expect", v, JSON_OBJECT, "an object") < 0)
-        return -1;
-    s->expect_json = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
-
-    v = json_object_get(root, "timeline");
+static int parse_timeline(ctx *c, json_t *v, sim_scenario *s)
+{
     if (want(c, "$.timeline", v, JSON_ARRAY, "an array") < 0)
         return -1;
     size_t n = json_array_size(v);
@@ -706,6 +760,45 @@ static int parse_root(ctx *c, json_t *root, const sim_scenario_opts *o, sim_scen
         s->n_steps = i + 1;
     }
     return 0;
+}
+
+static int parse_root(ctx *c, json_t *root, const sim_scenario_opts *o, sim_scenario *s)
+{
+    static const char *const keys[] = {"description", "profile", "keys", "seed", "speed", "seq_start",
+                                       "start", "policy", "patch", "expect", "timeline", NULL};
+    if (want_object(c, "$", root, keys) < 0)
+        return -1;
+    static const char *const required[] = {"description", "profile", "expect", "timeline"};
+    for (size_t i = 0; i < 4; i++)
+        if (!json_object_get(root, required[i]))
+            return fail(c, "$", "missing required key \"%s\"", required[i]);
+
+    json_t *v = json_object_get(root, "description");
+    if (want(c, "$.description", v, JSON_STRING, "a string") < 0)
+        return -1;
+    if (!*json_string_value(v))
+        return fail(c, "$.description", "must not be empty");
+    s->description = strdup(json_string_value(v));
+
+    v = json_object_get(root, "profile");
+    if (want(c, "$.profile", v, JSON_STRING, "a string") < 0)
+        return -1;
+    if (resolve_profile(c, s->path, json_string_value(v), o, s->profile, sizeof s->profile) < 0)
+        return -1;
+    if ((v = json_object_get(root, "keys")) && parse_keys(c, v, s) < 0)
+        return -1;
+    if (parse_run(c, root, s) < 0)
+        return -1;
+    if ((v = json_object_get(root, "policy")) && parse_policy(c, v, &s->policy) < 0)
+        return -1;
+    if ((v = json_object_get(root, "patch")) && parse_patch(c, v, s) < 0)
+        return -1;
+
+    v = json_object_get(root, "expect");
+    if (want(c, "$.expect", v, JSON_OBJECT, "an object") < 0)
+        return -1;
+    s->expect_json = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    return parse_timeline(c, json_object_get(root, "timeline"), s);
 }
 
 void sim_scenario_free(sim_scenario *s)
@@ -820,7 +913,7 @@ void sim_scenario_rewind(sim_scenario *s)
     s->next = 0;
 }
 
-size_t sim_step_format(const sim_step *st, char *out, size_t cap)
+size_t sim_scenario_step_format(const sim_step *st, char *out, size_t cap)
 {
     if (!cap)
         return 0;
@@ -862,7 +955,7 @@ size_t sim_step_format(const sim_step *st, char *out, size_t cap)
             snprintf(body, sizeof body, "optical probe session %.1f s%s", st->u.optical.seconds,
                      st->u.optical.echo ? "" : " (no echo)");
         break;
-    default: snprintf(body, sizeof body, "%s", sim_step_kind_name(st->kind)); break;
+    default: snprintf(body, sizeof body, "%s", sim_scenario_step_kind_name(st->kind)); break;
     }
     int w = snprintf(out, cap, "t=%lld.%03llds %s%s%s", (long long)(st->at_ms / 1000),
                      (long long)(st->at_ms % 1000), body, st->note[0] ? " -- " : "", st->note);

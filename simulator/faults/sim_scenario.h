@@ -131,11 +131,12 @@ int64_t sim_scenario_next_at(const sim_scenario *s);
 bool sim_scenario_done(const sim_scenario *s);
 void sim_scenario_rewind(sim_scenario *s);
 
-const char *sim_step_kind_name(sim_step_kind k);
+/* "load", "fault", "glitch", ... ("?" if out of range). */
+const char *sim_scenario_step_kind_name(sim_step_kind k);
 /* A name a "stop" step or "clear" may give: "all", or a line fault,
  * protocol fault or glitch kind name. */
-bool sim_step_stop_known(const char *n);
+bool sim_scenario_stop_known(const char *n);
 /* "t=12.000s fault flip dir=to-module rate=0.001" */
-size_t sim_step_format(const sim_step *st, char *out, size_t cap);
+size_t sim_scenario_step_format(const sim_step *st, char *out, size_t cap);
 
 #endif

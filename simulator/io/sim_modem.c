@@ -9,12 +9,11 @@
 
 #include <libserialport.h>
 
-static const char *const LINE_NAMES[SIM_MODEM_LINES] = {"transceiver", "enable"};
 static const char *const OUT_NAMES[SIM_MODEM_OUTS] = {"reset", "power"};
 
 const char *sim_modem_line_name(sim_modem_line line)
 {
-    return (unsigned)line < SIM_MODEM_LINES ? LINE_NAMES[line] : "?";
+    return sim_meter_line_name(line);
 }
 
 const char *sim_modem_strerror(int result)
@@ -68,13 +67,13 @@ int sim_modem_init(sim_modem *m, const sim_modem_cfg *cfg, const sim_modem_port 
         unsigned s = cfg->in[i].signal;
         if (s != 0 && !one_input_bit(s)) {
             if (err)
-                snprintf(err, errlen, "%s: signal mask 0x%x is not exactly one of CTS/DSR/DCD/RI", LINE_NAMES[i],
+                snprintf(err, errlen, "%s: signal mask 0x%x is not exactly one of CTS/DSR/DCD/RI", sim_meter_line_name((sim_meter_line)i),
                          s);
             return SIM_MODEM_ERR_ARG;
         }
         if (s != 0 && !port->get_signals) {
             if (err)
-                snprintf(err, errlen, "%s is sensed but the port has no get_signals", LINE_NAMES[i]);
+                snprintf(err, errlen, "%s is sensed but the port has no get_signals", sim_meter_line_name((sim_meter_line)i));
             return SIM_MODEM_ERR_ARG;
         }
     }
@@ -153,7 +152,7 @@ static void debounce(sim_modem *m, int i, bool on, uint64_t now_us)
         m->cand_n[i] = 0;
         m->c.events[i][on ? 1 : 0]++;
         if (m->on_event)
-            m->on_event(m->event_ctx, LINE_NAMES[i], on, m->cand_since[i]);
+            m->on_event(m->event_ctx, sim_meter_line_name((sim_meter_line)i), on, m->cand_since[i]);
     }
 }
 

@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sim_meter.h"
+
 #define SIM_MODEM_DEFAULT_POLL_US 5000u
 #define SIM_MODEM_DEFAULT_DEBOUNCE 2u
 #define SIM_MODEM_MAX_DEBOUNCE 1000u
@@ -61,7 +63,12 @@ typedef struct {
 } sim_modem_port;
 
 /* The two board lines the bench senses (docs/module-behaviour.md 2). */
-typedef enum { SIM_MODEM_LINE_TRANSCEIVER = 0, SIM_MODEM_LINE_ENABLE, SIM_MODEM_LINES } sim_modem_line;
+/* The sensed lines are the meter's control lines: one enum for both
+ * (mep/sim_meter.h, sim_meter_line), so a sensed level needs no mapping. */
+typedef sim_meter_line sim_modem_line;
+#define SIM_MODEM_LINE_TRANSCEIVER SIM_METER_TRANSCEIVER
+#define SIM_MODEM_LINE_ENABLE SIM_METER_ENABLE
+#define SIM_MODEM_LINES SIM_METER_LINES
 /* The two outputs: RESET asserted = board held in reset; POWER asserted =
  * board supply cut (relay opened). Idle (deasserted) = board running. */
 typedef enum { SIM_MODEM_OUT_RESET = 0, SIM_MODEM_OUT_POWER, SIM_MODEM_OUTS } sim_modem_out;

@@ -5,17 +5,12 @@
 #define _GNU_SOURCE
 
 #include "sim_optical_port.h"
-#include "sim_pty.h"
+#include "sim_serial.h"
 
-#include <errno.h>
 #include <stdarg.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <termios.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <ev.h>
 
@@ -35,10 +30,8 @@ struct sim_optical_port {
     sim_port *mep;              /* shared UART: the MEP port we tap */
     bool shared;
     char name[64];
-    char path[512], device[256];
-    bool is_pty;
-    int fd, slave_fd;
-    ev_io rio;
+    char who[80];               /* log prefix "<name> optical:" */
+    sim_serial *dev;            /* separate port: its device (paced output), else NULL */
     ev_timer timer;
     FILE *log;
     int verbose;
@@ -75,28 +68,15 @@ static void plog(sim_optical_port *p, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    fprintf(p->log, "%02d:%02d:%02d.%03ld %s optical: %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
-            ts.tv_nsec / 1000000L, p->name, msg);
-    fflush(p->log);
+    sim_serial_log_line(p->log, p->who, msg);
 }
 
 /* The core's log lines already name the meter ("meter0 optical: ..."). */
 static void core_log(void *ctx, const char *line)
 {
     sim_optical_port *p = ctx;
-    if (p->verbose < 1)
-        return;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    fprintf(p->log, "%02d:%02d:%02d.%03ld %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
-            line);
-    fflush(p->log);
+    if (p->verbose >= 1)
+        sim_serial_log_line(p->log, NULL, line);
 }
 
 /* ---- configuration --------------------------------------------------- */
@@ -175,49 +155,24 @@ static int st_write(void *ctx, uint16_t id, uint32_t off, const uint8_t *d, uint
 
 /* ---- output -------------------------------------------------------------- */
 
+/* Replies leave paced at the line rate (docs/optical.md 1: 10 bit times per
+ * byte at 8N1), on the shared MEP line or on the port's own device. */
 static void wire_write(sim_optical_port *p, const uint8_t *b, size_t n)
 {
     if (!n)
         return;
-    if (p->shared) {
-        sim_port_write_raw(p->mep, b, n);
-        return;
-    }
-    while (n > 0) {
-        ssize_t w = write(p->fd, b, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return; /* nobody reading: lost, as on a wire */
-        }
-        b += w;
-        n -= (size_t)w;
-    }
+    if (p->shared)
+        sim_port_send(p->mep, b, n);
+    else
+        sim_serial_send(p->dev, b, n);
 }
 
+/* A negotiated rate (docs/optical.md 1) paces what follows the reply that
+ * granted it; on a shared UART the MEP line owns the rate [E]. */
 static void apply_baud(sim_optical_port *p)
 {
-    /* cosmetic on a PTY; on a shared UART the MEP line owns the rate [E] */
-    if (p->shared || !p->is_pty)
-        return;
-    struct termios t;
-    speed_t s = 0;
-    switch (sim_optical_baud(p->opt)) {
-    case 300: s = B300; break;
-    case 1200: s = B1200; break;
-    case 2400: s = B2400; break;
-    case 4800: s = B4800; break;
-    case 9600: s = B9600; break;
-    case 19200: s = B19200; break;
-    case 38400: s = B38400; break;
-    case 57600: s = B57600; break;
-    case 115200: s = B115200; break;
-    default: break;
-    }
-    if (s && tcgetattr(p->slave_fd, &t) == 0 && cfgetospeed(&t) != s) {
-        cfsetspeed(&t, s);
-        tcsetattr(p->slave_fd, TCSANOW, &t);
-    }
+    if (!p->shared && p->opt)
+        sim_serial_set_baud(p->dev, sim_optical_baud(p->opt));
 }
 
 /* ---- timers ---------------------------------------------------------------- */
@@ -227,7 +182,7 @@ static void probe_run(sim_optical_port *p, uint64_t now);
 /* Shared line back to MEP once the session is over and the line is quiet. */
 static void maybe_release(sim_optical_port *p, uint64_t now)
 {
-    if (!p->shared || !p->optical_mode)
+    if (!p->shared || !p->optical_mode || !p->opt)
         return;
     const sim_optical_link *l = sim_optical_get_link(p->opt);
     if (sim_optical_session_active(p->opt) || sim_optical_link_busy(l) || l->rx_have > 0)
@@ -242,7 +197,7 @@ static void maybe_release(sim_optical_port *p, uint64_t now)
 
 static void rearm(sim_optical_port *p, uint64_t now)
 {
-    uint64_t w = sim_optical_deadline(p->opt);
+    uint64_t w = p->opt ? sim_optical_deadline(p->opt) : UINT64_MAX;
     if (p->shared && p->optical_mode) {
         uint64_t rel = p->last_optical_ms + SHARED_HOLD_MS;
         if (rel < w)
@@ -274,7 +229,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     uint64_t now = now_ms();
     p->now_ms = now;
     uint8_t out[SIM_OPTICAL_OUT_MAX];
-    if (sim_optical_deadline(p->opt) <= now) {
+    if (p->opt && sim_optical_deadline(p->opt) <= now) {
         size_t n = sim_optical_tick(p->opt, now, out, sizeof out);
         if (n && p->shared && !p->optical_mode) {
             /* a retransmission after the line went back to MEP would be
@@ -292,10 +247,32 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- receive ------------------------------------------------------------------ */
 
+static int st_size(void *ctx, uint16_t id);
+static int st_read(void *ctx, uint16_t id, uint32_t off, uint32_t n, uint8_t *out);
+static int st_write(void *ctx, uint16_t id, uint32_t off, const uint8_t *d, uint32_t n);
+
+/* The optical core (its link layer alone holds ~32 KiB of buffers) exists
+ * from the first byte that reaches it: most meters never see a probe. In
+ * BASE state a new core equals one created at start (docs/optical.md 3.5:
+ * the channel timers run only inside a session). */
+static sim_optical *core(sim_optical_port *p, uint64_t now)
+{
+    if (!p->opt) {
+        char err[300];
+        sim_optical_store st = {p, st_size, st_read, st_write, NULL};
+        p->opt = sim_optical_new(&p->cfg, &st, now, err, sizeof err);
+        if (!p->opt)
+            plog(p, 0, "%s", err);
+    }
+    return p->opt;
+}
+
 static void optical_byte(sim_optical_port *p, uint8_t b, uint64_t now)
 {
     uint8_t out[SIM_OPTICAL_OUT_MAX];
     p->now_ms = now;
+    if (!core(p, now))
+        return;
     size_t n = sim_optical_rx(p->opt, b, now, out, sizeof out);
     wire_write(p, out, n);
     apply_baud(p);
@@ -346,28 +323,17 @@ static bool tap_tx_blocked(void *ctx, uint64_t now_us)
     return p->optical_mode || p->probe_active;
 }
 
-static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+static void on_serial_rx(void *ctx, const uint8_t *buf, size_t n, uint64_t now_us)
 {
-    (void)revents;
-    sim_optical_port *p = w->data;
-    uint8_t buf[512];
-    for (;;) {
-        ssize_t r = read(p->fd, buf, sizeof buf);
-        if (r > 0) {
-            uint64_t now = now_ms();
-            for (ssize_t i = 0; i < r; i++)
-                optical_byte(p, buf[i], now);
-            continue;
-        }
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        plog(p, 0, "read from %s failed: %s; optical port stopped", p->device,
-             r == 0 ? "end of file" : strerror(errno));
-        ev_io_stop(loop, w);
-        break;
-    }
+    sim_optical_port *p = ctx;
+    uint64_t now = now_us / 1000u;
+    for (size_t i = 0; i < n; i++)
+        optical_byte(p, buf[i], now);
+}
+
+static void on_serial_idle(void *ctx)
+{
+    sim_optical_port *p = ctx;
     rearm(p, now_ms());
 }
 
@@ -428,7 +394,7 @@ static void probe_emit(sim_optical_port *p, const uint8_t *req, size_t rn, uint6
         p->probe_toggle = 0;
     size_t pl = sim_optical_packet_encode(0, p->probe_toggle, 0, reply, n, pkt + 1, sizeof pkt - 1);
     p->probe_toggle ^= SIM_OPTICAL_CTRL_TOGGLE;
-    sim_port_write_raw(p->mep, pkt, pl + 1);
+    sim_port_send(p->mep, pkt, pl + 1);
     p->c.probe_packets++;
 }
 
@@ -512,38 +478,6 @@ bool sim_optical_port_probe_stop(sim_optical_port *p)
 
 /* ---- open / close ------------------------------------------------------------- */
 
-static int open_pty(sim_optical_port *p, const char *path, char *err, size_t errlen)
-{
-    /* The slave stays open so the master never sees EIO between clients;
-     * every session starts at 9600 8N1 (docs/optical.md 1). */
-    if (sim_pty_create("--optical-pty", path, p->device, sizeof p->device, &p->fd, &p->slave_fd, err,
-                       errlen) != 0)
-        return -1;
-    p->is_pty = true;
-    snprintf(p->path, sizeof p->path, "%s", path);
-    return 0;
-}
-
-static int open_uart(sim_optical_port *p, const char *dev, char *err, size_t errlen)
-{
-    int fd = open(dev, O_RDWR | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        snprintf(err, errlen, "--optical-uart %s: %s", dev, strerror(errno));
-        return -1;
-    }
-    struct termios t;
-    if (tcgetattr(fd, &t) == 0) {
-        cfmakeraw(&t);
-        cfsetspeed(&t, B9600);
-        t.c_cflag |= CLOCAL | CREAD;
-        tcsetattr(fd, TCSANOW, &t);
-    }
-    p->fd = fd;
-    snprintf(p->path, sizeof p->path, "%s", dev);
-    snprintf(p->device, sizeof p->device, "%s", dev);
-    return 0;
-}
-
 sim_optical_port *sim_optical_port_open(struct ev_loop *loop, sim_meter *m, const sim_optical_cfg *ocfg,
                                         const sim_optical_port_cfg *cfg, char *err, size_t errlen)
 {
@@ -565,12 +499,13 @@ sim_optical_port *sim_optical_port_open(struct ev_loop *loop, sim_meter *m, cons
     p->meter = m;
     p->mep = cfg->mep;
     p->shared = shared;
-    p->fd = p->slave_fd = -1;
     p->log = cfg->log ? cfg->log : stderr;
     p->verbose = cfg->verbose;
     snprintf(p->name, sizeof p->name, "%s", cfg->name ? cfg->name : sim_meter_name(m));
+    snprintf(p->who, sizeof p->who, "%s optical:", p->name);
     p->cfg = *ocfg;
     p->cfg.shared_uart = shared; /* the forced NAK of 6 only where the UART switches */
+    p->cfg.wire_paced = true;    /* replies leave through sim_serial's paced queue */
     p->cfg.log = core_log;
     p->cfg.log_ctx = p;
     if (!p->cfg.dos_enabled && shared) {
@@ -589,21 +524,32 @@ sim_optical_port *sim_optical_port_open(struct ev_loop *loop, sim_meter *m, cons
     uint64_t now = now_ms();
     p->now_ms = now;
     sim_optical_store st = {p, st_size, st_read, st_write, NULL};
-    p->opt = sim_optical_new(&p->cfg, &st, now, err, errlen);
-    if (!p->opt) {
+    /* validate the configuration now; the core itself is made on first use */
+    sim_optical *probe_cfg = sim_optical_new(&p->cfg, &st, now, err, errlen);
+    if (!probe_cfg) {
         free(p);
         return NULL;
     }
+    sim_optical_free(probe_cfg);
     if (!shared) {
-        int rc = cfg->pty_path ? open_pty(p, cfg->pty_path, err, errlen) : open_uart(p, cfg->uart, err, errlen);
-        if (rc != 0) {
-            sim_optical_free(p->opt);
+        /* every session starts at 9600 8N1 (docs/optical.md 1) */
+        sim_serial_cfg sc = {
+            .pty_opt = "--optical-pty",
+            .uart_opt = "--optical-uart",
+            .pty_path = cfg->pty_path,
+            .uart = cfg->uart,
+            .baud = 9600,
+            .who = p->who,
+            .log = p->log,
+            .rx = on_serial_rx,
+            .idle = on_serial_idle,
+            .ctx = p,
+        };
+        p->dev = sim_serial_open(loop, &sc, err, errlen);
+        if (!p->dev) {
             free(p);
             return NULL;
         }
-        ev_io_init(&p->rio, on_readable, p->fd, EV_READ);
-        p->rio.data = p;
-        ev_io_start(loop, &p->rio);
     } else {
         sim_port_tap t = {.rx = tap_rx, .tx_blocked = tap_tx_blocked, .ctx = p};
         sim_port_set_tap(p->mep, &t);
@@ -619,24 +565,9 @@ void sim_optical_port_close(sim_optical_port *p)
     if (!p)
         return;
     ev_timer_stop(p->loop, &p->timer);
-    if (p->shared) {
+    if (p->shared)
         sim_port_set_tap(p->mep, NULL);
-    } else {
-        ev_io_stop(p->loop, &p->rio);
-        if (p->is_pty) {
-            char target[256];
-            ssize_t n = readlink(p->path, target, sizeof target - 1);
-            if (n >= 0) {
-                target[n] = 0;
-                if (strcmp(target, p->device) == 0)
-                    unlink(p->path);
-            }
-            if (p->slave_fd >= 0)
-                close(p->slave_fd);
-        }
-        if (p->fd >= 0)
-            close(p->fd);
-    }
+    sim_serial_close(p->dev);
     sim_optical_free(p->probe);
     sim_optical_free(p->opt);
     free(p);
@@ -654,10 +585,9 @@ double sim_optical_port_probe_left_s(const sim_optical_port *p)
     uint64_t now = now_ms();
     return now >= p->probe_end_ms ? 0.0 : (double)(p->probe_end_ms - now) / 1000.0;
 }
-const sim_optical *sim_optical_port_core(const sim_optical_port *p) { return p->opt; }
 const sim_optical_port_counters *sim_optical_port_counters_get(const sim_optical_port *p) { return &p->c; }
-const char *sim_optical_port_device(const sim_optical_port *p) { return p->device; }
-const char *sim_optical_port_path(const sim_optical_port *p) { return p->path; }
+const char *sim_optical_port_device(const sim_optical_port *p) { return p->dev ? sim_serial_device(p->dev) : ""; }
+const char *sim_optical_port_path(const sim_optical_port *p) { return p->dev ? sim_serial_path(p->dev) : ""; }
 
 /* ---- control socket ------------------------------------------------------------- */
 
@@ -676,7 +606,8 @@ static json_t *ctl_fail(const char *fmt, ...)
 
 static json_t *ctl_status(const sim_optical_port *p)
 {
-    const sim_optical_counters *oc = sim_optical_counters_get(p->opt);
+    static const sim_optical_counters none;
+    const sim_optical_counters *oc = p->opt ? sim_optical_counters_get(p->opt) : &none;
     json_t *codes = json_object();
     for (int i = 0; i < 256; i++)
         if (oc->responses[i])
@@ -695,9 +626,9 @@ static json_t *ctl_status(const sim_optical_port *p)
     json_object_set_new(ctr, "probe_sessions", json_integer((json_int_t)p->c.probe_sessions));
     json_object_set_new(ctr, "probe_packets", json_integer((json_int_t)p->c.probe_packets));
     return json_pack("{s:b, s:s, s:b, s:s, s:s, s:s, s:b, s:b, s:f, s:b, s:o}", "ok", 1, "meter", p->name,
-                     "shared", p->shared, "device", p->device, "state",
-                     sim_optical_state_name(sim_optical_get_state(p->opt)), "key",
-                     sim_optical_key_name(sim_optical_get_key(p->opt)), "holds_line",
+                     "shared", p->shared, "device", sim_optical_port_device(p), "state",
+                     sim_optical_state_name(p->opt ? sim_optical_get_state(p->opt) : SIM_OPTICAL_STATE_BASE), "key",
+                     sim_optical_key_name(p->opt ? sim_optical_get_key(p->opt) : SIM_OPTICAL_KEY_NONE), "holds_line",
                      sim_optical_port_holds_line(p), "probe", p->probe_active, "probe_left_s",
                      sim_optical_port_probe_left_s(p), "dos", p->cfg.dos_enabled, "counters", ctr);
 }

@@ -17,6 +17,9 @@
  * N seconds, occupying a shared line; the meter's optical replies appear on
  * the wire the module listens to (one wire, docs/optical.md 6).
  *
+ * Its bytes go through the same device code as the MEP port (sim_serial):
+ * replies leave paced at the session's rate (9600 until a Negotiate changes
+ * it, docs/optical.md 1), on its own device or queued on the shared MEP line.
  * libev at this edge only; the protocol is in sim_optical. No globals.
  */
 #ifndef SIM_OPTICAL_PORT_H
@@ -77,7 +80,6 @@ bool sim_optical_port_shared(const sim_optical_port *p);
 bool sim_optical_port_holds_line(const sim_optical_port *p);
 bool sim_optical_port_probe_active(const sim_optical_port *p);
 double sim_optical_port_probe_left_s(const sim_optical_port *p);
-const sim_optical *sim_optical_port_core(const sim_optical_port *p);
 const sim_optical_port_counters *sim_optical_port_counters_get(const sim_optical_port *p);
 /* "/dev/pts/N", the UART, or "" when shared; path: the symlink. */
 const char *sim_optical_port_device(const sim_optical_port *p);

@@ -1,7 +1,8 @@
 /* sim_portmodem: modem-line sensing and board reset/power pulses on a UART
  * sim_port, driven by an ev_timer on the port's loop; see sim_portmodem.h.
  * The sensing/debounce/pulse logic itself is sim_modem's; this file only
- * schedules it, forwards its events to the port and logs. */
+ * schedules it, forwards its events to the port and logs. Its owner (the
+ * station) frees it before the port. */
 #include "sim_portmodem.h"
 
 #include <stdio.h>
@@ -66,7 +67,9 @@ static void on_modem_event(void *ctx, const char *line, bool on, uint64_t at_us)
     char msg[160];
     snprintf(msg, sizeof msg, "modem: %s %s (sensed)", line, on ? "on" : "off");
     sim_port_log(pm->port, 1, msg);
-    sim_port_line_event_at(pm->port, line, on, at_us);
+    sim_meter_line which;
+    if (sim_meter_line_parse(line, &which))
+        sim_port_line_event_at(pm->port, which, on, at_us);
 }
 
 static void log_releases(sim_portmodem *pm)
@@ -132,10 +135,6 @@ sim_portmodem *sim_portmodem_attach(sim_port *p, const sim_modem_cfg *cfg, const
                  sim_port_name(p));
         return NULL;
     }
-    if (sim_port_get_modem(p)) {
-        snprintf(err, errlen, "meter %s: modem lines already attached", sim_port_name(p));
-        return NULL;
-    }
     sim_portmodem *pm = calloc(1, sizeof *pm);
     if (!pm) {
         snprintf(err, errlen, "out of memory");
@@ -162,7 +161,6 @@ sim_portmodem *sim_portmodem_attach(sim_port *p, const sim_modem_cfg *cfg, const
     }
     ev_init(&pm->timer, on_timer);
     pm->timer.data = pm;
-    sim_port_set_modem(p, pm, sim_portmodem_free);
     char msg[300];
     int n = snprintf(msg, sizeof msg, "modem: poll %u us, debounce %u", (unsigned)pm->m.cfg.poll_us,
                      pm->m.cfg.debounce);

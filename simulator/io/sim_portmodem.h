@@ -1,4 +1,4 @@
-/* sim_portmodem: the HIL modem lines of one UART sim_port (issue "HIL rig" 2).
+/* sim_portmodem: the HIL modem lines of one UART sim_port (docs/module-behaviour.md 2).
  *
  * Owns the wiring between sim_modem (pure sensing/pulsing, sim_modem.h) and
  * a running --uart port: an ev_timer that polls the adapter's modem inputs
@@ -39,12 +39,12 @@ typedef struct sim_portmodem sim_portmodem;
 bool sim_portmodem_wanted(const sim_modem_cfg *cfg);
 
 /* Attach modem lines to port p (a --uart port) and start polling on the
- * port's loop. iface NULL = the port's own device. On success the port owns
- * the result (sim_port_close frees it; sim_port_get_modem finds it). NULL
+ * port's loop. iface NULL = the port's own device. The caller owns the
+ * result and frees it with sim_portmodem_free before closing the port. NULL
  * with a message in err on failure (PTY, bad cfg, adapter refused). */
 sim_portmodem *sim_portmodem_attach(sim_port *p, const sim_modem_cfg *cfg, const sim_modem_port *iface,
                                     char *err, size_t errlen);
-/* Stop the timer, release a running pulse and free (sim_port_close calls it). */
+/* Stop the timer, release a running pulse and free. NULL is fine. */
 void sim_portmodem_free(sim_portmodem *pm);
 
 /* Pulse an output for ms (1..SIM_PORTMODEM_MAX_PULSE_MS) from now. < 0 with

@@ -134,17 +134,19 @@ uint64_t sim_line_tx_duration_us(const sim_line *l, size_t n)
 
 static bool output_on(const sim_line *l)
 {
-    return sim_meter_line_state(l->meter, "transceiver") && sim_meter_line_state(l->meter, "enable");
+    return sim_meter_line_on(l->meter, SIM_METER_TRANSCEIVER) && sim_meter_line_on(l->meter, SIM_METER_ENABLE);
 }
 
+/* The frame is built in l->tx (idle transmitter) and filtered there in place. */
 static void start_tx(sim_line *l, const uint8_t *b, size_t n, bool alert, bool filter, uint64_t now_us)
 {
-    uint8_t buf[sizeof l->tx];
-    if (n > sizeof buf)
-        n = sizeof buf;
-    memcpy(buf, b, n);
+    uint8_t *buf = l->tx;
+    if (n > sizeof l->tx)
+        n = sizeof l->tx;
+    if (b != buf)
+        memmove(buf, b, n);
     if (filter && l->hooks.tx)
-        n = l->hooks.tx(l->hooks.ctx, buf, n, sizeof buf, now_us);
+        n = l->hooks.tx(l->hooks.ctx, buf, n, sizeof l->tx, now_us);
     if (n == 0) {
         line_log(l, 1, "fault layer dropped the %s", alert ? "alert" : "response");
         if (!alert)
@@ -160,13 +162,12 @@ static void start_tx(sim_line *l, const uint8_t *b, size_t n, bool alert, bool f
             l->tx_pause_us = us;
         }
     }
-    memcpy(l->tx, buf, n);
     l->tx_len = n;
     l->tx_pos = 0;
     l->tx_start_us = now_us;
     l->tx_active = true;
     l->tx_is_alert = alert;
-    if (!alert && !sim_meter_line_state(l->meter, "enable")) {
+    if (!alert && !sim_meter_line_on(l->meter, SIM_METER_ENABLE)) {
         l->c.muted++;
         line_log(l, 1, "ENABLE off: response of %zu bytes not driven onto the line (docs/module-behaviour.md 2)", n);
     }
@@ -175,29 +176,38 @@ static void start_tx(sim_line *l, const uint8_t *b, size_t n, bool alert, bool f
 static void process_frame(sim_line *l, const sim_line_frame *f, uint64_t now_us)
 {
     uint64_t now_ms = now_us / 1000u;
-    uint8_t out[sizeof l->tx]; /* protocol faults may exceed MEP_MAX_FRAME (S27) */
+    /* the transmitter is idle here: the meter writes its reply straight into
+     * l->tx (room for protocol faults beyond MEP_MAX_FRAME, S27) */
+    uint8_t *out = l->tx;
+    /* The one-line description costs about a third of a transaction: build
+     * it only when a log line (-v) or the live display will show it. */
+    bool describe = l->verbose >= 1 || l->keep_recent;
     char desc[256] = "";
     l->accepted_any = true;
     l->last_accept_us = now_us;
     line_hex(l, "rx", f->b, f->len);
-    size_t n = sim_meter_on_frame(l->meter, f->b, f->len, now_ms, out, sizeof out, desc, sizeof desc);
+    size_t n = sim_meter_on_frame(l->meter, f->b, f->len, now_ms, out, sizeof l->tx, describe ? desc : NULL,
+                                  describe ? sizeof desc : 0);
     l->meter_deadline_ms = 0; /* the frame may have moved the meter's timers */
-    if (!desc[0])
-        snprintf(desc, sizeof desc, "frame of %u bytes", (unsigned)f->len);
-    if (n == 0) {
+    if (n == 0)
         l->c.silent++;
+    if (describe) {
+        if (!desc[0])
+            snprintf(desc, sizeof desc, "frame of %u bytes", (unsigned)f->len);
         char text[sizeof desc + 16]; /* room for the whole desc (remember() truncates) */
-        snprintf(text, sizeof text, "%s (no answer)", desc);
-        remember(l, text);
+        snprintf(text, sizeof text, "%s%s", desc, n ? "" : " (no answer)");
+        if (l->keep_recent)
+            remember(l, text);
         line_log(l, 1, "%s", text);
-        return;
     }
-    remember(l, desc);
-    line_log(l, 1, "%s", desc);
+    if (n == 0)
+        return;
     line_hex(l, "tx", out, n);
     l->c.responses++;
     start_tx(l, out, n, false, true, now_us);
 }
+
+void sim_line_keep_recent(sim_line *l, bool on) { l->keep_recent = on; }
 
 static uint64_t frame_due_us(const sim_line *l, const sim_line_frame *f)
 {
@@ -248,7 +258,7 @@ void sim_line_rx(sim_line *l, const uint8_t *in, size_t n, uint64_t now_us)
 
 static void rx_bytes(sim_line *l, const uint8_t *buf, size_t got, uint64_t now_us)
 {
-    if (!sim_meter_line_state(l->meter, "transceiver")) {
+    if (!sim_meter_line_on(l->meter, SIM_METER_TRANSCEIVER)) {
         l->c.deaf_bytes += got;
         return;
     }
@@ -387,10 +397,10 @@ size_t sim_line_poll(sim_line *l, uint64_t now_us, uint8_t *out, size_t cap)
         if (l->q_n > 0) {
             sim_line_frame *f = &l->queue[l->q_head];
             if (frame_due_us(l, f) <= now_us) {
-                sim_line_frame copy = *f;
+                /* processed in its queue slot: nothing is queued meanwhile */
+                process_frame(l, f, now_us);
                 l->q_head = (l->q_head + 1) % SIM_LINE_QUEUE;
                 l->q_n--;
-                process_frame(l, &copy, now_us);
                 continue;
             }
             break;

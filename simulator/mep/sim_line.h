@@ -137,6 +137,7 @@ typedef struct {
     void *log_ctx;
     int verbose;
 
+    bool keep_recent;              /* keep decoded lines for sim_line_recent (live display) */
     char recent[SIM_LINE_RECENT][SIM_LINE_RECENT_LEN];
     size_t recent_head, recent_n;
 
@@ -163,7 +164,10 @@ uint64_t sim_line_next_wake(const sim_line *l, uint64_t now_us);
 /* Time a response of n bytes occupies the wire at the current rate,
  * including the 25 ms pauses after each full 117-byte segment (docs/mep.md 4). */
 uint64_t sim_line_tx_duration_us(const sim_line *l, size_t n);
-/* Copy the i-th most recent decoded line (0 = newest); NULL past the end. */
+/* Keep the decoded line of every request for sim_line_recent (off by
+ * default: the text is built only when a log line or a display shows it). */
+void sim_line_keep_recent(sim_line *l, bool on);
+/* The i-th most recent decoded line (0 = newest); NULL past the end. */
 const char *sim_line_recent(const sim_line *l, size_t i);
 
 /* Monotonic clock in microseconds (the time base of sim_line and sim_port). */

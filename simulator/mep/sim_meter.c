@@ -20,7 +20,6 @@
 #include "sim_psem.h"
 #include "sim_security.h"
 
-#define SIM_MAX_LINES 8
 
 struct sim_meter {
     sim_profile profile;          /* deep copy of cfg->profile */
@@ -35,11 +34,7 @@ struct sim_meter {
     sim_proc proc;
     sim_meter_counters ctr;
     uint64_t now_ms;              /* wall time of the frame being handled (for hooks) */
-    struct {
-        char name[24];
-        bool on;
-    } lines[SIM_MAX_LINES];
-    size_t n_lines;
+    uint8_t lines_off;            /* bit (1 << sim_meter_line) set: that line is off */
     sim_meter_tls_hooks tls;      /* TLS mode plug-in (all NULL: none) */
     sim_meter_fault_hooks fh;     /* fault layer plug-in (all NULL: none) */
     uint64_t rs;                  /* seeded generator: E after a reboot */
@@ -263,23 +258,6 @@ static void describe_request(const sim_psem_result *r, char *buf, size_t cap)
     }
 }
 
-/* sim_sec_seal without the 476-byte body limit: the oversize protocol fault
- * (S27) sends a valid digest on a reply no real frame may carry. */
-static size_t seal_any(sim_sec_exchange *x, const uint8_t *resp, size_t resp_len, uint8_t *out, size_t cap)
-{
-    size_t body = resp_len + MEP_DIGEST_LEN;
-    if (resp_len == 0 || body > 0xFFFFu || cap < body + 2)
-        return 0;
-    uint8_t d[MEP_DIGEST_LEN];
-    mep_digest_pair(x->key, x->plain, x->plain_len, resp, resp_len, d); /* docs/mep.md 5.3 */
-    mep_put_be16(out, (uint16_t)body);
-    memcpy(out + 2, resp, resp_len);
-    if (x->encrypted) /* docs/mep.md 5.4 */
-        mep_rc4_crypt(&x->cipher, out + 2, resp_len);
-    memcpy(out + 2 + resp_len, d, MEP_DIGEST_LEN);
-    return body + 2;
-}
-
 /* Protocol faults (docs/module-behaviour.md 9) see the bare response of an
  * authenticated request before it is sealed. Returns true if a fault acted
  * (*n = the frame to send, 0 = silence) and false to send the meter's own. */
@@ -300,7 +278,7 @@ static bool pfault_reply(sim_meter *m, const uint8_t *frame, size_t len, const m
         if (res->unauthenticated)
             *n = sim_sec_auth_reply(m->policy.auth_reply, out, cap); /* docs/mep.md 3.4: no digest */
         else
-            *n = seal_any(x, res->bytes, res->len, out, cap);
+            sim_sec_seal_oversize(x, res->bytes, res->len, out, cap, n);
         if (*n && res->len)
             m->ctr.responses[res->bytes[0]]++;
         break;
@@ -465,7 +443,12 @@ size_t sim_meter_on_frame(sim_meter *m, const uint8_t *frame, size_t len, uint64
     if (m->fh.on_response && pfault_reply(m, frame, len, res.parse == MEP_PARSE_OK ? &res.req : NULL, &x, resp, rl, out,
                               cap, &n, log, logcap))
         return n;
-    n = sim_sec_seal(&x, resp, rl, out, cap);
+    sim_sec_seal_result sr = sim_sec_seal(&x, resp, rl, out, cap, &n);
+    if (sr != SIM_SEC_SEALED) {
+        /* a dispatch result that cannot be framed: silence, and say why */
+        snprintf(log, logcap, "reply of %zu bytes not sent: %s", rl, sim_sec_seal_name(sr));
+        return 0;
+    }
     m->ctr.responses[resp[0]]++;
     if (!want_log)
         return n;
@@ -529,34 +512,46 @@ void sim_meter_clear_alert(sim_meter *m, uint8_t et13_flags)
     sim_comm_set_alert(m->tables, 0, et13_flags);
 }
 
-void sim_meter_line_event(sim_meter *m, const char *line, bool on, uint64_t now_ms)
+static const char *const LINE_NAMES[SIM_METER_LINES] = {"transceiver", "enable"};
+
+const char *sim_meter_line_name(sim_meter_line which)
 {
-    (void)now_ms;
-    if (!line)
-        return;
-    m->ctr.line_events++;
-    if (!on && !strcmp(line, "transceiver"))
-        m->ctr.transceiver_off_events++;
-    if (!on && !strcmp(line, "enable"))
-        m->ctr.enable_off_events++;
-    for (size_t i = 0; i < m->n_lines; i++) {
-        if (!strcmp(m->lines[i].name, line)) {
-            m->lines[i].on = on;
-            return;
-        }
-    }
-    if (m->n_lines < SIM_MAX_LINES) {
-        snprintf(m->lines[m->n_lines].name, sizeof m->lines[0].name, "%s", line);
-        m->lines[m->n_lines++].on = on;
-    }
+    return (unsigned)which < SIM_METER_LINES ? LINE_NAMES[which] : "?";
 }
 
-bool sim_meter_line_state(const sim_meter *m, const char *line)
+bool sim_meter_line_parse(const char *name, sim_meter_line *out)
 {
-    for (size_t i = 0; line && i < m->n_lines; i++)
-        if (!strcmp(m->lines[i].name, line))
-            return m->lines[i].on;
-    return true;
+    for (unsigned i = 0; name && i < SIM_METER_LINES; i++)
+        if (!strcmp(name, LINE_NAMES[i])) {
+            *out = (sim_meter_line)i;
+            return true;
+        }
+    return false;
+}
+
+void sim_meter_set_line(sim_meter *m, sim_meter_line which, bool on, uint64_t now_ms)
+{
+    (void)now_ms;
+    if ((unsigned)which >= SIM_METER_LINES)
+        return;
+    m->ctr.line_events++;
+    if (!on && which == SIM_METER_TRANSCEIVER)
+        m->ctr.transceiver_off_events++;
+    if (!on && which == SIM_METER_ENABLE)
+        m->ctr.enable_off_events++;
+    if (on)
+        m->lines_off &= (uint8_t)~(1u << which);
+    else
+        m->lines_off |= (uint8_t)(1u << which);
+}
+
+bool sim_meter_line_on(const sim_meter *m, sim_meter_line which) { return !(m->lines_off & (1u << which)); }
+
+void sim_meter_line_event(sim_meter *m, const char *line, bool on, uint64_t now_ms)
+{
+    sim_meter_line which;
+    if (sim_meter_line_parse(line, &which))
+        sim_meter_set_line(m, which, on, now_ms);
 }
 
 int64_t sim_meter_sim_now(const sim_meter *m, uint64_t now_ms) { return sim_clock_now(&m->clock, now_ms); }

@@ -73,8 +73,25 @@ void sim_meter_alert_sent(sim_meter *m, uint64_t now_ms);
 /* Control-socket operations. */
 void sim_meter_raise_alert(sim_meter *m, uint8_t et13_flags);  /* OR into ET13 MEP1 alert flags */
 void sim_meter_clear_alert(sim_meter *m, uint8_t et13_flags);
+/* The module's control lines as the meter sees them (docs/module-behaviour.md 2):
+ * the transceiver's power and the meter's ENABLE input. Their level is
+ * stored here, once, and read by the line core (deaf / muted), the display
+ * and the control socket. */
+typedef enum {
+    SIM_METER_TRANSCEIVER = 0,
+    SIM_METER_ENABLE = 1,
+} sim_meter_line;
+#define SIM_METER_LINES 2
+/* "transceiver" / "enable" (the control socket's and the modem's names). */
+const char *sim_meter_line_name(sim_meter_line which);
+/* The line named name; false if it is not one of the two. */
+bool sim_meter_line_parse(const char *name, sim_meter_line *out);
+/* A line went on/off (counted in the meter's counters). */
+void sim_meter_set_line(sim_meter *m, sim_meter_line which, bool on, uint64_t now_ms);
+/* Last reported level; on until reported otherwise. */
+bool sim_meter_line_on(const sim_meter *m, sim_meter_line which);
+/* The same by name (sim_meter_line_parse); an unknown name changes nothing. */
 void sim_meter_line_event(sim_meter *m, const char *line, bool on, uint64_t now_ms);
-bool sim_meter_line_state(const sim_meter *m, const char *line); /* last reported; true if never reported */
 /* Simulated now (UTC ms) for a wall time. */
 int64_t sim_meter_sim_now(const sim_meter *m, uint64_t now_ms);
 void sim_meter_set_clock(sim_meter *m, uint64_t now_ms, int64_t sim_utc_ms);

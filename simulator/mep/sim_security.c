@@ -115,12 +115,17 @@ sim_sec_verdict sim_sec_open(sim_security *s, const uint8_t *frame, size_t len, 
     return x->verdict;
 }
 
-size_t sim_sec_seal(sim_sec_exchange *x, const uint8_t *resp, size_t resp_len, uint8_t *out,
-                    size_t cap)
+static sim_sec_seal_result seal(sim_sec_exchange *x, const uint8_t *resp, size_t resp_len, size_t max_body,
+                                uint8_t *out, size_t cap, size_t *out_len)
 {
     size_t body = resp_len + MEP_DIGEST_LEN;
-    if (resp_len == 0 || body > MEP_MAX_BODY || cap < body + 2)
-        return 0;
+    *out_len = 0;
+    if (resp_len == 0)
+        return SIM_SEC_SEAL_EMPTY;
+    if (body > max_body)
+        return SIM_SEC_SEAL_TOO_LONG;
+    if (cap < body + 2)
+        return SIM_SEC_SEAL_NO_ROOM;
     /* docs/mep.md 5.3: digest over the plain request (code..seq) then the plain
      * response, with the key that authenticated the request. */
     uint8_t d[MEP_DIGEST_LEN];
@@ -130,7 +135,31 @@ size_t sim_sec_seal(sim_sec_exchange *x, const uint8_t *resp, size_t resp_len, u
     if (x->encrypted) /* docs/mep.md 5.4: continue the request's RC4 state */
         mep_rc4_crypt(&x->cipher, out + 2, resp_len);
     memcpy(out + 2 + resp_len, d, MEP_DIGEST_LEN);
-    return body + 2;
+    *out_len = body + 2;
+    return SIM_SEC_SEALED;
+}
+
+sim_sec_seal_result sim_sec_seal(sim_sec_exchange *x, const uint8_t *resp, size_t resp_len, uint8_t *out,
+                                 size_t cap, size_t *out_len)
+{
+    return seal(x, resp, resp_len, MEP_MAX_BODY, out, cap, out_len);
+}
+
+sim_sec_seal_result sim_sec_seal_oversize(sim_sec_exchange *x, const uint8_t *resp, size_t resp_len, uint8_t *out,
+                                          size_t cap, size_t *out_len)
+{
+    return seal(x, resp, resp_len, 0xFFFFu, out, cap, out_len);
+}
+
+const char *sim_sec_seal_name(sim_sec_seal_result r)
+{
+    switch (r) {
+    case SIM_SEC_SEALED: return "sealed";
+    case SIM_SEC_SEAL_EMPTY: return "empty response";
+    case SIM_SEC_SEAL_TOO_LONG: return "body too long";
+    case SIM_SEC_SEAL_NO_ROOM: return "no room";
+    }
+    return "?";
 }
 
 size_t sim_sec_seq_reply(const sim_security *s, sim_sec_exchange *x, uint8_t *out, size_t cap)
@@ -141,7 +170,9 @@ size_t sim_sec_seq_reply(const sim_security *s, sim_sec_exchange *x, uint8_t *ou
         v -= 1u;
     r[0] = MEP_RSP_SEQ;
     mep_put_be32(r + 1, v);
-    return sim_sec_seal(x, r, sizeof r, out, cap);
+    size_t n;
+    sim_sec_seal(x, r, sizeof r, out, cap, &n);
+    return n;
 }
 
 size_t sim_sec_auth_reply(sim_auth_reply policy, uint8_t *out, size_t cap)

@@ -75,16 +75,31 @@ bool sim_sec_window_accepts(uint32_t next_seq, uint32_t rx, uint32_t window);
  * every other verdict leaves E unchanged. x is always filled. */
 sim_sec_verdict sim_sec_open(sim_security *s, const uint8_t *frame, size_t len, sim_sec_exchange *x);
 
+/* What sim_sec_seal did; only SIM_SEC_SEALED put a frame in out. */
+typedef enum {
+    SIM_SEC_SEALED = 0,               /* *out_len = the whole frame's length */
+    SIM_SEC_SEAL_EMPTY,               /* no response body (resp_len 0): nothing to send */
+    SIM_SEC_SEAL_TOO_LONG,            /* body + digest above MEP_MAX_BODY (docs/mep.md 3.1) */
+    SIM_SEC_SEAL_NO_ROOM,             /* out holds fewer than the frame's bytes */
+} sim_sec_seal_result;
+
 /* Frame a response body (code [+ data]) for the exchange x: length, body
  * (RC4-continued when the request was encrypted), digest over plain request
- * and plain response. Returns the frame length, 0 if it does not fit cap or
- * the body would exceed MEP_MAX_BODY. Call at most once per exchange. */
-size_t sim_sec_seal(sim_sec_exchange *x, const uint8_t *resp, size_t resp_len, uint8_t *out,
-                    size_t cap);
+ * and plain response (docs/mep.md 5.3, 5.4). *out_len is the frame length
+ * on SIM_SEC_SEALED, else 0. Call at most once per exchange. */
+sim_sec_seal_result sim_sec_seal(sim_sec_exchange *x, const uint8_t *resp, size_t resp_len, uint8_t *out,
+                                 size_t cap, size_t *out_len);
+/* The same with the length field as the only limit (body up to 65535):
+ * the oversize protocol fault (docs/module-behaviour.md 9, S27) sends a
+ * valid digest on a reply no real frame may carry. */
+sim_sec_seal_result sim_sec_seal_oversize(sim_sec_exchange *x, const uint8_t *resp, size_t resp_len, uint8_t *out,
+                                          size_t cap, size_t *out_len);
+/* "sealed", "empty response", "body too long", "no room" (logs). */
+const char *sim_sec_seal_name(sim_sec_seal_result r);
 
 /* The 0x0C reply for x: code + E (or E-1 under SIM_SEQ_REPLY_LAST), sealed
  * like any response (valid digest with the request's key, encrypted if the
- * request was). */
+ * request was). Returns the frame length; 0 only if cap is too small. */
 size_t sim_sec_seq_reply(const sim_security *s, sim_sec_exchange *x, uint8_t *out, size_t cap);
 
 /* The 0x0B reply per policy: `00 01 0B`, `00 09 0B` + 8 zero bytes, or

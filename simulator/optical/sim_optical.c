@@ -281,6 +281,7 @@ static void go_base_now(sim_optical *o)
     if (o->baud != 9600)
         o->ctr.baud_changes++;
     o->baud = 9600;
+    o->link.wire_baud = o->cfg.wire_paced ? o->baud : 0;
     o->next_baud = 0;
     if (o->cfg.shared_uart)
         sim_optical_link_force_nak(&o->link); /* 6: UART falls back to MEP */
@@ -308,6 +309,7 @@ sim_optical *sim_optical_new(const sim_optical_cfg *cfg, const sim_optical_store
     o->store = *store;
     sim_optical_link_init(&o->link, &cfg->link);
     o->baud = 9600;
+    o->link.wire_baud = o->cfg.wire_paced ? o->baud : 0;
     go_base_now(o);
     o->ctr.baud_changes = 0;
     o->last_traffic_ms = now_ms;
@@ -734,6 +736,7 @@ size_t sim_optical_dispatch(sim_optical *o, const uint8_t *req, size_t n, uint64
         if (o->baud != o->post.baud)
             o->ctr.baud_changes++;
         o->baud = o->post.baud;
+        o->link.wire_baud = o->cfg.wire_paced ? o->baud : 0;
     }
     if (o->post.to_base || o->post.lockout) {
         if (o->post.lockout) {
@@ -836,6 +839,7 @@ static void link_events(sim_optical *o, unsigned ev, uint64_t now_ms)
             logf_(o, "line rate now %u bit/s", o->next_baud);
         }
         o->baud = o->next_baud;
+        o->link.wire_baud = o->cfg.wire_paced ? o->baud : 0;
         o->next_baud = 0;
     } else if (o->next_baud && (ev & (SIM_OPTICAL_LINK_REPLY_FAILED | SIM_OPTICAL_LINK_REPLY_CUT))) {
         o->next_baud = 0; /* the client never saw the Negotiate reply: keep the rate */

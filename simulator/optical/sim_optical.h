@@ -120,6 +120,10 @@ typedef struct {
     /* 6: Gen 2/3 shared UART: the first packet after the port was idle
      * (base state) is NAKed as if garbled by the switch. Default off. */
     bool shared_uart;
+    /* The port paces replies at the line rate (docs/optical.md 1): the
+     * response timer of a reply packet (2.5) starts once its last byte is
+     * on the wire, not when it was handed to the port. */
+    bool wire_paced;
 
     /* 2.7 timing */
     sim_optical_link_timing link;        /* 500 ms / 2000 ms / 3 retries */

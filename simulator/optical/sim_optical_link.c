@@ -171,6 +171,14 @@ static void emit(uint8_t *out, size_t cap, size_t *n, const uint8_t *p, size_t l
 
 static void emit_byte(uint8_t *out, size_t cap, size_t *n, uint8_t b) { emit(out, cap, n, &b, 1); }
 
+/* The response timer (2.5) runs from when the packet's last byte is on the
+ * wire: the port paces a packet at 10 bit times per byte (docs/optical.md 1). */
+static uint64_t ack_deadline(const sim_optical_link *l, uint64_t now_ms)
+{
+    uint64_t wire_ms = l->wire_baud ? ((uint64_t)l->tx_pkt_len * 10u * 1000u + l->wire_baud - 1) / l->wire_baud : 0;
+    return now_ms + wire_ms + l->timing.ack_timeout_ms;
+}
+
 /* Build packet tx_index of the outstanding reply into tx_pkt (2.6). A new
  * packet flips our toggle; retransmissions reuse tx_pkt unchanged (2.4). */
 static void build_packet(sim_optical_link *l, uint64_t now_ms)
@@ -193,7 +201,7 @@ static void build_packet(sim_optical_link *l, uint64_t now_ms)
     l->tx_toggle ^= SIM_OPTICAL_CTRL_TOGGLE;
     l->waiting_ack = true;
     l->retries_left = l->timing.retries;
-    l->ack_deadline = now_ms + l->timing.ack_timeout_ms;
+    l->ack_deadline = ack_deadline(l, now_ms);
 }
 
 size_t sim_optical_link_send(sim_optical_link *l, const uint8_t *msg, size_t len, uint64_t now_ms,
@@ -238,7 +246,7 @@ static void packet_retry(sim_optical_link *l, uint64_t now_ms, uint8_t *out, siz
         return;
     }
     l->retries_left--;
-    l->ack_deadline = now_ms + l->timing.ack_timeout_ms;
+    l->ack_deadline = ack_deadline(l, now_ms);
     emit(out, cap, n, l->tx_pkt, l->tx_pkt_len);
     *ev |= SIM_OPTICAL_LINK_RETRANSMIT;
 }

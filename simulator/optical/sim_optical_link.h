@@ -113,6 +113,7 @@ typedef struct {
     sim_optical_link_timing timing;
     uint16_t packet_size;          /* whole packet, 8..8192 */
     uint8_t nbr_packets;           /* packets per message */
+    uint32_t wire_baud;            /* line rate (8N1) the replies leave at; 0 = no wire time */
 
     /* receive */
     uint8_t rx[SIM_OPTICAL_MAX_PACKET];

@@ -697,7 +697,7 @@ static int parse_clock(pctx *c, json_t *o, sim_profile *p)
             static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
             if (d > mdays[mo - 1] || (mo == 2 && d == 29 && y % 4 != 0))
                 return fail(c, "$.clock.start_utc", "no such date: %04d-%02d-%02d", y, mo, d);
-            p->start_utc_s = sim_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
+            p->start_utc_s = sim_text_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
         } else {
             return fail(c, "$.clock.start_utc", "must be \"YYYY-MM-DDThh:mm:ssZ\" or Unix seconds");
         }

@@ -1,4 +1,4 @@
-/* sim_text: shared text helpers (see sim_text.h). */
+/* sim_text: shared text helpers and the generic spec-family engine (see sim_text.h). */
 #include "sim_text.h"
 
 #include <errno.h>
@@ -8,8 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-void sim_appendf(char *out, size_t cap, size_t *n, const char *fmt, ...)
+void sim_text_appendf(char *out, size_t cap, size_t *n, const char *fmt, ...)
 {
     if (*n + 1 >= cap)
         return;
@@ -21,7 +22,7 @@ void sim_appendf(char *out, size_t cap, size_t *n, const char *fmt, ...)
         *n += (size_t)w < cap - *n ? (size_t)w : cap - *n - 1;
 }
 
-void sim_errf(char *err, size_t errlen, const char *fmt, ...)
+void sim_text_errf(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || !errlen)
         return;
@@ -31,7 +32,7 @@ void sim_errf(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-int sim_parse_u32(const char *v, uint32_t *out)
+int sim_text_parse_u32(const char *v, uint32_t *out)
 {
     if (!v || !*v || *v == '-' || *v == '+')
         return -1;
@@ -44,7 +45,7 @@ int sim_parse_u32(const char *v, uint32_t *out)
     return 0;
 }
 
-int sim_parse_double(const char *v, double *out)
+int sim_text_parse_double(const char *v, double *out)
 {
     if (!v || !*v)
         return -1;
@@ -57,16 +58,7 @@ int sim_parse_double(const char *v, double *out)
     return 0;
 }
 
-int sim_parse_unit(const char *v, double *out)
-{
-    double x;
-    if (sim_parse_double(v, &x) != 0 || x < 0.0 || x > 1.0)
-        return -1;
-    *out = x;
-    return 0;
-}
-
-int64_t sim_days_from_civil(int64_t y, unsigned m, unsigned d)
+int64_t sim_text_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -76,7 +68,7 @@ int64_t sim_days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-int sim_parse_utc(const char *t, int64_t *ms)
+int sim_text_parse_utc(const char *t, int64_t *ms)
 {
     int y, mo, d, h, mi, s;
     char z = 0, extra = 0;
@@ -90,65 +82,6 @@ int sim_parse_utc(const char *t, int64_t *ms)
     bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     if (mo == 2 && d == 29 && !leap)
         return -1;
-    *ms = (sim_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s) * 1000;
+    *ms = (sim_text_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s) * 1000;
     return 0;
-}
-
-int sim_spec_tokenize(sim_spec_tokens *t, const char *what, const char *text, char *err, size_t errlen)
-{
-    t->name = NULL;
-    t->n = 0;
-    if (!text || strlen(text) >= sizeof t->buf) {
-        sim_errf(err, errlen, "%s description missing or too long", what);
-        return -1;
-    }
-    strcpy(t->buf, text);
-    char *save = NULL;
-    char *tok = strtok_r(t->buf, " \t", &save);
-    t->name = tok;
-    if (!tok)
-        return 0;
-    while ((tok = strtok_r(NULL, " \t", &save))) {
-        char *eq = strchr(tok, '=');
-        if (!eq) {
-            sim_errf(err, errlen, "%s %s: expected key=value, got \"%s\"", what, t->name, tok);
-            return -1;
-        }
-        if (t->n == SIM_SPEC_MAX_PAIRS) {
-            sim_errf(err, errlen, "%s %s: too many parameters", what, t->name);
-            return -1;
-        }
-        *eq = '\0';
-        t->key[t->n] = tok;
-        t->value[t->n] = eq + 1;
-        t->n++;
-    }
-    return 0;
-}
-
-int sim_spec_kind_index(const sim_spec_catalog *c, const char *name)
-{
-    for (size_t k = 0; name && k < c->n_kinds; k++)
-        if (c->kinds[k].name && strcmp(name, c->kinds[k].name) == 0)
-            return (int)k;
-    return -1;
-}
-
-const char *sim_spec_kind_name(const sim_spec_catalog *c, int k)
-{
-    return k >= 0 && (size_t)k < c->n_kinds && c->kinds[k].name ? c->kinds[k].name : "?";
-}
-
-unsigned sim_spec_param_bit(const sim_spec_catalog *c, const char *key)
-{
-    for (size_t i = 0; key && i < c->n_params; i++)
-        if (strcmp(key, c->params[i].key) == 0)
-            return c->params[i].bit;
-    return 0;
-}
-
-bool sim_spec_param_known(const sim_spec_catalog *c, int k, const char *key)
-{
-    unsigned b = sim_spec_param_bit(c, key);
-    return k >= 0 && (size_t)k < c->n_kinds && b && (c->kinds[k].params & b);
 }

@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < n; i++) {
             const sim_step *st = due[i];
             uint64_t now_us = (uint64_t)st->at_ms * 1000u;
-            sim_step_format(st, line, sizeof line);
+            sim_scenario_step_format(st, line, sizeof line);
             switch (st->kind) {
             case SIM_STEP_FAULT:
                 sim_fault_start(&f, &st->u.fault, now_us, err, sizeof err);

@@ -1,12 +1,15 @@
-/* Check suite: sim_fault (line faults, MAX3232 models) and sim_pfault
- * (protocol faults). Everything runs on a fixed seed and on explicit times,
- * so statistical checks are deterministic; bounds are generous and noted. */
+/* Check suite: sim_fault (line faults, MAX3232 models), sim_pfault
+ * (protocol faults) and the family tables all three fault families share
+ * (sim_text). Everything runs on a fixed seed and on explicit times, so
+ * statistical checks are deterministic; bounds are generous and noted. */
 #include <check.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sim_fault.h"
+#include "sim_glitch.h"
 #include "sim_pfault.h"
 
 #define MS 1000ull /* us per ms */
@@ -641,6 +644,40 @@ START_TEST(test_pfault_strings_patch_identity)
 }
 END_TEST
 
+/* The family tables drive one spec engine (sim_text): for every kind of
+ * every family, the defaults written out parse back to the same text,
+ * every parameter the kind takes is accepted with the value format wrote,
+ * and a parameter of another kind is refused with the table's message. */
+START_TEST(test_family_tables_round_trip)
+{
+    const sim_spec_family *fams[] = {sim_fault_family(), sim_pfault_family(), sim_glitch_family()};
+    for (size_t f = 0; f < 3; f++) {
+        const sim_spec_family *fam = fams[f];
+        for (size_t k = 0; k < fam->n_kinds; k++) {
+            const sim_spec_kind *kd = sim_spec_kind_at(fam, (int)k);
+            _Alignas(max_align_t) unsigned char a[SIM_SPEC_SPEC_MAX_SIZE], b[SIM_SPEC_SPEC_MAX_SIZE];
+            char t1[512], t2[512], err[256];
+            ck_assert_msg(sim_spec_spec_parse(fam, a, kd->name, err, sizeof err) == 0, "%s: %s", kd->name, err);
+            sim_spec_spec_format(fam, (int)k, a, t1, sizeof t1);
+            ck_assert_msg(strncmp(t1, kd->name, strlen(kd->name)) == 0, "%s formats as \"%s\"", kd->name, t1);
+            ck_assert_msg(sim_spec_spec_parse(fam, b, t1, err, sizeof err) == 0, "\"%s\": %s", t1, err);
+            sim_spec_spec_format(fam, (int)k, b, t2, sizeof t2);
+            ck_assert_str_eq(t1, t2);
+            for (size_t i = 0; i < fam->n_params; i++) {
+                const char *key = fam->params[i].key;
+                int r = sim_spec_spec_set(fam, (int)k, b, key, "0", err, sizeof err);
+                if (kd->params & (1u << i))
+                    continue; /* taken: "0" may be out of range, but never "takes no parameter" */
+                ck_assert_int_eq(r, -1);
+                char want[160];
+                snprintf(want, sizeof want, "%s %s takes no parameter \"%s\"", fam->what, kd->name, key);
+                ck_assert_str_eq(err, want);
+            }
+        }
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("fault");
@@ -658,6 +695,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_junk_inserts_bytes);
     tcase_add_test(tc, test_spec_errors_are_exact);
     tcase_add_test(tc, test_list_and_stop);
+    tcase_add_test(tc, test_family_tables_round_trip);
     suite_add_tcase(s, tc);
     tc = tcase_create("transceiver");
     tcase_add_test(tc, test_dead_blocks_both_directions);

@@ -395,7 +395,7 @@ START_TEST(test_enable_off_heard_but_no_reply)
 {
     lt t;
     lt_open(&t, 9600, 10);
-    sim_meter_line_event(t.m, "enable", false, t.now / 1000u);
+    sim_meter_set_line(t.m, SIM_METER_ENABLE, false, t.now / 1000u);
     uint8_t f[32];
     size_t n = mk_read(&t, MEP_BT(52), 0, 4, f);
     send(&t, f, n);
@@ -406,7 +406,7 @@ START_TEST(test_enable_off_heard_but_no_reply)
     ck_assert_uint_gt(t.l.c.tx_lost, 0);
     ck_assert_uint_eq(t.n, 0);
     /* ENABLE back on: the next request is answered */
-    sim_meter_line_event(t.m, "enable", true, t.now / 1000u);
+    sim_meter_set_line(t.m, SIM_METER_ENABLE, true, t.now / 1000u);
     n = mk_read(&t, MEP_BT(52), 0, 4, f);
     send(&t, f, n);
     run_for(&t, 200000);
@@ -420,7 +420,7 @@ START_TEST(test_transceiver_off_nothing_heard)
 {
     lt t;
     lt_open(&t, 9600, 10);
-    sim_meter_line_event(t.m, "transceiver", false, t.now / 1000u);
+    sim_meter_set_line(t.m, SIM_METER_TRANSCEIVER, false, t.now / 1000u);
     uint8_t f[32];
     size_t n = mk_read(&t, MEP_BT(52), 0, 4, f);
     send(&t, f, n);

@@ -390,13 +390,22 @@ START_TEST(test_line_events)
 {
     cli c;
     cli_open(&c);
-    ck_assert(sim_meter_line_state(c.m, "enable"));
-    sim_meter_line_event(c.m, "enable", false, c.now);
-    sim_meter_line_event(c.m, "transceiver", false, c.now);
-    ck_assert(!sim_meter_line_state(c.m, "enable"));
-    sim_meter_line_event(c.m, "enable", true, c.now);
-    ck_assert(sim_meter_line_state(c.m, "enable"));
+    ck_assert(sim_meter_line_on(c.m, SIM_METER_ENABLE));
+    sim_meter_set_line(c.m, SIM_METER_ENABLE, false, c.now);
+    sim_meter_set_line(c.m, SIM_METER_TRANSCEIVER, false, c.now);
+    ck_assert(!sim_meter_line_on(c.m, SIM_METER_ENABLE));
+    sim_meter_set_line(c.m, SIM_METER_ENABLE, true, c.now);
+    ck_assert(sim_meter_line_on(c.m, SIM_METER_ENABLE));
     const sim_meter_counters *k = sim_meter_counters_get(c.m);
+    ck_assert_uint_eq(k->line_events, 3);
+    /* the names the control socket and the modem lines use map onto the enum;
+     * anything else is refused and changes nothing */
+    sim_meter_line w;
+    ck_assert(sim_meter_line_parse("transceiver", &w) && w == SIM_METER_TRANSCEIVER);
+    ck_assert(sim_meter_line_parse("enable", &w) && w == SIM_METER_ENABLE);
+    ck_assert(!sim_meter_line_parse("power", &w));
+    ck_assert_str_eq(sim_meter_line_name(SIM_METER_ENABLE), "enable");
+    sim_meter_line_event(c.m, "power", false, c.now);
     ck_assert_uint_eq(k->line_events, 3);
     ck_assert_uint_eq(k->enable_off_events, 1);
     ck_assert_uint_eq(k->transceiver_off_events, 1);

@@ -1114,6 +1114,28 @@ START_TEST(test_link_ack_timeout_retransmits)
 }
 END_TEST
 
+/* A paced port (wire_paced): the response timer starts once the reply
+ * packet's last byte is on the wire at 9600 8N1 (docs/optical.md 1, 2.5),
+ * so a long packet is not retransmitted while it is still being sent. */
+START_TEST(test_link_ack_timer_starts_after_the_wire_time)
+{
+    sim_optical_cfg c;
+    cfg_test(&c);
+    c.wire_paced = true;
+    rig *r = rig_new_cfg(&c);
+    uint8_t p[32];
+    feed(r, p, pkt(0, Q_IDENT, 1, p));
+    size_t rlen = r->out_len - 1;                 /* the packet after the ACK */
+    uint64_t wire_ms = (rlen * 10u * 1000u + 9599u) / 9600u;
+    uint64_t t = r->now + wire_ms + SIM_OPTICAL_ACK_TIMEOUT_MS;
+    tick(r, t - 1);
+    ck_assert_uint_eq(r->out_len, 0);
+    tick(r, t);
+    ck_assert_uint_eq(r->out_len, rlen);          /* retransmitted at wire time + timeout */
+    rig_free(r);
+}
+END_TEST
+
 START_TEST(test_link_multi_packet_reply_after_negotiate)
 {
     rig *r = rig_new();
@@ -1785,6 +1807,7 @@ static Suite *suite(void)
     tcase_add_test(l, test_link_duplicate_while_waiting_keeps_timer);
     tcase_add_test(l, test_link_nak_retransmits_then_gives_up);
     tcase_add_test(l, test_link_ack_timeout_retransmits);
+    tcase_add_test(l, test_link_ack_timer_starts_after_the_wire_time);
     tcase_add_test(l, test_link_multi_packet_reply_after_negotiate);
     tcase_add_test(l, test_link_multi_packet_request_reassembled);
     tcase_add_test(l, test_link_implicit_ack_by_next_request);

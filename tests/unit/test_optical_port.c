@@ -2,9 +2,13 @@
  * (sim_profile's "optical" object -> sim_optical_cfg, sim_optical_port.c) and
  * the 20-byte key parser. The transport itself (PTY, shared-UART tap,
  * simulated probe) is exercised end to end by tests/integration/
- * test_optical_session.py, test_optical_shared.py and test_fw_optical.py.
+ * test_optical_session.py, test_optical_shared.py, test_optical_pacing.py
+ * and test_fw_optical.py; here the device's paced transmit queue
+ * (sim_serial, which the optical port sends through) is timed from the
+ * reader's side of a PTY.
  */
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +17,87 @@
 #include "sim_optical.h"
 #include "sim_optical_port.h"
 #include "sim_profile.h"
+#include "sim_serial.h"
+
+#include <ev.h>
+
+/* ---- the paced queue (docs/optical.md 1: 10 bit times per byte at 8N1) ---- */
+
+static void no_rx(void *ctx, const uint8_t *b, size_t n, uint64_t now_us)
+{
+    (void)ctx;
+    (void)b;
+    (void)n;
+    (void)now_us;
+}
+
+/* Queue n bytes (after the rate change to baud2 when n2 > 0: n2 more bytes
+ * at baud2) and read them on the PTY's client side; returns the seconds
+ * from the send to the last byte read. */
+static double paced_read(size_t n, size_t n2, uint32_t baud2)
+{
+    char link[64], err[300];
+    snprintf(link, sizeof link, "/tmp/test_optical_port.%d.pty", (int)getpid());
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    sim_serial_cfg sc = {.pty_path = link, .baud = 9600, .rx = no_rx, .who = "t"};
+    sim_serial *s = sim_serial_open(loop, &sc, err, sizeof err);
+    ck_assert_msg(s != NULL, "%s", err);
+    int fd = open(link, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+    ck_assert_int_ge(fd, 0);
+    static uint8_t bytes[4096];
+    memset(bytes, 0x5A, sizeof bytes);
+    uint64_t t0 = sim_now_us(), last = t0;
+    ck_assert_uint_eq(sim_serial_send(s, bytes, n), 0);
+    if (n2) {
+        sim_serial_set_baud(s, baud2); /* paces what is queued after the n bytes */
+        ck_assert_uint_eq(sim_serial_send(s, bytes, n2), 0);
+    }
+    size_t got = 0;
+    while (got < n + n2 && sim_now_us() - t0 < 10000000u) {
+        ev_run(loop, EVRUN_NOWAIT);
+        uint8_t buf[512];
+        ssize_t r = read(fd, buf, sizeof buf);
+        if (r > 0) {
+            got += (size_t)r;
+            last = sim_now_us();
+        } else {
+            usleep(500);
+        }
+    }
+    ck_assert_uint_eq(got, n + n2);
+    ck_assert_uint_eq(sim_serial_queued(s), 0);
+    close(fd);
+    sim_serial_close(s);
+    ev_loop_destroy(loop);
+    return (double)(last - t0) / 1e6;
+}
+
+START_TEST(test_wire_time)
+{
+    ck_assert_uint_eq(sim_serial_wire_us(2585, 9600, 10), 2692708); /* ET16 at 9600 8N1 */
+    ck_assert_uint_eq(sim_serial_wire_us(96, 9600, 11), 110000);   /* 8E1: 11 bit times */
+    ck_assert_uint_eq(sim_serial_wire_us(5, 0, 10), 0);
+}
+END_TEST
+
+/* 480 bytes at 9600 8N1 are 0.5 s on the wire; each byte may leave up to
+ * 1 ms early, so >= 0.49 s; the upper bound is generous (a loaded machine
+ * is late, never early). */
+START_TEST(test_queue_paces_at_the_baud)
+{
+    double t = paced_read(480, 0, 0);
+    ck_assert_msg(t >= 0.49 && t < 3.0, "480 bytes at 9600 took %.3f s", t);
+}
+END_TEST
+
+/* A rate change paces only what is queued after it: 96 bytes at 9600
+ * (0.1 s) then 192 at 19200 (0.1 s) = 0.2 s, not 0.3 s (all at 9600). */
+START_TEST(test_rate_change_applies_after_the_queued_bytes)
+{
+    double t = paced_read(96, 192, 19200);
+    ck_assert_msg(t >= 0.19 && t < 0.28, "96 @ 9600 + 192 @ 19200 took %.3f s", t);
+}
+END_TEST
 
 static void load_shipped(sim_profile *p, const char *name)
 {
@@ -172,6 +257,12 @@ int main(void)
     tcase_add_test(tc, test_every_option_reaches_the_cfg);
     tcase_add_test(tc, test_bad_optical_objects_name_the_field);
     tcase_add_test(tc, test_parse_key20);
+    TCase *pace = tcase_create("pacing");
+    tcase_set_timeout(pace, 30);
+    tcase_add_test(pace, test_wire_time);
+    tcase_add_test(pace, test_queue_paces_at_the_baud);
+    tcase_add_test(pace, test_rate_change_applies_after_the_queued_bytes);
+    suite_add_tcase(s, pace);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -25,6 +25,7 @@
 #include "sim_port.h"
 #include "sim_portmodem.h"
 #include "sim_profile.h"
+#include "sim_station.h"
 
 /* ---- fake adapter ---- */
 typedef struct {
@@ -65,8 +66,9 @@ static int fake_rts(void *ctx, bool on)
 /* ---- a meter on a --uart port that is really a PTY slave ---- */
 typedef struct {
     struct ev_loop *loop;
-    sim_profile prof;
-    sim_meter *m;
+    sim_config_meter sec;
+    sim_station *st;
+    sim_meter *m;                /* the station's meter and port */
     sim_port *port;
     int master;                  /* the "module" end of the wire */
     char slave[128];
@@ -85,42 +87,38 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
 }
 
+/* One station ("pm", the guide's example meter) on a UART (the slave of a
+ * PTY pair: plain termios) or on a PTY. */
 static void rig_open(rig *r, bool as_uart)
 {
     char err[400];
     memset(r, 0, sizeof *r);
     r->loop = ev_loop_new(EVFLAG_AUTO);
     ck_assert_ptr_nonnull(r->loop);
-    ck_assert_msg(sim_profile_load(&r->prof, FIXTURES_DIR "/meters/guide-example.json", err, sizeof err) == 0,
-                  "%s", err);
-    sim_meter_cfg mc;
-    memset(&mc, 0, sizeof mc);
-    mc.profile = &r->prof;
-    mc.has_seq_start = true;
-    mc.seq_start = 1000;
-    mc.seed = 7;
-    mc.speed = 1.0;
-    mc.policy = r->prof.policy;
-    mc.name = "pm";
-    r->m = sim_meter_new(&mc, sim_now_us() / 1000u, err, sizeof err);
-    ck_assert_msg(r->m != NULL, "%s", err);
-    r->log = open_memstream(&r->logbuf, &r->loglen);
-    ck_assert_ptr_nonnull(r->log);
-    char pty_link[128];
-    snprintf(pty_link, sizeof pty_link, "/tmp/test_port_modem.%d.pty", (int)getpid());
-    sim_port_cfg pc = {.name = "pm", .verbose = 1, .log = r->log};
+    sim_config_meter *sec = &r->sec;
+    snprintf(sec->name, sizeof sec->name, "pm");
+    snprintf(sec->profile, sizeof sec->profile, "%s", FIXTURES_DIR "/meters/guide-example.json");
+    sec->has_seq_start = true;
+    sec->seq_start = 1000;
+    sec->has_seed = true;
+    sec->seed = 7;
     r->master = -1;
     if (as_uart) {
         r->master = posix_openpt(O_RDWR | O_NOCTTY);
         ck_assert_int_ge(r->master, 0);
         ck_assert(grantpt(r->master) == 0 && unlockpt(r->master) == 0);
         ck_assert(ptsname_r(r->master, r->slave, sizeof r->slave) == 0);
-        pc.uart = r->slave;
+        snprintf(sec->uart, sizeof sec->uart, "%s", r->slave);
     } else {
-        pc.pty_path = pty_link;
+        snprintf(sec->pty, sizeof sec->pty, "/tmp/test_port_modem.%d.pty", (int)getpid());
     }
-    r->port = sim_port_open(r->loop, r->m, &pc, err, sizeof err);
-    ck_assert_msg(r->port != NULL, "%s", err);
+    r->st = sim_station_new(sec, 0, sim_now_us() / 1000u, err, sizeof err);
+    ck_assert_msg(r->st != NULL, "%s", err);
+    r->log = open_memstream(&r->logbuf, &r->loglen);
+    ck_assert_ptr_nonnull(r->log);
+    ck_assert_msg(sim_station_open(r->st, r->loop, 1, r->log, err, sizeof err) == 0, "%s", err);
+    r->m = sim_station_meter(r->st);
+    r->port = sim_station_port(r->st);
     r->io = (sim_modem_port){fake_get, fake_dtr, fake_rts, &r->fake};
     /* a 1 ms tick so the loop always wakes up while a test waits */
     ev_timer_init(&r->tick, on_tick, 0.001, 0.001);
@@ -130,9 +128,7 @@ static void rig_open(rig *r, bool as_uart)
 static void rig_close(rig *r)
 {
     ev_timer_stop(r->loop, &r->tick);
-    sim_port_close(r->port);
-    sim_meter_free(r->m);
-    sim_profile_free(&r->prof);
+    sim_station_free(r->st);
     if (r->master >= 0)
         close(r->master);
     fclose(r->log);
@@ -160,11 +156,11 @@ static void spin_until_polls(rig *r, const sim_portmodem *pm, unsigned samples, 
 
 /* Run the loop until the meter's line state equals want (or 2 s: a generous
  * bound, the debounce needs ~10 ms). Returns the elapsed ms, or -1. */
-static long spin_until_line(rig *r, const char *line, bool want)
+static long spin_until_line(rig *r, sim_meter_line line, bool want)
 {
     uint64_t t0 = sim_now_us();
     while (sim_now_us() - t0 < 2000000u) {
-        if (sim_meter_line_state(r->m, line) == want)
+        if (sim_meter_line_on(r->m, line) == want)
             return (long)((sim_now_us() - t0) / 1000u);
         ev_run(r->loop, EVRUN_ONCE);
     }
@@ -174,10 +170,9 @@ static long spin_until_line(rig *r, const char *line, bool want)
 static sim_portmodem *attach(rig *r, const sim_modem_cfg *cfg)
 {
     char err[300];
-    sim_portmodem *pm = sim_portmodem_attach(r->port, cfg, &r->io, err, sizeof err);
-    ck_assert_msg(pm != NULL, "%s", err);
-    ck_assert_ptr_eq(sim_port_get_modem(r->port), pm);
-    return pm;
+    ck_assert_msg(sim_station_attach_modem(r->st, cfg, &r->io, err, sizeof err) == 0, "%s", err);
+    ck_assert_ptr_nonnull(sim_station_modem(r->st));
+    return sim_station_modem(r->st);
 }
 
 /* Sensed lines: transceiver on CTS, ENABLE on DSR inverted (as wired
@@ -204,27 +199,29 @@ START_TEST(test_sensed_levels_are_line_events)
     const sim_meter_counters *mc = sim_meter_counters_get(r.m);
     /* the initial levels are reported once each */
     ck_assert_uint_eq(mc->line_events, 2);
-    ck_assert(sim_meter_line_state(r.m, "transceiver"));
-    ck_assert(sim_meter_line_state(r.m, "enable"));
+    ck_assert(sim_meter_line_on(r.m, SIM_METER_TRANSCEIVER));
+    ck_assert(sim_meter_line_on(r.m, SIM_METER_ENABLE));
     ck_assert_uint_eq(mc->transceiver_off_events, 0);
 
     /* transceiver supply off: the meter stops hearing the module */
     r.fake.signals = 0;
-    long ms = spin_until_line(&r, "transceiver", false);
+    long ms = spin_until_line(&r, SIM_METER_TRANSCEIVER, false);
     ck_assert_msg(ms >= 0, "transceiver off never reached the meter");
     ck_assert_uint_eq(mc->transceiver_off_events, 1);
-    ck_assert(sim_meter_line_state(r.m, "enable")); /* DSR still low: enable stays on */
+    ck_assert(sim_meter_line_on(r.m, SIM_METER_ENABLE)); /* DSR still low: enable stays on */
     const uint8_t req[] = {0x00, 0x05, 0x30, 0x00, 0x01, 0x02, 0x03};
     ck_assert_int_eq((int)write(r.master, req, sizeof req), (int)sizeof req);
-    spin(&r, 30);
     const sim_line_counters *lc = &sim_port_line(r.port)->c;
+    uint64_t t0 = sim_now_us(); /* 2 s bound: a loaded machine reads late, never early */
+    while (lc->deaf_bytes + lc->bytes_rx < sizeof req && sim_now_us() - t0 < 2000000u)
+        ev_run(r.loop, EVRUN_ONCE);
     ck_assert_uint_eq(lc->deaf_bytes, sizeof req);
     ck_assert_uint_eq(lc->bytes_rx, 0);
 
     /* DSR asserted = ENABLE off (inverted); transceiver back on */
     r.fake.signals = SIM_MODEM_DSR | SIM_MODEM_CTS;
-    ck_assert_int_ge(spin_until_line(&r, "enable", false), 0);
-    ck_assert_int_ge(spin_until_line(&r, "transceiver", true), 0);
+    ck_assert_int_ge(spin_until_line(&r, SIM_METER_ENABLE, false), 0);
+    ck_assert_int_ge(spin_until_line(&r, SIM_METER_TRANSCEIVER, true), 0);
     ck_assert_uint_eq(mc->enable_off_events, 1);
     ck_assert_uint_eq(mc->line_events, 5); /* 2 initial + transceiver off + (enable off, transceiver on) */
     fflush(r.log);
@@ -252,7 +249,7 @@ START_TEST(test_one_sample_glitch_is_not_an_event)
     ck_assert_uint_ge(m->c.bounces, 1);
     ck_assert_uint_eq(sim_meter_counters_get(r.m)->transceiver_off_events, 0);
     ck_assert_uint_eq(sim_meter_counters_get(r.m)->line_events, 1); /* the initial report only */
-    ck_assert(sim_meter_line_state(r.m, "transceiver"));
+    ck_assert(sim_meter_line_on(r.m, SIM_METER_TRANSCEIVER));
     rig_close(&r);
 }
 END_TEST
@@ -265,17 +262,17 @@ START_TEST(test_failing_adapter_holds_levels)
     sim_modem_cfg cfg = sense_cfg();
     sim_portmodem *pm = attach(&r, &cfg);
     spin(&r, 20);
-    ck_assert(sim_meter_line_state(r.m, "transceiver"));
+    ck_assert(sim_meter_line_on(r.m, SIM_METER_TRANSCEIVER));
     r.fake.fail_get = true;
     r.fake.signals = 0; /* would be "off", but nothing can be read */
     spin_until_polls(&r, pm, 0, 4);
-    ck_assert(sim_meter_line_state(r.m, "transceiver"));
+    ck_assert(sim_meter_line_on(r.m, SIM_METER_TRANSCEIVER));
     ck_assert_uint_eq(sim_meter_counters_get(r.m)->transceiver_off_events, 0);
     ck_assert_uint_ge(sim_portmodem_modem(pm)->c.port_errors, 2);
     fflush(r.log);
     ck_assert_msg(strstr(r.logbuf, "modem lines failed") != NULL, "log: %s", r.logbuf);
     r.fake.fail_get = false;
-    ck_assert_int_ge(spin_until_line(&r, "transceiver", false), 0);
+    ck_assert_int_ge(spin_until_line(&r, SIM_METER_TRANSCEIVER, false), 0);
     fflush(r.log);
     ck_assert_msg(strstr(r.logbuf, "readable again") != NULL, "log: %s", r.logbuf);
     rig_close(&r);
@@ -313,7 +310,7 @@ START_TEST(test_board_reset_and_power_commands)
     ck_assert(!r.fake.dtr);
     ck_assert(r.fake.rts);
     char err[300], rep[4096];
-    sim_control *c = sim_control_new(r.loop, NULL, &r.port, 1, err, sizeof err);
+    sim_control *c = sim_control_new(r.loop, NULL, &r.st, 1, err, sizeof err);
     ck_assert_msg(c != NULL, "%s", err);
 
     uint64_t t0 = sim_now_us();
@@ -367,7 +364,7 @@ START_TEST(test_unwired_output_and_no_modem_are_errors)
     rig r;
     rig_open(&r, true);
     char err[300], rep[4096];
-    sim_control *c = sim_control_new(r.loop, NULL, &r.port, 1, err, sizeof err);
+    sim_control *c = sim_control_new(r.loop, NULL, &r.st, 1, err, sizeof err);
     ck_assert_msg(c != NULL, "%s", err);
     ck_assert(!exec(c, "{\"cmd\":\"board_reset\"}", rep, sizeof rep));
     ck_assert_msg(strstr(rep, "no modem lines"), "%s", rep);
@@ -378,7 +375,7 @@ START_TEST(test_unwired_output_and_no_modem_are_errors)
     ck_assert_msg(strstr(rep, "--power-line"), "%s", rep);
     ck_assert_uint_eq(r.fake.dtr_calls + r.fake.rts_calls, 0); /* never touched DTR/RTS */
     /* a second attach is refused */
-    ck_assert_ptr_null(sim_portmodem_attach(r.port, &cfg, &r.io, err, sizeof err));
+    ck_assert_int_eq(sim_station_attach_modem(r.st, &cfg, &r.io, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "already"), "%s", err);
     sim_control_free(c);
     rig_close(&r);
@@ -391,11 +388,10 @@ START_TEST(test_pty_port_refused)
     rig_open(&r, false);
     char err[300], rep[4096];
     sim_modem_cfg cfg = out_cfg();
-    ck_assert_ptr_null(sim_portmodem_attach(r.port, &cfg, &r.io, err, sizeof err));
+    ck_assert_int_eq(sim_station_attach_modem(r.st, &cfg, &r.io, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "modem lines need --uart"), "%s", err);
-    ck_assert_ptr_null(sim_port_get_modem(r.port));
     ck_assert_uint_eq(r.fake.dtr_calls + r.fake.rts_calls, 0);
-    sim_control *c = sim_control_new(r.loop, NULL, &r.port, 1, err, sizeof err);
+    sim_control *c = sim_control_new(r.loop, NULL, &r.st, 1, err, sizeof err);
     ck_assert_msg(c != NULL, "%s", err);
     ck_assert(!exec(c, "{\"cmd\":\"board_reset\"}", rep, sizeof rep));
     ck_assert_msg(strstr(rep, "needs --uart"), "%s", rep);
@@ -411,9 +407,8 @@ START_TEST(test_bad_cfg_refused_without_driving)
     char err[300];
     sim_modem_cfg cfg = out_cfg();
     cfg.out[SIM_MODEM_OUT_POWER].pin = SIM_MODEM_PIN_DTR; /* both on DTR */
-    ck_assert_ptr_null(sim_portmodem_attach(r.port, &cfg, &r.io, err, sizeof err));
+    ck_assert_int_eq(sim_station_attach_modem(r.st, &cfg, &r.io, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "same pin"), "%s", err);
-    ck_assert_ptr_null(sim_port_get_modem(r.port));
     ck_assert_uint_eq(r.fake.dtr_calls + r.fake.rts_calls, 0);
     rig_close(&r);
 }
@@ -428,10 +423,8 @@ START_TEST(test_close_releases_running_pulse)
     char err[200];
     ck_assert_int_eq(sim_portmodem_pulse(pm, SIM_MODEM_OUT_RESET, 10000, err, sizeof err), 0);
     ck_assert(r.fake.dtr);
-    sim_port_close(r.port); /* frees the modem lines: the board is let out of reset */
-    r.port = NULL;
+    rig_close(&r); /* the station frees its modem lines: the board is let out of reset */
     ck_assert(!r.fake.dtr);
-    rig_close(&r);
 }
 END_TEST
 

@@ -222,11 +222,11 @@ START_TEST(test_runner_due_in_order_once)
     ck_assert(sim_scenario_done(s));
     ck_assert_int_eq(sim_scenario_next_at(s), INT64_MAX);
     char line[256];
-    sim_step_format(due[1], line, sizeof line);
+    sim_scenario_step_format(due[1], line, sizeof line);
     ck_assert_str_eq(line, "t=15.000s clock utc_ms=1800000000000");
     sim_scenario_rewind(s);
     ck_assert_uint_eq(sim_scenario_due(s, 100000, due, 8), 7);
-    sim_step_format(due[1], line, sizeof line);
+    sim_scenario_step_format(due[1], line, sizeof line);
     ck_assert_str_eq(line, "t=2.000s fault flip dir=both rate=0.01 count=5");
     sim_scenario_free(s);
 }
@@ -359,6 +359,86 @@ static uint64_t run_field_day(uint64_t seed)
     return h;
 }
 
+/* fixtures/scenarios/README.md documents every kind of the three family
+ * tables with every parameter it takes (in its row or in the section's
+ * "Common parameters"), and names no kind the tables do not have. */
+static char *read_text(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    ck_assert_ptr_nonnull(fp);
+    static char buf[1 << 17];
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* The text from the "## " heading before at up to at. */
+static const char *section_start(const char *doc, const char *at)
+{
+    const char *best = doc;
+    for (const char *h = strstr(doc, "\n## "); h && h < at; h = strstr(h + 1, "\n## "))
+        best = h;
+    return best;
+}
+
+static bool in_line(const char *line, size_t len, const char *needle)
+{
+    size_t nl = strlen(needle);
+    for (size_t i = 0; i + nl <= len; i++)
+        if (memcmp(line + i, needle, nl) == 0)
+            return true;
+    return false;
+}
+
+static const struct {
+    const char *heading;
+    const sim_spec_family *(*family)(void);
+} DOC_SECTIONS[] = {
+    {"## Line faults", sim_fault_family},
+    {"## Transceiver models", sim_fault_family},
+    {"## Protocol faults", sim_pfault_family},
+    {"## Glitches", sim_glitch_family},
+};
+
+START_TEST(test_readme_matches_family_tables)
+{
+    const char *doc = read_text(FIXTURES_DIR "/scenarios/README.md");
+    const sim_spec_family *fams[] = {sim_fault_family(), sim_pfault_family(), sim_glitch_family()};
+    for (size_t f = 0; f < 3; f++)
+        for (size_t k = 0; k < fams[f]->n_kinds; k++) {
+            const sim_spec_kind *kd = sim_spec_kind_at(fams[f], (int)k);
+            char row[96];
+            snprintf(row, sizeof row, "\n| `%s` |", kd->name);
+            const char *r = strstr(doc, row);
+            ck_assert_msg(r != NULL, "README.md: no row for %s %s", fams[f]->what, kd->name);
+            size_t rlen = strcspn(r + 1, "\n") + 1;
+            const char *sec = section_start(doc, r);
+            const char *common = strstr(sec, "Common parameters:");
+            size_t clen = common && common < r ? strcspn(common, "|") : 0;
+            for (size_t i = 0; i < fams[f]->n_params; i++) {
+                if (!(kd->params & (1u << i)))
+                    continue;
+                char p[64];
+                snprintf(p, sizeof p, "`%s`", fams[f]->params[i].key);
+                ck_assert_msg(in_line(r, rlen, p) || (clen && in_line(common, clen, p)),
+                              "README.md: %s %s takes %s, not documented", fams[f]->what, kd->name, p);
+            }
+        }
+    for (size_t i = 0; i < sizeof DOC_SECTIONS / sizeof DOC_SECTIONS[0]; i++) {
+        const char *sec = strstr(doc, DOC_SECTIONS[i].heading);
+        ck_assert_msg(sec != NULL, "README.md: no section %s", DOC_SECTIONS[i].heading);
+        const char *end = strstr(sec + 1, "\n## ");
+        for (const char *r = strstr(sec, "\n| `"); r && (!end || r < end); r = strstr(r + 1, "\n| `")) {
+            char name[64];
+            ck_assert_int_eq(sscanf(r, "\n| `%63[^`]`", name), 1);
+            ck_assert_msg(sim_spec_kind_index(DOC_SECTIONS[i].family(), name) >= 0,
+                          "README.md %s: \"%s\" is no kind of the table", DOC_SECTIONS[i].heading, name);
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_field_day_deterministic_for_seed)
 {
     uint64_t a = run_field_day(0), b = run_field_day(0), c = run_field_day(12345);
@@ -379,6 +459,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_fault_set_control_commands);
     tcase_add_test(tc, test_fault_set_line_wiring);
     tcase_add_test(tc, test_field_day_deterministic_for_seed);
+    tcase_add_test(tc, test_readme_matches_family_tables);
     suite_add_tcase(s, tc);
     return s;
 }

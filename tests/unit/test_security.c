@@ -171,7 +171,8 @@ START_TEST(test_encrypted_detection_and_response)
     ck_assert_uint_eq(x.rx_seq, 0x77635B91);
     /* Response: encrypted with the continued keystream, digest on plain. */
     const uint8_t resp[] = {0x00, 0x00, 0x02, 0xAA, 0xBB};
-    size_t rn = sim_sec_seal(&x, resp, sizeof resp, out, sizeof out);
+    size_t rn;
+    ck_assert_int_eq(sim_sec_seal(&x, resp, sizeof resp, out, sizeof out, &rn), SIM_SEC_SEALED);
     ck_assert_uint_eq(rn, 2 + sizeof resp + 8);
     ck_assert_uint_eq(mep_get_be16(out), sizeof resp + 8);
     /* Client side: same packet key, decrypt request then response. */
@@ -326,10 +327,18 @@ START_TEST(test_seal_limits)
     uint8_t big[MEP_MAX_BODY], out[MEP_MAX_FRAME];
     memset(big, 0, sizeof big);
     /* 468 + 8 = 476: the largest body */
-    ck_assert_uint_eq(sim_sec_seal(&x, big, 468, out, sizeof out), 478);
-    ck_assert_uint_eq(sim_sec_seal(&x, big, 469, out, sizeof out), 0);
-    ck_assert_uint_eq(sim_sec_seal(&x, big, 0, out, sizeof out), 0);
-    ck_assert_uint_eq(sim_sec_seal(&x, big, 10, out, 19), 0);
+    size_t n = 99;
+    ck_assert_int_eq(sim_sec_seal(&x, big, 468, out, sizeof out, &n), SIM_SEC_SEALED);
+    ck_assert_uint_eq(n, 478);
+    /* each refusal says why and leaves no frame: the caller tells "too long"
+     * (a bug upstream) from "nothing to send" */
+    ck_assert_int_eq(sim_sec_seal(&x, big, 469, out, sizeof out, &n), SIM_SEC_SEAL_TOO_LONG);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(sim_sec_seal(&x, big, 0, out, sizeof out, &n), SIM_SEC_SEAL_EMPTY);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(sim_sec_seal(&x, big, 10, out, 19, &n), SIM_SEC_SEAL_NO_ROOM);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_str_eq(sim_sec_seal_name(SIM_SEC_SEAL_TOO_LONG), "body too long");
 }
 END_TEST
 

@@ -1,0 +1,103 @@
+/* sim_station: one emulated meter with everything it has.
+ *
+ * A station is built from one meter section of the configuration
+ * (sim_config_meter) and owns: the meter's profile and sim_meter (mep/), its
+ * MEP port (io/sim_port), its optical port when it has an optical line
+ * (io/sim_optical_port, separate PTY/UART or shared with the MEP line,
+ * docs/optical.md 6), the TLS server (mep/sim_tls, created on the first TLS
+ * frame), the fault set (faults/sim_fault_set: line faults, protocol faults,
+ * glitches), the scenario runner on a libev timer, and the HIL modem lines
+ * of a --uart port (io/sim_portmodem). The station wires the parts
+ * together through their hook tables: the port hands bytes and line events
+ * up, the meter returns whole replies, and no part owns another.
+ *
+ * The control socket, the live display and mepsim_main.c address meters
+ * only through stations. Getters never create anything: a part that does
+ * not exist (yet) is NULL.
+ */
+#ifndef SIM_STATION_H
+#define SIM_STATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "sim_config.h"
+#include "sim_fault_set.h"
+#include "sim_meter.h"
+#include "sim_optical_port.h"
+#include "sim_port.h"
+#include "sim_portmodem.h"
+#include "sim_tls.h"
+
+struct ev_loop;
+typedef struct sim_station sim_station;
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+/* Build the station of config section sec (kept by pointer: it must outlive
+ * the station) at wall time now_ms: profile, scenario file, meter. Touches no
+ * device, so a bad profile fails before any PTY symlink exists. index is the
+ * section's position in the config. NULL with a message in err. */
+sim_station *sim_station_new(const sim_config_meter *sec, size_t index, uint64_t now_ms, char *err,
+                             size_t errlen);
+/* Open the station's lines on loop: the MEP port, its modem lines, the
+ * optical port (separate, or shared on Gen 2/3), and start a scenario given
+ * with --scenario. verbose: 0, 1 (-v), 2 (-vv); log lines go to log (stderr
+ * when NULL). Prints one line per opened device on stdout. -1 with a message. */
+int sim_station_open(sim_station *s, struct ev_loop *loop, int verbose, FILE *log, char *err, size_t errlen);
+/* Attach HIL modem lines to the station's --uart port (sim_station_open
+ * does this for a section with modem options); iface NULL = the port's own
+ * device, a test passes a fake adapter. -1 with a message (PTY, lines
+ * already attached, bad cfg, adapter refused). */
+int sim_station_attach_modem(sim_station *s, const sim_modem_cfg *cfg, const sim_modem_port *iface, char *err,
+                             size_t errlen);
+/* Close every line (PTY symlinks removed) and free everything. NULL is fine. */
+void sim_station_free(sim_station *s);
+
+/* ---- identity ------------------------------------------------------------ */
+
+const char *sim_station_name(const sim_station *s);       /* the meter section's name */
+size_t sim_station_index(const sim_station *s);           /* position in the config, 0-based */
+
+/* ---- parts (NULL when the part does not exist, or not yet) ---------------- */
+
+sim_meter *sim_station_meter(sim_station *s);
+sim_port *sim_station_port(sim_station *s);               /* the MEP line (after sim_station_open) */
+sim_optical_port *sim_station_optical(sim_station *s);    /* NULL when the meter has no optical line */
+sim_tls *sim_station_tls(sim_station *s);                 /* NULL until the first TLS frame */
+sim_fault_set *sim_station_faults(sim_station *s);        /* line + protocol faults + glitches */
+sim_portmodem *sim_station_modem(sim_station *s);         /* NULL unless UART modem lines are configured */
+
+/* ---- operations -------------------------------------------------------- */
+
+/* After a control command changed the meter (load, clock, speed,
+ * registers): re-arm the timers, book energy, let the port send what became
+ * due. */
+void sim_station_kick(sim_station *s);
+
+/* Board-line event from a firmware or the modem lines
+ * (docs/module-behaviour.md 2): the transceiver's power or the meter's
+ * ENABLE went on/off. The level is kept once, in the meter
+ * (sim_meter_line_on); the fault set's transceiver models are told too. */
+typedef enum { SIM_STATION_LINE_TRANSCEIVER, SIM_STATION_LINE_ENABLE } sim_station_line;
+void sim_station_line_event(sim_station *s, sim_station_line which, bool on);
+/* The same, stamped with when it happened (monotonic us, not after now):
+ * modem-line sensing reports when a level was first seen. */
+void sim_station_line_event_at(sim_station *s, sim_station_line which, bool on, uint64_t at_us);
+
+/* Scenario runner (control command "scenario"): action "load" (path
+ * required: validate strictly, then start), "start" (clear every fault and
+ * glitch, rewind, run), "stop" (stop and clear faults), "status". Returns
+ * a new JSON reply object {"ok":...}. */
+json_t *sim_station_scenario(sim_station *s, const char *action, const char *path);
+
+/* Add this station's scenario progress and TLS state to a control "status"
+ * entry (a JSON object). TLS reads "idle" with zero counters before the
+ * first TLS frame. */
+void sim_station_status(sim_station *s, json_t *entry);
+
+#endif

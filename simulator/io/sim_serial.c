@@ -1,0 +1,433 @@
+/* sim_serial: one serial line's device (PTY or UART), its read watcher, its
+ * paced transmit queue and the log formatter; see sim_serial.h. */
+#define _GNU_SOURCE 1 /* cfmakeraw */
+#include "sim_serial.h"
+#include "sim_line.h"
+#include "sim_pty.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <libserialport.h>
+
+/* Room of the paced queue: the longest optical reply packet with its ACK
+ * (docs/optical.md 3: packets up to 8 KiB are negotiable) several times over. */
+#define SERIAL_QUEUE 32768u
+/* Paced bytes may leave up to this long before their stop bit ends, and a
+ * running transmission wakes at most this often (as the MEP line core,
+ * mep/sim_line.h SIM_LINE_EARLY_US / SIM_LINE_MIN_WAKE_US). */
+#define SERIAL_EARLY_US SIM_LINE_EARLY_US
+#define SERIAL_MIN_WAKE_US SIM_LINE_MIN_WAKE_US
+#define SERIAL_NO_SWITCH UINT64_MAX
+
+struct sim_serial {
+    struct ev_loop *loop;
+    sim_serial_cfg cfg;
+    char who[96];
+    char path[512];      /* symlink or UART path */
+    char device[256];    /* /dev/pts/N or UART path */
+    bool is_pty, is_termios;
+    int fd, slave_fd;    /* the slave is kept open so the master never sees EIO */
+    struct sp_port *sp;
+    FILE *log;
+    uint32_t baud;       /* device rate and pacing rate of new transmissions */
+    uint32_t pace_baud;  /* pacing rate of the bytes now queued */
+    unsigned bits;
+    ev_io rio;
+    ev_timer timer;
+    /* paced queue: a ring, allocated on first use */
+    uint8_t *q;
+    size_t q_head, q_len;
+    uint64_t base_us;    /* start of the first byte counted in base_n */
+    uint64_t base_n;     /* bytes sent since base_us */
+    uint64_t switch_n;   /* at this base_n the pacing rate becomes baud (SERIAL_NO_SWITCH: none) */
+    uint64_t last_emit_us;
+};
+
+uint64_t sim_serial_wire_us(size_t n, uint32_t baud, unsigned bits)
+{
+    return baud ? (uint64_t)n * bits * 1000000u / baud : 0;
+}
+
+void sim_serial_log_line(FILE *f, const char *who, const char *msg)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    fprintf(f ? f : stderr, "%02d:%02d:%02d.%03ld %s%s%s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
+            ts.tv_nsec / 1000000L, who ? who : "", who ? " " : "", msg);
+    fflush(f ? f : stderr);
+}
+
+void sim_serial_log(sim_serial *s, const char *msg) { sim_serial_log_line(s->log, s->who, msg); }
+
+static speed_t speed_const(uint32_t baud)
+{
+    switch (baud) {
+    case 300: return B300;
+    case 600: return B600;
+    case 1200: return B1200;
+    case 2400: return B2400;
+    case 4800: return B4800;
+    case 9600: return B9600;
+    case 19200: return B19200;
+    case 38400: return B38400;
+    case 57600: return B57600;
+    case 115200: return B115200;
+    default: return 0;
+    }
+}
+
+static void device_baud(sim_serial *s)
+{
+    if (s->is_pty || s->is_termios) {
+        /* cosmetic on a PTY (pacing is what matters), but lets a client see it */
+        struct termios t;
+        int fd = s->is_pty ? s->slave_fd : s->fd;
+        speed_t c = speed_const(s->baud);
+        if (c && tcgetattr(fd, &t) == 0 && cfgetospeed(&t) != c) {
+            cfsetspeed(&t, c);
+            tcsetattr(fd, TCSANOW, &t);
+        }
+    } else if (s->sp && sp_set_baudrate(s->sp, (int)s->baud) != SP_OK) {
+        char msg[300];
+        char *e = sp_last_error_message();
+        snprintf(msg, sizeof msg, "cannot set %u baud on %s: %s", (unsigned)s->baud, s->device, e ? e : "error");
+        if (e)
+            sp_free_error_message(e);
+        sim_serial_log(s, msg);
+    }
+}
+
+size_t sim_serial_write(sim_serial *s, const uint8_t *b, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(s->fd, b, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return n; /* nobody reading (PTY buffer full) or device gone */
+        }
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* ---- paced queue --------------------------------------------------------- */
+
+static uint64_t byte_done_us(const sim_serial *s, uint64_t k)
+{
+    return s->base_us + sim_serial_wire_us((size_t)(k + 1), s->pace_baud, s->bits);
+}
+
+static void pace_arm(sim_serial *s, uint64_t now)
+{
+    ev_timer_stop(s->loop, &s->timer);
+    if (!s->q_len)
+        return;
+    uint64_t t = byte_done_us(s, s->base_n) - SERIAL_EARLY_US;
+    if (s->base_n > 0 && t < s->last_emit_us + SERIAL_MIN_WAKE_US)
+        t = s->last_emit_us + SERIAL_MIN_WAKE_US;
+    double delay = t > now ? (double)(t - now) / 1e6 : 0.0;
+    ev_now_update(s->loop);
+    ev_timer_set(&s->timer, delay, 0.0);
+    ev_timer_start(s->loop, &s->timer);
+}
+
+/* The bytes queued before a rate change are out: what follows is paced at
+ * the new rate, from the end of the last byte. */
+static void pace_switch(sim_serial *s)
+{
+    if (s->switch_n == SERIAL_NO_SWITCH || s->base_n < s->switch_n)
+        return;
+    if (s->base_n)
+        s->base_us = byte_done_us(s, s->base_n - 1);
+    s->base_n = 0;
+    s->pace_baud = s->baud;
+    s->switch_n = SERIAL_NO_SWITCH;
+}
+
+static void pace_run(sim_serial *s, uint64_t now)
+{
+    uint8_t out[512];
+    size_t n = 0;
+    pace_switch(s);
+    while (s->q_len && byte_done_us(s, s->base_n) <= now + SERIAL_EARLY_US) {
+        out[n++] = s->q[s->q_head];
+        s->q_head = (s->q_head + 1) % SERIAL_QUEUE;
+        s->q_len--;
+        s->base_n++;
+        pace_switch(s);
+        if (n == sizeof out) {
+            sim_serial_write(s, out, n);
+            n = 0;
+        }
+    }
+    if (n)
+        sim_serial_write(s, out, n);
+    if (n || s->q_len)
+        s->last_emit_us = now;
+    pace_arm(s, now);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    pace_run(w->data, sim_now_us());
+}
+
+size_t sim_serial_send(sim_serial *s, const uint8_t *b, size_t n)
+{
+    if (!n)
+        return 0;
+    if (!s->q && !(s->q = malloc(SERIAL_QUEUE)))
+        return n;
+    uint64_t now = sim_now_us();
+    if (!s->q_len) {
+        /* idle: the first byte starts now, or when the last one is off the wire */
+        uint64_t free_at = s->base_n ? byte_done_us(s, s->base_n - 1) : s->base_us;
+        s->base_us = free_at > now ? free_at : now;
+        s->base_n = 0;
+        s->pace_baud = s->baud;
+        s->switch_n = SERIAL_NO_SWITCH;
+    }
+    size_t room = SERIAL_QUEUE - s->q_len, take = n < room ? n : room;
+    for (size_t i = 0; i < take; i++)
+        s->q[(s->q_head + s->q_len + i) % SERIAL_QUEUE] = b[i];
+    s->q_len += take;
+    pace_run(s, now);
+    return n - take;
+}
+
+size_t sim_serial_queued(const sim_serial *s) { return s->q_len; }
+
+void sim_serial_set_baud(sim_serial *s, uint32_t baud)
+{
+    if (!baud || baud == s->baud)
+        return;
+    s->baud = baud;
+    if (s->q_len)
+        s->switch_n = s->base_n + s->q_len;
+    else
+        s->pace_baud = baud;
+    device_baud(s);
+}
+
+uint32_t sim_serial_baud(const sim_serial *s) { return s->baud; }
+unsigned sim_serial_bits_per_char(const sim_serial *s) { return s->bits; }
+
+/* ---- reading ------------------------------------------------------------- */
+
+static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)revents;
+    sim_serial *s = w->data;
+    uint8_t buf[512];
+    for (;;) {
+        ssize_t r = read(s->fd, buf, sizeof buf);
+        if (r > 0) {
+            s->cfg.rx(s->cfg.ctx, buf, (size_t)r, sim_now_us());
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        char msg[300];
+        snprintf(msg, sizeof msg, "read from %s failed: %s; line stopped", s->device,
+                 r == 0 ? "end of file" : strerror(errno));
+        sim_serial_log(s, msg);
+        ev_io_stop(loop, w);
+        break;
+    }
+    if (s->cfg.idle)
+        s->cfg.idle(s->cfg.ctx);
+}
+
+/* ---- opening ------------------------------------------------------------- */
+
+static int sp_fail(sim_serial *s, char *err, size_t errlen, const char *what, const char *dev)
+{
+    char *e = sp_last_error_message();
+    snprintf(err, errlen, "%s %s: %s: %s", s->cfg.uart_opt, dev, what, e ? e : "error");
+    if (e)
+        sp_free_error_message(e);
+    if (s->sp) {
+        sp_close(s->sp);
+        sp_free_port(s->sp);
+        s->sp = NULL;
+    }
+    return -1;
+}
+
+/* Devices libserialport does not enumerate (a PTY slave, a tty without a
+ * sysfs entry) are opened with plain termios so a UART option still works. */
+static int open_termios(sim_serial *s, const char *dev, const char *format, char *err, size_t errlen)
+{
+    int fd = open(dev, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s %s: %s", s->cfg.uart_opt, dev, strerror(errno));
+        return -1;
+    }
+    struct termios t;
+    if (tcgetattr(fd, &t) != 0) {
+        snprintf(err, errlen, "%s %s: not a serial device: %s", s->cfg.uart_opt, dev, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    cfmakeraw(&t);
+    t.c_cflag &= ~(tcflag_t)(CSIZE | PARENB | PARODD | CSTOPB | CRTSCTS);
+    static const tcflag_t sizes[] = {CS5, CS6, CS7, CS8};
+    t.c_cflag |= sizes[format[0] - '5'] | CLOCAL | CREAD;
+    if (format[1] == 'E' || format[1] == 'e')
+        t.c_cflag |= PARENB;
+    else if (format[1] == 'O' || format[1] == 'o')
+        t.c_cflag |= PARENB | PARODD;
+    if (format[2] == '2')
+        t.c_cflag |= CSTOPB;
+    speed_t c = speed_const(s->baud);
+    if (c)
+        cfsetspeed(&t, c);
+    if (tcsetattr(fd, TCSANOW, &t) != 0) {
+        snprintf(err, errlen, "%s %s: cannot configure: %s", s->cfg.uart_opt, dev, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    s->fd = fd;
+    s->is_termios = true;
+    return 0;
+}
+
+static int open_uart(sim_serial *s, const char *dev, const char *format, char *err, size_t errlen)
+{
+    snprintf(s->path, sizeof s->path, "%s", dev);
+    snprintf(s->device, sizeof s->device, "%s", dev);
+    if (sp_get_port_by_name(dev, &s->sp) != SP_OK) {
+        s->sp = NULL;
+        return open_termios(s, dev, format, err, errlen);
+    }
+    if (sp_open(s->sp, SP_MODE_READ_WRITE) != SP_OK) {
+        char *e = sp_last_error_message();
+        snprintf(err, errlen, "%s %s: cannot open: %s", s->cfg.uart_opt, dev, e ? e : "error");
+        if (e)
+            sp_free_error_message(e);
+        sp_free_port(s->sp);
+        s->sp = NULL;
+        return -1;
+    }
+    enum sp_parity par = SP_PARITY_NONE;
+    switch (format[1]) {
+    case 'E': case 'e': par = SP_PARITY_EVEN; break;
+    case 'O': case 'o': par = SP_PARITY_ODD; break;
+    case 'M': case 'm': par = SP_PARITY_MARK; break;
+    case 'S': case 's': par = SP_PARITY_SPACE; break;
+    default: break;
+    }
+    if (sp_set_baudrate(s->sp, (int)s->baud) != SP_OK || sp_set_bits(s->sp, format[0] - '0') != SP_OK ||
+        sp_set_parity(s->sp, par) != SP_OK || sp_set_stopbits(s->sp, format[2] - '0') != SP_OK ||
+        sp_set_flowcontrol(s->sp, SP_FLOWCONTROL_NONE) != SP_OK)
+        return sp_fail(s, err, errlen, "cannot configure", dev);
+    int fd = -1;
+    if (sp_get_port_handle(s->sp, &fd) != SP_OK || fd < 0)
+        return sp_fail(s, err, errlen, "no file descriptor", dev);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    s->fd = fd;
+    return 0;
+}
+
+sim_serial *sim_serial_open(struct ev_loop *loop, const sim_serial_cfg *cfg, char *err, size_t errlen)
+{
+    const char *format = cfg->format ? cfg->format : "8N1";
+    unsigned bits = sim_line_format_bits(format);
+    if (!bits) {
+        snprintf(err, errlen, "--format %s: expected data bits 5-8, parity N/E/O/M/S, stop 1/2 (e.g. 8N1)",
+                 format);
+        return NULL;
+    }
+    sim_serial *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->loop = loop;
+    s->cfg = *cfg;
+    s->cfg.pty_opt = cfg->pty_opt ? cfg->pty_opt : "--pty";
+    s->cfg.uart_opt = cfg->uart_opt ? cfg->uart_opt : "--uart";
+    snprintf(s->who, sizeof s->who, "%s", cfg->who ? cfg->who : "");
+    s->cfg.who = s->who;
+    s->log = cfg->log ? cfg->log : stderr;
+    s->fd = s->slave_fd = -1;
+    s->baud = s->pace_baud = cfg->baud ? cfg->baud : 9600;
+    s->switch_n = SERIAL_NO_SWITCH;
+    s->bits = bits;
+    int rc;
+    if (cfg->pty_path) {
+        rc = sim_pty_create(s->cfg.pty_opt, cfg->pty_path, s->device, sizeof s->device, &s->fd, &s->slave_fd,
+                            err, errlen);
+        if (rc == 0) {
+            s->is_pty = true;
+            snprintf(s->path, sizeof s->path, "%s", cfg->pty_path);
+            if (s->baud != 9600)
+                device_baud(s); /* sim_pty_create leaves 9600 8N1 */
+        }
+    } else if (cfg->uart) {
+        rc = open_uart(s, cfg->uart, format, err, errlen);
+    } else {
+        snprintf(err, errlen, "no device: give a PTY path or a UART");
+        rc = -1;
+    }
+    if (rc != 0) {
+        free(s);
+        return NULL;
+    }
+    ev_io_init(&s->rio, on_readable, s->fd, EV_READ);
+    s->rio.data = s;
+    ev_io_start(loop, &s->rio);
+    ev_init(&s->timer, on_timer);
+    s->timer.data = s;
+    return s;
+}
+
+void sim_serial_close(sim_serial *s)
+{
+    if (!s)
+        return;
+    ev_io_stop(s->loop, &s->rio);
+    ev_timer_stop(s->loop, &s->timer);
+    if (s->is_pty) {
+        char target[256];
+        ssize_t n = readlink(s->path, target, sizeof target - 1);
+        if (n >= 0) {
+            target[n] = 0;
+            if (strcmp(target, s->device) == 0)
+                unlink(s->path);
+        }
+        if (s->slave_fd >= 0)
+            close(s->slave_fd);
+        if (s->fd >= 0)
+            close(s->fd);
+    } else if (s->sp) {
+        sp_close(s->sp);
+        sp_free_port(s->sp);
+    } else if (s->fd >= 0) {
+        close(s->fd);
+    }
+    free(s->q);
+    free(s);
+}
+
+bool sim_serial_is_pty(const sim_serial *s) { return s->is_pty; }
+void *sim_serial_sp_handle(sim_serial *s) { return s->sp; }
+int sim_serial_fd(const sim_serial *s) { return s->fd; }
+struct ev_loop *sim_serial_loop(sim_serial *s) { return s->loop; }
+const char *sim_serial_device(const sim_serial *s) { return s->device; }
+const char *sim_serial_path(const sim_serial *s) { return s->path; }

@@ -1,0 +1,78 @@
+/* sim_serial: one serial line's device, for both the MEP port (sim_port)
+ * and the optical port (sim_optical_port).
+ *
+ * Owns: the device life cycle (a PTY symlinked for clients, or a real UART
+ * through libserialport, or plain termios for devices libserialport does
+ * not enumerate), the read watcher on a libev loop that hands received
+ * chunks to its owner, the device's rate and character format, unpaced
+ * writes (for an owner that paces itself, like the MEP line core, which adds
+ * the 117-byte segment pauses of docs/mep.md 4), a paced transmit queue
+ * (bytes leave at the configured baud, bits_per_char bit times each: 10 for
+ * 8N1, 11 for 8N2/8E1, docs/optical.md 1), and the one formatter of
+ * timestamped log lines ("HH:MM:SS.mmm <who> <msg>").
+ */
+#ifndef SIM_SERIAL_H
+#define SIM_SERIAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct ev_loop;
+typedef struct sim_serial sim_serial;
+
+/* Bytes arrived at now_us (monotonic). */
+typedef void (*sim_serial_rx_fn)(void *ctx, const uint8_t *b, size_t n, uint64_t now_us);
+/* The read watcher drained the device (call after a burst of rx). */
+typedef void (*sim_serial_idle_fn)(void *ctx);
+
+typedef struct {
+    const char *pty_opt;          /* option named in PTY messages ("--pty", "--optical-pty") */
+    const char *uart_opt;         /* option named in UART messages ("--uart", "--optical-uart") */
+    const char *pty_path;         /* create a PTY and symlink it here, or */
+    const char *uart;             /* open this serial device */
+    uint32_t baud;                /* device and pacing rate (9600 when 0) */
+    const char *format;           /* "8N1" when NULL (sim_line_format_bits) */
+    const char *who;              /* prefix of log lines ("meter0", "meter0 optical:") */
+    FILE *log;                    /* stderr when NULL */
+    sim_serial_rx_fn rx;          /* required */
+    sim_serial_idle_fn idle;      /* optional */
+    void *ctx;
+} sim_serial_cfg;
+
+/* Open the device and start reading on loop. NULL with a message. */
+sim_serial *sim_serial_open(struct ev_loop *loop, const sim_serial_cfg *cfg, char *err, size_t errlen);
+/* Stop, close, remove the PTY symlink if it still points at our PTY. */
+void sim_serial_close(sim_serial *s);
+
+/* Write now, unpaced. Returns the bytes the device would not take (lost,
+ * as on a wire nobody listens to). */
+size_t sim_serial_write(sim_serial *s, const uint8_t *b, size_t n);
+/* Queue bytes to leave at the pacing rate after what is already queued.
+ * Returns the bytes that did not fit the queue (lost). */
+size_t sim_serial_send(sim_serial *s, const uint8_t *b, size_t n);
+/* Bytes still queued by sim_serial_send. */
+size_t sim_serial_queued(const sim_serial *s);
+/* Change the rate: the device at once, the pacing of queued bytes after
+ * the ones already queued are out (a negotiated rate applies after the
+ * reply that granted it, docs/optical.md 1). */
+void sim_serial_set_baud(sim_serial *s, uint32_t baud);
+uint32_t sim_serial_baud(const sim_serial *s);
+unsigned sim_serial_bits_per_char(const sim_serial *s);
+
+/* Wire time of n characters at baud with bits per character, in us. */
+uint64_t sim_serial_wire_us(size_t n, uint32_t baud, unsigned bits);
+
+/* One log line "HH:MM:SS.mmm <who> <msg>" (who may be NULL) to f, flushed. */
+void sim_serial_log_line(FILE *f, const char *who, const char *msg);
+void sim_serial_log(sim_serial *s, const char *msg);
+
+bool sim_serial_is_pty(const sim_serial *s);
+void *sim_serial_sp_handle(sim_serial *s);   /* libserialport handle, NULL for PTY/termios */
+int sim_serial_fd(const sim_serial *s);
+struct ev_loop *sim_serial_loop(sim_serial *s);
+const char *sim_serial_device(const sim_serial *s);  /* "/dev/pts/N" or the UART */
+const char *sim_serial_path(const sim_serial *s);    /* the symlink or the UART */
+
+#endif
