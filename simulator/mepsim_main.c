@@ -7,8 +7,9 @@
  * (sim_display). SIGINT/SIGTERM and --exit-after stop the loop; cleanup
  * removes PTY symlinks and the control socket.
  *
- * Exit codes: 0 normal stop, 1 a device or socket could not be set up,
- * 2 bad command line, bad profile or bad config file.
+ * Exit codes: 0 normal stop, 1 a device or socket could not be set up (or
+ * a live --control socket of another mepsim, or a state file could not be
+ * saved on exit), 2 bad command line, bad profile, config or state file.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -37,6 +38,20 @@ typedef struct {
     ev_timer exit_timer;
     int stop_signal;
 } mepsim_app;
+
+/* Every meter with a state file saves it once more on exit (SIGINT,
+ * SIGTERM, --exit-after). Returns false if one could not be written. */
+static bool save_all(mepsim_app *app)
+{
+    bool ok = true;
+    char err[1024];
+    for (size_t i = 0; i < app->n; i++)
+        if (sim_station_save_state(app->stations[i], true, err, sizeof err) == SIM_STATION_SAVE_FAILED) {
+            fprintf(stderr, "mepsim: %s\n", err);
+            ok = false;
+        }
+    return ok;
+}
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -92,7 +107,11 @@ static int configure(mepsim_app *app, int argc, char **argv, char *err, size_t e
         printf("mepsim %s\n", MEPSIM_VERSION);
         return -1;
     }
-    return sim_config_validate(&app->cfg, err, errlen) != 0 ? 2 : 0;
+    if (sim_config_validate(&app->cfg, err, errlen) != 0)
+        return 2;
+    /* a live control socket belongs to another mepsim: refuse before
+     * anything exists (and never delete it on exit) */
+    return sim_config_check_control(&app->cfg, err, errlen) != 0 ? 1 : 0;
 }
 
 /* Build every station before touching any device, so a bad profile exits
@@ -181,5 +200,5 @@ int main(int argc, char **argv)
 
     if (app->stop_signal)
         fprintf(stderr, "mepsim: stopping on signal %d\n", app->stop_signal);
-    return finish(app, 0);
+    return finish(app, save_all(app) ? 0 : 1);
 }

@@ -16,6 +16,10 @@
 #include <strings.h>
 #include <time.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <jansson.h>
 
 #include "mep_frame.h"
@@ -47,6 +51,9 @@ const char *sim_config_usage(void)
         "                        keys, seed, speed, E and policies apply unless given here);\n"
         "                        line/protocol faults, glitches, loads, alerts, clock, E jumps\n"
         "                        and reboots all run\n"
+        "  --state FILE          keep this meter's registers, E, registration, written tables and\n"
+        "                        clock in FILE (JSON; saved atomically every 5 s when changed and\n"
+        "                        on exit, loaded at start; the meter catches up the time it was down)\n"
         "  --meter NAME          start the section of another meter\n"
         "\n"
         "HIL modem lines (--uart only; hil/README.md; config keys sense_transceiver, ...):\n"
@@ -63,9 +70,11 @@ const char *sim_config_usage(void)
         "Global options:\n"
         "  --config FILE         JSON: {\"meters\":[{\"name\":..,\"pty\":..|\"uart\":..,\"baud\":..,\n"
         "                        \"format\":..,\"profile\":..,\"scenario\":..,\"mbk\":..,\"mak\":..,\"seq_start\":..,\n"
-        "                        \"seed\":..,\"speed\":..,\"start_time\":..,\"policy\":{..}}],\n"
-        "                        \"control\":PATH}; a relative profile path is taken from\n"
-        "                        the config file's directory\n"
+        "                        \"seed\":..,\"speed\":..,\"start_time\":..,\"state\":..,\"policy\":{..}}],\n"
+        "                        \"control\":PATH, \"state_dir\":DIR}; a relative profile, scenario,\n"
+        "                        state or state_dir path is taken from the config file's directory\n"
+        "  --state-dir DIR       state files DIR/<meter name>.json for meters without --state\n"
+        "                        (config key \"state_dir\"; per meter \"state\")\n"
         "  --control PATH        JSON-lines control socket (Unix stream, mode 0600)\n"
         "  -v, -vv               log decoded frames and line events (-vv: + hex dumps) to stderr\n"
         "  --display             live view on stdout (plain summary every 5 s if not a TTY)\n"
@@ -257,6 +266,8 @@ static int meter_option(sim_config_meter *m, const char *opt, const char *v, con
         return copy_str(m->profile, sizeof m->profile, v, what, err, errlen);
     if (!strcmp(opt, "scenario"))
         return copy_str(m->scenario, sizeof m->scenario, v, what, err, errlen);
+    if (!strcmp(opt, "state"))
+        return copy_str(m->state, sizeof m->state, v, what, err, errlen);
     if (!strcmp(opt, "name")) {
         if (copy_str(m->name, sizeof m->name, v, what, err, errlen))
             return -1;
@@ -396,7 +407,7 @@ static int meter_option(sim_config_meter *m, const char *opt, const char *v, con
     return -1;
 }
 
-static const char *const meter_flags[] = {"pty", "uart", "optical-pty", "optical-uart", "baud", "format", "profile", "scenario", "mbk", "mak",
+static const char *const meter_flags[] = {"pty", "uart", "optical-pty", "optical-uart", "baud", "format", "profile", "scenario", "state", "mbk", "mak",
                                           "seq-start", "seed", "speed", "start-time", "policy",
                                           "sense-transceiver", "sense-enable", "reset-line", "power-line",
                                           "modem-poll-ms", "modem-debounce", NULL};
@@ -414,6 +425,24 @@ static bool meter_touched(const sim_config_meter *m, size_t index)
     sim_config_meter fresh;
     meter_defaults(&fresh, index);
     return memcmp(&fresh, m, sizeof fresh) != 0;
+}
+
+/* --state-dir / "state_dir": a meter without its own state file keeps it
+ * in DIR/<name>.json. */
+static int resolve_state_dir(sim_config *c, char *err, size_t errlen)
+{
+    if (!c->state_dir[0])
+        return 0;
+    for (size_t i = 0; i < c->n_meters; i++) {
+        sim_config_meter *m = &c->meters[i];
+        if (m->state[0])
+            continue;
+        if ((size_t)snprintf(m->state, sizeof m->state, "%s/%s.json", c->state_dir, m->name) >= sizeof m->state) {
+            snprintf(err, errlen, "--state-dir %s: path of meter %s's state file too long", c->state_dir, m->name);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 int sim_config_parse_args(sim_config *c, int argc, char **argv, char *err, size_t errlen)
@@ -458,7 +487,7 @@ int sim_config_parse_args(sim_config *c, int argc, char **argv, char *err, size_
         memcpy(flag, a + 2, fl);
         flag[fl] = 0;
         bool known = is_meter_flag(flag) || !strcmp(flag, "meter") || !strcmp(flag, "config") ||
-                     !strcmp(flag, "control") || !strcmp(flag, "exit-after");
+                     !strcmp(flag, "control") || !strcmp(flag, "exit-after") || !strcmp(flag, "state-dir");
         if (!known) {
             snprintf(err, errlen, "unknown option --%s (see --help)", flag);
             return -1;
@@ -501,6 +530,11 @@ int sim_config_parse_args(sim_config *c, int argc, char **argv, char *err, size_
                 return -1;
             continue;
         }
+        if (!strcmp(flag, "state-dir")) {
+            if (copy_str(c->state_dir, sizeof c->state_dir, val, what, err, errlen))
+                return -1;
+            continue;
+        }
         if (!strcmp(flag, "exit-after")) {
             if (parse_double(val, 0.001, 1e7, &c->exit_after_s)) {
                 snprintf(err, errlen, "--exit-after \"%s\": expected seconds > 0", val);
@@ -517,7 +551,7 @@ int sim_config_parse_args(sim_config *c, int argc, char **argv, char *err, size_
         memmove(&c->meters[0], &c->meters[1], (c->n_meters - 1) * sizeof c->meters[0]);
         c->n_meters--;
     }
-    return 0;
+    return resolve_state_dir(c, err, errlen);
 }
 
 /* ---- JSON config files ------------------------------------------------ */
@@ -542,7 +576,7 @@ static int json_meter(sim_config *c, const char *file, const char *dir, size_t i
     json_object_foreach(obj, key, v) {
         snprintf(where, sizeof where, "%s: meters[%zu].%s", file, idx, key);
         char buf[SIM_CONFIG_PATH];
-        static const char *const str_keys[] = {"name", "pty", "uart", "optical_pty", "optical_uart", "format", "profile", "scenario",
+        static const char *const str_keys[] = {"name", "pty", "uart", "optical_pty", "optical_uart", "format", "profile", "scenario", "state",
                                                "mbk", "mak", "start_time", "sense_transceiver",
                                                "sense_enable", "reset_line", "power_line", NULL};
         char dashed[32]; /* JSON key -> option name: sense_enable -> sense-enable */
@@ -560,7 +594,8 @@ static int json_meter(sim_config *c, const char *file, const char *dir, size_t i
                 return -1;
             }
             const char *s = json_string_value(v);
-            if ((!strcmp(key, "profile") || !strcmp(key, "scenario")) && s[0] && s[0] != '/' && dir[0]) {
+            if ((!strcmp(key, "profile") || !strcmp(key, "scenario") || !strcmp(key, "state")) && s[0] &&
+                s[0] != '/' && dir[0]) {
                 if ((size_t)snprintf(buf, sizeof buf, "%s/%s", dir, s) >= sizeof buf) {
                     snprintf(err, errlen, "%s: path too long", where);
                     return -1;
@@ -619,21 +654,42 @@ static int json_meter(sim_config *c, const char *file, const char *dir, size_t i
             continue;
         }
         snprintf(err, errlen, "%s: unknown key (known: name, pty, uart, baud, format, profile, scenario, "
-                 "mbk, mak, seq_start, seed, speed, start_time, policy)", where);
+                 "state, mbk, mak, seq_start, seed, speed, start_time, policy)", where);
         return -1;
     }
     c->n_meters++;
     return 0;
 }
 
+static int load_root(sim_config *c, const char *path, json_t *root, char *err, size_t errlen);
+
+/* root NULL: the JSON error in je, named after the file. */
+static int load_parsed(sim_config *c, const char *name, json_t *root, const json_error_t *je, char *err,
+                       size_t errlen)
+{
+    if (!root) {
+        snprintf(err, errlen, "%s: line %d column %d: %s", name, je->line, je->column, je->text);
+        return -1;
+    }
+    return load_root(c, name, root, err, errlen);
+}
+
 int sim_config_load_file(sim_config *c, const char *path, char *err, size_t errlen)
 {
     json_error_t je;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!root) {
-        snprintf(err, errlen, "%s: line %d column %d: %s", path, je.line, je.column, je.text);
-        return -1;
-    }
+    return load_parsed(c, path, json_load_file(path, JSON_REJECT_DUPLICATES, &je), &je, err, errlen);
+}
+
+int sim_config_load_buffer(sim_config *c, const char *text, size_t len, const char *name, char *err,
+                           size_t errlen)
+{
+    json_error_t je;
+    return load_parsed(c, name, json_loadb(text, len, JSON_REJECT_DUPLICATES, &je), &je, err, errlen);
+}
+
+/* Takes the reference to root. */
+static int load_root(sim_config *c, const char *path, json_t *root, char *err, size_t errlen)
+{
     char dir[SIM_CONFIG_PATH] = "";
     const char *slash = strrchr(path, '/');
     if (slash && (size_t)(slash - path) < sizeof dir) {
@@ -675,8 +731,20 @@ int sim_config_load_file(sim_config *c, const char *path, char *err, size_t errl
             snprintf(what, sizeof what, "%s: control", path);
             if (copy_str(c->control, sizeof c->control, json_string_value(v), what, err, errlen))
                 goto out;
+        } else if (!strcmp(key, "state_dir")) {
+            const char *sd = json_string_value(v);
+            if (!sd || !sd[0]) {
+                snprintf(err, errlen, "%s: state_dir: expected a folder path", path);
+                goto out;
+            }
+            int k = sd[0] != '/' && dir[0] ? snprintf(c->state_dir, sizeof c->state_dir, "%s/%s", dir, sd)
+                                           : snprintf(c->state_dir, sizeof c->state_dir, "%s", sd);
+            if (k < 0 || (size_t)k >= sizeof c->state_dir) {
+                snprintf(err, errlen, "%s: state_dir: path too long", path);
+                goto out;
+            }
         } else {
-            snprintf(err, errlen, "%s: %s: unknown key (known: meters, control)", path, key);
+            snprintf(err, errlen, "%s: %s: unknown key (known: meters, control, state_dir)", path, key);
             goto out;
         }
     }
@@ -728,10 +796,40 @@ static int validate_modem(const sim_config_meter *m, char *err, size_t errlen)
     return 0;
 }
 
+int sim_config_check_control(const sim_config *c, char *err, size_t errlen)
+{
+    if (!c->control[0])
+        return 0;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen(c->control) >= sizeof sa.sun_path)
+        return 0; /* sim_config_validate refuses it */
+    memcpy(sa.sun_path, c->control, strlen(c->control) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    close(fd);
+    if (rc == 0) {
+        snprintf(err, errlen, "--control %s: the socket is live (another mepsim is listening on it); "
+                 "stop that one or give another path", c->control);
+        return -1;
+    }
+    return 0;
+}
+
 int sim_config_validate(const sim_config *c, char *err, size_t errlen)
 {
     if (c->n_meters == 0) {
         snprintf(err, errlen, "no meter: give --pty PATH, --uart DEV or --config FILE");
+        return -1;
+    }
+    /* the socket address holds sizeof sun_path - 1 characters (unix(7)) */
+    size_t sun_max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+    if (c->control[0] && strlen(c->control) > sun_max) {
+        snprintf(err, errlen, "--control %s: path too long for a Unix socket (%zu characters, at most %zu)",
+                 c->control, strlen(c->control), sun_max);
         return -1;
     }
     for (size_t i = 0; i < c->n_meters; i++) {
@@ -758,6 +856,10 @@ int sim_config_validate(const sim_config *c, char *err, size_t errlen)
             const sim_config_meter *o = &c->meters[j];
             if (!strcmp(o->name, m->name)) {
                 snprintf(err, errlen, "meter name %s used twice", m->name);
+                return -1;
+            }
+            if (m->state[0] && !strcmp(o->state, m->state)) {
+                snprintf(err, errlen, "meters %s and %s use the same state file %s", o->name, m->name, m->state);
                 return -1;
             }
             if ((m->pty[0] && !strcmp(o->pty, m->pty)) || (m->uart[0] && !strcmp(o->uart, m->uart))) {

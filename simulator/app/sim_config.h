@@ -42,6 +42,7 @@ typedef struct {
     char format[8];                /* "8N1" */
     char profile[SIM_CONFIG_PATH]; /* empty = built-in default profile */
     char scenario[SIM_CONFIG_PATH]; /* fixtures/scenarios file; sets profile, keys, seed ... */
+    char state[SIM_CONFIG_PATH];   /* --state FILE (store/sim_state.h); empty = keep nothing */
     bool has_mbk, has_mak;
     uint8_t mbk[16], mak[16];
     bool has_seq_start;
@@ -63,6 +64,7 @@ typedef struct {
     sim_config_meter meters[SIM_CONFIG_MAX_METERS];
     size_t n_meters;
     char control[SIM_CONFIG_PATH]; /* control socket path, empty = none */
+    char state_dir[SIM_CONFIG_PATH]; /* --state-dir: DIR/<meter name>.json for meters without --state */
     int verbose;                   /* -v count */
     bool display;
     double exit_after_s;           /* 0 = run until signalled */
@@ -74,9 +76,19 @@ typedef struct {
 int sim_config_parse_args(sim_config *c, int argc, char **argv, char *err, size_t errlen);
 /* Load a JSON config file into c (appending meters). */
 int sim_config_load_file(sim_config *c, const char *path, char *err, size_t errlen);
+/* The same from a JSON text (name stands for the file in messages and as
+ * the base of relative paths): fuzzing and tests. */
+int sim_config_load_buffer(sim_config *c, const char *text, size_t len, const char *name, char *err,
+                           size_t errlen);
 /* Check the result is runnable: at least one meter, each with one transport,
  * unique names and paths. */
 int sim_config_validate(const sim_config *c, char *err, size_t errlen);
+
+/* The control socket path is not the live socket of another process:
+ * connect() to it; an answer means a running mepsim owns it. -1 with a
+ * message naming the socket (the caller exits 1 before creating anything).
+ * A stale socket file (nobody listening) is fine: sim_control replaces it. */
+int sim_config_check_control(const sim_config *c, char *err, size_t errlen);
 
 /* Set one policy field by name ("seq_reply", "auth_reply", ...). */
 int sim_config_policy_set(sim_policy *p, const char *name, const char *value, char *err,

@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,8 @@
 
 #include "mep_frame.h"
 #include "sim_config.h"
+#include "sim_ctlreply.h"
+#include "sim_ev.h"
 #include "sim_station.h"
 
 typedef struct ctl_client ctl_client;
@@ -60,18 +61,6 @@ struct ctl_client {
 
 /* ---- replies and values ------------------------------------------------- */
 
-static json_t *fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *fail(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
-}
-
-static json_t *ok(void) { return json_pack("{s:b}", "ok", 1); }
 
 static uint64_t now_ms(void) { return sim_now_us() / 1000u; }
 
@@ -81,7 +70,7 @@ static json_t *get_number(json_t *req, const char *key, double def, double lo, d
     json_t *v = json_object_get(req, key);
     *out = v ? json_number_value(v) : def;
     if (v && (!isfinite(*out) || *out < lo || *out > hi))
-        return fail("%s: %g out of range %g..%g", key, *out, lo, hi);
+        return sim_ctlreply_fail("%s: %g out of range %g..%g", key, *out, lo, hi);
     return NULL;
 }
 
@@ -90,7 +79,7 @@ static json_t *get_int(json_t *req, const char *key, long long def, long long lo
     json_t *v = json_object_get(req, key);
     *out = v ? json_integer_value(v) : def;
     if (v && (*out < lo || *out > hi))
-        return fail("%s: %lld out of range %lld..%lld", key, *out, lo, hi);
+        return sim_ctlreply_fail("%s: %lld out of range %lld..%lld", key, *out, lo, hi);
     return NULL;
 }
 
@@ -229,7 +218,7 @@ static json_t *cmd_status(sim_control *c, sim_station *s, json_t *req, const ctl
     json_t *arr = json_array();
     for (size_t i = 0; i < c->n; i++)
         json_array_append_new(arr, station_status(c->stations[i], now));
-    json_t *r = ok();
+    json_t *r = sim_ctlreply_ok();
     json_object_set_new(r, "meters", arr);
     return r;
 }
@@ -267,7 +256,7 @@ static json_t *cmd_get(sim_control *c, sim_station *s, json_t *req, const ctl_cm
     int64_t sim_ms = sim_meter_sim_now(m, now);
     char iso[40];
     sim_config_format_time(sim_ms, iso, sizeof iso);
-    json_t *r = ok();
+    json_t *r = sim_ctlreply_ok();
     json_object_set_new(r, "meter", json_string(sim_station_name(s)));
     json_object_set_new(r, "sim_time", json_string(iso));
     json_object_set_new(r, "sim_time_ms", json_integer(sim_ms));
@@ -303,7 +292,7 @@ static json_t *cmd_set_load(sim_control *c, sim_station *s, json_t *req, const c
     sim_meter_advance(sim_station_meter(s), now_ms()); /* book energy at the old load first */
     sim_model_set_load(md, (int)phase - 1, watts, pf);
     sim_station_kick(s);
-    return ok();
+    return sim_ctlreply_ok();
 }
 
 static json_t *cmd_set_clock(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
@@ -312,18 +301,18 @@ static json_t *cmd_set_clock(sim_control *c, sim_station *s, json_t *req, const 
     json_t *u = json_object_get(req, "utc"), *x = json_object_get(req, "unix");
     int64_t ms;
     if ((u != NULL) == (x != NULL))
-        return fail("set_clock: give exactly one of \"utc\" (YYYY-MM-DDTHH:MM:SSZ) and \"unix\" (seconds)");
+        return sim_ctlreply_fail("set_clock: give exactly one of \"utc\" (YYYY-MM-DDTHH:MM:SSZ) and \"unix\" (seconds)");
     if (u) {
         if (sim_config_parse_time(json_string_value(u), &ms))
-            return fail("utc: expected \"YYYY-MM-DDTHH:MM:SSZ\"");
+            return sim_ctlreply_fail("utc: expected \"YYYY-MM-DDTHH:MM:SSZ\"");
     } else {
         if (json_number_value(x) < 0 || json_number_value(x) > 4.3e9)
-            return fail("unix: expected seconds since 1970 (0..4300000000)");
+            return sim_ctlreply_fail("unix: expected seconds since 1970 (0..4300000000)");
         ms = (int64_t)llround(json_number_value(x) * 1000.0);
     }
     sim_meter_set_clock(sim_station_meter(s), now_ms(), ms);
     sim_station_kick(s);
-    return ok();
+    return sim_ctlreply_ok();
 }
 
 static json_t *cmd_set_speed(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
@@ -335,7 +324,7 @@ static json_t *cmd_set_speed(sim_control *c, sim_station *s, json_t *req, const 
         return e;
     sim_meter_set_speed(sim_station_meter(s), now_ms(), speed);
     sim_station_kick(s);
-    return ok();
+    return sim_ctlreply_ok();
 }
 
 static json_t *cmd_set_register(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
@@ -356,9 +345,9 @@ static json_t *cmd_set_register(sim_control *c, sim_station *s, json_t *req, con
             sim_meter_advance(sim_station_meter(s), now_ms());
             sim_model_set_register(sim_meter_model(sim_station_meter(s)), regs[i].r, value);
             sim_station_kick(s);
-            return ok();
+            return sim_ctlreply_ok();
         }
-    return fail("set_register: unknown register \"%s\" (fwd_wh, rev_wh, imp_varh, exp_varh)", name);
+    return sim_ctlreply_fail("set_register: unknown register \"%s\" (fwd_wh, rev_wh, imp_varh, exp_varh)", name);
 }
 
 /* alert raises ET13 flags (default 0x01), clear_alert clears them (default all). */
@@ -376,7 +365,7 @@ static json_t *cmd_alert(sim_control *c, sim_station *s, json_t *req, const ctl_
     else
         sim_meter_clear_alert(m, (uint8_t)flags);
     sim_station_kick(s);
-    json_t *r = ok();
+    json_t *r = sim_ctlreply_ok();
     json_object_set_new(r, "alert_flags", json_integer(sim_meter_alert_flags(m)));
     json_object_set_new(r, "alert_pending", json_boolean(sim_meter_alert_pending(m)));
     return r;
@@ -397,7 +386,7 @@ static json_t *cmd_set_seq(sim_control *c, sim_station *s, json_t *req, const ct
             return e;
         sim_meter_set_next_seq(m, (uint32_t)v);
     }
-    json_t *r = ok();
+    json_t *r = sim_ctlreply_ok();
     json_object_set_new(r, "e", json_integer(sim_meter_next_seq(m)));
     return r;
 }
@@ -411,7 +400,7 @@ static json_t *cmd_freeze_clock(sim_control *c, sim_station *s, json_t *req, con
     sim_meter_advance(m, now);
     sim_clock_freeze(sim_meter_clock(m), now, f ? json_is_true(f) : true);
     sim_station_kick(s);
-    return ok();
+    return sim_ctlreply_ok();
 }
 
 /* ---- counters and tables ------------------------------------------------ */
@@ -454,7 +443,7 @@ static json_t *line_counters(const sim_line_counters *lc)
 static json_t *cmd_counters(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
     (void)c, (void)req, (void)cmd;
-    json_t *r = ok();
+    json_t *r = sim_ctlreply_ok();
     json_object_set_new(r, "meter", json_string(sim_station_name(s)));
     /* meter counters at the top level (tests read them directly), line counters under "line" */
     json_t *meter = meter_counters(sim_meter_counters_get(sim_station_meter(s)));
@@ -471,14 +460,14 @@ static json_t *cmd_read_table(sim_control *c, sim_station *s, json_t *req, const
     (void)c, (void)cmd;
     uint16_t id;
     if (parse_table(json_object_get(req, "table"), &id))
-        return fail("read_table: table: expected \"BT28\", \"ET13\" or a table number");
+        return sim_ctlreply_fail("read_table: table: expected \"BT28\", \"ET13\" or a table number");
     sim_meter *m = sim_station_meter(s);
     sim_tables *t = sim_meter_tables(m);
     int size = sim_tables_size(t, id);
     char name[8];
     mep_table_name(id, name);
     if (size < 0)
-        return fail("read_table: %s: no such table in this meter", name);
+        return sim_ctlreply_fail("read_table: %s: no such table in this meter", name);
     long long off, count;
     json_t *e;
     if ((e = get_int(req, "offset", 0, 0, size, &off)) || (e = get_int(req, "count", size - off, 0, 65535, &count)))
@@ -489,9 +478,9 @@ static json_t *cmd_read_table(sim_control *c, sim_station *s, json_t *req, const
     int got = buf && hex && count ? sim_tables_read(t, id, (uint32_t)off, (uint32_t)count, buf) : 0;
     json_t *r;
     if (!buf || !hex)
-        r = fail("out of memory");
+        r = sim_ctlreply_fail("out of memory");
     else if (got < 0)
-        r = fail("read_table: %s offset %lld: out of range (size %d)", name, off, size);
+        r = sim_ctlreply_fail("read_table: %s offset %lld: out of range (size %d)", name, off, size);
     else {
         hex_of(buf, (size_t)got, hex);
         r = json_pack("{s:b, s:i, s:s, s:i, s:I, s:i, s:s}", "ok", 1, "table", (int)id, "name", name, "size", size,
@@ -517,10 +506,10 @@ static json_t *fault_set_text(sim_station *s, const char *what, const char *line
     sim_glitch_effects fx;
     char *out = malloc(8192);
     if (!out)
-        return fail("%s: out of memory", what);
+        return sim_ctlreply_fail("%s: out of memory", what);
     int rc = sim_fault_set_command(fs, line, now_us, sim_meter_sim_now(m, now_us / 1000u), &fx, out, 8192);
     if (rc != 0) {
-        json_t *r = fail("%s: %s", what, out);
+        json_t *r = sim_ctlreply_fail("%s: %s", what, out);
         free(out);
         return r;
     }
@@ -530,7 +519,7 @@ static json_t *fault_set_text(sim_station *s, const char *what, const char *line
         if (fx.load[i].phase >= 1 && fx.load[i].phase <= md->cfg.phases)
             sim_model_set_load(md, fx.load[i].phase - 1, fx.load[i].watts, fx.load[i].pf);
     sim_station_kick(s);
-    json_t *r = ok();
+    json_t *r = sim_ctlreply_ok();
     size_t n = strlen(out);
     while (n && out[n - 1] == '\n')
         out[--n] = 0;
@@ -547,7 +536,7 @@ static json_t *cmd_fs_spec(sim_control *c, sim_station *s, json_t *req, const ct
     char line[1100];
     if (snprintf(line, sizeof line, "%s %s", cmd->name, json_string_value(json_object_get(req, "spec"))) >=
         (int)sizeof line)
-        return fail("%s: spec too long", cmd->name);
+        return sim_ctlreply_fail("%s: spec too long", cmd->name);
     json_t *r = fault_set_text(s, cmd->name, line);
     json_t *rv = json_object_get(r, "reply");
     if (rv && json_is_string(rv)) {
@@ -591,7 +580,7 @@ static json_t *cmd_fault_status(sim_control *c, sim_station *s, json_t *req, con
     const sim_meter_counters *mc = sim_meter_counters_get(sim_station_meter(s));
     const sim_fault_counters *fc = &fs->line.c;
     uint64_t now = sim_now_us();
-    json_t *r = ok(), *inj = json_object(), *gl = json_object();
+    json_t *r = sim_ctlreply_ok(), *inj = json_object(), *gl = json_object();
     for (int k = 0; k < SIM_FAULT_KIND_COUNT; k++)
         json_object_set_new(inj, sim_fault_kind_name((sim_fault_kind)k), json_integer((json_int_t)fc->injected[k]));
     for (int k = 0; k < SIM_PF_KIND_COUNT; k++)
@@ -633,9 +622,9 @@ static json_t *cmd_scenario(sim_control *c, sim_station *s, json_t *req, const c
     const char *action = json_string_value(json_object_get(req, "action"));
     json_t *path = json_object_get(req, "path");
     if (strcmp(action, "load") && strcmp(action, "start") && strcmp(action, "stop") && strcmp(action, "status"))
-        return fail("scenario: action: expected \"load\", \"start\", \"stop\" or \"status\"");
+        return sim_ctlreply_fail("scenario: action: expected \"load\", \"start\", \"stop\" or \"status\"");
     if (!strcmp(action, "load") && !path)
-        return fail("scenario: load needs \"path\" (a fixtures/scenarios file)");
+        return sim_ctlreply_fail("scenario: load needs \"path\" (a fixtures/scenarios file)");
     return sim_station_scenario(s, action, path ? json_string_value(path) : NULL);
 }
 
@@ -651,9 +640,9 @@ static json_t *cmd_line(sim_control *c, sim_station *s, json_t *req, const ctl_c
     else if (!strcmp(l, "enable"))
         which = SIM_STATION_LINE_ENABLE;
     else
-        return fail("line: expected \"transceiver\" or \"enable\"");
+        return sim_ctlreply_fail("line: expected \"transceiver\" or \"enable\"");
     sim_station_line_event(s, which, json_is_true(json_object_get(req, "on")));
-    return ok();
+    return sim_ctlreply_ok();
 }
 
 /* board_reset {ms} / board_power {ms} | {on}: drive the HIL bench's board
@@ -664,16 +653,16 @@ static json_t *cmd_board(sim_control *c, sim_station *s, json_t *req, const ctl_
     sim_modem_out out = !strcmp(cmd->name, "board_reset") ? SIM_MODEM_OUT_RESET : SIM_MODEM_OUT_POWER;
     sim_portmodem *pm = sim_station_modem(s);
     if (!pm)
-        return fail("%s: meter %s has no modem lines (needs --uart and --%s-line DTR|RTS)", cmd->name,
+        return sim_ctlreply_fail("%s: meter %s has no modem lines (needs --uart and --%s-line DTR|RTS)", cmd->name,
                     sim_station_name(s), out == SIM_MODEM_OUT_RESET ? "reset" : "power");
     char err[300];
     json_t *on = json_object_get(req, "on");
     if (on) {
         if (json_object_get(req, "ms"))
-            return fail("%s: give either ms (a timed cut) or on, not both", cmd->name);
+            return sim_ctlreply_fail("%s: give either ms (a timed cut) or on, not both", cmd->name);
         /* on = board powered = power output released */
         if (sim_portmodem_set(pm, out, !json_is_true(on), err, sizeof err))
-            return fail("%s", err);
+            return sim_ctlreply_fail("%s", err);
     } else {
         long long ms;
         json_t *e = get_int(req, "ms", out == SIM_MODEM_OUT_RESET ? SIM_PORTMODEM_RESET_MS : SIM_PORTMODEM_POWER_MS,
@@ -681,9 +670,9 @@ static json_t *cmd_board(sim_control *c, sim_station *s, json_t *req, const ctl_
         if (e)
             return e;
         if (sim_portmodem_pulse(pm, out, (uint32_t)ms, err, sizeof err))
-            return fail("%s", err);
+            return sim_ctlreply_fail("%s", err);
     }
-    json_t *r = ok();
+    json_t *r = sim_ctlreply_ok();
     json_object_set_new(r, "active", json_boolean(sim_portmodem_modem(pm)->asserted[out]));
     return r;
 }
@@ -702,7 +691,7 @@ static json_t *cmd_quit(sim_control *c, sim_station *s, json_t *req, const ctl_c
     c->quit = true;
     if (c->loop)
         ev_break(c->loop, EVBREAK_ALL);
-    return ok();
+    return sim_ctlreply_ok();
 }
 
 /* ---- the table ---------------------------------------------------------- */
@@ -836,7 +825,7 @@ static json_t *unknown_command(const char *name)
         if (w > 0)
             n += (size_t)w;
     }
-    return fail("unknown cmd \"%s\"; commands: %s", name, list);
+    return sim_ctlreply_fail("unknown cmd \"%s\"; commands: %s", name, list);
 }
 
 static const char *type_text(arg_type t)
@@ -874,7 +863,7 @@ static json_t *check_args(const ctl_cmd *cmd, json_t *req)
         for (size_t i = 0; i < CTL_MAX_ARGS && cmd->args[i].key; i++)
             found |= !strcmp(cmd->args[i].key, key);
         if (!found)
-            return fail("%s: unknown field \"%s\"", cmd->name, key);
+            return sim_ctlreply_fail("%s: unknown field \"%s\"", cmd->name, key);
     }
     for (size_t i = 0; i < CTL_MAX_ARGS && cmd->args[i].key; i++) {
         const ctl_arg *a = &cmd->args[i];
@@ -884,8 +873,8 @@ static json_t *check_args(const ctl_cmd *cmd, json_t *req)
         if (v && type_ok(a->type, v))
             continue;
         if (a->bad)
-            return fail("%s", a->bad);
-        return v ? fail("%s: expected %s", a->key, type_text(a->type)) : fail("missing field \"%s\"", a->key);
+            return sim_ctlreply_fail("%s", a->bad);
+        return v ? sim_ctlreply_fail("%s: expected %s", a->key, type_text(a->type)) : sim_ctlreply_fail("missing field \"%s\"", a->key);
     }
     return NULL;
 }
@@ -895,14 +884,14 @@ static json_t *select_station(sim_control *c, json_t *req, sim_station **out)
     json_t *m = json_object_get(req, "meter");
     if (!m) {
         if (c->n == 0)
-            return fail("no meters");
+            return sim_ctlreply_fail("no meters");
         *out = c->stations[0];
         return NULL;
     }
     if (json_is_integer(m)) {
         json_int_t i = json_integer_value(m);
         if (i < 0 || (size_t)i >= c->n)
-            return fail("meter index %lld out of range (%zu meters)", (long long)i, c->n);
+            return sim_ctlreply_fail("meter index %lld out of range (%zu meters)", (long long)i, c->n);
         *out = c->stations[i];
         return NULL;
     }
@@ -912,23 +901,23 @@ static json_t *select_station(sim_control *c, json_t *req, sim_station **out)
                 *out = c->stations[i];
                 return NULL;
             }
-        return fail("unknown meter \"%s\"", json_string_value(m));
+        return sim_ctlreply_fail("unknown meter \"%s\"", json_string_value(m));
     }
-    return fail("meter: expected a name or an index");
+    return sim_ctlreply_fail("meter: expected a name or an index");
 }
 
 static json_t *exec_json(sim_control *c, json_t *req)
 {
     if (!json_is_object(req))
-        return fail("expected a JSON object");
+        return sim_ctlreply_fail("expected a JSON object");
     json_t *cmdv = json_object_get(req, "cmd");
     const ctl_cmd *cmd;
     if (!cmdv) {
         if (!json_object_get(req, "line"))
-            return fail("missing \"cmd\" (or a line event {\"line\":..,\"on\":..})");
+            return sim_ctlreply_fail("missing \"cmd\" (or a line event {\"line\":..,\"on\":..})");
         cmd = find_command("line");
     } else if (!json_is_string(cmdv)) {
-        return fail("cmd: expected a string");
+        return sim_ctlreply_fail("cmd: expected a string");
     } else if (!(cmd = find_command(json_string_value(cmdv)))) {
         return unknown_command(json_string_value(cmdv));
     }
@@ -945,7 +934,7 @@ char *sim_control_exec(sim_control *c, const char *line)
     json_t *req = json_loads(line, JSON_REJECT_DUPLICATES, &je);
     json_t *rep;
     if (!req) {
-        rep = fail("bad JSON: %s (column %d)", je.text, je.column);
+        rep = sim_ctlreply_fail("bad JSON: %s (column %d)", je.text, je.column);
     } else {
         rep = exec_json(c, req);
         json_t *id = json_object_get(req, "id");
@@ -1021,7 +1010,7 @@ static void client_line(ctl_client *cl)
 {
     if (cl->overlong) {
         cl->overlong = false;
-        json_t *e = fail("request line longer than %d bytes", SIM_CONTROL_MAX_LINE);
+        json_t *e = sim_ctlreply_fail("request line longer than %d bytes", SIM_CONTROL_MAX_LINE);
         char *s = json_dumps(e, JSON_COMPACT);
         json_decref(e);
         client_reply(cl, s ? s : "{\"ok\":false,\"error\":\"line too long\"}");
@@ -1089,11 +1078,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
     }
     cl->ctl = c;
     cl->fd = fd;
-    ev_io_init(&cl->rio, on_client_readable, fd, EV_READ);
-    cl->rio.data = cl;
-    ev_io_init(&cl->wio, on_client_writable, fd, EV_WRITE);
-    cl->wio.data = cl;
-    ev_io_start(loop, &cl->rio);
+    sim_ev_io(loop, &cl->rio, on_client_readable, fd, EV_READ, cl);
+    sim_ev_io(NULL, &cl->wio, on_client_writable, fd, EV_WRITE, cl); /* started when a reply waits */
     cl->next = c->clients;
     c->clients = cl;
 }
@@ -1101,11 +1087,9 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 sim_control *sim_control_new(struct ev_loop *loop, const char *path, sim_station *const *stations, size_t n,
                              char *err, size_t errlen)
 {
-    sim_control *c = calloc(1, sizeof *c);
-    if (!c) {
-        snprintf(err, errlen, "out of memory");
+    sim_control *c = sim_ev_new(sizeof *c, err, errlen);
+    if (!c)
         return NULL;
-    }
     c->loop = loop;
     c->stations = stations;
     c->n = n;
@@ -1147,9 +1131,7 @@ sim_control *sim_control_new(struct ev_loop *loop, const char *path, sim_station
         free(c);
         return NULL;
     }
-    ev_io_init(&c->lio, on_accept, c->fd, EV_READ);
-    c->lio.data = c;
-    ev_io_start(loop, &c->lio);
+    sim_ev_io(loop, &c->lio, on_accept, c->fd, EV_READ, c);
     return c;
 }
 

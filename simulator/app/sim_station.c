@@ -14,8 +14,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <ev.h>
+
+#include "sim_state.h"
 
 /* The line core's transmit buffer must hold the largest frame a protocol
  * fault emits plus the alert prefix it may glue on (S26). */
@@ -49,6 +52,9 @@ struct sim_station {
     sim_portmodem *modem;
     station_runner run;
     sim_fault_set faults;
+    ev_timer save_timer;           /* --state: periodic save (SIM_STATE_SAVE_S) */
+    uint64_t saved_hash;           /* fingerprint of the last state written (0: none yet) */
+    bool save_failed;              /* the last save failed (logged once) */
 };
 
 static void station_log(sim_station *s, int level, const char *msg)
@@ -403,6 +409,103 @@ void sim_station_status(sim_station *s, json_t *o)
 
 /* ---- life cycle ------------------------------------------------------------- */
 
+/* ---- persistent state (--state FILE, store/sim_state.h) -------------------- */
+
+static int64_t wall_utc_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What makes a save worth writing: registers, E, loads and the kept
+ * tables (FNV-1a). The simulated time alone moving does not: the model replays it. */
+static uint64_t state_hash(const sim_state *st)
+{
+    uint64_t h = 1469598103934665603ull;
+#define MIX(p, n) for (size_t k_ = 0; k_ < (n); k_++) h = (h ^ ((const uint8_t *)(p))[k_]) * 1099511628211ull
+    MIX(st->model.reg_m, sizeof st->model.reg_m);
+    MIX(&st->next_seq, sizeof st->next_seq);
+    for (size_t i = 0; i < SIM_MAX_PHASES; i++) {
+        MIX(&st->model.load[i].watts, sizeof st->model.load[i].watts);
+        MIX(&st->model.override_active[i], sizeof st->model.override_active[i]);
+    }
+    for (size_t i = 0; i < st->n_tables; i++) {
+        MIX(&st->tables[i].id, sizeof st->tables[i].id);
+        MIX(st->tables[i].bytes, st->tables[i].len);
+    }
+#undef MIX
+    return h ? h : 1;
+}
+
+/* A missing file is a first run (the folder must be writable); a bad or
+ * mismatched one stops mepsim before any device exists. */
+static int load_state(sim_station *s, uint64_t now_ms, char *err, size_t errlen)
+{
+    const char *path = s->sec->state;
+    char sub[600];
+    if (sim_state_check_path(path, sub, sizeof sub) != 0) {
+        snprintf(err, errlen, "meter %s: state file %s", s->sec->name, sub);
+        return -1;
+    }
+    sim_state st;
+    sim_state_result r = sim_state_load(path, &st, sub, sizeof sub);
+    if (r == SIM_STATE_MISSING)
+        return 0;
+    if (r != SIM_STATE_OK) {
+        snprintf(err, errlen, "meter %s: state file %s", s->sec->name, sub);
+        return -1;
+    }
+    int rc = 0;
+    if (sim_meter_state_apply(s->meter, &st, now_ms, wall_utc_now_ms(), sub, sizeof sub) != SIM_METER_STATE_OK) {
+        snprintf(err, errlen, "meter %s: state file %s: %s", s->sec->name, path, sub);
+        rc = -1;
+    } else {
+        s->saved_hash = state_hash(&st);
+    }
+    sim_state_clear(&st);
+    return rc;
+}
+
+sim_station_save_result sim_station_save_state(sim_station *s, bool force, char *err, size_t errlen)
+{
+    if (!s->sec->state[0])
+        return SIM_STATION_SAVE_NONE;
+    sim_state st;
+    if (sim_meter_state_get(s->meter, sim_now_us() / 1000u, wall_utc_now_ms(), &st) != 0) {
+        snprintf(err, errlen, "meter %s: state: out of memory", s->sec->name);
+        return SIM_STATION_SAVE_FAILED;
+    }
+    uint64_t h = state_hash(&st);
+    if (!force && h == s->saved_hash) {
+        sim_state_clear(&st);
+        return SIM_STATION_SAVE_UNCHANGED;
+    }
+    char *text = sim_state_dump(&st);
+    sim_state_clear(&st);
+    char sub[600] = "out of memory";
+    if (!text || sim_state_write_file(s->sec->state, text, sub, sizeof sub) != 0) {
+        free(text);
+        snprintf(err, errlen, "meter %s: state not saved: %s", s->sec->name, sub);
+        return SIM_STATION_SAVE_FAILED;
+    }
+    free(text);
+    s->saved_hash = h;
+    return SIM_STATION_SAVE_WRITTEN;
+}
+
+static void on_save_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    sim_station *s = w->data;
+    char err[800];
+    sim_station_save_result r = sim_station_save_state(s, false, err, sizeof err);
+    if (r == SIM_STATION_SAVE_FAILED && !s->save_failed)
+        station_log(s, 0, err); /* once per failure streak, then quiet until a save works */
+    s->save_failed = r == SIM_STATION_SAVE_FAILED;
+}
+
 sim_station *sim_station_new(const sim_config_meter *sec, size_t index, uint64_t now_ms, char *err, size_t errlen)
 {
     sim_station *s = calloc(1, sizeof *s);
@@ -433,6 +536,10 @@ sim_station *sim_station_new(const sim_config_meter *sec, size_t index, uint64_t
     sim_meter_set_fault_hooks(s->meter, &fh);
     sim_meter_tls_hooks th = {.on_message = tls_on_message, .rc4_gate = tls_rc4_gate, .ctx = s};
     sim_meter_set_tls_hooks(s->meter, &th);
+    if (sec->state[0] && load_state(s, now_ms, err, errlen) != 0) {
+        sim_station_free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -474,6 +581,12 @@ int sim_station_open(sim_station *s, struct ev_loop *loop, int verbose, FILE *lo
     s->log = log ? log : stderr;
     ev_init(&s->run.timer, on_scenario_timer); /* also for "scenario load" on the control socket */
     s->run.timer.data = s;
+    ev_init(&s->save_timer, on_save_timer);
+    s->save_timer.data = s;
+    if (c->state[0]) {
+        ev_timer_set(&s->save_timer, SIM_STATE_SAVE_S, SIM_STATE_SAVE_S);
+        ev_timer_start(loop, &s->save_timer);
+    }
     sim_port_cfg pc = {
         .name = c->name,
         .pty_path = c->pty[0] ? c->pty : NULL,
@@ -527,8 +640,10 @@ void sim_station_free(sim_station *s)
 {
     if (!s)
         return;
-    if (s->loop)
+    if (s->loop) {
         ev_timer_stop(s->loop, &s->run.timer);
+        ev_timer_stop(s->loop, &s->save_timer);
+    }
     sim_optical_port_close(s->optical); /* removes its tap from the MEP port */
     sim_portmodem_free(s->modem);       /* before the device it polls is closed */
     sim_port_close(s->port);

@@ -95,6 +95,18 @@ void sim_station_line_event_at(sim_station *s, sim_station_line which, bool on, 
  * a new JSON reply object {"ok":...}. */
 json_t *sim_station_scenario(sim_station *s, const char *action, const char *path);
 
+/* Persistent state (--state FILE; store/sim_state.h). sim_station_new
+ * loads it (a bad or mismatched file fails there, before any device); an
+ * open station saves it every SIM_STATE_SAVE_S when registers, E or a kept
+ * table changed. This saves now (force: even if nothing changed), atomically. */
+typedef enum {
+    SIM_STATION_SAVE_NONE = 0,     /* the meter has no state file */
+    SIM_STATION_SAVE_WRITTEN,
+    SIM_STATION_SAVE_UNCHANGED,    /* nothing changed since the last save */
+    SIM_STATION_SAVE_FAILED,       /* err says why */
+} sim_station_save_result;
+sim_station_save_result sim_station_save_state(sim_station *s, bool force, char *err, size_t errlen);
+
 /* Add this station's scenario progress and TLS state to a control "status"
  * entry (a JSON object). TLS reads "idle" with zero counters before the
  * first TLS frame. */

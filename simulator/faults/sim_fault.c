@@ -28,6 +28,11 @@ static double rng_unit(uint64_t *s)
     return (double)(sim_fault_rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
 }
 
+uint64_t sim_fault_end_us(uint64_t start_us, uint32_t duration_ms)
+{
+    return duration_ms ? start_us + (uint64_t)duration_ms * 1000u : UINT64_MAX;
+}
+
 bool sim_fault_chance(uint64_t *rng, double p)
 {
     if (p >= 1.0)
@@ -142,7 +147,7 @@ static const line_kind KINDS[SIM_FAULT_KIND_COUNT] = {
 static const sim_spec_family FAMILY = {"fault", "fault", true, KINDS, SIM_FAULT_KIND_COUNT, sizeof KINDS[0],
                                        PARAMS, N_PARAMS, sizeof(sim_fault_spec), spec_init};
 
-const sim_spec_family *sim_fault_family(void) { return &FAMILY; }
+SIM_SPEC_FAMILY_DEFINE(sim_fault, sim_fault_spec, sim_fault_kind, FAMILY)
 
 static bool is_frame_kind(sim_fault_kind k)
 {
@@ -173,20 +178,6 @@ static void spec_init(void *sp, int k)
     s->by = SIM_LATCH_BY_POWER | SIM_LATCH_BY_ENABLE;
 }
 
-const char *sim_fault_kind_name(sim_fault_kind k) { return sim_spec_kind_name(&FAMILY, (int)k); }
-
-int sim_fault_kind_from_name(const char *name) { return sim_spec_kind_index(&FAMILY, name); }
-
-int sim_fault_spec_parse(sim_fault_spec *s, const char *text, char *err, size_t errlen)
-{
-    return sim_spec_spec_parse(&FAMILY, s, text, err, errlen);
-}
-
-size_t sim_fault_spec_format(const sim_fault_spec *s, char *out, size_t cap)
-{
-    return sim_spec_spec_format(&FAMILY, (int)s->kind, s, out, cap);
-}
-
 /* ---- runtime ------------------------------------------------------------ */
 void sim_fault_init(sim_fault *f, uint64_t seed)
 {
@@ -212,7 +203,7 @@ static void update(sim_fault *f, uint64_t now_us)
         sim_fault_slot *sl = &f->slot[i];
         if (!sl->id)
             continue;
-        if (sl->spec.duration_ms && now_us >= sl->start_us + (uint64_t)sl->spec.duration_ms * 1000u) {
+        if (now_us >= sim_fault_end_us(sl->start_us, sl->spec.duration_ms)) {
             f->c.worn_off++;
             free_slot(f, sl);
             continue;
@@ -271,37 +262,44 @@ static uint32_t pool_id(const sim_fault_pool *p, const void *slot)
     return id;
 }
 
-void *sim_fault_pool_take(const sim_fault_pool *p, const void *spec, size_t spec_size)
+static int pool_kind(const void *slot)
 {
+    int kind;
+    memcpy(&kind, slot, sizeof kind); /* the spec's kind, first in the slot */
+    return kind;
+}
+
+void *sim_fault_pool_start(const sim_fault_pool *p, const void *spec, char *err, size_t errlen)
+{
+    if (sim_spec_spec_check(p->family, pool_kind(spec), spec, err, errlen) < 0)
+        return NULL;
     for (size_t i = 0; i < p->n; i++) {
         unsigned char *sl = pool_slot(p, i);
         if (pool_id(p, sl))
             continue;
         memset(sl, 0, p->stride);
-        memcpy(sl, spec, spec_size);
+        memcpy(sl, spec, p->family->spec_size);
         uint32_t id = (*p->next_id)++;
         if (*p->next_id == 0)
             *p->next_id = 1;
         memcpy(sl + p->id_offset, &id, sizeof id);
         return sl;
     }
+    sim_text_errf(err, errlen, "too many %s active (%zu)", p->noun, p->n);
     return NULL;
 }
 
-int sim_fault_pool_stop(const sim_fault_pool *p, const sim_spec_family *f, const char *what,
-                        void (*release)(void *ctx, void *slot), void *ctx)
+int sim_fault_pool_stop(const sim_fault_pool *p, const char *what, void (*release)(void *ctx, void *slot), void *ctx)
 {
     if (!what)
         return 0;
     sim_spec_what w;
-    sim_spec_what_parse(f, what, &w);
+    sim_spec_what_parse(p->family, what, &w);
     int n = 0;
     for (size_t i = 0; i < p->n; i++) {
         unsigned char *sl = pool_slot(p, i);
-        int kind;
-        memcpy(&kind, sl, sizeof kind); /* the spec's kind, first in the slot */
         uint32_t id = pool_id(p, sl);
-        if (id && sim_spec_what_matches(&w, id, kind)) {
+        if (id && sim_spec_what_matches(&w, id, pool_kind(sl))) {
             if (release)
                 release(ctx, sl);
             else
@@ -312,42 +310,56 @@ int sim_fault_pool_stop(const sim_fault_pool *p, const sim_spec_family *f, const
     return n;
 }
 
-void sim_fault_pool_list(const sim_fault_pool *p, const sim_spec_family *f, const char *prefix,
-                         void (*tail)(const void *slot, const void *ctx, char *buf, size_t bufcap), const void *ctx,
-                         char *out, size_t cap, size_t *n)
+/* " injected=N age_ms=N" from the slot's start time and count. */
+static void age_tail(const sim_fault_pool *p, const unsigned char *sl, uint64_t now, char *buf, size_t cap)
 {
+    uint64_t start, count;
+    memcpy(&start, sl + p->start_offset, sizeof start);
+    memcpy(&count, sl + p->count_offset, sizeof count);
+    snprintf(buf, cap, " injected=%llu age_ms=%llu", (unsigned long long)count,
+             (unsigned long long)(now > start ? (now - start) / 1000u : 0));
+}
+
+size_t sim_fault_pool_list(const sim_fault_pool *p, const char *prefix,
+                           void (*tail)(const void *slot, const void *ctx, char *buf, size_t bufcap),
+                           const void *ctx, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (!cap)
+        return 0;
+    out[0] = '\0';
     for (size_t i = 0; i < p->n; i++) {
         const unsigned char *sl = pool_slot(p, i);
         uint32_t id = pool_id(p, sl);
         if (!id)
             continue;
-        int kind;
-        memcpy(&kind, sl, sizeof kind);
         char spec[256], rest[128];
-        sim_spec_spec_format(f, kind, sl, spec, sizeof spec);
-        tail(sl, ctx, rest, sizeof rest);
-        sim_text_appendf(out, cap, n, "%s%u %s%s\n", prefix, (unsigned)id, spec, rest);
+        sim_spec_spec_format(p->family, pool_kind(sl), sl, spec, sizeof spec);
+        if (tail)
+            tail(sl, ctx, rest, sizeof rest);
+        else
+            age_tail(p, sl, *(const uint64_t *)ctx, rest, sizeof rest);
+        sim_text_appendf(out, cap, &n, "%s%u %s%s\n", prefix, (unsigned)id, spec, rest);
     }
+    return n;
 }
 
 static sim_fault_pool pool_of(sim_fault *f)
 {
-    return (sim_fault_pool){f->slot, SIM_FAULT_MAX, sizeof f->slot[0], offsetof(sim_fault_slot, id), &f->next_id};
+    return (sim_fault_pool){f->slot,    SIM_FAULT_MAX, sizeof f->slot[0],
+                            offsetof(sim_fault_slot, id), &f->next_id, &FAMILY, "faults",
+                            offsetof(sim_fault_slot, start_us), offsetof(sim_fault_slot, injected)};
 }
 
 static void release(void *f, void *sl) { free_slot(f, sl); }
 
 int sim_fault_start(sim_fault *f, const sim_fault_spec *s, uint64_t now_us, char *err, size_t errlen)
 {
-    if (sim_spec_spec_check(&FAMILY, (int)s->kind, s, err, errlen) < 0)
-        return -1;
     update(f, now_us);
     sim_fault_pool pool = pool_of(f);
-    sim_fault_slot *sl = sim_fault_pool_take(&pool, s, sizeof *s);
-    if (!sl) {
-        sim_text_errf(err, errlen, "too many faults active (%d)", SIM_FAULT_MAX);
+    sim_fault_slot *sl = sim_fault_pool_start(&pool, s, err, errlen);
+    if (!sl)
         return -1;
-    }
     sl->start_us = now_us;
     sl->next_burst_us = now_us;
     sl->next_burst_rx_us = now_us;
@@ -361,7 +373,7 @@ int sim_fault_start(sim_fault *f, const sim_fault_spec *s, uint64_t now_us, char
 int sim_fault_stop(sim_fault *f, const char *what)
 {
     sim_fault_pool pool = pool_of(f);
-    return sim_fault_pool_stop(&pool, &FAMILY, what, release, f);
+    return sim_fault_pool_stop(&pool, what, release, f);
 }
 
 void sim_fault_clear(sim_fault *f)
@@ -380,22 +392,10 @@ size_t sim_fault_active(sim_fault *f, uint64_t now_us)
     return n;
 }
 
-static void line_tail(const void *slot, const void *now_us, char *buf, size_t cap)
-{
-    const sim_fault_slot *sl = slot;
-    uint64_t now = *(const uint64_t *)now_us;
-    snprintf(buf, cap, " injected=%llu age_ms=%llu", (unsigned long long)sl->injected,
-             (unsigned long long)(now > sl->start_us ? (now - sl->start_us) / 1000u : 0));
-}
-
 size_t sim_fault_list(const sim_fault *f, uint64_t now_us, char *out, size_t cap)
 {
-    size_t n = 0;
-    if (!cap)
-        return 0;
-    out[0] = '\0';
     sim_fault_pool pool = pool_of((sim_fault *)f);
-    sim_fault_pool_list(&pool, &FAMILY, "", line_tail, &now_us, out, cap, &n);
+    size_t n = sim_fault_pool_list(&pool, "", NULL, &now_us, out, cap);
     sim_text_appendf(out, cap, &n,
                      "transceiver power=%s enable=%s latched=%s cycles_long=%llu cycles_short=%llu "
                      "latchups=%llu cleared=%llu held=%zu\n",
@@ -650,11 +650,9 @@ uint64_t sim_fault_next_wake(const sim_fault *f, uint64_t now_us)
         const sim_fault_slot *sl = &f->slot[i];
         if (!sl->id)
             continue;
-        if (sl->spec.duration_ms) {
-            uint64_t end = sl->start_us + (uint64_t)sl->spec.duration_ms * 1000u;
-            if (end < t)
-                t = end;
-        }
+        uint64_t end = sim_fault_end_us(sl->start_us, sl->spec.duration_ms);
+        if (end < t)
+            t = end;
         if (sl->spec.kind == SIM_FAULT_STUCK && (sl->spec.dir & SIM_DIR_TO_MODULE) && sl->next_burst_us < t)
             t = sl->next_burst_us;
         if (sl->spec.kind == SIM_FAULT_STUCK && (sl->spec.dir & SIM_DIR_TO_METER) && sl->next_burst_rx_us < t)

@@ -145,23 +145,15 @@ typedef struct {
 } sim_fault;
 
 /* ---- specs -------------------------------------------------------------- */
-/* The family table (kinds, parameters with types and ranges, checks) that
- * the generic spec engine of sim_text reads; the scenario loader sets
- * parameters through it. */
-const sim_spec_family *sim_fault_family(void);
-/* Names as used in scenarios and on the control socket: "drop", "flip", ... */
-const char *sim_fault_kind_name(sim_fault_kind k);
-/* -1 if unknown. */
-int sim_fault_kind_from_name(const char *name);
-/* "flip rate=0.001 dir=to-module count=3": name then key=value pairs.
+/* sim_fault_family, sim_fault_kind_name, sim_fault_kind_from_name,
+ * sim_fault_spec_parse, sim_fault_spec_format (sim_spec.h). Kinds: "drop",
+ * "flip", ... Spec text "flip rate=0.001 dir=to-module count=3".
  * Parameters: p, rate, count, duration (ms), delay (ms), len, period (ms),
  * level (0x00|0xff|break|zero|one), dir (to-meter|to-module|both), at (ms),
  * after_frames, off (ms), recover_p, mode (garbage|silence),
- * by (power|enable|either). A parameter the fault does not use is an error.
- * 0 or -1 with a message; *s is written only on success. */
-int sim_fault_spec_parse(sim_fault_spec *s, const char *text, char *err, size_t errlen);
-/* One-line description ("flip dir=to-module rate=0.001 count=3"). */
-size_t sim_fault_spec_format(const sim_fault_spec *s, char *out, size_t cap);
+ * by (power|enable|either). A parameter the fault does not use is an error;
+ * *s is written only on success. */
+SIM_SPEC_FAMILY_API(sim_fault, sim_fault_spec, sim_fault_kind);
 
 /* ---- runtime ------------------------------------------------------------ */
 /* No fault active, both control lines on, T = 1000 ms; seed 0 is remapped. */
@@ -209,29 +201,40 @@ bool sim_fault_latched(const sim_fault *f);
 uint64_t sim_fault_rng_next(uint64_t *state);
 /* True with probability p (p >= 1: always, without drawing; p <= 0: never). */
 bool sim_fault_chance(uint64_t *state, double p);
+/* When a spec with duration_ms started at start_us wears off (us);
+ * UINT64_MAX for duration 0 (until stopped or its count is reached). */
+uint64_t sim_fault_end_us(uint64_t start_us, uint32_t duration_ms);
 /* ---- slots, shared by the three fault families --------------------------
  * Each family keeps its active specs in an array of slots; a slot starts
  * with its spec (whose first member is the kind) and has a uint32_t id,
- * > 0 while in use. */
+ * > 0 while in use. One pool describes the array and the family, and the
+ * generic start/stop/list below serve all three. */
 typedef struct {
     void *slots;             /* n slots of stride bytes */
     size_t n, stride;
     size_t id_offset;        /* offsetof(slot, id) */
     uint32_t *next_id;       /* ids count up from 1, skipping 0 on wrap */
+    const sim_spec_family *family;
+    const char *noun;        /* "faults", "glitches": "too many <noun> active (<n>)" */
+    /* offsets of the slot's uint64_t start time (us) and occurrence count,
+     * for the list's default tail; used when a list passes no tail */
+    size_t start_offset, count_offset;
 } sim_fault_pool;
-/* A free slot, zeroed, holding a copy of spec (spec_size bytes) and a new
- * id; NULL if every slot is in use. */
-void *sim_fault_pool_take(const sim_fault_pool *p, const void *spec, size_t spec_size);
-/* Stop the slots `what` names for family f ("all", an id or a kind name):
- * release(ctx, slot) frees each (NULL: the slot is zeroed). Returns how
- * many; 0 for what NULL. */
-int sim_fault_pool_stop(const sim_fault_pool *p, const sim_spec_family *f, const char *what,
-                        void (*release)(void *ctx, void *slot), void *ctx);
-/* One line per slot in use, appended at out[*n] (cap as sim_text_appendf):
- * "<prefix><id> <spec><tail>\n", the spec written by family f and the tail
- * by tail(slot, ctx, buf, bufcap) (" injected=12 age_ms=3000"). */
-void sim_fault_pool_list(const sim_fault_pool *p, const sim_spec_family *f, const char *prefix,
-                         void (*tail)(const void *slot, const void *ctx, char *buf, size_t bufcap), const void *ctx,
-                         char *out, size_t cap, size_t *n);
+/* Check spec against the family, then take a free slot: zeroed, holding a
+ * copy of spec and a new id. NULL with a message if the spec is bad or
+ * every slot is in use. */
+void *sim_fault_pool_start(const sim_fault_pool *p, const void *spec, char *err, size_t errlen);
+/* Stop the slots `what` names ("all", an id or a kind name): release(ctx,
+ * slot) frees each (NULL: the slot is zeroed). Returns how many; 0 for what
+ * NULL. */
+int sim_fault_pool_stop(const sim_fault_pool *p, const char *what, void (*release)(void *ctx, void *slot),
+                        void *ctx);
+/* One line per slot in use into out (cap as sim_text_appendf; out is
+ * emptied first): "<prefix><id> <spec><tail>\n", the tail written by
+ * tail(slot, ctx, buf, bufcap), or with tail NULL " injected=N age_ms=N"
+ * (ctx: the const uint64_t now in us). Returns the length. */
+size_t sim_fault_pool_list(const sim_fault_pool *p, const char *prefix,
+                           void (*tail)(const void *slot, const void *ctx, char *buf, size_t bufcap),
+                           const void *ctx, char *out, size_t cap);
 
 #endif

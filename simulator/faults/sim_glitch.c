@@ -266,7 +266,7 @@ static const glitch_kind KINDS[SIM_GLITCH_KIND_COUNT] = {
 static const sim_spec_family FAMILY = {"glitch", "glitch", false, KINDS, SIM_GLITCH_KIND_COUNT, sizeof KINDS[0],
                                        PARAMS, N_PARAMS, sizeof(sim_glitch_spec), spec_init};
 
-const sim_spec_family *sim_glitch_family(void) { return &FAMILY; }
+SIM_SPEC_FAMILY_DEFINE(sim_glitch, sim_glitch_spec, sim_glitch_kind, FAMILY)
 
 /* The defaults of kind k (documented at sim_glitch_spec). */
 static void spec_init(void *sp, int k)
@@ -290,20 +290,6 @@ static void spec_init(void *sp, int k)
     s->phases = 4u;
     s->watts = -2000.0;
     s->pf = 1.0;
-}
-
-const char *sim_glitch_kind_name(sim_glitch_kind k) { return sim_spec_kind_name(&FAMILY, (int)k); }
-
-int sim_glitch_kind_from_name(const char *name) { return sim_spec_kind_index(&FAMILY, name); }
-
-int sim_glitch_spec_parse(sim_glitch_spec *s, const char *text, char *err, size_t errlen)
-{
-    return sim_spec_spec_parse(&FAMILY, s, text, err, errlen);
-}
-
-size_t sim_glitch_spec_format(const sim_glitch_spec *s, char *out, size_t cap)
-{
-    return sim_spec_spec_format(&FAMILY, (int)s->kind, s, out, cap);
 }
 
 /* ---- runtime ------------------------------------------------------------ */
@@ -337,7 +323,8 @@ static void poll_done(sim_glitch *g, sim_glitch_slot *sl)
 
 static sim_fault_pool pool_of(sim_glitch *g)
 {
-    return (sim_fault_pool){g->slot, SIM_GLITCH_MAX, sizeof g->slot[0], offsetof(sim_glitch_slot, id), &g->next_id};
+    return (sim_fault_pool){g->slot, SIM_GLITCH_MAX, sizeof g->slot[0], offsetof(sim_glitch_slot, id),
+                            &g->next_id, &FAMILY, "glitches", 0, 0};
 }
 
 int sim_glitch_start(sim_glitch *g, const sim_glitch_spec *s, int64_t sim_now_ms, sim_glitch_effects *fx,
@@ -345,10 +332,10 @@ int sim_glitch_start(sim_glitch *g, const sim_glitch_spec *s, int64_t sim_now_ms
 {
     if (fx)
         memset(fx, 0, sizeof *fx);
-    if (sim_spec_spec_check(&FAMILY, (int)s->kind, s, err, errlen) < 0)
-        return -1;
     expire(g, sim_now_ms);
     if (s->kind == SIM_GLITCH_SOLAR) {
+        if (sim_spec_spec_check(&FAMILY, (int)s->kind, s, err, errlen) < 0)
+            return -1;
         /* S19 is a load change, not a byte edit: the model nets it correctly. */
         if (fx)
             for (int p = 0; p < 3; p++)
@@ -362,11 +349,9 @@ int sim_glitch_start(sim_glitch *g, const sim_glitch_spec *s, int64_t sim_now_ms
         return (int)g->next_id++; /* nothing stays active */
     }
     sim_fault_pool pool = pool_of(g);
-    sim_glitch_slot *sl = sim_fault_pool_take(&pool, s, sizeof *s);
-    if (!sl) {
-        sim_text_errf(err, errlen, "too many glitches active (%d)", SIM_GLITCH_MAX);
+    sim_glitch_slot *sl = sim_fault_pool_start(&pool, s, err, errlen);
+    if (!sl)
         return -1;
-    }
     sl->start_ms = sim_now_ms;
     if (fx && s->kind == SIM_GLITCH_CLOCK_FREEZE)
         fx->freeze_clock = true;
@@ -376,7 +361,7 @@ int sim_glitch_start(sim_glitch *g, const sim_glitch_spec *s, int64_t sim_now_ms
 int sim_glitch_stop(sim_glitch *g, const char *what)
 {
     sim_fault_pool pool = pool_of(g);
-    return sim_fault_pool_stop(&pool, &FAMILY, what, NULL, NULL);
+    return sim_fault_pool_stop(&pool, what, NULL, NULL);
 }
 
 void sim_glitch_clear(sim_glitch *g)
@@ -393,13 +378,8 @@ static void glitch_tail(const void *slot, const void *ctx, char *buf, size_t cap
 
 size_t sim_glitch_list(const sim_glitch *g, char *out, size_t cap)
 {
-    size_t n = 0;
-    if (!cap)
-        return 0;
-    out[0] = '\0';
     sim_fault_pool pool = pool_of((sim_glitch *)g);
-    sim_fault_pool_list(&pool, &FAMILY, "g", glitch_tail, NULL, out, cap, &n);
-    return n;
+    return sim_fault_pool_list(&pool, "g", glitch_tail, NULL, out, cap);
 }
 
 bool sim_glitch_clock_frozen(const sim_glitch *g)

@@ -105,21 +105,14 @@ typedef struct {
     sim_glitch_counters c;
 } sim_glitch;
 
-/* The family table the generic spec engine of sim_text reads. */
-const sim_spec_family *sim_glitch_family(void);
-/* "spike", "torn", ... as scenarios and the control socket write them
- * ("?" if out of range). */
-const char *sim_glitch_kind_name(sim_glitch_kind k);
-/* The kind called name; -1 if no glitch has that name. */
-int sim_glitch_kind_from_name(const char *name);
-/* "NAME key=value ...". Parameters: reg (fwd|rev|both), delta (integer or
+/* sim_glitch_family, sim_glitch_kind_name, sim_glitch_kind_from_name,
+ * sim_glitch_spec_parse, sim_glitch_spec_format (sim_spec.h). Kinds:
+ * "spike", "torn", ... Parameters: reg (fwd|rev|both), delta (integer or
  * 2^N, may be negative), polls, duration (simulated s), margin, rate,
- * serial, table (BT23|BT28), index, phases ("1,3" or "L1,L3"), watts, pf.
- * Unused parameter = error. 0 or -1 with a message. */
-int sim_glitch_spec_parse(sim_glitch_spec *s, const char *text, char *err, size_t errlen);
-/* "spike reg=fwd delta=16777216 polls=3": parameters in table order, polls
- * and duration only when set. */
-size_t sim_glitch_spec_format(const sim_glitch_spec *s, char *out, size_t cap);
+ * serial, table (BT23|BT28), index, phases ("1,3" or "L1,L3"), watts, pf;
+ * unused parameter = error. Formatted "spike reg=fwd delta=16777216
+ * polls=3": polls and duration only when set. */
+SIM_SPEC_FAMILY_API(sim_glitch, sim_glitch_spec, sim_glitch_kind);
 
 /* No glitch active; ids start at 1. */
 void sim_glitch_init(sim_glitch *g);

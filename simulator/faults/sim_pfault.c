@@ -157,7 +157,7 @@ static const sim_spec_kind KINDS[SIM_PF_KIND_COUNT] = {
 static const sim_spec_family FAMILY = {"fault", "protocol fault", false, KINDS, SIM_PF_KIND_COUNT, sizeof KINDS[0],
                                        PARAMS, N_PARAMS, sizeof(sim_pfault_spec), spec_init};
 
-const sim_spec_family *sim_pfault_family(void) { return &FAMILY; }
+SIM_SPEC_FAMILY_DEFINE(sim_pfault, sim_pfault_spec, sim_pfault_kind, FAMILY)
 
 /* The defaults of kind k (documented at sim_pfault_spec). */
 static void spec_init(void *sp, int k)
@@ -176,20 +176,6 @@ static void spec_init(void *sp, int k)
     strcpy(s->variant, "mixed");
 }
 
-const char *sim_pfault_kind_name(sim_pfault_kind k) { return sim_spec_kind_name(&FAMILY, (int)k); }
-
-int sim_pfault_kind_from_name(const char *name) { return sim_spec_kind_index(&FAMILY, name); }
-
-int sim_pfault_spec_parse(sim_pfault_spec *s, const char *text, char *err, size_t errlen)
-{
-    return sim_spec_spec_parse(&FAMILY, s, text, err, errlen);
-}
-
-size_t sim_pfault_spec_format(const sim_pfault_spec *s, char *out, size_t cap)
-{
-    return sim_spec_spec_format(&FAMILY, (int)s->kind, s, out, cap);
-}
-
 /* ---- runtime ------------------------------------------------------------ */
 void sim_pfault_init(sim_pfault *pf, uint64_t seed)
 {
@@ -202,7 +188,7 @@ static void update(sim_pfault *pf, uint64_t now_us)
 {
     for (size_t i = 0; i < SIM_PFAULT_MAX; i++) {
         sim_pfault_slot *sl = &pf->slot[i];
-        if (sl->id && sl->spec.duration_ms && now_us >= sl->start_us + (uint64_t)sl->spec.duration_ms * 1000u) {
+        if (sl->id && now_us >= sim_fault_end_us(sl->start_us, sl->spec.duration_ms)) {
             memset(sl, 0, sizeof *sl);
             pf->c.worn_off++;
         }
@@ -234,20 +220,18 @@ static bool chance(sim_pfault *pf, double p)
 
 static sim_fault_pool pool_of(sim_pfault *pf)
 {
-    return (sim_fault_pool){pf->slot, SIM_PFAULT_MAX, sizeof pf->slot[0], offsetof(sim_pfault_slot, id), &pf->next_id};
+    return (sim_fault_pool){pf->slot,   SIM_PFAULT_MAX, sizeof pf->slot[0],
+                            offsetof(sim_pfault_slot, id), &pf->next_id, &FAMILY, "protocol faults",
+                            offsetof(sim_pfault_slot, start_us), offsetof(sim_pfault_slot, injected)};
 }
 
 int sim_pfault_start(sim_pfault *pf, const sim_pfault_spec *s, uint64_t now_us, char *err, size_t errlen)
 {
-    if (sim_spec_spec_check(&FAMILY, (int)s->kind, s, err, errlen) < 0)
-        return -1;
     update(pf, now_us);
     sim_fault_pool pool = pool_of(pf);
-    sim_pfault_slot *sl = sim_fault_pool_take(&pool, s, sizeof *s);
-    if (!sl) {
-        sim_text_errf(err, errlen, "too many protocol faults active (%d)", SIM_PFAULT_MAX);
+    sim_pfault_slot *sl = sim_fault_pool_start(&pool, s, err, errlen);
+    if (!sl)
         return -1;
-    }
     sl->start_us = now_us;
     return (int)sl->id;
 }
@@ -255,7 +239,7 @@ int sim_pfault_start(sim_pfault *pf, const sim_pfault_spec *s, uint64_t now_us, 
 int sim_pfault_stop(sim_pfault *pf, const char *what)
 {
     sim_fault_pool pool = pool_of(pf);
-    return sim_fault_pool_stop(&pool, &FAMILY, what, NULL, NULL);
+    return sim_fault_pool_stop(&pool, what, NULL, NULL);
 }
 
 void sim_pfault_clear(sim_pfault *pf)
@@ -265,23 +249,10 @@ void sim_pfault_clear(sim_pfault *pf)
     pf->pause_us = 0;
 }
 
-static void proto_tail(const void *slot, const void *now_us, char *buf, size_t cap)
-{
-    const sim_pfault_slot *sl = slot;
-    uint64_t now = *(const uint64_t *)now_us;
-    snprintf(buf, cap, " injected=%llu age_ms=%llu", (unsigned long long)sl->injected,
-             (unsigned long long)(now > sl->start_us ? (now - sl->start_us) / 1000u : 0));
-}
-
 size_t sim_pfault_list(const sim_pfault *pf, uint64_t now_us, char *out, size_t cap)
 {
-    size_t n = 0;
-    if (!cap)
-        return 0;
-    out[0] = '\0';
     sim_fault_pool pool = pool_of((sim_pfault *)pf);
-    sim_fault_pool_list(&pool, &FAMILY, "p", proto_tail, &now_us, out, cap, &n);
-    return n;
+    return sim_fault_pool_list(&pool, "p", NULL, &now_us, out, cap);
 }
 
 static bool is_read(const mep_request *r)
@@ -583,11 +554,9 @@ uint64_t sim_pfault_next_wake(const sim_pfault *pf, uint64_t now_us)
         const sim_pfault_slot *sl = &pf->slot[i];
         if (!sl->id)
             continue;
-        if (sl->spec.duration_ms) {
-            uint64_t end = sl->start_us + (uint64_t)sl->spec.duration_ms * 1000u;
-            if (end < t)
-                t = end;
-        }
+        uint64_t end = sim_fault_end_us(sl->start_us, sl->spec.duration_ms);
+        if (end < t)
+            t = end;
         uint64_t next = UINT64_MAX;
         if (sl->spec.kind == SIM_PF_ALERT_STORM)
             next = sl->start_us + sl->emitted * (uint64_t)sl->spec.period_ms * 1000u;

@@ -114,21 +114,14 @@ typedef struct {
     sim_pfault_kind by;      /* fault that acted (for logs) */
 } sim_pf_result;
 
-/* The family table the generic spec engine of sim_text reads. */
-const sim_spec_family *sim_pfault_family(void);
-/* "seq-always", "busy", ... as scenarios and the control socket write them
- * ("?" if out of range). */
-const char *sim_pfault_kind_name(sim_pfault_kind k);
-/* The kind called name; -1 if no protocol fault has that name. */
-int sim_pfault_kind_from_name(const char *name);
-/* "NAME key=value ...". Parameters: count, duration (ms), p, table (BT23 /
- * ET13 / number), code, ops (read|write|both), first (0|1), bytes, size,
- * period (ms), rate, gap_us, split, variant. Unused parameter for the kind
- * = error. 0 or -1 with a message. */
-int sim_pfault_spec_parse(sim_pfault_spec *s, const char *text, char *err, size_t errlen);
-/* "table-error table=ET13 code=0x05 ops=both": parameters in table order,
- * p only below 1, count and duration only when set. */
-size_t sim_pfault_spec_format(const sim_pfault_spec *s, char *out, size_t cap);
+/* sim_pfault_family, sim_pfault_kind_name, sim_pfault_kind_from_name,
+ * sim_pfault_spec_parse, sim_pfault_spec_format (sim_spec.h). Kinds:
+ * "seq-always", "busy", ... Parameters: count, duration (ms), p, table
+ * (BT23 / ET13 / number), code, ops (read|write|both), first (0|1), bytes,
+ * size, period (ms), rate, gap_us, split, variant; unused parameter for the
+ * kind = error. Formatted "table-error table=ET13 code=0x05 ops=both": p
+ * only below 1, count and duration only when set. */
+SIM_SPEC_FAMILY_API(sim_pfault, sim_pfault_spec, sim_pfault_kind);
 
 /* No fault active; the random stream is seeded apart from sim_fault's. */
 void sim_pfault_init(sim_pfault *pf, uint64_t seed);

@@ -114,4 +114,36 @@ typedef struct {
 void sim_spec_what_parse(const sim_spec_family *f, const char *what, sim_spec_what *out);
 bool sim_spec_what_matches(const sim_spec_what *w, uint32_t id, int kind);
 
+/* A family's typed front over its table, the same for every family, so
+ * declared and defined by one macro pair rather than written per family.
+ * With prefix P, spec type S and kind type K it gives:
+ *   const sim_spec_family *P_family(void);   the table
+ *   const char *P_kind_name(K k);            sim_spec_kind_name ("?" if out of range)
+ *   int P_kind_from_name(const char *name);  sim_spec_kind_index (-1 if unknown)
+ *   int P_spec_parse(S *s, const char *text, char *err, size_t errlen);
+ *                                            sim_spec_spec_parse
+ *   size_t P_spec_format(const S *s, char *out, size_t cap);
+ *                                            sim_spec_spec_format of s->kind
+ * SIM_SPEC_FAMILY_API in the family's header, SIM_SPEC_FAMILY_DEFINE with
+ * its table in the .c. */
+#define SIM_SPEC_FAMILY_API(P, S, K)                                                                       \
+    const sim_spec_family *P##_family(void);                                                               \
+    const char *P##_kind_name(K k);                                                                        \
+    int P##_kind_from_name(const char *name);                                                              \
+    int P##_spec_parse(S *s, const char *text, char *err, size_t errlen);                                  \
+    size_t P##_spec_format(const S *s, char *out, size_t cap)
+
+#define SIM_SPEC_FAMILY_DEFINE(P, S, K, TABLE)                                                             \
+    const sim_spec_family *P##_family(void) { return &(TABLE); }                                           \
+    const char *P##_kind_name(K k) { return sim_spec_kind_name(&(TABLE), (int)k); }                        \
+    int P##_kind_from_name(const char *name) { return sim_spec_kind_index(&(TABLE), name); }               \
+    int P##_spec_parse(S *s, const char *text, char *err, size_t errlen)                                   \
+    {                                                                                                      \
+        return sim_spec_spec_parse(&(TABLE), s, text, err, errlen);                                        \
+    }                                                                                                      \
+    size_t P##_spec_format(const S *s, char *out, size_t cap)                                              \
+    {                                                                                                      \
+        return sim_spec_spec_format(&(TABLE), (int)s->kind, s, out, cap);                                  \
+    }
+
 #endif

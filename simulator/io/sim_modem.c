@@ -272,22 +272,37 @@ static int split_polarity(const char *text, char *buf, size_t cap, bool *inverte
     return SIM_MODEM_OK;
 }
 
-int sim_modem_parse_input(const char *text, sim_modem_input *in)
+/* Line names as the options write them ("CD" is DCD's other name). */
+typedef struct {
+    const char *name;
+    unsigned value;
+} modem_name;
+
+static const modem_name INPUT_NAMES[] = {
+    {"CTS", SIM_MODEM_CTS}, {"DSR", SIM_MODEM_DSR}, {"DCD", SIM_MODEM_DCD}, {"CD", SIM_MODEM_DCD}, {"RI", SIM_MODEM_RI},
+};
+static const modem_name OUTPUT_NAMES[] = {{"DTR", SIM_MODEM_PIN_DTR}, {"RTS", SIM_MODEM_PIN_RTS}};
+
+/* "NAME" or "NAME:inverted" looked up in names[0..n): SIM_MODEM_OK with
+ * the value and polarity, else SIM_MODEM_ERR_ARG. */
+static int parse_line(const char *text, const modem_name *names, size_t n, unsigned *value, bool *inverted)
 {
     char name[8];
-    bool inv;
-    if (!in || split_polarity(text, name, sizeof name, &inv) != SIM_MODEM_OK)
+    if (split_polarity(text, name, sizeof name, inverted) != SIM_MODEM_OK)
         return SIM_MODEM_ERR_ARG;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(name, names[i].name)) {
+            *value = names[i].value;
+            return SIM_MODEM_OK;
+        }
+    return SIM_MODEM_ERR_ARG;
+}
+
+int sim_modem_parse_input(const char *text, sim_modem_input *in)
+{
     unsigned s;
-    if (!strcmp(name, "CTS"))
-        s = SIM_MODEM_CTS;
-    else if (!strcmp(name, "DSR"))
-        s = SIM_MODEM_DSR;
-    else if (!strcmp(name, "DCD") || !strcmp(name, "CD"))
-        s = SIM_MODEM_DCD;
-    else if (!strcmp(name, "RI"))
-        s = SIM_MODEM_RI;
-    else
+    bool inv;
+    if (!in || parse_line(text, INPUT_NAMES, sizeof INPUT_NAMES / sizeof INPUT_NAMES[0], &s, &inv) != SIM_MODEM_OK)
         return SIM_MODEM_ERR_ARG;
     in->signal = s;
     in->inverted = inv;
@@ -296,16 +311,12 @@ int sim_modem_parse_input(const char *text, sim_modem_input *in)
 
 int sim_modem_parse_output(const char *text, sim_modem_output *out)
 {
-    char name[8];
+    unsigned pin;
     bool inv;
-    if (!out || split_polarity(text, name, sizeof name, &inv) != SIM_MODEM_OK)
+    if (!out || parse_line(text, OUTPUT_NAMES, sizeof OUTPUT_NAMES / sizeof OUTPUT_NAMES[0], &pin, &inv) !=
+                    SIM_MODEM_OK)
         return SIM_MODEM_ERR_ARG;
-    if (!strcmp(name, "DTR"))
-        out->pin = SIM_MODEM_PIN_DTR;
-    else if (!strcmp(name, "RTS"))
-        out->pin = SIM_MODEM_PIN_RTS;
-    else
-        return SIM_MODEM_ERR_ARG;
+    out->pin = (sim_modem_pin)pin;
     out->inverted = inv;
     return SIM_MODEM_OK;
 }

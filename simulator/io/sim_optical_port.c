@@ -5,9 +5,10 @@
 #define _GNU_SOURCE
 
 #include "sim_optical_port.h"
+#include "sim_ctlreply.h"
+#include "sim_ev.h"
 #include "sim_serial.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -57,19 +58,8 @@ struct sim_optical_port {
 
 static uint64_t now_ms(void) { return sim_now_us() / 1000u; }
 
-static void plog(sim_optical_port *p, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void plog(sim_optical_port *p, int level, const char *fmt, ...)
-{
-    if (p->verbose < level)
-        return;
-    char msg[600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    sim_serial_log_line(p->log, p->who, msg);
-}
+/* A log line of the port when its verbosity is at least level. */
+#define plog(p, level, ...) ((p)->verbose >= (level) ? sim_serial_logf((p)->log, (p)->who, __VA_ARGS__) : (void)0)
 
 /* The core's log lines already name the meter ("meter0 optical: ..."). */
 static void core_log(void *ctx, const char *line)
@@ -208,17 +198,7 @@ static void rearm(sim_optical_port *p, uint64_t now)
         if (pw < w)
             w = pw;
     }
-    ev_timer_stop(p->loop, &p->timer);
-    if (w == UINT64_MAX)
-        return;
-    double delay = w > now ? (double)(w - now) / 1000.0 : 0.0;
-    if (delay > 3600.0)
-        delay = 3600.0;
-    if (delay < 0.001)
-        delay = 0.001;
-    ev_now_update(p->loop);
-    ev_timer_set(&p->timer, delay, 0.0);
-    ev_timer_start(p->loop, &p->timer);
+    sim_ev_timer_wake(p->loop, &p->timer, w, now, 1000.0, 0.001);
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -490,11 +470,9 @@ sim_optical_port *sim_optical_port_open(struct ev_loop *loop, sim_meter *m, cons
         snprintf(err, errlen, "shared optical port needs the meter's MEP port");
         return NULL;
     }
-    sim_optical_port *p = calloc(1, sizeof *p);
-    if (!p) {
-        snprintf(err, errlen, "out of memory");
+    sim_optical_port *p = sim_ev_new(sizeof *p, err, errlen);
+    if (!p)
         return NULL;
-    }
     p->loop = loop;
     p->meter = m;
     p->mep = cfg->mep;
@@ -591,19 +569,6 @@ const char *sim_optical_port_path(const sim_optical_port *p) { return p->dev ? s
 
 /* ---- control socket ------------------------------------------------------------- */
 
-#include <jansson.h>
-
-static json_t *ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *ctl_fail(const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
-}
-
 static json_t *ctl_status(const sim_optical_port *p)
 {
     static const sim_optical_counters none;
@@ -637,7 +602,7 @@ void *sim_optical_port_control(sim_optical_port *p, const char *cmd, void *json_
 {
     json_t *req = json_req;
     if (!p)
-        return ctl_fail("%s: this meter has no optical port (Gen 4 without --optical-pty, or "
+        return sim_ctlreply_fail("%s: this meter has no optical port (Gen 4 without --optical-pty, or "
                         "optical.shared_uart false)", cmd);
     const char *key;
     json_t *v;
@@ -647,13 +612,13 @@ void *sim_optical_port_control(sim_optical_port *p, const char *cmd, void *json_
         if (!strcmp(cmd, "optical_session") &&
             (!strcmp(key, "action") || !strcmp(key, "seconds") || !strcmp(key, "echo")))
             continue;
-        return ctl_fail("%s: unknown field \"%s\"", cmd, key);
+        return sim_ctlreply_fail("%s: unknown field \"%s\"", cmd, key);
     }
     if (!strcmp(cmd, "optical"))
         return ctl_status(p);
     json_t *a = json_object_get(req, "action");
     if (!json_is_string(a))
-        return ctl_fail("optical_session: action: expected \"start\" or \"stop\"");
+        return sim_ctlreply_fail("optical_session: action: expected \"start\" or \"stop\"");
     if (!strcmp(json_string_value(a), "stop")) {
         bool was = sim_optical_port_probe_stop(p);
         json_t *r = ctl_status(p);
@@ -661,14 +626,14 @@ void *sim_optical_port_control(sim_optical_port *p, const char *cmd, void *json_
         return r;
     }
     if (strcmp(json_string_value(a), "start") != 0)
-        return ctl_fail("optical_session: action: expected \"start\" or \"stop\"");
+        return sim_ctlreply_fail("optical_session: action: expected \"start\" or \"stop\"");
     json_t *s = json_object_get(req, "seconds"), *e = json_object_get(req, "echo");
     if (!s || !json_is_number(s))
-        return ctl_fail("optical_session: seconds: expected a number (0.1..3600)");
+        return sim_ctlreply_fail("optical_session: seconds: expected a number (0.1..3600)");
     if (e && !json_is_boolean(e))
-        return ctl_fail("optical_session: echo: expected true or false");
+        return sim_ctlreply_fail("optical_session: echo: expected true or false");
     char err[300];
     if (sim_optical_port_probe_start(p, json_number_value(s), e ? json_is_true(e) : true, err, sizeof err) != 0)
-        return ctl_fail("optical_session: %s", err);
+        return sim_ctlreply_fail("optical_session: %s", err);
     return ctl_status(p);
 }

@@ -2,6 +2,7 @@
  * driving one sim_line (mep/sim_line.h) on a shared libev loop; see
  * sim_port.h. Many ports run on one loop; no global state. */
 #include "sim_port.h"
+#include "sim_ev.h"
 #include "sim_serial.h"
 
 #include <stdlib.h>
@@ -51,16 +52,7 @@ static void port_run(sim_port *p)
         p->line.baud_dirty = false;
         sim_serial_set_baud(p->dev, p->line.baud);
     }
-    ev_timer_stop(p->loop, &p->timer);
-    uint64_t w = sim_line_next_wake(&p->line, now);
-    if (w == UINT64_MAX)
-        return;
-    double delay = w > now ? (double)(w - now) / 1e6 : 0.0;
-    if (delay > 3600.0)
-        delay = 3600.0;
-    ev_now_update(p->loop);
-    ev_timer_set(&p->timer, delay, 0.0);
-    ev_timer_start(p->loop, &p->timer);
+    sim_ev_timer_wake(p->loop, &p->timer, sim_line_next_wake(&p->line, now), now, 1e6, 0.0);
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -96,11 +88,9 @@ sim_port *sim_port_open(struct ev_loop *loop, sim_meter *m, const sim_port_cfg *
         snprintf(err, errlen, "meter %s: give exactly one of --pty or --uart", cfg->name);
         return NULL;
     }
-    sim_port *p = calloc(1, sizeof *p);
-    if (!p) {
-        snprintf(err, errlen, "out of memory");
+    sim_port *p = sim_ev_new(sizeof *p, err, errlen);
+    if (!p)
         return NULL;
-    }
     p->loop = loop;
     p->meter = m;
     p->log = cfg->log ? cfg->log : stderr;

@@ -4,6 +4,7 @@
  * schedules it, forwards its events to the port and logs. Its owner (the
  * station) frees it before the port. */
 #include "sim_portmodem.h"
+#include "sim_ev.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,17 +88,9 @@ static void log_releases(sim_portmodem *pm)
 
 static void arm(sim_portmodem *pm)
 {
-    ev_timer_stop(pm->loop, &pm->timer);
-    uint64_t w = sim_modem_next_wake(&pm->m);
-    if (w == UINT64_MAX)
-        return;
-    uint64_t now = sim_now_us();
     /* overdue (e.g. a pulse release the adapter keeps refusing, retried on
      * each poll): 1 ms, so a failing device cannot spin the loop */
-    double delay = w > now ? (double)(w - now) / 1e6 : 0.001;
-    ev_now_update(pm->loop);
-    ev_timer_set(&pm->timer, delay, 0.0);
-    ev_timer_start(pm->loop, &pm->timer);
+    sim_ev_timer_wake(pm->loop, &pm->timer, sim_modem_next_wake(&pm->m), sim_now_us(), 1e6, 0.001);
 }
 
 static void run(sim_portmodem *pm)
@@ -135,11 +128,9 @@ sim_portmodem *sim_portmodem_attach(sim_port *p, const sim_modem_cfg *cfg, const
                  sim_port_name(p));
         return NULL;
     }
-    sim_portmodem *pm = calloc(1, sizeof *pm);
-    if (!pm) {
-        snprintf(err, errlen, "out of memory");
+    sim_portmodem *pm = sim_ev_new(sizeof *pm, err, errlen);
+    if (!pm)
         return NULL;
-    }
     pm->port = p;
     pm->loop = sim_port_loop(p);
     pm->fd = sim_port_fd(p);

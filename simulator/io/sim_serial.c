@@ -2,11 +2,14 @@
  * paced transmit queue and the log formatter; see sim_serial.h. */
 #define _GNU_SOURCE 1 /* cfmakeraw */
 #include "sim_serial.h"
+#include "sim_ev.h"
 #include "sim_line.h"
 #include "sim_pty.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
@@ -55,16 +58,24 @@ uint64_t sim_serial_wire_us(size_t n, uint32_t baud, unsigned bits)
     return baud ? (uint64_t)n * bits * 1000000u / baud : 0;
 }
 
-void sim_serial_log_line(FILE *f, const char *who, const char *msg)
+void sim_serial_logf(FILE *f, const char *who, const char *fmt, ...)
 {
+    FILE *out = f ? f : stderr;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    fprintf(f ? f : stderr, "%02d:%02d:%02d.%03ld %s%s%s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
-            ts.tv_nsec / 1000000L, who ? who : "", who ? " " : "", msg);
-    fflush(f ? f : stderr);
+    fprintf(out, "%02d:%02d:%02d.%03ld %s%s", tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
+            who ? who : "", who ? " " : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(out, fmt, ap);
+    va_end(ap);
+    fputc('\n', out);
+    fflush(out);
 }
+
+void sim_serial_log_line(FILE *f, const char *who, const char *msg) { sim_serial_logf(f, who, "%s", msg); }
 
 void sim_serial_log(sim_serial *s, const char *msg) { sim_serial_log_line(s->log, s->who, msg); }
 
@@ -130,16 +141,13 @@ static uint64_t byte_done_us(const sim_serial *s, uint64_t k)
 
 static void pace_arm(sim_serial *s, uint64_t now)
 {
-    ev_timer_stop(s->loop, &s->timer);
-    if (!s->q_len)
-        return;
-    uint64_t t = byte_done_us(s, s->base_n) - SERIAL_EARLY_US;
-    if (s->base_n > 0 && t < s->last_emit_us + SERIAL_MIN_WAKE_US)
-        t = s->last_emit_us + SERIAL_MIN_WAKE_US;
-    double delay = t > now ? (double)(t - now) / 1e6 : 0.0;
-    ev_now_update(s->loop);
-    ev_timer_set(&s->timer, delay, 0.0);
-    ev_timer_start(s->loop, &s->timer);
+    uint64_t t = UINT64_MAX;
+    if (s->q_len) {
+        t = byte_done_us(s, s->base_n) - SERIAL_EARLY_US;
+        if (s->base_n > 0 && t < s->last_emit_us + SERIAL_MIN_WAKE_US)
+            t = s->last_emit_us + SERIAL_MIN_WAKE_US;
+    }
+    sim_ev_timer_wake(s->loop, &s->timer, t, now, 1e6, 0.0);
 }
 
 /* The bytes queued before a rate change are out: what follows is paced at
@@ -353,11 +361,9 @@ sim_serial *sim_serial_open(struct ev_loop *loop, const sim_serial_cfg *cfg, cha
                  format);
         return NULL;
     }
-    sim_serial *s = calloc(1, sizeof *s);
-    if (!s) {
-        snprintf(err, errlen, "out of memory");
+    sim_serial *s = sim_ev_new(sizeof *s, err, errlen);
+    if (!s)
         return NULL;
-    }
     s->loop = loop;
     s->cfg = *cfg;
     s->cfg.pty_opt = cfg->pty_opt ? cfg->pty_opt : "--pty";
@@ -389,9 +395,7 @@ sim_serial *sim_serial_open(struct ev_loop *loop, const sim_serial_cfg *cfg, cha
         free(s);
         return NULL;
     }
-    ev_io_init(&s->rio, on_readable, s->fd, EV_READ);
-    s->rio.data = s;
-    ev_io_start(loop, &s->rio);
+    sim_ev_io(loop, &s->rio, on_readable, s->fd, EV_READ, s);
     ev_init(&s->timer, on_timer);
     s->timer.data = s;
     return s;

@@ -64,8 +64,10 @@ unsigned sim_serial_bits_per_char(const sim_serial *s);
 /* Wire time of n characters at baud with bits per character, in us. */
 uint64_t sim_serial_wire_us(size_t n, uint32_t baud, unsigned bits);
 
-/* One log line "HH:MM:SS.mmm <who> <msg>" (who may be NULL) to f, flushed. */
+/* One log line "HH:MM:SS.mmm <who> <msg>" (who may be NULL) to f (NULL:
+ * stderr), flushed; sim_serial_logf formats msg printf-style. */
 void sim_serial_log_line(FILE *f, const char *who, const char *msg);
+void sim_serial_logf(FILE *f, const char *who, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void sim_serial_log(sim_serial *s, const char *msg);
 
 bool sim_serial_is_pty(const sim_serial *s);

@@ -694,3 +694,111 @@ int sim_meter_optical_write(sim_meter *m, uint16_t table, uint32_t off, const ui
     mirror_state(m);
     return r;
 }
+
+/* ---- persistent state ------------------------------------------------------ */
+/* Tables that carry on across a restart: what a client may write over MEP
+ * (docs/mep.md App. C, sim_access) and what the meter itself keeps about its
+ * client (BT03 alarms, ET04 IDT version, ET13 alerts/baud, ET14 status, ET16 results,
+ * ET51 configuration written over the optical port). Not the procedure call
+ * and response tables (BT07, BT08), a transaction in progress (ET52, ET59),
+ * or the rendered BT23 (its values are the model's registers). */
+static bool state_table(uint16_t id)
+{
+    if (id == MEP_BT(7) || id == MEP_BT(8) || id == MEP_BT(23) || id == MEP_BT(28) || id == MEP_BT(52) ||
+        id == MEP_BT(55) || id == MEP_ET(52) || id == MEP_ET(59))
+        return false;
+    return id == MEP_BT(3) || id == MEP_ET(4) || id == MEP_ET(13) || id == MEP_ET(14) || id == MEP_ET(16) || id == MEP_ET(51) ||
+           sim_access_can_write(id, SIM_LEVEL_MAK);
+}
+
+int sim_meter_state_get(sim_meter *m, uint64_t now_ms, int64_t wall_utc_ms, sim_state *out)
+{
+    memset(out, 0, sizeof *out);
+    m->now_ms = now_ms;
+    sim_meter_advance(m, now_ms);
+    mirror_state(m);
+    snprintf(out->profile, sizeof out->profile, "%s", m->profile.name);
+    snprintf(out->meter_serial, sizeof out->meter_serial, "%s", m->profile.meter_serial);
+    snprintf(out->utility_serial, sizeof out->utility_serial, "%s", m->profile.utility_serial);
+    out->saved_utc_ms = wall_utc_ms;
+    out->sim_utc_ms = sim_clock_now(&m->clock, now_ms);
+    out->speed = m->clock.speed;
+    out->next_seq = m->sec.next_seq;
+    sim_state_model_get(&out->model, &m->model);
+    uint16_t ids[128];
+    size_t n = sim_tables_list(m->tables, ids, sizeof ids / sizeof ids[0]);
+    for (size_t i = 0; i < n; i++) {
+        if (!state_table(ids[i]))
+            continue;
+        size_t size = 0;
+        const uint8_t *raw = sim_tables_raw(m->tables, ids[i], &size);
+        if (raw && sim_state_add_table(out, ids[i], raw, size) != 0) {
+            sim_state_clear(out);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void state_table_name(uint16_t id, char buf[8])
+{
+    if (id >= MEP_ET(0))
+        snprintf(buf, 8, "ET%02u", (unsigned)(id - MEP_ET(0)) % 1000u);
+    else
+        snprintf(buf, 8, "BT%02u", (unsigned)id % 1000u);
+}
+
+static sim_meter_state_result state_check(const sim_meter *m, const sim_state *st, char *err, size_t errlen)
+{
+    if (strcmp(st->profile, m->profile.name)) {
+        snprintf(err, errlen, "saved for profile \"%s\", this meter runs profile \"%s\"", st->profile,
+                 m->profile.name);
+        return SIM_METER_STATE_MISMATCH;
+    }
+    if (strcmp(st->meter_serial, m->profile.meter_serial) || strcmp(st->utility_serial, m->profile.utility_serial)) {
+        snprintf(err, errlen, "saved for meter serial %s / utility serial \"%s\", this meter is %s / \"%s\"",
+                 st->meter_serial, st->utility_serial, m->profile.meter_serial, m->profile.utility_serial);
+        return SIM_METER_STATE_MISMATCH;
+    }
+    for (size_t i = 0; i < st->n_tables; i++) {
+        char tn[8];
+        state_table_name(st->tables[i].id, tn);
+        size_t size = 0;
+        if (!state_table(st->tables[i].id) || !sim_tables_raw(m->tables, st->tables[i].id, &size)) {
+            snprintf(err, errlen, "tables.%s: not a table this meter keeps", tn);
+            return SIM_METER_STATE_MISMATCH;
+        }
+        if (size != st->tables[i].len) {
+            snprintf(err, errlen, "tables.%s: %zu bytes saved, this meter's table has %zu", tn, st->tables[i].len,
+                     size);
+            return SIM_METER_STATE_MISMATCH;
+        }
+    }
+    return SIM_METER_STATE_OK;
+}
+
+sim_meter_state_result sim_meter_state_apply(sim_meter *m, const sim_state *st, uint64_t now_ms,
+                                             int64_t wall_utc_ms, char *err, size_t errlen)
+{
+    if (state_check(m, st, err, errlen) != SIM_METER_STATE_OK)
+        return SIM_METER_STATE_MISMATCH;
+    for (size_t i = 0; i < st->n_tables; i++) {
+        size_t size = 0;
+        uint8_t *raw = sim_tables_raw(m->tables, st->tables[i].id, &size);
+        memcpy(raw, st->tables[i].bytes, size);
+    }
+    /* The meter kept running while the process was down (sim_state.h). */
+    int64_t down_ms = wall_utc_ms > st->saved_utc_ms ? wall_utc_ms - st->saved_utc_ms : 0;
+    int64_t sim_now = st->sim_utc_ms + (int64_t)((double)down_ms * st->speed);
+    m->now_ms = now_ms;
+    sim_clock_init(&m->clock, now_ms, sim_now, m->clock.speed);
+    sim_state_model_put(&st->model, &m->model);
+    if (m->model.t_ms > sim_now) /* saved model ahead of its clock: keep the registers, move the time */
+        sim_model_rebase(&m->model, sim_now);
+    m->sec.next_seq = st->next_seq;
+    sim_comm_init(&m->comm, m->tables, sim_now, now_ms);
+    sim_tables_invalidate(m->tables);
+    mirror_state(m);
+    sim_meter_advance(m, now_ms);
+    return SIM_METER_STATE_OK;
+}

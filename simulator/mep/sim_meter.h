@@ -25,6 +25,7 @@
 #include "sim_meter_counters.h"
 #include "sim_model.h"
 #include "sim_profile.h"
+#include "sim_state.h"
 #include "sim_tables.h"
 
 typedef struct sim_meter sim_meter;
@@ -212,5 +213,24 @@ int sim_meter_tls_dispatch(void *ctx, sim_level level, const uint8_t *req, size_
  * Returns bytes stored, or < 0 (unknown table / refused procedure). */
 int sim_meter_optical_write(sim_meter *m, uint16_t table, uint32_t off, const uint8_t *data, uint32_t n,
                             uint64_t now_ms);
+
+/* Persistent state (store/sim_state.h: what is kept and the restart rule).
+ * Capture the meter at wall time now_ms (monotonic) / wall_utc_ms
+ * (CLOCK_REALTIME): model brought up to now, E, simulated time and speed,
+ * and the tables a client or the meter writes (registration ET13/ET14/ET50,
+ * alerts, schedules, ET51, every MEP-writable table but BT07/BT08/ET52).
+ * out is filled afresh (sim_state_clear frees it). -1 when out of memory. */
+int sim_meter_state_get(sim_meter *m, uint64_t now_ms, int64_t wall_utc_ms, sim_state *out);
+/* Continue from a saved state (right after sim_meter_new). Refuses, with
+ * the meter unchanged and a message naming the problem, a state saved for
+ * another profile or meter serial, or a table that this profile does not
+ * have or sizes differently. Otherwise the simulated clock resumes at the
+ * saved simulated time plus the wall time since the save (times the saved
+ * speed; a wall clock that went back counts as no time), the model resumes
+ * from the saved registers and integrates that gap, E and the tables are
+ * restored and registration is derived from them again. */
+typedef enum { SIM_METER_STATE_OK = 0, SIM_METER_STATE_MISMATCH } sim_meter_state_result;
+sim_meter_state_result sim_meter_state_apply(sim_meter *m, const sim_state *st, uint64_t now_ms,
+                                             int64_t wall_utc_ms, char *err, size_t errlen);
 
 #endif

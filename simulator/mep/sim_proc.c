@@ -130,6 +130,14 @@ static uint8_t ep16(const sim_proc_env *e, const uint8_t *prm, size_t n, char *n
     return SIM_PR_COMPLETED;
 }
 
+/* The meter's table layout and the ET14 occupancy byte (bit k: device k
+ * installed, docs/mep.md 8.3); NULL if ET14 is too short to hold it. */
+static const uint8_t *et14_occupancy(const sim_proc_env *e, sim_mep_layout *L)
+{
+    sim_mep_layout_get(e->tables, L);
+    return sim_comm_field(e->tables, MEP_ET(14), 5, 1);
+}
+
 /* ---- EP17 Remove MEP Device (docs/mep.md 8.3, 10.6) ------------------------- */
 static uint8_t ep17(const sim_proc_env *e, const uint8_t *prm, size_t n, sim_level level,
                     char *note, size_t cap)
@@ -142,8 +150,7 @@ static uint8_t ep17(const sim_proc_env *e, const uint8_t *prm, size_t n, sim_lev
     if (action > 1)
         return SIM_PR_INVALID_PARAM;
     sim_mep_layout L;
-    sim_mep_layout_get(e->tables, &L);
-    const uint8_t *occ = sim_comm_field(e->tables, MEP_ET(14), 5, 1);
+    const uint8_t *occ = et14_occupancy(e, &L);
     if (!occ)
         return SIM_PR_CONFLICT;
     bool removed = false;
@@ -181,8 +188,7 @@ static uint8_t ep19(const sim_proc_env *e, const uint8_t *prm, size_t n, uint8_t
     if (!(type >= 1 && type <= 6) && type != 9 && type != 10)
         return SIM_PR_INVALID_PARAM;
     sim_mep_layout L;
-    sim_mep_layout_get(e->tables, &L);
-    const uint8_t *occ = sim_comm_field(e->tables, MEP_ET(14), 5, 1);
+    const uint8_t *occ = et14_occupancy(e, &L);
     if (!occ)
         return SIM_PR_CONFLICT;
     int target = -1;

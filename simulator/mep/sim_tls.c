@@ -328,31 +328,42 @@ static size_t on_handshake(sim_tls *t, const uint8_t *data, size_t n, uint8_t *o
     return handshake_flight(t, data, n, out, cap);
 }
 
-static size_t on_handshake_cont(sim_tls *t, const uint8_t *data, size_t n, uint8_t *out, size_t cap)
+/* docs/mep.md 7.3: a message carrying TLS records needs the session in
+ * state `need` (else 0x0A) and whole records (else 0x01; `kept` says what
+ * stays). True if refused, with the answer's length in *len. */
+static bool refuse_records(sim_tls *t, sim_tls_state need, const char *msg, const char *missing, const char *kept,
+                           const uint8_t *data, size_t n, uint8_t *out, size_t cap, size_t *len)
 {
-    if (t->state != SIM_TLS_HANDSHAKING) {
-        /* [E] no handshake to continue (or renegotiation, which the meter
-         * does not do): same answer as TLS_TABLE without a session. */
-        tls_log(t, "TLS_HANDSHAKE_CONT without a handshake in progress: 0x0A");
-        return answer_code(t, out, cap, SIM_TLS_RSP_NO_SESSION);
+    if (t->state != need) {
+        tls_log(t, "%s %s: 0x0A", msg, missing);
+        *len = answer_code(t, out, cap, SIM_TLS_RSP_NO_SESSION);
+        return true;
     }
     if (!whole_records(data, n)) {
-        tls_log(t, "TLS_HANDSHAKE_CONT with %zu bytes that are not whole TLS records: 0x01, nothing changed", n);
-        return answer_code(t, out, cap, SIM_TLS_RSP_TLS_ERROR);
+        tls_log(t, "%s with %zu bytes that are not whole TLS records: 0x01, %s", msg, n, kept);
+        *len = answer_code(t, out, cap, SIM_TLS_RSP_TLS_ERROR);
+        return true;
     }
+    return false;
+}
+
+static size_t on_handshake_cont(sim_tls *t, const uint8_t *data, size_t n, uint8_t *out, size_t cap)
+{
+    /* [E] no handshake to continue (or renegotiation, which the meter does
+     * not do): same answer as TLS_TABLE without a session. */
+    size_t len;
+    if (refuse_records(t, SIM_TLS_HANDSHAKING, "TLS_HANDSHAKE_CONT", "without a handshake in progress",
+                       "nothing changed", data, n, out, cap, &len))
+        return len;
     return handshake_flight(t, data, n, out, cap);
 }
 
 static size_t on_table(sim_tls *t, const uint8_t *data, size_t n, uint8_t *out, size_t cap)
 {
-    if (t->state != SIM_TLS_ESTABLISHED) {
-        tls_log(t, "TLS_TABLE without a session: 0x0A");
-        return answer_code(t, out, cap, SIM_TLS_RSP_NO_SESSION);
-    }
-    if (!whole_records(data, n)) {
-        tls_log(t, "TLS_TABLE with %zu bytes that are not whole TLS records: 0x01, session kept", n);
-        return answer_code(t, out, cap, SIM_TLS_RSP_TLS_ERROR);
-    }
+    size_t len;
+    if (refuse_records(t, SIM_TLS_ESTABLISHED, "TLS_TABLE", "without a session", "session kept", data, n, out, cap,
+                       &len))
+        return len;
     uint8_t req[MEP_MAX_BODY];
     size_t got = 0;
     bio_load(t, data, n, out + 3, cap - 3);

@@ -250,7 +250,7 @@ static const char *table_name(uint16_t id, char buf[16])
 static int tables_size(void *ctx, uint16_t id) { return sim_tables_size(ctx, id); }
 static int tables_read(void *ctx, uint16_t id, uint32_t off, uint32_t n, uint8_t *out)
 {
-    return sim_tables_read(ctx, id, off, n, out);
+    return sim_tables_read_port(ctx, SIM_TABLES_PORT_OPTICAL, id, off, n, out); /* BT00 write bits: what this port can write */
 }
 static int tables_write(void *ctx, uint16_t id, uint32_t off, const uint8_t *d, uint32_t n)
 {

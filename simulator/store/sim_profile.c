@@ -1106,18 +1106,32 @@ static int load_json(sim_profile *p, json_t *root, const char *file, const char 
     return 0;
 }
 
+/* A document from json_load_file/json_loadb (NULL: its error in je) into
+ * p; takes the reference to root. */
+static int load_parsed(sim_profile *p, json_t *root, const json_error_t *je, const char *name, char *err,
+                       size_t errlen)
+{
+    if (!root) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s: $: cannot load: %s (line %d, column %d)", name, je->text, je->line,
+                     je->column);
+        return -1;
+    }
+    int rc = load_json(p, root, name, name, err, errlen);
+    json_decref(root);
+    return rc;
+}
+
 int sim_profile_load(sim_profile *p, const char *path, char *err, size_t errlen)
 {
     json_error_t je;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!root) {
-        if (err && errlen)
-            snprintf(err, errlen, "%s: $: cannot load: %s (line %d, column %d)", path, je.text, je.line, je.column);
-        return -1;
-    }
-    int rc = load_json(p, root, path, path, err, errlen);
-    json_decref(root);
-    return rc;
+    return load_parsed(p, json_load_file(path, JSON_REJECT_DUPLICATES, &je), &je, path, err, errlen);
+}
+
+int sim_profile_parse(sim_profile *p, const char *text, size_t len, const char *name, char *err, size_t errlen)
+{
+    json_error_t je;
+    return load_parsed(p, json_loadb(text, len, JSON_REJECT_DUPLICATES, &je), &je, name, err, errlen);
 }
 
 void sim_profile_default(sim_profile *p)

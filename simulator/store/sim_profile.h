@@ -126,6 +126,9 @@ typedef struct {
 /* Load and validate a profile. On error returns -1 and writes a message of
  * the form "<file>: <json path>: <problem>" into err. */
 int sim_profile_load(sim_profile *p, const char *path, char *err, size_t errlen);
+/* The same from a JSON text of len bytes (name stands for the file in
+ * messages): the strict loader without the file (fuzzing, tests). */
+int sim_profile_parse(sim_profile *p, const char *text, size_t len, const char *name, char *err, size_t errlen);
 /* Built-in default three-phase profile (same content as fixtures/meters/nes-3ph.json
  * when no file is given). */
 void sim_profile_default(sim_profile *p);

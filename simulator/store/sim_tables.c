@@ -409,7 +409,7 @@ static void build_bt00(sim_tables *st, const sim_profile *p)
     d[14] = e;
     d[15] = bp;
     d[16] = ep;
-    d[17] = 9;
+    d[17] = SIM_TABLES_MFG_STATUS_LEN;
     d[18] = p->generation >= 4 ? 4 : 2;
     uint8_t *used = d + 19, *xused = used + a, *procs = xused + e, *xprocs = procs + bp;
     uint8_t *wr = xprocs + ep, *xwr = wr + a;
@@ -455,6 +455,29 @@ static void build_identity(sim_tables *st, const sim_profile *p)
         d[15] = (uint8_t)p->fw_version;
         for (int i = 0; i < 8; i++)
             d[16 + i] = (uint8_t)(((p->meter_serial[2 * i] - '0') << 4) | (p->meter_serial[2 * i + 1] - '0'));
+    }
+    /* BT03 mode and status (docs/optical.md 5 "alarms"; C12.19 ST3):
+     * 0 mode, 1-2 standard status, 3 extended status, then BT00.17 = 9
+     * manufacturer status bytes (docs/optical.md 11.3: BT00.17 matches the
+     * BT03 served). All clear at power-up; a bad optical password sets
+     * offset 5 bit 0 (docs/optical.md 4). Not in the MEP access matrix
+     * (docs/mep.md App. C), so MEP answers 0x05: optical only. */
+    add(st, MEP_BT(3), 4 + SIM_TABLES_MFG_STATUS_LEN, R_STATIC);
+    /* BT05 device identification (docs/optical.md 7.9: exactly 10 bytes):
+     * BT00.1 says BCD ids, so 20 digits in 10 bytes: the 16-digit meter
+     * serial, right-aligned with leading zeros. */
+    d = add(st, MEP_BT(5), 10, R_STATIC);
+    if (d) {
+        char digits[21];
+        size_t sl = strnlen(p->meter_serial, 20);
+        memset(digits, '0', 20 - sl);
+        memcpy(digits + 20 - sl, p->meter_serial, sl);
+        digits[20] = 0;
+        for (int i = 0; i < 10; i++) {
+            int hi = digits[2 * i] >= '0' && digits[2 * i] <= '9' ? digits[2 * i] - '0' : 0;
+            int lo = digits[2 * i + 1] >= '0' && digits[2 * i + 1] <= '9' ? digits[2 * i + 1] - '0' : 0;
+            d[i] = (uint8_t)(hi << 4 | lo);
+        }
     }
     /* ET03 (docs/mep.md 12.11): 143 bytes */
     d = add(st, MEP_ET(3), 143, R_STATIC);
@@ -680,6 +703,31 @@ int sim_tables_read(sim_tables *st, uint16_t id, uint32_t off, uint32_t n, uint8
     uint32_t k = t->size - off < n ? t->size - off : n;
     memcpy(out, t->data + off, k);
     return (int)k;
+}
+
+int sim_tables_read_port(sim_tables *st, sim_tables_port port, uint16_t id, uint32_t off, uint32_t n,
+                         uint8_t *out)
+{
+    int k = sim_tables_read(st, id, off, n, out);
+    tbl *t = find(st, id);
+    if (k <= 0 || port != SIM_TABLES_PORT_OPTICAL || id != MEP_BT(0) || t->size < 19)
+        return k;
+    /* BT00 as the optical port shows it: the write sets (after the used
+     * sets, docs/optical.md 5 "general") name what a client can write on
+     * THIS port: BT07 and ET51 (docs/optical.md 3.3), not the MEP rights. */
+    const uint8_t *d = t->data;
+    uint32_t a = d[13], e = d[14], wr = 19u + a + e + d[15] + d[16];
+    uint8_t view[512];
+    if (t->size > sizeof view || wr + a + e > t->size)
+        return k;
+    memcpy(view, d, t->size);
+    memset(view + wr, 0, a + e);
+    if (a >= 1)
+        view[wr + 7 / 8] |= 1u << 7;                  /* BT07 */
+    if (e > 51 / 8)
+        view[wr + a + 51 / 8] |= 1u << (51 % 8);      /* ET51 */
+    memcpy(out, view + off, (size_t)k);
+    return k;
 }
 
 int sim_tables_write(sim_tables *st, uint16_t id, uint32_t off, const uint8_t *data, uint32_t n)

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "mep_digest.h"
+#include "fuzz_fw.h"
 #include "mepc.h"
 
 typedef struct {
@@ -33,40 +34,16 @@ static size_t fz_write(void *ctx, const uint8_t *p, size_t n)
     return n;
 }
 
-static void fz_flush(void *ctx) { (void)ctx; }
-static void fz_line_ctl(void *ctx, bool on) { (void)ctx; (void)on; }
-
-static void check_str(const char *s, size_t cap)
-{
-    size_t i;
-    for (i = 0; i < cap && s[i]; i++)
-        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7E)
-            abort();
-    if (i == cap)
-        abort();
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint8_t key[16] = {2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2};
-    fz_line line;
-    mepc_hal hal = {0};
-    mepc_config cfg;
-    mepc_client *c = malloc(sizeof *c);
-    if (!c)
+    fz_line line = {{0}, 0};
+    fzfw *f = fzfw_new(&line, fz_write);
+    if (!f)
         return 0;
-    memset(&line, 0, sizeof line);
-    hal.ctx = &line;
-    hal.uart_write = fz_write;
-    hal.uart_flush_rx = fz_flush;
-    hal.transceiver_power = fz_line_ctl;
-    hal.meter_enable = fz_line_ctl;
-    mepc_config_defaults(&cfg);
-    memcpy(cfg.mbk, key, 16);
-    uint32_t now = 0xFFFF0000u;  /* cross the uint32 wrap during the run */
-    mepc_init(c, &hal, &cfg, now);
-    now += 2100;
-    mepc_run(c, now);
+    memcpy(f->cfg.mbk, key, 16);
+    mepc_client *c = &f->c;
+    uint32_t now = fzfw_start(f);
 
     size_t i = 0;
     while (i < size) {
@@ -76,39 +53,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 break;
             now += 10u * data[i++];
         } else {
-            if (i >= size)
+            const uint8_t *b;
+            size_t n;
+            if (!fzfw_chunk(data, size, &i, &b, &n))
                 break;
-            size_t n = data[i++];
-            if (n > size - i)
-                n = size - i;
             if (op == 0) {
-                mepc_rx(c, data + i, n, now);
+                mepc_rx(c, b, n, now);
             } else if (line.last_n >= 2 + 12 && n >= 1) {
                 /* seal body for the last request (plaintext requests only) */
-                uint8_t f[2 + 255 + 8];
+                uint8_t fr[2 + 255 + 8];
                 const uint8_t *req = line.last + 2;
                 size_t req_len = line.last_n - 2 - 8;
-                mep_put_be16(f, (uint16_t)(n + 8));
-                memcpy(f + 2, data + i, n);
-                mep_digest_pair(key, req, req_len, f + 2, n, f + 2 + n);
-                mepc_rx(c, f, n + 10, now);
+                mep_put_be16(fr, (uint16_t)(n + 8));
+                memcpy(fr + 2, b, n);
+                mep_digest_pair(key, req, req_len, fr + 2, n, fr + 2 + n);
+                mepc_rx(c, fr, n + 10, now);
             }
-            i += n;
         }
-        uint32_t w = mepc_run(c, now);
-        if (w < 1 || w > 1000)
-            abort();
-        now += w;
-        mepc_run(c, now);
-        const mepc_readings *rd = mepc_get_readings(c);
-        check_str(rd->manufacturer, sizeof rd->manufacturer);
-        check_str(rd->model, sizeof rd->model);
-        check_str(rd->utility_sn, sizeof rd->utility_sn);
-        check_str(rd->sw_version, sizeof rd->sw_version);
-        check_str(rd->status_text, sizeof rd->status_text);
-        if (rd->bt28.n > 84)
-            abort();
+        now = fzfw_run_and_check(c, now);
     }
-    free(c);
+    free(f);
     return 0;
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_fw.h"
 #include "mepc.h"
 
 typedef struct {
@@ -41,52 +42,25 @@ static bool fz_secure(void *ctx, const uint8_t *req, size_t n)
     return (p->requests % 7) != 0; /* now and then the port refuses */
 }
 
-static void fz_flush(void *ctx) { (void)ctx; }
-static void fz_line_ctl(void *ctx, bool on) { (void)ctx; (void)on; }
-
-static void check_str(const char *s, size_t cap)
-{
-    size_t i;
-    for (i = 0; i < cap && s[i]; i++)
-        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7E)
-            abort();
-    if (i == cap)
-        abort();
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    fz_port port;
-    mepc_hal hal;
-    mepc_config cfg;
-    mepc_client *c = malloc(sizeof *c);
-    if (!c)
+    fz_port port = {0};
+    fzfw *f = fzfw_new(&port, fz_write);
+    if (!f)
         return 0;
-    memset(&port, 0, sizeof port);
-    memset(&hal, 0, sizeof hal);
-    hal.ctx = &port;
-    hal.uart_write = fz_write;
-    hal.uart_flush_rx = fz_flush;
-    hal.transceiver_power = fz_line_ctl;
-    hal.meter_enable = fz_line_ctl;
-    hal.secure_request = fz_secure;
-    mepc_config_defaults(&cfg);
-    uint32_t now = 0xFFFF0000u; /* cross the uint32 wrap during the run */
-    mepc_init(c, &hal, &cfg, now);
-    now += 2100;
-    mepc_run(c, now);
+    f->hal.secure_request = fz_secure;
+    mepc_client *c = &f->c;
+    uint32_t now = fzfw_start(f);
 
     size_t i = 0;
     while (i < size) {
         uint8_t op = data[i++] % 4;
         if (op == 0) {
-            if (i >= size)
+            const uint8_t *b;
+            size_t n;
+            if (!fzfw_chunk(data, size, &i, &b, &n))
                 break;
-            size_t n = data[i++];
-            if (n > size - i)
-                n = size - i;
-            mepc_rx_bare(c, data + i, n, now);
-            i += n;
+            mepc_rx_bare(c, b, n, now);
         } else if (op == 1) {
             if (i >= size)
                 break;
@@ -98,20 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else {
             mepc_secure_alert(c, now);
         }
-        uint32_t w = mepc_run(c, now);
-        if (w < 1 || w > 1000)
-            abort();
-        now += w;
-        mepc_run(c, now);
-        const mepc_readings *rd = mepc_get_readings(c);
-        check_str(rd->manufacturer, sizeof rd->manufacturer);
-        check_str(rd->model, sizeof rd->model);
-        check_str(rd->utility_sn, sizeof rd->utility_sn);
-        check_str(rd->sw_version, sizeof rd->sw_version);
-        check_str(rd->status_text, sizeof rd->status_text);
-        if (rd->bt28.n > 84)
-            abort();
+        now = fzfw_run_and_check(c, now);
     }
-    free(c);
+    free(f);
     return 0;
 }

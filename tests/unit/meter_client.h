@@ -109,4 +109,18 @@ static void reg(cli *c, const uint8_t *key, uint8_t idbyte, uint8_t flags)
     ck_assert_uint_eq(wr(c, key, ET(50), 0, id, 31), 0);
 }
 
+/* A client registered with the MBK as device 0x11, alerts on (flags 0x01). */
+static void cli_open_reg(cli *c)
+{
+    cli_open(c);
+    reg(c, MBK, 0x11, 0x01);
+}
+
+/* The meter raises alert 0x01; it must then be pending. */
+static void cli_alert(cli *c)
+{
+    sim_meter_raise_alert(c->m, 0x01);
+    ck_assert(sim_meter_alert_pending(c->m));
+}
+
 #endif

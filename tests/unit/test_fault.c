@@ -8,28 +8,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "sim_fault.h"
 #include "sim_glitch.h"
 #include "sim_pfault.h"
 
 #define MS 1000ull /* us per ms */
 
+/* text parsed as a spec of family fam into spec; the test fails with the
+ * parser's message if it does not parse. */
+static void parse_spec(const sim_spec_family *fam, void *spec, const char *text)
+{
+    char err[256];
+    ck_assert_msg(sim_spec_spec_parse(fam, spec, text, err, sizeof err) == 0, "%s: %s", text, err);
+}
+
+/* A start's id, which must be > 0 (else the test fails with err). */
+static int started(int id, const char *err)
+{
+    ck_assert_msg(id > 0, "%s", err);
+    return id;
+}
+
 static sim_fault_spec spec(const char *text)
 {
     sim_fault_spec s;
-    char err[256];
-    int rc = sim_fault_spec_parse(&s, text, err, sizeof err);
-    ck_assert_msg(rc == 0, "%s: %s", text, err);
+    parse_spec(sim_fault_family(), &s, text);
     return s;
 }
 
 static int start(sim_fault *f, const char *text, uint64_t now_us)
 {
     sim_fault_spec s = spec(text);
-    char err[256];
-    int id = sim_fault_start(f, &s, now_us, err, sizeof err);
-    ck_assert_msg(id > 0, "%s", err);
-    return id;
+    char err[256] = "";
+    return started(sim_fault_start(f, &s, now_us, err, sizeof err), err);
 }
 
 static size_t popcount8(uint8_t x)
@@ -43,6 +55,21 @@ static size_t popcount8(uint8_t x)
 /* A response frame: `00 05 00 01 02 03 04` */
 static const uint8_t FRAME[] = {0x00, 0x05, 0x00, 0x01, 0x02, 0x03, 0x04};
 
+/* A fault set on a fixed seed with one fault started at now_us. */
+static void begin(sim_fault *f, uint64_t seed, const char *text, uint64_t now_us)
+{
+    sim_fault_init(f, seed);
+    start(f, text, now_us);
+}
+
+/* FRAME copied into buf (cap bytes) and passed toward the module at now_us;
+ * returns what sim_fault_tx returns. */
+static size_t tx_frame(sim_fault *f, uint8_t *buf, size_t cap, uint64_t now_us)
+{
+    memcpy(buf, FRAME, sizeof FRAME);
+    return sim_fault_tx(f, buf, sizeof FRAME, cap, now_us);
+}
+
 /* ---- statistics on a fixed seed ----------------------------------------- */
 START_TEST(test_flip_rate_within_bounds_for_seed)
 {
@@ -52,8 +79,7 @@ START_TEST(test_flip_rate_within_bounds_for_seed)
     for (size_t i = 0; i < N; i++)
         orig[i] = buf[i] = (uint8_t)(i * 31u + 7u);
     sim_fault f;
-    sim_fault_init(&f, 42);
-    start(&f, "flip rate=0.001 dir=to-meter", 0);
+    begin(&f, 42, "flip rate=0.001 dir=to-meter", 0);
     size_t n = 0;
     for (size_t off = 0; off < N; off += 1000)
         n += sim_fault_rx(&f, buf + off, 1000, 1000, off);
@@ -88,8 +114,7 @@ START_TEST(test_drop_probability_within_bounds)
     /* p = 0.1 over 20000 bytes: mean 2000, sd ~42. */
     uint8_t buf[1000];
     sim_fault f;
-    sim_fault_init(&f, 7);
-    start(&f, "drop p=0.1 dir=to-module", 0);
+    begin(&f, 7, "drop p=0.1 dir=to-module", 0);
     size_t kept = 0;
     for (int i = 0; i < 20; i++) {
         memset(buf, 0x55, sizeof buf);
@@ -105,8 +130,7 @@ START_TEST(test_count_limit_wears_off)
 {
     uint8_t buf[256] = {0};
     sim_fault f;
-    sim_fault_init(&f, 1);
-    start(&f, "flip rate=1 dir=to-module count=3", 0);
+    begin(&f, 1, "flip rate=1 dir=to-module count=3", 0);
     size_t n = sim_fault_tx(&f, buf, 100, sizeof buf, 0);
     ck_assert_uint_eq(n, 100);
     size_t bits = 0;
@@ -126,13 +150,10 @@ START_TEST(test_duration_wears_off)
 {
     uint8_t buf[16];
     sim_fault f;
-    sim_fault_init(&f, 1);
-    start(&f, "silence dir=to-module duration=1000", 10 * MS);
+    begin(&f, 1, "silence dir=to-module duration=1000", 10 * MS);
     ck_assert_uint_eq(sim_fault_next_wake(&f, 10 * MS), 1010 * MS);
-    memcpy(buf, FRAME, sizeof FRAME);
-    ck_assert_uint_eq(sim_fault_tx(&f, buf, sizeof FRAME, sizeof buf, 1009 * MS), 0);
-    memcpy(buf, FRAME, sizeof FRAME);
-    ck_assert_uint_eq(sim_fault_tx(&f, buf, sizeof FRAME, sizeof buf, 1010 * MS), sizeof FRAME);
+    ck_assert_uint_eq(tx_frame(&f, buf, sizeof buf, 1009 * MS), 0);
+    ck_assert_uint_eq(tx_frame(&f, buf, sizeof buf, 1010 * MS), sizeof FRAME);
     ck_assert_mem_eq(buf, FRAME, sizeof FRAME);
     ck_assert_uint_eq(f.c.injected[SIM_FAULT_SILENCE], 1);
 }
@@ -142,10 +163,8 @@ START_TEST(test_direction_limits)
 {
     uint8_t buf[64];
     sim_fault f;
-    sim_fault_init(&f, 3);
-    start(&f, "flip rate=1 dir=to-meter", 0);
-    memcpy(buf, FRAME, sizeof FRAME);
-    sim_fault_tx(&f, buf, sizeof FRAME, sizeof buf, 0);
+    begin(&f, 3, "flip rate=1 dir=to-meter", 0);
+    tx_frame(&f, buf, sizeof buf, 0);
     ck_assert_mem_eq(buf, FRAME, sizeof FRAME); /* responses untouched */
     memcpy(buf, FRAME, sizeof FRAME);
     sim_fault_rx(&f, buf, sizeof FRAME, sizeof buf, 0);
@@ -164,21 +183,17 @@ START_TEST(test_truncate_trailing_and_alerts)
 {
     uint8_t buf[SIM_FAULT_FRAME_CAP];
     sim_fault f;
-    sim_fault_init(&f, 5);
-    start(&f, "truncate len=3", 0);
+    begin(&f, 5, "truncate len=3", 0);
     const uint8_t alert[2] = {0, 0};
     memcpy(buf, alert, 2);
     ck_assert_uint_eq(sim_fault_tx(&f, buf, 2, sizeof buf, 0), 2); /* alerts keep their 2 bytes */
-    memcpy(buf, FRAME, sizeof FRAME);
-    ck_assert_uint_eq(sim_fault_tx(&f, buf, sizeof FRAME, sizeof buf, 0), 3);
+    ck_assert_uint_eq(tx_frame(&f, buf, sizeof buf, 0), 3);
     ck_assert_mem_eq(buf, FRAME, 3);
     sim_fault_clear(&f);
     start(&f, "trailing len=4 count=1", 0);
-    memcpy(buf, FRAME, sizeof FRAME);
-    ck_assert_uint_eq(sim_fault_tx(&f, buf, sizeof FRAME, sizeof buf, 0), sizeof FRAME + 4);
+    ck_assert_uint_eq(tx_frame(&f, buf, sizeof buf, 0), sizeof FRAME + 4);
     ck_assert_mem_eq(buf, FRAME, sizeof FRAME);
-    memcpy(buf, FRAME, sizeof FRAME);
-    ck_assert_uint_eq(sim_fault_tx(&f, buf, sizeof FRAME, sizeof buf, 0), sizeof FRAME); /* count=1 */
+    ck_assert_uint_eq(tx_frame(&f, buf, sizeof buf, 0), sizeof FRAME); /* count=1 */
 }
 END_TEST
 
@@ -186,10 +201,8 @@ START_TEST(test_delay_holds_frame_until_due)
 {
     uint8_t buf[SIM_FAULT_FRAME_CAP], out[SIM_FAULT_FRAME_CAP];
     sim_fault f;
-    sim_fault_init(&f, 5);
-    start(&f, "delay delay=700", 0);
-    memcpy(buf, FRAME, sizeof FRAME);
-    ck_assert_uint_eq(sim_fault_tx(&f, buf, sizeof FRAME, sizeof buf, 100 * MS), 0);
+    begin(&f, 5, "delay delay=700", 0);
+    ck_assert_uint_eq(tx_frame(&f, buf, sizeof buf, 100 * MS), 0);
     ck_assert_uint_eq(sim_fault_next_wake(&f, 100 * MS), 800 * MS);
     ck_assert_uint_eq(sim_fault_due(&f, SIM_DIR_TO_MODULE, 799 * MS, out, sizeof out), 0);
     ck_assert_uint_eq(sim_fault_due(&f, SIM_DIR_TO_METER, 800 * MS, out, sizeof out), 0);
@@ -204,10 +217,8 @@ START_TEST(test_duplicate_sends_twice)
 {
     uint8_t buf[SIM_FAULT_FRAME_CAP], out[SIM_FAULT_FRAME_CAP];
     sim_fault f;
-    sim_fault_init(&f, 5);
-    start(&f, "duplicate delay=50 count=1", 0);
-    memcpy(buf, FRAME, sizeof FRAME);
-    ck_assert_uint_eq(sim_fault_tx(&f, buf, sizeof FRAME, sizeof buf, 0), sizeof FRAME);
+    begin(&f, 5, "duplicate delay=50 count=1", 0);
+    ck_assert_uint_eq(tx_frame(&f, buf, sizeof buf, 0), sizeof FRAME);
     ck_assert_uint_eq(sim_fault_due(&f, SIM_DIR_TO_MODULE, 50 * MS, out, sizeof out), sizeof FRAME);
     ck_assert_mem_eq(out, FRAME, sizeof FRAME);
     ck_assert_uint_eq(f.c.injected[SIM_FAULT_DUPLICATE], 1);
@@ -219,8 +230,7 @@ START_TEST(test_previous_reply_substituted)
     uint8_t a[] = {0x00, 0x03, 0x00, 0xAA, 0xAA}, b[] = {0x00, 0x03, 0x00, 0xBB, 0xBB};
     uint8_t buf[SIM_FAULT_FRAME_CAP];
     sim_fault f;
-    sim_fault_init(&f, 5);
-    start(&f, "previous", 0);
+    begin(&f, 5, "previous", 0);
     memcpy(buf, a, sizeof a);
     ck_assert_uint_eq(sim_fault_tx(&f, buf, sizeof a, sizeof buf, 0), sizeof a); /* nothing earlier */
     ck_assert_mem_eq(buf, a, sizeof a);
@@ -237,10 +247,8 @@ START_TEST(test_stuck_line_bursts)
 {
     uint8_t buf[SIM_FAULT_FRAME_CAP], out[64];
     sim_fault f;
-    sim_fault_init(&f, 5);
-    start(&f, "stuck level=0xff len=8 period=20", 0);
-    memcpy(buf, FRAME, sizeof FRAME);
-    ck_assert_uint_eq(sim_fault_tx(&f, buf, sizeof FRAME, sizeof buf, 0), sizeof FRAME);
+    begin(&f, 5, "stuck level=0xff len=8 period=20", 0);
+    ck_assert_uint_eq(tx_frame(&f, buf, sizeof buf, 0), sizeof FRAME);
     for (size_t i = 0; i < sizeof FRAME; i++)
         ck_assert_uint_eq(buf[i], 0xFF); /* line held: the response reads as the level */
     ck_assert_uint_eq(sim_fault_due(&f, SIM_DIR_TO_MODULE, 0, out, sizeof out), 8);
@@ -271,15 +279,12 @@ START_TEST(test_dead_blocks_both_directions)
 {
     uint8_t buf[SIM_FAULT_FRAME_CAP];
     sim_fault f;
-    sim_fault_init(&f, 5);
-    start(&f, "dead", 0);
-    memcpy(buf, FRAME, sizeof FRAME);
-    ck_assert_uint_eq(sim_fault_tx(&f, buf, sizeof FRAME, sizeof buf, 0), 0);
+    begin(&f, 5, "dead", 0);
+    ck_assert_uint_eq(tx_frame(&f, buf, sizeof buf, 0), 0);
     memcpy(buf, FRAME, sizeof FRAME);
     ck_assert_uint_eq(sim_fault_rx(&f, buf, sizeof FRAME, sizeof buf, 0), 0);
     ck_assert_int_eq(sim_fault_stop(&f, "dead"), 1);
-    memcpy(buf, FRAME, sizeof FRAME);
-    ck_assert_uint_eq(sim_fault_tx(&f, buf, sizeof FRAME, sizeof buf, 0), sizeof FRAME);
+    ck_assert_uint_eq(tx_frame(&f, buf, sizeof buf, 0), sizeof FRAME);
 }
 END_TEST
 
@@ -287,11 +292,9 @@ START_TEST(test_latchup_clears_only_with_long_off)
 {
     uint8_t buf[SIM_FAULT_FRAME_CAP];
     sim_fault f;
-    sim_fault_init(&f, 9);
-    start(&f, "latchup off=1000 mode=silence", 0);
+    begin(&f, 9, "latchup off=1000 mode=silence", 0);
     ck_assert(sim_fault_latched(&f));
-    memcpy(buf, FRAME, sizeof FRAME);
-    ck_assert_uint_eq(sim_fault_tx(&f, buf, sizeof FRAME, sizeof buf, 0), 0);
+    ck_assert_uint_eq(tx_frame(&f, buf, sizeof buf, 0), 0);
     ck_assert_uint_eq(sim_fault_rx(&f, buf, sizeof FRAME, sizeof buf, 0), 0);
     /* 999 ms off: counted as short, still latched */
     sim_fault_line_event(&f, SIM_LINE_POWER, false, 1000 * MS);
@@ -305,8 +308,7 @@ START_TEST(test_latchup_clears_only_with_long_off)
     ck_assert(!sim_fault_latched(&f));
     ck_assert_uint_eq(f.c.power_cycles_long, 1);
     ck_assert_uint_eq(f.c.latchups_cleared, 1);
-    memcpy(buf, FRAME, sizeof FRAME);
-    ck_assert_uint_eq(sim_fault_tx(&f, buf, sizeof FRAME, sizeof buf, 4001 * MS), sizeof FRAME);
+    ck_assert_uint_eq(tx_frame(&f, buf, sizeof buf, 4001 * MS), sizeof FRAME);
     ck_assert_mem_eq(buf, FRAME, sizeof FRAME);
 }
 END_TEST
@@ -314,8 +316,7 @@ END_TEST
 START_TEST(test_latchup_by_power_ignores_enable)
 {
     sim_fault f;
-    sim_fault_init(&f, 9);
-    start(&f, "latchup off=500 by=power", 0);
+    begin(&f, 9, "latchup off=500 by=power", 0);
     sim_fault_line_event(&f, SIM_LINE_ENABLE, false, 0);
     sim_fault_line_event(&f, SIM_LINE_ENABLE, true, 2000 * MS);
     ck_assert(sim_fault_latched(&f));
@@ -330,16 +331,13 @@ START_TEST(test_latchup_after_frames_garbage_and_recover_p0)
 {
     uint8_t buf[SIM_FAULT_FRAME_CAP];
     sim_fault f;
-    sim_fault_init(&f, 11);
-    start(&f, "latchup after_frames=2 recover_p=0", 0);
+    begin(&f, 11, "latchup after_frames=2 recover_p=0", 0);
     for (int i = 0; i < 2; i++) {
-        memcpy(buf, FRAME, sizeof FRAME);
-        ck_assert_uint_eq(sim_fault_tx(&f, buf, sizeof FRAME, sizeof buf, 0), sizeof FRAME);
+        ck_assert_uint_eq(tx_frame(&f, buf, sizeof buf, 0), sizeof FRAME);
         ck_assert_mem_eq(buf, FRAME, sizeof FRAME);
     }
     ck_assert(sim_fault_latched(&f));
-    memcpy(buf, FRAME, sizeof FRAME);
-    ck_assert_uint_eq(sim_fault_tx(&f, buf, sizeof FRAME, sizeof buf, 0), sizeof FRAME);
+    ck_assert_uint_eq(tx_frame(&f, buf, sizeof buf, 0), sizeof FRAME);
     ck_assert_int_ne(memcmp(buf, FRAME, sizeof FRAME), 0); /* garbage of the same length */
     sim_fault_line_event(&f, SIM_LINE_POWER, false, 0);
     sim_fault_line_event(&f, SIM_LINE_POWER, true, 5000 * MS);
@@ -352,8 +350,7 @@ END_TEST
 START_TEST(test_latchup_at_time)
 {
     sim_fault f;
-    sim_fault_init(&f, 11);
-    start(&f, "latchup at=2000", 1000 * MS);
+    begin(&f, 11, "latchup at=2000", 1000 * MS);
     ck_assert(!sim_fault_latched(&f));
     ck_assert_uint_eq(sim_fault_next_wake(&f, 1000 * MS), 3000 * MS);
     ck_assert_uint_eq(sim_fault_active(&f, 3000 * MS), 1);
@@ -361,26 +358,29 @@ START_TEST(test_latchup_at_time)
 }
 END_TEST
 
+/* Spec texts the family refuses, each with its exact message: one row
+ * each, walked by test_spec_errors_are_exact. */
+static const struct {
+    const char *text, *err;
+} BAD_FAULT_SPECS[] = {
+    {"zap", "unknown fault \"zap\""},
+    {"flip rate=2", "fault flip: rate must be a probability 0..1, got \"2\""},
+    {"flip p=0.5", "fault flip takes no parameter \"p\""},
+    {"delay delay=-5", "fault delay: delay must be a whole number 0..4294967295, got \"-5\""},
+    {"stuck level=0x7f", "fault stuck: bad value \"0x7f\" for level"},
+    {"drop bogus=1", "unknown parameter \"bogus\" for fault drop"},
+    {"drop 0.5", "fault drop: expected key=value, got \"0.5\""},
+};
+
 START_TEST(test_spec_errors_are_exact)
 {
     sim_fault_spec s;
     char err[256];
-    ck_assert_int_eq(sim_fault_spec_parse(&s, "zap", err, sizeof err), -1);
-    ck_assert_str_eq(err, "unknown fault \"zap\"");
-    ck_assert_int_eq(sim_fault_spec_parse(&s, "flip rate=2", err, sizeof err), -1);
-    ck_assert_str_eq(err, "fault flip: rate must be a probability 0..1, got \"2\"");
-    ck_assert_int_eq(sim_fault_spec_parse(&s, "flip p=0.5", err, sizeof err), -1);
-    ck_assert_str_eq(err, "fault flip takes no parameter \"p\"");
-    ck_assert_int_eq(sim_fault_spec_parse(&s, "delay delay=-5", err, sizeof err), -1);
-    ck_assert_str_eq(err, "fault delay: delay must be a whole number 0..4294967295, got \"-5\"");
-    ck_assert_int_eq(sim_fault_spec_parse(&s, "stuck level=0x7f", err, sizeof err), -1);
-    ck_assert_str_eq(err, "fault stuck: bad value \"0x7f\" for level");
-    ck_assert_int_eq(sim_fault_spec_parse(&s, "drop bogus=1", err, sizeof err), -1);
-    ck_assert_str_eq(err, "unknown parameter \"bogus\" for fault drop");
-    ck_assert_int_eq(sim_fault_spec_parse(&s, "drop 0.5", err, sizeof err), -1);
-    ck_assert_str_eq(err, "fault drop: expected key=value, got \"0.5\"");
+    ck_assert_int_eq(sim_fault_spec_parse(&s, BAD_FAULT_SPECS[_i].text, err, sizeof err), -1);
+    ck_assert_str_eq(err, BAD_FAULT_SPECS[_i].err);
 }
 END_TEST
+
 
 START_TEST(test_list_and_stop)
 {
@@ -406,29 +406,19 @@ START_TEST(test_junk_inserts_bytes)
 {
     uint8_t buf[SIM_FAULT_FRAME_CAP];
     sim_fault f;
-    sim_fault_init(&f, 1);
-    start(&f, "junk p=1 len=2 count=1 dir=to-module", 0);
-    memcpy(buf, FRAME, sizeof FRAME);
-    ck_assert_uint_eq(sim_fault_tx(&f, buf, sizeof FRAME, sizeof buf, 0), sizeof FRAME + 2);
+    begin(&f, 1, "junk p=1 len=2 count=1 dir=to-module", 0);
+    ck_assert_uint_eq(tx_frame(&f, buf, sizeof buf, 0), sizeof FRAME + 2);
     ck_assert_mem_eq(buf + 2, FRAME, sizeof FRAME); /* inserted before the first byte */
 }
 END_TEST
 
 /* ---- protocol faults ---------------------------------------------------- */
-static sim_pfault_spec pspec(const char *text)
-{
-    sim_pfault_spec s;
-    char err[256];
-    int rc = sim_pfault_spec_parse(&s, text, err, sizeof err);
-    ck_assert_msg(rc == 0, "%s: %s", text, err);
-    return s;
-}
-
 static void pstart(sim_pfault *pf, const char *text, uint64_t now_us)
 {
-    sim_pfault_spec s = pspec(text);
-    char err[256];
-    ck_assert_msg(sim_pfault_start(pf, &s, now_us, err, sizeof err) > 0, "%s", err);
+    sim_pfault_spec s;
+    parse_spec(sim_pfault_family(), &s, text);
+    char err[256] = "";
+    started(sim_pfault_start(pf, &s, now_us, err, sizeof err), err);
 }
 
 static sim_meter_fault_request read_req(mep_request *r, uint16_t table, uint8_t code)
@@ -442,131 +432,141 @@ static sim_meter_fault_request read_req(mep_request *r, uint16_t table, uint8_t 
     return rq;
 }
 
-START_TEST(test_pfault_perpetual_seq_and_last)
-{
+/* A protocol-fault set (seed 1) with one fault started at 0, the request
+ * it sees (read_req) and the result of the last response. */
+typedef struct {
     sim_pfault pf;
     sim_pf_result out;
     mep_request r;
-    sim_pfault_init(&pf, 1);
-    pstart(&pf, "seq-always", 0);
-    sim_meter_fault_request rq = read_req(&r, 23, MEP_REQ_PARTIAL_READ);
-    const uint8_t ok[] = {0x00, 0x00, 0x01, 0x42};
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, sizeof ok, 0, &out), SIM_METER_FAULT_REPLACE_BARE);
-    const uint8_t want[] = {0x0C, 0x00, 0x00, 0x10, 0x00};
-    ck_assert_uint_eq(out.len, 5);
-    ck_assert_mem_eq(out.bytes, want, 5);
-    ck_assert(!out.unauthenticated);
+    sim_meter_fault_request rq;
+} pf_case;
 
-    sim_pfault_clear(&pf);
-    pstart(&pf, "seq-last", 0);
+/* A protocol-fault set on seed 1 with one fault started at 0. */
+static void pbegin(sim_pfault *pf, const char *text)
+{
+    sim_pfault_init(pf, 1);
+    pstart(pf, text, 0);
+}
+
+static void pf_begin(pf_case *c, const char *text)
+{
+    memset(c, 0, sizeof *c);
+    pbegin(&c->pf, text);
+}
+
+/* The meter's bare response (n bytes) to c->rq at now_ms. */
+static sim_meter_fault_action pf_respond(pf_case *c, const uint8_t *bare, size_t n, uint64_t now_ms)
+{
+    return sim_pfault_on_response(&c->pf, &c->rq, bare, n, now_ms, &c->out);
+}
+
+START_TEST(test_pfault_perpetual_seq_and_last)
+{
+    pf_case c;
+    pf_begin(&c, "seq-always");
+    c.rq = read_req(&c.r, 23, MEP_REQ_PARTIAL_READ);
+    const uint8_t ok[] = {0x00, 0x00, 0x01, 0x42};
+    ck_assert_int_eq(pf_respond(&c, ok, sizeof ok, 0), SIM_METER_FAULT_REPLACE_BARE);
+    const uint8_t want[] = {0x0C, 0x00, 0x00, 0x10, 0x00};
+    ck_assert_uint_eq(c.out.len, 5);
+    ck_assert_mem_eq(c.out.bytes, want, 5);
+    ck_assert(!c.out.unauthenticated);
+
+    sim_pfault_clear(&c.pf);
+    pstart(&c.pf, "seq-last", 0);
     const uint8_t seq[] = {0x0C, 0xCE, 0xAC, 0xE9, 0xE2};
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, seq, sizeof seq, 0, &out), SIM_METER_FAULT_REPLACE_BARE);
+    ck_assert_int_eq(pf_respond(&c, seq, sizeof seq, 0), SIM_METER_FAULT_REPLACE_BARE);
     const uint8_t last[] = {0x0C, 0xCE, 0xAC, 0xE9, 0xE1}; /* S04: E-1 */
-    ck_assert_mem_eq(out.bytes, last, 5);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, sizeof ok, 0, &out), SIM_METER_FAULT_PASS);
+    ck_assert_mem_eq(c.out.bytes, last, 5);
+    ck_assert_int_eq(pf_respond(&c, ok, sizeof ok, 0), SIM_METER_FAULT_PASS);
 }
 END_TEST
 
 START_TEST(test_pfault_auth_first_only)
 {
-    sim_pfault pf;
-    sim_pf_result out;
-    mep_request r;
-    sim_pfault_init(&pf, 1);
-    pstart(&pf, "auth first=1", 0);
-    sim_meter_fault_request rq = read_req(&r, 52, MEP_REQ_FULL_READ);
+    pf_case c;
+    pf_begin(&c, "auth first=1");
+    c.rq = read_req(&c.r, 52, MEP_REQ_FULL_READ);
     const uint8_t ok[] = {0x00, 0x00, 0x00};
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, sizeof ok, 0, &out), SIM_METER_FAULT_REPLACE_BARE);
-    ck_assert(out.unauthenticated);
-    ck_assert_uint_eq(out.len, 1);
-    ck_assert_uint_eq(out.bytes[0], 0x0B);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, sizeof ok, 0, &out), SIM_METER_FAULT_PASS);
+    ck_assert_int_eq(pf_respond(&c, ok, sizeof ok, 0), SIM_METER_FAULT_REPLACE_BARE);
+    ck_assert(c.out.unauthenticated);
+    ck_assert_uint_eq(c.out.len, 1);
+    ck_assert_uint_eq(c.out.bytes[0], 0x0B);
+    ck_assert_int_eq(pf_respond(&c, ok, sizeof ok, 0), SIM_METER_FAULT_PASS);
 }
 END_TEST
 
 START_TEST(test_pfault_table_error_on_chosen_table)
 {
-    sim_pfault pf;
-    sim_pf_result out;
-    mep_request r;
-    sim_pfault_init(&pf, 1);
-    pstart(&pf, "table-error table=BT07 code=4 ops=write count=1", 0);
+    pf_case c;
+    pf_begin(&c, "table-error table=BT07 code=4 ops=write count=1");
     const uint8_t ok[] = {0x00};
-    sim_meter_fault_request rq = read_req(&r, 7, MEP_REQ_FULL_READ);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, 1, 0, &out), SIM_METER_FAULT_PASS); /* a read */
-    rq = read_req(&r, 8, MEP_REQ_FULL_WRITE);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, 1, 0, &out), SIM_METER_FAULT_PASS); /* other table */
-    rq = read_req(&r, 7, MEP_REQ_FULL_WRITE);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, 1, 0, &out), SIM_METER_FAULT_REPLACE_BARE);
-    ck_assert_uint_eq(out.bytes[0], 0x04);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, 1, 0, &out), SIM_METER_FAULT_PASS); /* count=1 */
-    ck_assert_uint_eq(pf.c.worn_off, 1);
+    c.rq = read_req(&c.r, 7, MEP_REQ_FULL_READ);
+    ck_assert_int_eq(pf_respond(&c, ok, 1, 0), SIM_METER_FAULT_PASS); /* a read */
+    c.rq = read_req(&c.r, 8, MEP_REQ_FULL_WRITE);
+    ck_assert_int_eq(pf_respond(&c, ok, 1, 0), SIM_METER_FAULT_PASS); /* other table */
+    c.rq = read_req(&c.r, 7, MEP_REQ_FULL_WRITE);
+    ck_assert_int_eq(pf_respond(&c, ok, 1, 0), SIM_METER_FAULT_REPLACE_BARE);
+    ck_assert_uint_eq(c.out.bytes[0], 0x04);
+    ck_assert_int_eq(pf_respond(&c, ok, 1, 0), SIM_METER_FAULT_PASS); /* count=1 */
+    ck_assert_uint_eq(c.pf.c.worn_off, 1);
 }
 END_TEST
 
 START_TEST(test_pfault_short_and_oversize)
 {
-    sim_pfault pf;
-    sim_pf_result out;
-    mep_request r;
+    pf_case c;
     uint8_t bare[3 + 13];
     bare[0] = 0;
     bare[1] = 0;
     bare[2] = 13;
     for (int i = 0; i < 13; i++)
         bare[3 + i] = (uint8_t)(0x10 + i);
-    sim_pfault_init(&pf, 1);
-    pstart(&pf, "short table=BT23 bytes=5", 0);
-    sim_meter_fault_request rq = read_req(&r, 23, MEP_REQ_PARTIAL_READ);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, bare, sizeof bare, 0, &out), SIM_METER_FAULT_REPLACE_BARE);
+    pf_begin(&c, "short table=BT23 bytes=5");
+    c.rq = read_req(&c.r, 23, MEP_REQ_PARTIAL_READ);
+    ck_assert_int_eq(pf_respond(&c, bare, sizeof bare, 0), SIM_METER_FAULT_REPLACE_BARE);
     const uint8_t want[] = {0x00, 0x00, 0x05, 0x10, 0x11, 0x12, 0x13, 0x14};
-    ck_assert_uint_eq(out.len, sizeof want);
-    ck_assert_mem_eq(out.bytes, want, sizeof want);
-    sim_pfault_clear(&pf);
-    pstart(&pf, "oversize size=600", 0);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, bare, sizeof bare, 0, &out), SIM_METER_FAULT_REPLACE_BARE);
-    ck_assert_uint_eq(out.len, 603);
-    ck_assert_uint_eq(mep_get_be16(out.bytes + 1), 600);
-    ck_assert_mem_eq(out.bytes + 3, bare + 3, 13);
+    ck_assert_uint_eq(c.out.len, sizeof want);
+    ck_assert_mem_eq(c.out.bytes, want, sizeof want);
+    sim_pfault_clear(&c.pf);
+    pstart(&c.pf, "oversize size=600", 0);
+    ck_assert_int_eq(pf_respond(&c, bare, sizeof bare, 0), SIM_METER_FAULT_REPLACE_BARE);
+    ck_assert_uint_eq(c.out.len, 603);
+    ck_assert_uint_eq(mep_get_be16(c.out.bytes + 1), 600);
+    ck_assert_mem_eq(c.out.bytes + 3, bare + 3, 13);
     /* a read the meter refused as too large (0x04) goes out anyway */
     const uint8_t onp[] = {0x04};
-    rq = read_req(&r, 23, MEP_REQ_FULL_READ);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, onp, 1, 0, &out), SIM_METER_FAULT_REPLACE_BARE);
-    ck_assert_uint_eq(out.bytes[0], 0x00);
-    ck_assert_uint_eq(out.len, 603);
-    rq = read_req(&r, 23, MEP_REQ_FULL_WRITE);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, onp, 1, 0, &out), SIM_METER_FAULT_PASS);
+    c.rq = read_req(&c.r, 23, MEP_REQ_FULL_READ);
+    ck_assert_int_eq(pf_respond(&c, onp, 1, 0), SIM_METER_FAULT_REPLACE_BARE);
+    ck_assert_uint_eq(c.out.bytes[0], 0x00);
+    ck_assert_uint_eq(c.out.len, 603);
+    c.rq = read_req(&c.r, 23, MEP_REQ_FULL_WRITE);
+    ck_assert_int_eq(pf_respond(&c, onp, 1, 0), SIM_METER_FAULT_PASS);
 }
 END_TEST
 
 START_TEST(test_pfault_busy_then_answers)
 {
-    sim_pfault pf;
-    sim_pf_result out;
-    mep_request r;
-    sim_pfault_init(&pf, 1);
-    pstart(&pf, "busy duration=3000", 0);
-    sim_meter_fault_request rq = read_req(&r, 23, MEP_REQ_FULL_READ);
+    pf_case c;
+    pf_begin(&c, "busy duration=3000");
+    c.rq = read_req(&c.r, 23, MEP_REQ_FULL_READ);
     const uint8_t ok[] = {0x00, 0x00, 0x00};
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, 3, 2999, &out), SIM_METER_FAULT_SUPPRESS);
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, ok, 3, 3000, &out), SIM_METER_FAULT_PASS);
+    ck_assert_int_eq(pf_respond(&c, ok, 3, 2999), SIM_METER_FAULT_SUPPRESS);
+    ck_assert_int_eq(pf_respond(&c, ok, 3, 3000), SIM_METER_FAULT_PASS);
 }
 END_TEST
 
 START_TEST(test_pfault_echo_returns_request)
 {
-    sim_pfault pf;
-    sim_pf_result out;
-    mep_request r;
+    pf_case c;
     const uint8_t frame[] = {0x00, 0x11, 0x30, 0x00, 0x34, 0x02, 0x00, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
-    sim_pfault_init(&pf, 1);
-    pstart(&pf, "echo", 0);
-    sim_meter_fault_request rq = read_req(&r, 52, MEP_REQ_FULL_READ);
-    rq.frame = frame;
-    rq.frame_len = sizeof frame;
-    ck_assert_int_eq(sim_pfault_on_response(&pf, &rq, frame, 1, 0, &out), SIM_METER_FAULT_REPLACE_FRAME);
-    ck_assert_uint_eq(out.len, sizeof frame);
-    ck_assert_mem_eq(out.bytes, frame, sizeof frame);
+    pf_begin(&c, "echo");
+    c.rq = read_req(&c.r, 52, MEP_REQ_FULL_READ);
+    c.rq.frame = frame;
+    c.rq.frame_len = sizeof frame;
+    ck_assert_int_eq(pf_respond(&c, frame, 1, 0), SIM_METER_FAULT_REPLACE_FRAME);
+    ck_assert_uint_eq(c.out.len, sizeof frame);
+    ck_assert_mem_eq(c.out.bytes, frame, sizeof frame);
 }
 END_TEST
 
@@ -574,8 +574,7 @@ START_TEST(test_pfault_alert_split)
 {
     sim_pfault pf;
     uint8_t buf[64];
-    sim_pfault_init(&pf, 1);
-    pstart(&pf, "alert-split gap_us=2000", 0);
+    pbegin(&pf, "alert-split gap_us=2000");
     for (int i = 0; i < 50; i++) {
         memcpy(buf, FRAME, sizeof FRAME);
         ck_assert_uint_eq(sim_pfault_tx(&pf, buf, sizeof FRAME, sizeof buf, 0), sizeof FRAME + 2);
@@ -601,8 +600,7 @@ START_TEST(test_pfault_storm_and_zero_stream_rates)
 {
     sim_pfault pf;
     uint8_t out[256];
-    sim_pfault_init(&pf, 1);
-    pstart(&pf, "alert-storm period=10", 0);
+    pbegin(&pf, "alert-storm period=10");
     size_t bytes = 0;
     for (uint64_t t = 0; t < 1000 * MS; t += MS) /* every ms for 1 s */
         bytes += sim_pfault_due(&pf, t, out, sizeof out);
@@ -623,8 +621,7 @@ END_TEST
 START_TEST(test_pfault_strings_patch_identity)
 {
     sim_pfault pf;
-    sim_pfault_init(&pf, 1);
-    pstart(&pf, "strings variant=quote", 0);
+    pbegin(&pf, "strings variant=quote");
     uint8_t bt01[24];
     memset(bt01, 'x', sizeof bt01);
     sim_pfault_on_table_read(&pf, 1, 0, bt01, sizeof bt01, 0);
@@ -693,7 +690,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_previous_reply_substituted);
     tcase_add_test(tc, test_stuck_line_bursts);
     tcase_add_test(tc, test_junk_inserts_bytes);
-    tcase_add_test(tc, test_spec_errors_are_exact);
+    tcase_add_loop_test(tc, test_spec_errors_are_exact, 0,
+                        (int)(sizeof BAD_FAULT_SPECS / sizeof BAD_FAULT_SPECS[0]));
     tcase_add_test(tc, test_list_and_stop);
     tcase_add_test(tc, test_family_tables_round_trip);
     suite_add_tcase(s, tc);
@@ -718,11 +716,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return check_run(suite()); }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "mep_frame.h"
 #include "sim_glitch.h"
 #include "sim_model.h"
@@ -326,20 +327,31 @@ START_TEST(test_solar_is_a_model_command)
 }
 END_TEST
 
+/* Spec texts the family refuses, each with its exact message: one row
+ * each, walked by test_glitch_spec_errors_are_exact. */
+static const struct {
+    const char *text, *err;
+} BAD_GLITCH_SPECS[] = {
+    {"spike delta=lots", "glitch spike: delta must be an integer or 2^N, got \"lots\""},
+    {"spike reg=sideways", "glitch spike: bad value \"sideways\" for reg (fwd|rev|both)"},
+    {"wrap delta=5", "glitch wrap takes no parameter \"delta\""},
+    {"solar phases=4", "glitch solar: phases must list 1..3 (\"1,3\", \"L2\", \"all\"), got \"4\""},
+    {"melt", "unknown glitch \"melt\""},
+};
+
 START_TEST(test_glitch_spec_errors_are_exact)
 {
     sim_glitch_spec s;
     char err[256];
-    ck_assert_int_eq(sim_glitch_spec_parse(&s, "spike delta=lots", err, sizeof err), -1);
-    ck_assert_str_eq(err, "glitch spike: delta must be an integer or 2^N, got \"lots\"");
-    ck_assert_int_eq(sim_glitch_spec_parse(&s, "spike reg=sideways", err, sizeof err), -1);
-    ck_assert_str_eq(err, "glitch spike: bad value \"sideways\" for reg (fwd|rev|both)");
-    ck_assert_int_eq(sim_glitch_spec_parse(&s, "wrap delta=5", err, sizeof err), -1);
-    ck_assert_str_eq(err, "glitch wrap takes no parameter \"delta\"");
-    ck_assert_int_eq(sim_glitch_spec_parse(&s, "solar phases=4", err, sizeof err), -1);
-    ck_assert_str_eq(err, "glitch solar: phases must list 1..3 (\"1,3\", \"L2\", \"all\"), got \"4\"");
-    ck_assert_int_eq(sim_glitch_spec_parse(&s, "melt", err, sizeof err), -1);
-    ck_assert_str_eq(err, "unknown glitch \"melt\"");
+    ck_assert_int_eq(sim_glitch_spec_parse(&s, BAD_GLITCH_SPECS[_i].text, err, sizeof err), -1);
+    ck_assert_str_eq(err, BAD_GLITCH_SPECS[_i].err);
+}
+END_TEST
+
+START_TEST(test_glitch_spec_accepts_power_of_two)
+{
+    sim_glitch_spec s;
+    char err[256];
     ck_assert_int_eq(sim_glitch_spec_parse(&s, "spike delta=2^20", err, sizeof err), 0);
     ck_assert_int_eq(s.delta, 1048576);
 }
@@ -396,17 +408,12 @@ static Suite *suite(void)
     tcase_add_test(tc, test_segment_changes_value_after_boundary);
     tcase_add_test(tc, test_segment_bt23_tier_blocks);
     tcase_add_test(tc, test_solar_is_a_model_command);
-    tcase_add_test(tc, test_glitch_spec_errors_are_exact);
+    tcase_add_loop_test(tc, test_glitch_spec_errors_are_exact, 0,
+                        (int)(sizeof BAD_GLITCH_SPECS / sizeof BAD_GLITCH_SPECS[0]));
+    tcase_add_test(tc, test_glitch_spec_accepts_power_of_two);
     tcase_add_test(tc, test_spike_on_real_rendering_bt21_variants);
     suite_add_tcase(s, tc);
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return check_run(suite()); }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "mep_digest.h"
 #include "mep_frame.h"
 #include "guide_meter.h"
@@ -108,6 +109,17 @@ static size_t mk_read(lt *t, uint16_t table, uint32_t off, uint16_t cnt, uint8_t
 
 static void send(lt *t, const uint8_t *f, size_t n) { sim_line_rx(&t->l, f, n, t->now); }
 
+/* One whole read of BT52 (off 0, 4 bytes) sent, then 200 ms of line time;
+ * returns the request's length. */
+static size_t ask_bt52(lt *t)
+{
+    uint8_t f[32];
+    size_t n = mk_read(t, MEP_BT(52), 0, 4, f);
+    send(t, f, n);
+    run_for(t, 200000);
+    return n;
+}
+
 /* Register a client (ET50 write with MBK), so alerts can stand (docs/mep.md 10.3). */
 static void reg(lt *t)
 {
@@ -200,9 +212,7 @@ START_TEST(test_oversize_discards_until_a_gap)
     ck_assert_uint_eq(t.n, 0);
     run_for(&t, 60000); /* the gap */
     t.seq--;            /* the discarded frame's number is still unused */
-    n = mk_read(&t, MEP_BT(52), 0, 4, f);
-    send(&t, f, n);
-    run_for(&t, 200000);
+    n = ask_bt52(&t);
     ck_assert_uint_eq(t.l.c.frames_rx, 1);
     ck_assert_uint_eq(t.l.c.responses, 1);
     lt_close(&t);
@@ -396,10 +406,7 @@ START_TEST(test_enable_off_heard_but_no_reply)
     lt t;
     lt_open(&t, 9600, 10);
     sim_meter_set_line(t.m, SIM_METER_ENABLE, false, t.now / 1000u);
-    uint8_t f[32];
-    size_t n = mk_read(&t, MEP_BT(52), 0, 4, f);
-    send(&t, f, n);
-    run_for(&t, 200000);
+    ask_bt52(&t);
     ck_assert_uint_eq(t.l.c.frames_rx, 1);
     ck_assert_uint_eq(sim_meter_counters_get(t.m)->frames_rx, 1); /* the meter acted on it */
     ck_assert_uint_eq(t.l.c.muted, 1);
@@ -407,9 +414,7 @@ START_TEST(test_enable_off_heard_but_no_reply)
     ck_assert_uint_eq(t.n, 0);
     /* ENABLE back on: the next request is answered */
     sim_meter_set_line(t.m, SIM_METER_ENABLE, true, t.now / 1000u);
-    n = mk_read(&t, MEP_BT(52), 0, 4, f);
-    send(&t, f, n);
-    run_for(&t, 200000);
+    ask_bt52(&t);
     ck_assert_uint_gt(t.n, 0);
     ck_assert_uint_eq(t.out[2], 0x00);
     lt_close(&t);
@@ -421,10 +426,7 @@ START_TEST(test_transceiver_off_nothing_heard)
     lt t;
     lt_open(&t, 9600, 10);
     sim_meter_set_line(t.m, SIM_METER_TRANSCEIVER, false, t.now / 1000u);
-    uint8_t f[32];
-    size_t n = mk_read(&t, MEP_BT(52), 0, 4, f);
-    send(&t, f, n);
-    run_for(&t, 200000);
+    size_t n = ask_bt52(&t);
     ck_assert_uint_eq(t.l.c.deaf_bytes, n);
     ck_assert_uint_eq(t.l.c.bytes_rx, 0);
     ck_assert_uint_eq(t.l.c.frames_rx, 0);
@@ -485,11 +487,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return check_run(suite()); }

@@ -3,6 +3,7 @@
  * 6), read ranges, registration and ET14 (docs/mep.md 10.2), alerts (10.3),
  * client health (10.5), baud changes (2), the sequence mirror and the log
  * lines. Meter: fixtures/meters/guide-example.json (MAK 16x01, MBK 16x02). */
+#include "check_run.h"
 #include "meter_client.h"
 START_TEST(test_access_matrix)
 {
@@ -229,8 +230,7 @@ END_TEST
 START_TEST(test_health_timeout_via_tick)
 {
     cli c;
-    cli_open(&c);
-    reg(&c, MBK, 0x11, 0x01);
+    cli_open_reg(&c);
     const uint8_t cfg[3] = {0x02, 5, 0}; /* monitor on, timeout 5 s */
     ck_assert_uint_eq(wr(&c, MBK, ET(51), 0, cfg, 3), 0);
     uint64_t t0 = c.now;
@@ -255,8 +255,7 @@ END_TEST
 START_TEST(test_health_off_by_default)
 {
     cli c;
-    cli_open(&c);
-    reg(&c, MBK, 0x11, 0x01);
+    cli_open_reg(&c);
     sim_meter_tick(c.m, c.now + 3600000);
     ck_assert_uint_eq(sim_meter_device_status(c.m), 3);
     cli_close(&c);
@@ -266,8 +265,7 @@ END_TEST
 START_TEST(test_baud_change_after_on_sent)
 {
     cli c;
-    cli_open(&c);
-    reg(&c, MBK, 0x11, 0x01);
+    cli_open_reg(&c);
     uint8_t code = 8; /* 19200 */
     ck_assert_uint_eq(wr(&c, MBK, ET(13), 270, &code, 1), MEP_RSP_ISC);
     ck_assert_uint_eq(sim_meter_baud(c.m), 9600);
@@ -347,8 +345,7 @@ END_TEST
 START_TEST(test_scheduled_read_flag)
 {
     cli c;
-    cli_open(&c);
-    reg(&c, MBK, 0x11, 0x01);
+    cli_open_reg(&c);
     /* hourly at minute 45: simulated start is 00:30 */
     const uint8_t sched[4] = {0, 0, 45, 0};
     ck_assert_uint_eq(wr(&c, MAK, ET(13), 264, sched, 4), 0);
@@ -565,10 +562,8 @@ END_TEST
 START_TEST(test_disable_mep)
 {
     cli c;
-    cli_open(&c);
-    reg(&c, MBK, 0x11, 0x01);
-    sim_meter_raise_alert(c.m, 0x01);
-    ck_assert(sim_meter_alert_pending(c.m));
+    cli_open_reg(&c);
+    cli_alert(&c);
     uint8_t off = 0x80;
     ck_assert_uint_eq(wr(&c, MBK, ET(51), 0, &off, 1), 0); /* this reply still goes out */
     ck_assert(!sim_meter_alert_pending(c.m));
@@ -617,11 +612,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+int main(void) { return check_run(suite()); }

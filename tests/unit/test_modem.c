@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "sim_modem.h"
 
 /* ---- fake adapter ---- */
@@ -27,24 +28,26 @@ static int fake_get(void *ctx, unsigned *mask)
     return 0;
 }
 
+/* Drive one output pin of the fake port: counted, refused while fail_set. */
+static int fake_set(const fake_port *f, unsigned *calls, bool *pin, bool on)
+{
+    (*calls)++;
+    if (f->fail_set)
+        return -1;
+    *pin = on;
+    return 0;
+}
+
 static int fake_dtr(void *ctx, bool on)
 {
     fake_port *f = ctx;
-    f->dtr_calls++;
-    if (f->fail_set)
-        return -1;
-    f->dtr = on;
-    return 0;
+    return fake_set(f, &f->dtr_calls, &f->dtr, on);
 }
 
 static int fake_rts(void *ctx, bool on)
 {
     fake_port *f = ctx;
-    f->rts_calls++;
-    if (f->fail_set)
-        return -1;
-    f->rts = on;
-    return 0;
+    return fake_set(f, &f->rts_calls, &f->rts, on);
 }
 
 static sim_modem_port port_of(fake_port *f)
@@ -90,6 +93,13 @@ static sim_modem_cfg sense_cfg(unsigned trx, bool trx_inv, unsigned en, bool en_
 }
 
 /* Poll every 5 ms from t0 to t1 inclusive. */
+/* m sensing with cfg on the fake port f, each line event recorded in log. */
+static void sense_start(sim_modem *m, fake_port *f, evlog *log, sim_modem_cfg cfg)
+{
+    sim_modem_port p = port_of(f);
+    ck_assert_int_eq(sim_modem_init(m, &cfg, &p, record, log, NULL, 0), SIM_MODEM_OK);
+}
+
 static void run(sim_modem *m, uint64_t t0, uint64_t t1)
 {
     for (uint64_t t = t0; t <= t1; t += 5000)
@@ -106,9 +116,7 @@ START_TEST(test_every_input_and_polarity_reports_the_line)
     fake_port f = {0};
     sim_modem m;
     evlog log = {0};
-    sim_modem_cfg cfg = sense_cfg(sig, inv, 0, false, 1);
-    sim_modem_port p = port_of(&f);
-    ck_assert_int_eq(sim_modem_init(&m, &cfg, &p, record, &log, NULL, 0), SIM_MODEM_OK);
+    sense_start(&m, &f, &log, sense_cfg(sig, inv, 0, false, 1));
 
     f.signals = 0x0F & ~sig; /* every OTHER input asserted: must not matter */
     run(&m, 0, 0);
@@ -135,9 +143,7 @@ START_TEST(test_two_lines_sensed_independently)
     fake_port f = {0};
     sim_modem m;
     evlog log = {0};
-    sim_modem_cfg cfg = sense_cfg(SIM_MODEM_CTS, false, SIM_MODEM_DSR, true, 1);
-    sim_modem_port p = port_of(&f);
-    ck_assert_int_eq(sim_modem_init(&m, &cfg, &p, record, &log, NULL, 0), SIM_MODEM_OK);
+    sense_start(&m, &f, &log, sense_cfg(SIM_MODEM_CTS, false, SIM_MODEM_DSR, true, 1));
     f.signals = SIM_MODEM_DSR; /* transceiver off, DSR asserted = ENABLE off */
     run(&m, 0, 0);
     ck_assert_int_eq(log.n, 2);
@@ -159,9 +165,7 @@ START_TEST(test_debounce_needs_n_equal_samples_and_stamps_the_first)
     fake_port f = {0};
     sim_modem m;
     evlog log = {0};
-    sim_modem_cfg cfg = sense_cfg(SIM_MODEM_CTS, false, 0, false, 3);
-    sim_modem_port p = port_of(&f);
-    ck_assert_int_eq(sim_modem_init(&m, &cfg, &p, record, &log, NULL, 0), SIM_MODEM_OK);
+    sense_start(&m, &f, &log, sense_cfg(SIM_MODEM_CTS, false, 0, false, 3));
     f.signals = SIM_MODEM_CTS;
     run(&m, 0, 5000);
     ck_assert_int_eq(log.n, 0); /* two samples of three: not yet known */
@@ -199,9 +203,7 @@ START_TEST(test_alternating_glitch_never_reported)
     fake_port f = {0};
     sim_modem m;
     evlog log = {0};
-    sim_modem_cfg cfg = sense_cfg(SIM_MODEM_RI, false, 0, false, 2);
-    sim_modem_port p = port_of(&f);
-    ck_assert_int_eq(sim_modem_init(&m, &cfg, &p, record, &log, NULL, 0), SIM_MODEM_OK);
+    sense_start(&m, &f, &log, sense_cfg(SIM_MODEM_RI, false, 0, false, 2));
     run(&m, 0, 5000); /* off, known */
     ck_assert_int_eq(log.n, 1);
     for (uint64_t t = 10000; t < 200000; t += 5000) {
@@ -235,9 +237,7 @@ START_TEST(test_port_error_changes_nothing)
     fake_port f = {0};
     sim_modem m;
     evlog log = {0};
-    sim_modem_cfg cfg = sense_cfg(SIM_MODEM_DCD, false, 0, false, 1);
-    sim_modem_port p = port_of(&f);
-    ck_assert_int_eq(sim_modem_init(&m, &cfg, &p, record, &log, NULL, 0), SIM_MODEM_OK);
+    sense_start(&m, &f, &log, sense_cfg(SIM_MODEM_DCD, false, 0, false, 1));
     f.signals = SIM_MODEM_DCD;
     run(&m, 0, 0);
     ck_assert_int_eq(log.n, 1);
@@ -434,11 +434,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return check_run(suite()); }

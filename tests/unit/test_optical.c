@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "sim_optical.h"
 #include "sim_optical_link.h"
 #include "sim_profile.h"
@@ -93,29 +94,36 @@ static int f_size(void *ctx, uint16_t id)
     return t ? t->size : -1;
 }
 
-static int f_read(void *ctx, uint16_t id, uint32_t off, uint32_t n, uint8_t *out)
+/* The part of table t an access at off for *n bytes reaches (*n cut at the
+ * table's end): 0, or the store's errors -1 (no table) and -2 (off past
+ * the end). */
+static int fwindow(const ftable *t, uint32_t off, uint32_t *n)
 {
-    ftable *t = ffind(ctx, id);
     if (!t)
         return -1;
     if (off >= (uint32_t)t->size)
         return -2;
-    if (n > (uint32_t)t->size - off)
-        n = (uint32_t)t->size - off;
-    memcpy(out, t->bytes + off, n);
-    return (int)n;
+    if (*n > (uint32_t)t->size - off)
+        *n = (uint32_t)t->size - off;
+    return 0;
+}
+
+static int f_read(void *ctx, uint16_t id, uint32_t off, uint32_t n, uint8_t *out)
+{
+    ftable *t = ffind(ctx, id);
+    int rc = fwindow(t, off, &n);
+    if (rc == 0)
+        memcpy(out, t->bytes + off, n);
+    return rc < 0 ? rc : (int)n;
 }
 
 static int f_write(void *ctx, uint16_t id, uint32_t off, const uint8_t *d, uint32_t n)
 {
     fstore *s = ctx;
     ftable *t = ffind(s, id);
-    if (!t)
-        return -1;
-    if (off >= (uint32_t)t->size)
-        return -2;
-    if (n > (uint32_t)t->size - off)
-        n = (uint32_t)t->size - off;
+    int rc = fwindow(t, off, &n);
+    if (rc < 0)
+        return rc;
     memcpy(t->bytes + off, d, n);
     s->writes++;
     return (int)n;
@@ -306,6 +314,15 @@ static void open_session(rig *r, const uint8_t *pw)
     ck_assert_uint_eq(call(r, Q_LOGON, sizeof Q_LOGON), SIM_OPTICAL_OK);
     if (pw)
         ck_assert_uint_eq(security(r, pw), SIM_OPTICAL_OK);
+}
+
+/* A rig with the default test configuration and a session open (pw NULL:
+ * no Security). */
+static rig *rig_in_session(const uint8_t *pw)
+{
+    rig *r = rig_new();
+    open_session(r, pw);
+    return r;
 }
 
 static uint8_t pread(rig *r, uint16_t id, uint32_t off, uint16_t count, uint8_t *data, size_t *dlen)
@@ -927,6 +944,15 @@ START_TEST(test_packet_parse_errors)
 }
 END_TEST
 
+/* The toy session's Terminate with toggle 1 (vector toy-terminate-req-t1):
+ * acknowledged, the session back in BASE. */
+static void terminate_t1(rig *r)
+{
+    feed_hex(r, "EE0020000001210B61");
+    ck_assert_uint_eq(r->out[0], SIM_OPTICAL_ACK);
+    ck_assert_int_eq(sim_optical_get_state(r->o), SIM_OPTICAL_STATE_BASE);
+}
+
 /* ---- 3. link layer ----------------------------------------------------------------- */
 START_TEST(test_link_hunts_past_stray_bytes)
 {
@@ -960,17 +986,14 @@ START_TEST(test_link_hunts_past_stray_bytes)
     feed_hex(r, "EE0020000001219A01"); /* toggle 1 with the CRC of toggle 0 */
     ck_assert_uint_eq(r->out_len, 1);
     ck_assert_uint_eq(r->out[0], SIM_OPTICAL_NAK);
-    feed_hex(r, "EE0020000001210B61"); /* toy-terminate-req-t1 */
-    ck_assert_uint_eq(r->out[0], SIM_OPTICAL_ACK);
-    ck_assert_int_eq(sim_optical_get_state(r->o), SIM_OPTICAL_STATE_BASE);
+    terminate_t1(r);
     rig_free(r);
 }
 END_TEST
 
 START_TEST(test_link_bad_crc_nak_changes_nothing)
 {
-    rig *r = rig_new();
-    open_session(r, NULL);
+    rig *r = rig_in_session(NULL);
     uint64_t before = sim_optical_counters_get(r->o)->requests;
     feed_hex(r, "EE0000000001521721"); /* logoff with a broken CRC */
     ck_assert_uint_eq(r->out_len, 1);
@@ -1005,9 +1028,7 @@ START_TEST(test_link_intercharacter_timeout_drops_silently)
     tick(r, r->now + SIM_OPTICAL_INTERCHAR_MS + 1);
     ck_assert_uint_eq(r->out_len, 0);
     ck_assert_uint_eq(sim_optical_counters_get(r->o)->rx_timeouts, 2);
-    feed_hex(r, "EE0020000001210B61");
-    ck_assert_uint_eq(r->out[0], SIM_OPTICAL_ACK);
-    ck_assert_int_eq(sim_optical_get_state(r->o), SIM_OPTICAL_STATE_BASE);
+    terminate_t1(r);
     rig_free(r);
 }
 END_TEST
@@ -1047,8 +1068,7 @@ END_TEST
 
 START_TEST(test_link_duplicate_while_waiting_keeps_timer)
 {
-    rig *r = rig_new();
-    open_session(r, PW_RK);
+    rig *r = rig_in_session(PW_RK);
     uint8_t q[8] = {0x3F, 0, 23, 0, 0, 0, 0, 8}, p[64];
     size_t n = pkt(1, q, 8, p);
     feed(r, p, n);
@@ -1188,8 +1208,7 @@ END_TEST
 
 START_TEST(test_link_multi_packet_request_reassembled)
 {
-    rig *r = rig_new();
-    open_session(r, PW_MK);
+    rig *r = rig_in_session(PW_MK);
     /* partial write of 10 bytes to ET51 sent in three packets */
     uint8_t q[19] = {0x4F, 0x08, 0x33, 0, 0, 0, 0, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0};
     uint8_t s = 0;
@@ -1318,8 +1337,7 @@ END_TEST
 
 START_TEST(test_state_channel_timeout_to_base)
 {
-    rig *r = rig_new();
-    open_session(r, PW_RK);
+    rig *r = rig_in_session(PW_RK);
     uint64_t t = r->now;
     ck_assert_uint_eq(sim_optical_deadline(r->o), t + SIM_OPTICAL_CHANNEL_TIMEOUT_MS);
     tick(r, t + SIM_OPTICAL_CHANNEL_TIMEOUT_MS - 1);
@@ -1340,8 +1358,7 @@ END_TEST
 
 START_TEST(test_state_wait_extends_channel_timeout)
 {
-    rig *r = rig_new();
-    open_session(r, PW_RK);
+    rig *r = rig_in_session(PW_RK);
     const uint8_t wait[] = {0x70, 30};
     ck_assert_uint_eq(call(r, wait, 2), 0);
     uint64_t t = r->now;
@@ -1459,8 +1476,7 @@ END_TEST
 /* ---- 6. response codes (3.2, 3.3, 4) ------------------------------------------------------ */
 START_TEST(test_codes_open_tables_without_key)
 {
-    rig *r = rig_new();
-    open_session(r, NULL);
+    rig *r = rig_in_session(NULL);
     uint8_t d[256];
     size_t dl;
     ck_assert_uint_eq(pread(r, 1, 14, 2, d, &dl), 0);        /* BT01 fw version */
@@ -1476,8 +1492,7 @@ END_TEST
 
 START_TEST(test_codes_wrong_password_err_and_alarm)
 {
-    rig *r = rig_new();
-    open_session(r, NULL);
+    rig *r = rig_in_session(NULL);
     uint8_t bad[20] = "not-a-key-xxxxxxxxxx";
     ck_assert_uint_eq(security(r, bad), SIM_OPTICAL_ERR);
     ck_assert_int_eq(sim_optical_get_state(r->o), SIM_OPTICAL_STATE_SESSION); /* kept */
@@ -1541,8 +1556,7 @@ END_TEST
 
 START_TEST(test_codes_key_rights)
 {
-    rig *r = rig_new();
-    open_session(r, PW_RK);
+    rig *r = rig_in_session(PW_RK);
     uint8_t d[256];
     size_t dl;
     uint8_t one = 1;
@@ -1582,8 +1596,7 @@ END_TEST
 
 START_TEST(test_codes_partial_read_past_end)
 {
-    rig *r = rig_new();
-    open_session(r, PW_RK);
+    rig *r = rig_in_session(PW_RK);
     uint8_t d[256];
     size_t dl;
     /* BT01 is 24 bytes: 20..29 -> 4 bytes + 6 zeros, count = requested [G p.9] */
@@ -1616,8 +1629,7 @@ END_TEST
 
 START_TEST(test_codes_pending_table)
 {
-    rig *r = rig_new();
-    open_session(r, PW_RK);
+    rig *r = rig_in_session(PW_RK);
     uint8_t d[64];
     size_t dl;
     /* guide p.9: 4 bytes at offset 3 of pending BT54 -> offset 3, count 10 */
@@ -1640,8 +1652,7 @@ END_TEST
 
 START_TEST(test_codes_write_checks)
 {
-    rig *r = rig_new();
-    open_session(r, PW_MK);
+    rig *r = rig_in_session(PW_MK);
     uint8_t d[16] = {1, 2, 3};
     ck_assert_uint_eq(pwrite(r, 2099, 0, d, 3, 1), SIM_OPTICAL_ERR);  /* bad cksum */
     ck_assert_uint_eq(pwrite(r, 999, 0, d, 3, 0), SIM_OPTICAL_IAR);   /* no such table */
@@ -1669,8 +1680,7 @@ END_TEST
 
 START_TEST(test_codes_sns_and_err)
 {
-    rig *r = rig_new();
-    open_session(r, PW_MK);
+    rig *r = rig_in_session(PW_MK);
     const uint8_t sns[][3] = {{0x31, 0, 1}, {0x39, 0, 1}, {0x3E, 0, 0}, {0x41, 0, 1}, {0x53, 0, 0},
                               {0x71, 0, 0}, {0x6C, 0, 0}, {0xFF, 0, 0}, {0x00, 0, 0}};
     for (size_t i = 0; i < sizeof sns / sizeof sns[0]; i++)
@@ -1840,11 +1850,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return check_run(suite()); }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_run.h"
 #include "sim_optical.h"
 #include "sim_optical_port.h"
 #include "sim_profile.h"
@@ -264,9 +265,5 @@ int main(void)
     tcase_add_test(pace, test_rate_change_applies_after_the_queued_bytes);
     suite_add_tcase(s, pace);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

@@ -20,6 +20,7 @@
 
 #include <ev.h>
 
+#include "check_run.h"
 #include "sim_config.h"
 #include "sim_control.h"
 #include "sim_port.h"
@@ -136,6 +137,13 @@ static void rig_close(rig *r)
     ev_loop_destroy(r->loop);
 }
 
+/* The station's log so far contains text. */
+static bool log_has(rig *r, const char *text)
+{
+    fflush(r->log);
+    return r->logbuf && strstr(r->logbuf, text) != NULL;
+}
+
 /* Run the loop for ms milliseconds. */
 static void spin(rig *r, unsigned ms)
 {
@@ -224,9 +232,8 @@ START_TEST(test_sensed_levels_are_line_events)
     ck_assert_int_ge(spin_until_line(&r, SIM_METER_TRANSCEIVER, true), 0);
     ck_assert_uint_eq(mc->enable_off_events, 1);
     ck_assert_uint_eq(mc->line_events, 5); /* 2 initial + transceiver off + (enable off, transceiver on) */
-    fflush(r.log);
-    ck_assert_msg(strstr(r.logbuf, "line event: transceiver off") != NULL, "log: %s", r.logbuf);
-    ck_assert_msg(strstr(r.logbuf, "modem: poll 2000 us, debounce 2, transceiver on CTS, enable on DSR (inverted)"),
+    ck_assert_msg(log_has(&r, "line event: transceiver off"), "log: %s", r.logbuf);
+    ck_assert_msg(log_has(&r, "modem: poll 2000 us, debounce 2, transceiver on CTS, enable on DSR (inverted)"),
                   "log: %s", r.logbuf);
     rig_close(&r);
 }
@@ -269,12 +276,10 @@ START_TEST(test_failing_adapter_holds_levels)
     ck_assert(sim_meter_line_on(r.m, SIM_METER_TRANSCEIVER));
     ck_assert_uint_eq(sim_meter_counters_get(r.m)->transceiver_off_events, 0);
     ck_assert_uint_ge(sim_portmodem_modem(pm)->c.port_errors, 2);
-    fflush(r.log);
-    ck_assert_msg(strstr(r.logbuf, "modem lines failed") != NULL, "log: %s", r.logbuf);
+    ck_assert_msg(log_has(&r, "modem lines failed"), "log: %s", r.logbuf);
     r.fake.fail_get = false;
     ck_assert_int_ge(spin_until_line(&r, SIM_METER_TRANSCEIVER, false), 0);
-    fflush(r.log);
-    ck_assert_msg(strstr(r.logbuf, "readable again") != NULL, "log: %s", r.logbuf);
+    ck_assert_msg(log_has(&r, "readable again"), "log: %s", r.logbuf);
     rig_close(&r);
 }
 END_TEST
@@ -290,6 +295,16 @@ static sim_modem_cfg out_cfg(void)
 }
 
 /* exec one control line; returns 1 for ok, 0 for an error reply (copied to out) */
+/* A control socket (no path: commands through sim_control_exec) on the
+ * rig's one station. */
+static sim_control *control_of(rig *r)
+{
+    char err[300];
+    sim_control *c = sim_control_new(r->loop, NULL, &r->st, 1, err, sizeof err);
+    ck_assert_msg(c != NULL, "%s", err);
+    return c;
+}
+
 static int exec(sim_control *c, const char *line, char *out, size_t cap)
 {
     char *rep = sim_control_exec(c, line);
@@ -309,9 +324,8 @@ START_TEST(test_board_reset_and_power_commands)
     /* idle levels: reset released (DTR off), power on (RTS inverted: on) */
     ck_assert(!r.fake.dtr);
     ck_assert(r.fake.rts);
-    char err[300], rep[4096];
-    sim_control *c = sim_control_new(r.loop, NULL, &r.st, 1, err, sizeof err);
-    ck_assert_msg(c != NULL, "%s", err);
+    char rep[4096];
+    sim_control *c = control_of(&r);
 
     uint64_t t0 = sim_now_us();
     ck_assert_msg(exec(c, "{\"cmd\":\"board_reset\",\"ms\":40}", rep, sizeof rep), "%s", rep);
@@ -351,9 +365,8 @@ START_TEST(test_board_reset_and_power_commands)
         ck_assert_msg(!exec(c, bad[i], rep, sizeof rep), "%s accepted: %s", bad[i], rep);
     ck_assert_uint_eq(r.fake.dtr_calls, dtr_calls);
     ck_assert_uint_eq(r.fake.rts_calls, rts_calls);
-    fflush(r.log);
-    ck_assert_msg(strstr(r.logbuf, "modem: board reset for 40 ms (DTR)"), "log: %s", r.logbuf);
-    ck_assert_msg(strstr(r.logbuf, "modem: board reset released (DTR)"), "log: %s", r.logbuf);
+    ck_assert_msg(log_has(&r, "modem: board reset for 40 ms (DTR)"), "log: %s", r.logbuf);
+    ck_assert_msg(log_has(&r, "modem: board reset released (DTR)"), "log: %s", r.logbuf);
     sim_control_free(c);
     rig_close(&r);
 }
@@ -364,8 +377,7 @@ START_TEST(test_unwired_output_and_no_modem_are_errors)
     rig r;
     rig_open(&r, true);
     char err[300], rep[4096];
-    sim_control *c = sim_control_new(r.loop, NULL, &r.st, 1, err, sizeof err);
-    ck_assert_msg(c != NULL, "%s", err);
+    sim_control *c = control_of(&r);
     ck_assert(!exec(c, "{\"cmd\":\"board_reset\"}", rep, sizeof rep));
     ck_assert_msg(strstr(rep, "no modem lines"), "%s", rep);
     sim_modem_cfg cfg = sense_cfg(); /* sensing only: no outputs */
@@ -391,8 +403,7 @@ START_TEST(test_pty_port_refused)
     ck_assert_int_eq(sim_station_attach_modem(r.st, &cfg, &r.io, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "modem lines need --uart"), "%s", err);
     ck_assert_uint_eq(r.fake.dtr_calls + r.fake.rts_calls, 0);
-    sim_control *c = sim_control_new(r.loop, NULL, &r.st, 1, err, sizeof err);
-    ck_assert_msg(c != NULL, "%s", err);
+    sim_control *c = control_of(&r);
     ck_assert(!exec(c, "{\"cmd\":\"board_reset\"}", rep, sizeof rep));
     ck_assert_msg(strstr(rep, "needs --uart"), "%s", rep);
     sim_control_free(c);
@@ -536,11 +547,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return check_run(suite()); }

@@ -3,6 +3,7 @@
  * EP17 removal, EP19 queueing, EP61 lock and auto-release, EP16 clock step,
  * denied/unknown procedures, delayed results, and ET52/ET53 execution with
  * dedupe. Meter: fixtures/meters/guide-example.json (MAK 16x01, MBK 16x02). */
+#include "check_run.h"
 #include "meter_client.h"
 
 static uint8_t psn_next = 5;
@@ -33,8 +34,7 @@ static const uint8_t *result_in(cli *c, uint16_t table) { return raw(c, table, 0
 START_TEST(test_psn_repeat_0x04)
 {
     cli c;
-    cli_open(&c);
-    reg(&c, MBK, 0x11, 0x01);
+    cli_open_reg(&c);
     const uint8_t prm[] = {12};
     ck_assert_uint_eq(call(&c, MBK, MEP_EP(39), 6, prm, 1), MEP_RSP_OK);
     ck_assert_uint_eq(result_in(&c, BT(8))[2], 6);
@@ -78,10 +78,8 @@ END_TEST
 START_TEST(test_ep39_clears_alert)
 {
     cli c;
-    cli_open(&c);
-    reg(&c, MBK, 0x11, 0x01);
-    sim_meter_raise_alert(c.m, 0x01);
-    ck_assert(sim_meter_alert_pending(c.m));
+    cli_open_reg(&c);
+    cli_alert(&c);
     /* what the reference module posts: type 4, status 1, len 6, 01..06 */
     const uint8_t prm[] = {0x04, 0x01, 0x06, 0x00, 1, 2, 3, 4, 5, 6};
     ck_assert_uint_eq(call_next(&c, MBK, MEP_EP(39), prm, sizeof prm), 0);
@@ -155,8 +153,7 @@ END_TEST
 START_TEST(test_ep17_restores_9600)
 {
     cli c;
-    cli_open(&c);
-    reg(&c, MBK, 0x11, 0x01);
+    cli_open_reg(&c);
     uint8_t code = 10; /* 38400 */
     ck_assert_uint_eq(wr(&c, MAK, ET(13), 270, &code, 1), 0);
     ck_assert_uint_eq(sim_meter_baud(c.m), 38400);
@@ -207,8 +204,7 @@ END_TEST
 START_TEST(test_ep19_queue_and_ep39_answer)
 {
     cli c;
-    cli_open(&c);
-    reg(&c, MBK, 0x11, 0x01);
+    cli_open_reg(&c);
     /* on-demand request for the MEP client (handle 1000), type 4 with data */
     const uint8_t prm[] = {0x01, 0x04, 0xE8, 0x03, 4, 3, 0xAA, 0xBB, 0xCC};
     ck_assert_uint_eq(call_next(&c, MAK, MEP_EP(19), prm, sizeof prm), 0);
@@ -310,24 +306,33 @@ START_TEST(test_delayed_result)
 }
 END_TEST
 
-/* ET52 transaction #n reading BT21 off 0 n 4 and ET11 off 0 n 2. */
-static size_t tx_build(uint8_t *t, uint16_t number, uint8_t type)
+/* ET52 transactions (docs/mep.md 9): a 5-byte header (length, type,
+ * number), records of length + request from t + 5 on, the number again at
+ * the end. tx_add appends a record at w and returns the new end; tx_end
+ * writes the trailer and header and returns the length. */
+static size_t tx_add(uint8_t *t, size_t w, const uint8_t *rec, size_t n)
 {
-    const uint8_t r1[] = {0x3F, 0x00, 0x15, 0, 0, 0, 0x00, 0x04};
-    const uint8_t r2[] = {0x3F, 0x08, 0x0B, 0, 0, 0, 0x00, 0x02};
-    size_t w = 5;
-    mep_put_le16(t + w, 8);
-    memcpy(t + w + 2, r1, 8);
-    w += 10;
-    mep_put_le16(t + w, 8);
-    memcpy(t + w + 2, r2, 8);
-    w += 10;
+    mep_put_le16(t + w, (uint16_t)n);
+    memcpy(t + w + 2, rec, n);
+    return w + 2 + n;
+}
+
+static size_t tx_end(uint8_t *t, size_t w, uint16_t number, uint8_t type)
+{
     mep_put_le16(t + w, number);
     w += 2;
     mep_put_le16(t, (uint16_t)w);
     t[2] = type;
     mep_put_le16(t + 3, number);
     return w;
+}
+
+/* ET52 transaction #n reading BT21 off 0 n 4 and ET11 off 0 n 2. */
+static size_t tx_build(uint8_t *t, uint16_t number, uint8_t type)
+{
+    const uint8_t r1[] = {0x3F, 0x00, 0x15, 0, 0, 0, 0x00, 0x04};
+    const uint8_t r2[] = {0x3F, 0x08, 0x0B, 0, 0, 0, 0x00, 0x02};
+    return tx_end(t, tx_add(t, tx_add(t, 5, r1, 8), r2, 8), number, type);
 }
 
 START_TEST(test_et52_executes_and_dedupes)
@@ -399,16 +404,9 @@ START_TEST(test_et52_types_and_bad_records)
      * record of 517 bytes); three of them do not fit ET53 (1785) -> type 2 */
     const uint8_t big[] = {0x3F, 0x08, 0x10, 0x00, 0x00, 0x00, 0x02, 0x05};
     size_t w = 5;
-    for (int i = 0; i < 4; i++) {
-        mep_put_le16(t + w, 8);
-        memcpy(t + w + 2, big, 8);
-        w += 10;
-    }
-    mep_put_le16(t + w, 5);
-    w += 2;
-    mep_put_le16(t, (uint16_t)w);
-    t[2] = 0;
-    mep_put_le16(t + 3, 5);
+    for (int i = 0; i < 4; i++)
+        w = tx_add(t, w, big, 8);
+    w = tx_end(t, w, 5, 0);
     ck_assert_uint_eq(wr(&c, MBK, ET(52), 0, t, (uint16_t)w), 0);
     ck_assert_uint_eq(o[2], 2);
     ck_assert_uint_eq(mep_get_le16(o), 5 + 3 * (2 + 3 + 517) + 2);
@@ -424,15 +422,7 @@ START_TEST(test_et52_runs_at_writer_level)
     /* a transaction writing ET13 (MAK-only) written with the MBK -> 0x03 inside */
     uint8_t t[64];
     const uint8_t rec[] = {0x4F, 0x08, 0x0D, 0, 0, 0x07, 0x00, 0x01, 0x77};
-    size_t w = 5;
-    mep_put_le16(t + w, sizeof rec);
-    memcpy(t + w + 2, rec, sizeof rec);
-    w += 2 + sizeof rec;
-    mep_put_le16(t + w, 11);
-    w += 2;
-    mep_put_le16(t, (uint16_t)w);
-    t[2] = 0;
-    mep_put_le16(t + 3, 11);
+    size_t w = tx_end(t, tx_add(t, 5, rec, sizeof rec), 11, 0);
     ck_assert_uint_eq(wr(&c, MBK, ET(52), 0, t, (uint16_t)w), 0);
     ck_assert_uint_eq(raw(&c, ET(53), 0)[7], MEP_RSP_ISC);
     ck_assert_uint_ne(*raw(&c, ET(13), 7), 0x77);
@@ -450,8 +440,7 @@ START_TEST(test_et52_bt07_call_beyond_bt07_capacity)
     /* docs/mep.md 9: a BT07 record inside a transaction may exceed BT07's own
      * size (258 bytes) to post large EP39 data. */
     cli c;
-    cli_open(&c);
-    reg(&c, MBK, 0x11, 0x01);
+    cli_open_reg(&c);
     sim_meter_raise_alert(c.m, 0x01);
     enum { DATA = 300 };
     uint8_t rec[5 + 3 + 4 + DATA] = {0x40, 0x00, 0x07};
@@ -464,15 +453,7 @@ START_TEST(test_et52_bt07_call_beyond_bt07_capacity)
     for (int i = 0; i < DATA; i++)
         rec[12 + i] = (uint8_t)i;
     uint8_t t[400];
-    size_t w = 5;
-    mep_put_le16(t + w, sizeof rec);
-    memcpy(t + w + 2, rec, sizeof rec);
-    w += 2 + sizeof rec;
-    mep_put_le16(t + w, 21);
-    w += 2;
-    mep_put_le16(t, (uint16_t)w);
-    t[2] = 0;
-    mep_put_le16(t + 3, 21);
+    size_t w = tx_end(t, tx_add(t, 5, rec, sizeof rec), 21, 0);
     ck_assert_uint_gt(w, 258);
     ck_assert_uint_eq(wr(&c, MBK, ET(52), 0, t, (uint16_t)w), 0);
     ck_assert_uint_eq(raw(&c, ET(53), 0)[7], MEP_RSP_OK);
@@ -510,11 +491,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+int main(void) { return check_run(suite()); }

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "mep_digest.h"
 #include "mep_frame.h"
 #include "mep_rc4.h"
@@ -17,12 +18,19 @@ static const uint8_t BAD[16] = {9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
 /* BT23 partial read off 0 n 44 (RC4 Example 1's request). */
 static const uint8_t READ_BT23[] = {0x3F, 0x00, 0x17, 0x00, 0x00, 0x00, 0x00, 0x2C};
 
-static void setup_sec(sim_security *s, uint32_t e)
+/* A configuration with the given keys and the default window. */
+static sim_sec_cfg keys_cfg(const uint8_t mak[16], const uint8_t mbk[16])
 {
     sim_sec_cfg c;
     memset(&c, 0, sizeof c);
-    memcpy(c.mak, MAK, 16);
-    memcpy(c.mbk, MBK, 16);
+    memcpy(c.mak, mak, 16);
+    memcpy(c.mbk, mbk, 16);
+    return c;
+}
+
+static void setup_sec(sim_security *s, uint32_t e)
+{
+    sim_sec_cfg c = keys_cfg(MAK, MBK);
     sim_sec_init(s, &c, e);
 }
 
@@ -109,10 +117,7 @@ START_TEST(test_custom_window)
 {
     sim_security s;
     sim_sec_exchange x;
-    sim_sec_cfg c;
-    memset(&c, 0, sizeof c);
-    memcpy(c.mak, MAK, 16);
-    memcpy(c.mbk, MBK, 16);
+    sim_sec_cfg c = keys_cfg(MAK, MBK);
     c.window = 1; /* strict: only E */
     sim_sec_init(&s, &c, 10);
     ck_assert_int_eq(open_seq(&s, 11, &x), SIM_SEC_SEQ_REJECT);
@@ -128,10 +133,7 @@ START_TEST(test_mak_before_mbk)
     /* Both keys equal: the MAK must win (docs/mep.md 5.6: MAK tried first). */
     sim_security s;
     sim_sec_exchange x;
-    sim_sec_cfg c;
-    memset(&c, 0, sizeof c);
-    memcpy(c.mak, MAK, 16);
-    memcpy(c.mbk, MAK, 16);
+    sim_sec_cfg c = keys_cfg(MAK, MAK);
     sim_sec_init(&s, &c, 5);
     ck_assert_int_eq(open_seq(&s, 5, &x), SIM_SEC_OK);
     ck_assert_int_eq(x.level, SIM_LEVEL_MAK);
@@ -362,11 +364,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+int main(void) { return check_run(suite()); }

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "check_run.h"
 #include "mep_frame.h"
 #include "sim_tls.h"
 
@@ -247,37 +248,99 @@ static host_tls *make_client(link_ctx *l, uint16_t client_id, uint8_t key_id, co
 
 static const uint8_t READ_ET70_142[] = {0x3F, 0x08, 0x46, 0x00, 0x00, 0x8E, 0x00, 0x01};
 
+/* The guide's TLS example messages and their PSK (load_tls_vectors). */
+typedef struct {
+    vec_msg m[8];
+    uint8_t psk[16];
+    size_t n;
+} tls_vectors;
+
+static void vectors_load(tls_vectors *v) { v->n = load_tls_vectors(v->m, 8, v->psk); }
+static const vec_msg *vec(const tls_vectors *v, const char *id) { return vec_find(v->m, v->n, id); }
+
+/* One test's server (stub dispatcher, log sink) and, once rig_client has
+ * run, a host_tls client linked to it in process. */
+typedef struct {
+    dispatch_stub d;
+    log_sink ls;
+    sim_tls *s;
+    link_ctx l;
+    host_tls *c;
+} tls_rig;
+
+static const uint8_t OK_REPLY[] = {0x00};
+
+/* The server; its dispatcher answers resp (n bytes; n 0: synthesized read
+ * replies, see stub_dispatch). */
+static void rig_server(tls_rig *r, const uint8_t *resp, size_t n)
+{
+    memset(r, 0, sizeof *r);
+    ck_assert_uint_le(n, sizeof r->d.resp);
+    if (n)
+        memcpy(r->d.resp, resp, n);
+    r->d.resp_len = n;
+    r->s = make_server(&r->d, &r->ls, NULL, NULL);
+    r->l.server = r->s;
+}
+
+static void rig_client(tls_rig *r, uint16_t client_id, uint8_t key_id, const uint8_t psk[16])
+{
+    r->c = make_client(&r->l, client_id, key_id, psk, &r->ls);
+}
+
+/* Server answering 0x00 and client 1 with key_id and psk, handshake done. */
+static void rig_connected(tls_rig *r, uint8_t key_id, const uint8_t psk[16])
+{
+    rig_server(r, OK_REPLY, sizeof OK_REPLY);
+    rig_client(r, 1, key_id, psk);
+    ck_assert_int_eq(host_tls_connect(r->c), HOST_TLS_OK);
+}
+
+static void rig_free(tls_rig *r)
+{
+    if (r->c)
+        host_tls_free(r->c);
+    sim_tls_free(r->s);
+}
+
+/* The client reads ET70 offset 142 (one byte) through TLS. */
+static host_tls_result read_et70(host_tls *c)
+{
+    uint8_t resp[16];
+    size_t rl;
+    return host_tls_request(c, READ_ET70_142, sizeof READ_ET70_142, resp, sizeof resp, &rl);
+}
+
 /* ---- guide vectors --------------------------------------------------------- */
 
 /* Every message of the guide's example is a well-formed MEP frame whose TLS
  * data is whole records of the expected content types (docs/mep.md 7.2). */
 START_TEST(test_guide_vectors_are_whole_records)
 {
-    vec_msg m[8];
-    uint8_t psk[16];
-    size_t n = load_tls_vectors(m, 8, psk);
-    ck_assert_uint_eq(n, 6);
-    ck_assert_mem_eq(psk, MAK01, 16);
+    tls_vectors v;
+    vectors_load(&v);
+    ck_assert_uint_eq(v.n, 6);
+    ck_assert_mem_eq(v.psk, MAK01, 16);
     static const char *want_types[6] = {"\x16", "\x16\x16", "\x16\x14\x16", "\x14\x16", "\x17", "\x17"};
     static const uint8_t want_code[6] = {0x58, 0x00, 0x59, 0x00, 0x80, 0x00};
-    for (size_t i = 0; i < n; i++) {
-        ck_assert_uint_eq(mep_get_be16(m[i].raw), m[i].len - 2);
-        ck_assert_uint_eq(m[i].raw[2], want_code[i]);
+    for (size_t i = 0; i < v.n; i++) {
+        ck_assert_uint_eq(mep_get_be16(v.m[i].raw), v.m[i].len - 2);
+        ck_assert_uint_eq(v.m[i].raw[2], want_code[i]);
         size_t pos = 3, k = 0;
-        while (pos < m[i].len) {
-            ck_assert_uint_ge(m[i].len - pos, 5);
-            ck_assert_uint_eq(m[i].raw[pos + 1], 0x03);
-            ck_assert_uint_eq(m[i].raw[pos + 2], 0x03);
+        while (pos < v.m[i].len) {
+            ck_assert_uint_ge(v.m[i].len - pos, 5);
+            ck_assert_uint_eq(v.m[i].raw[pos + 1], 0x03);
+            ck_assert_uint_eq(v.m[i].raw[pos + 2], 0x03);
             ck_assert_uint_lt(k, strlen(want_types[i]));
-            ck_assert_uint_eq(m[i].raw[pos], (uint8_t)want_types[i][k]);
-            pos += 5 + mep_get_be16(m[i].raw + pos + 3);
+            ck_assert_uint_eq(v.m[i].raw[pos], (uint8_t)want_types[i][k]);
+            pos += 5 + mep_get_be16(v.m[i].raw + pos + 3);
             k++;
         }
-        ck_assert_uint_eq(pos, m[i].len);
+        ck_assert_uint_eq(pos, v.m[i].len);
         ck_assert_uint_eq(k, strlen(want_types[i]));
     }
     /* ClientKeyExchange carries the identity 64 00 01: client 100, MAK. */
-    const vec_msg *m3 = vec_find(m, n, "tls_ex1_m3");
+    const vec_msg *m3 = vec(&v, "tls_ex1_m3");
     const uint8_t ident[] = {0x10, 0x00, 0x00, 0x05, 0x00, 0x03, 0x64, 0x00, 0x01};
     ck_assert_mem_eq(m3->raw + 8, ident, sizeof ident);
 }
@@ -289,12 +352,11 @@ END_TEST
  * tls_ex2_resp). */
 START_TEST(test_replay_guide_handshake_byte_exact)
 {
-    vec_msg m[8];
-    uint8_t psk[16];
-    size_t n = load_tls_vectors(m, 8, psk);
-    const vec_msg *m1 = vec_find(m, n, "tls_ex1_m1"), *m2 = vec_find(m, n, "tls_ex1_m2"),
-                  *m3 = vec_find(m, n, "tls_ex1_m3"), *m4 = vec_find(m, n, "tls_ex1_m4"),
-                  *req = vec_find(m, n, "tls_ex2_req"), *resp = vec_find(m, n, "tls_ex2_resp");
+    tls_vectors v;
+    vectors_load(&v);
+    const vec_msg *m1 = vec(&v, "tls_ex1_m1"), *m2 = vec(&v, "tls_ex1_m2"),
+                  *m3 = vec(&v, "tls_ex1_m3"), *m4 = vec(&v, "tls_ex1_m4"),
+                  *req = vec(&v, "tls_ex2_req"), *resp = vec(&v, "tls_ex2_resp");
     /* ServerHello body in m2: 02 00004D 0303 random(32) 20 session_id(32) ... */
     const uint8_t *random = m2->raw + 3 + 5 + 4 + 2;
     const uint8_t *sid = random + 33;
@@ -344,41 +406,43 @@ START_TEST(test_replay_guide_handshake_byte_exact)
 }
 END_TEST
 
+/* A server that has answered the guide's ClientHello (tls_ex1_m1); returns
+ * the guide's second client flight (tls_ex1_m3) for the test to alter. */
+static const vec_msg *guide_after_hello(tls_rig *r, tls_vectors *v)
+{
+    uint8_t out[MEP_MAX_FRAME];
+    vectors_load(v);
+    const vec_msg *m1 = vec(v, "tls_ex1_m1");
+    rig_server(r, NULL, 0);
+    ck_assert_uint_gt(feed(r->s, m1->raw, m1->len, out), 3);
+    return vec(v, "tls_ex1_m3");
+}
+
 /* The guide's flights with the identity's key id changed to 2: refused with
  * 0x03 when the ClientKeyExchange is parsed, before Finished is checked. */
 START_TEST(test_guide_flight_key_id_2_is_0x03)
 {
-    vec_msg m[8];
-    uint8_t psk[16], out[MEP_MAX_FRAME], m3[MEP_MAX_FRAME];
-    size_t n = load_tls_vectors(m, 8, psk);
-    const vec_msg *m1 = vec_find(m, n, "tls_ex1_m1"), *m3v = vec_find(m, n, "tls_ex1_m3");
-    dispatch_stub d;
-    memset(&d, 0, sizeof d);
-    log_sink ls = {{0}, 0};
-    sim_tls *t = make_server(&d, &ls, NULL, NULL);
-    ck_assert_uint_gt(feed(t, m1->raw, m1->len, out), 3);
+    tls_vectors v;
+    tls_rig r;
+    uint8_t out[MEP_MAX_FRAME], m3[MEP_MAX_FRAME];
+    const vec_msg *m3v = guide_after_hello(&r, &v);
     memcpy(m3, m3v->raw, m3v->len);
     m3[16] = 0x02; /* identity 64 00 02 */
-    assert_code_only(out, feed(t, m3, m3v->len, out), SIM_TLS_RSP_BAD_IDENTITY);
-    ck_assert_int_eq(sim_tls_get_state(t), SIM_TLS_IDLE);
-    ck_assert_uint_eq(sim_tls_counters_get(t)->identity_rejects, 1);
-    ck_assert_ptr_nonnull(strstr(ls.last, "0x03"));
-    sim_tls_free(t);
+    assert_code_only(out, feed(r.s, m3, m3v->len, out), SIM_TLS_RSP_BAD_IDENTITY);
+    ck_assert_int_eq(sim_tls_get_state(r.s), SIM_TLS_IDLE);
+    ck_assert_uint_eq(sim_tls_counters_get(r.s)->identity_rejects, 1);
+    ck_assert_ptr_nonnull(strstr(r.ls.last, "0x03"));
+    rig_free(&r);
 }
 END_TEST
 
 /* Identity of 2 bytes (not 3): 0x03 (docs/mep.md 7.1 [I]). */
 START_TEST(test_identity_length_2_is_0x03)
 {
-    vec_msg m[8];
-    uint8_t psk[16], out[MEP_MAX_FRAME], m3[MEP_MAX_FRAME];
-    size_t n = load_tls_vectors(m, 8, psk);
-    const vec_msg *m1 = vec_find(m, n, "tls_ex1_m1"), *m3v = vec_find(m, n, "tls_ex1_m3");
-    dispatch_stub d;
-    memset(&d, 0, sizeof d);
-    log_sink ls = {{0}, 0};
-    sim_tls *t = make_server(&d, &ls, NULL, NULL);
-    ck_assert_uint_gt(feed(t, m1->raw, m1->len, out), 3);
+    tls_vectors v;
+    tls_rig r;
+    uint8_t out[MEP_MAX_FRAME], m3[MEP_MAX_FRAME];
+    const vec_msg *m3v = guide_after_hello(&r, &v);
     /* Rebuild the ClientKeyExchange record with identity `64 00`. */
     const uint8_t cke[] = {0x59, 0x16, 0x03, 0x03, 0x00, 0x08, 0x10, 0x00, 0x00, 0x04, 0x00, 0x02, 0x64, 0x00};
     size_t rest = m3v->len - 17; /* CCS + Finished records after the original CKE */
@@ -386,9 +450,9 @@ START_TEST(test_identity_length_2_is_0x03)
     memcpy(m3 + 2 + sizeof cke, m3v->raw + 17, rest);
     size_t len = 2 + sizeof cke + rest;
     mep_put_be16(m3, (uint16_t)(len - 2));
-    assert_code_only(out, feed(t, m3, len, out), SIM_TLS_RSP_BAD_IDENTITY);
-    ck_assert_ptr_nonnull(strstr(ls.last, "0x03"));
-    sim_tls_free(t);
+    assert_code_only(out, feed(r.s, m3, len, out), SIM_TLS_RSP_BAD_IDENTITY);
+    ck_assert_ptr_nonnull(strstr(r.ls.last, "0x03"));
+    rig_free(&r);
 }
 END_TEST
 
@@ -397,18 +461,17 @@ END_TEST
  * client_version TLS 1.1. Both answered 0x01, no session. */
 START_TEST(test_client_hello_without_00A9_or_tls12_is_0x01)
 {
-    vec_msg m[8];
-    uint8_t psk[16], out[MEP_MAX_FRAME], hello[MEP_MAX_FRAME];
-    size_t n = load_tls_vectors(m, 8, psk);
-    const vec_msg *m1 = vec_find(m, n, "tls_ex1_m1");
+    tls_vectors v;
+    vectors_load(&v);
+    uint8_t out[MEP_MAX_FRAME], hello[MEP_MAX_FRAME];
+    const vec_msg *m1 = vec(&v, "tls_ex1_m1");
     ck_assert_uint_eq(m1->raw[49], 0x00);
     ck_assert_uint_eq(m1->raw[50], 0xA9); /* first offered suite */
     ck_assert_uint_eq(m1->raw[13], 0x03); /* client_version 03 03 */
     for (int variant = 0; variant < 2; variant++) {
-        dispatch_stub d;
-        memset(&d, 0, sizeof d);
-        log_sink ls = {{0}, 0};
-        sim_tls *s = make_server(&d, &ls, NULL, NULL);
+        tls_rig r;
+        rig_server(&r, NULL, 0);
+        sim_tls *s = r.s;
         memcpy(hello, m1->raw, m1->len);
         if (variant == 0)
             hello[50] = 0x8D;
@@ -418,8 +481,8 @@ START_TEST(test_client_hello_without_00A9_or_tls12_is_0x01)
         ck_assert_int_eq(sim_tls_get_state(s), SIM_TLS_IDLE);
         ck_assert_uint_eq(sim_tls_counters_get(s)->handshake_failures, 1);
         ck_assert_int_ne(sim_tls_counters_get(s)->last_mbedtls_error, 0);
-        ck_assert_ptr_nonnull(strstr(ls.last, "handshake failed"));
-        sim_tls_free(s);
+        ck_assert_ptr_nonnull(strstr(r.ls.last, "handshake failed"));
+        rig_free(&r);
     }
 }
 END_TEST
@@ -428,15 +491,13 @@ END_TEST
 
 static void full_read(uint8_t key_id, const uint8_t psk[16], sim_level want_level)
 {
-    dispatch_stub d;
-    memset(&d, 0, sizeof d);
     const uint8_t reply[] = {0x00, 0x00, 0x01, 0x01};
-    memcpy(d.resp, reply, sizeof reply);
-    d.resp_len = sizeof reply;
-    log_sink ls = {{0}, 0};
-    sim_tls *s = make_server(&d, &ls, NULL, NULL);
-    link_ctx l = {s, 0, 0, 0, 0, 0};
-    host_tls *c = make_client(&l, 0x1234, key_id, psk, &ls);
+    tls_rig r;
+    rig_server(&r, reply, sizeof reply);
+    rig_client(&r, 0x1234, key_id, psk);
+    dispatch_stub *d = &r.d;
+    sim_tls *s = r.s;
+    host_tls *c = r.c;
     ck_assert_int_eq(host_tls_connect(c), HOST_TLS_OK);
     ck_assert(host_tls_connected(c));
     ck_assert_int_eq(sim_tls_get_state(s), SIM_TLS_ESTABLISHED);
@@ -450,12 +511,11 @@ static void full_read(uint8_t key_id, const uint8_t psk[16], sim_level want_leve
     ck_assert_int_eq(host_tls_request(c, READ_ET70_142, sizeof READ_ET70_142, resp, sizeof resp, &rl), HOST_TLS_OK);
     ck_assert_uint_eq(rl, sizeof reply);
     ck_assert_mem_eq(resp, reply, sizeof reply);
-    ck_assert_int_eq(d.level, want_level);
-    ck_assert_mem_eq(d.req, READ_ET70_142, sizeof READ_ET70_142);
-    ck_assert_uint_eq(l.frames, 3); /* 0x58, 0x59, 0x80 */
+    ck_assert_int_eq(d->level, want_level);
+    ck_assert_mem_eq(d->req, READ_ET70_142, sizeof READ_ET70_142);
+    ck_assert_uint_eq(r.l.frames, 3); /* 0x58, 0x59, 0x80 */
     ck_assert_uint_eq(sim_tls_counters_get(s)->handshakes_ok, 1);
-    host_tls_free(c);
-    sim_tls_free(s);
+    rig_free(&r);
 }
 
 START_TEST(test_host_handshake_and_read_mak) { full_read(1, MAK01, SIM_LEVEL_MAK); }
@@ -469,12 +529,11 @@ END_TEST
  * HOST_TLS_ERR_IDENTITY and both sides log it. */
 START_TEST(test_wrong_psk_is_0x03_and_visible)
 {
-    dispatch_stub d;
-    memset(&d, 0, sizeof d);
-    log_sink sls = {{0}, 0}, cls = {{0}, 0};
-    sim_tls *s = make_server(&d, &sls, NULL, NULL);
-    link_ctx l = {s, 0, 0, 0, 0, 0};
-    host_tls *c = make_client(&l, 7, 1, MBK02 /* not the MAK */, &cls);
+    tls_rig r; /* the server logs to r.ls, the client to cls */
+    rig_server(&r, NULL, 0);
+    log_sink cls = {{0}, 0};
+    host_tls *c = r.c = make_client(&r.l, 7, 1, MBK02 /* not the MAK */, &cls);
+    sim_tls *s = r.s;
     ck_assert_int_eq(host_tls_connect(c), HOST_TLS_ERR_IDENTITY);
     ck_assert(!host_tls_connected(c));
     ck_assert_uint_eq(host_tls_get_stats(c)->last_meter_code, 0x03);
@@ -483,52 +542,42 @@ START_TEST(test_wrong_psk_is_0x03_and_visible)
     ck_assert_uint_eq(k->identity_rejects, 1);
     ck_assert_uint_eq(k->handshake_failures, 1);
     ck_assert_int_eq(k->last_mbedtls_error, MBEDTLS_ERR_SSL_INVALID_MAC);
-    ck_assert_ptr_nonnull(strstr(sls.last, "handshake failed"));
+    ck_assert_ptr_nonnull(strstr(r.ls.last, "handshake failed"));
     ck_assert_ptr_nonnull(strstr(cls.last, "0x03"));
     ck_assert_str_eq(host_tls_strerror(HOST_TLS_ERR_IDENTITY), "meter rejected the PSK identity or key (0x03)");
     /* No table access follows. */
-    uint8_t resp[16];
-    size_t rl;
-    ck_assert_int_eq(host_tls_request(c, READ_ET70_142, sizeof READ_ET70_142, resp, sizeof resp, &rl),
-                     HOST_TLS_ERR_IDENTITY);
-    ck_assert_int_eq(d.calls, 0);
-    host_tls_free(c);
-    sim_tls_free(s);
+    ck_assert_int_eq(read_et70(c), HOST_TLS_ERR_IDENTITY);
+    ck_assert_int_eq(r.d.calls, 0);
+    rig_free(&r);
 }
 END_TEST
 
 START_TEST(test_key_id_2_is_0x03)
 {
-    dispatch_stub d;
-    memset(&d, 0, sizeof d);
-    log_sink ls = {{0}, 0};
-    sim_tls *s = make_server(&d, &ls, NULL, NULL);
-    link_ctx l = {s, 0, 0, 0, 0, 0};
-    host_tls *c = make_client(&l, 100, 2, MAK01, &ls);
-    ck_assert_int_eq(host_tls_connect(c), HOST_TLS_ERR_IDENTITY);
-    ck_assert_int_eq(sim_tls_counters_get(s)->last_mbedtls_error, MBEDTLS_ERR_SSL_UNKNOWN_IDENTITY);
-    host_tls_free(c);
-    sim_tls_free(s);
+    tls_rig r;
+    rig_server(&r, NULL, 0);
+    rig_client(&r, 100, 2, MAK01);
+    ck_assert_int_eq(host_tls_connect(r.c), HOST_TLS_ERR_IDENTITY);
+    ck_assert_int_eq(sim_tls_counters_get(r.s)->last_mbedtls_error, MBEDTLS_ERR_SSL_UNKNOWN_IDENTITY);
+    rig_free(&r);
 }
 END_TEST
 
 START_TEST(test_table_without_session_is_0x0A)
 {
-    vec_msg m[8];
-    uint8_t psk[16], out[MEP_MAX_FRAME];
-    size_t n = load_tls_vectors(m, 8, psk);
-    const vec_msg *req = vec_find(m, n, "tls_ex2_req"), *m3 = vec_find(m, n, "tls_ex1_m3");
-    dispatch_stub d;
-    memset(&d, 0, sizeof d);
-    log_sink ls = {{0}, 0};
-    sim_tls *s = make_server(&d, &ls, NULL, NULL);
-    assert_code_only(out, feed(s, req->raw, req->len, out), SIM_TLS_RSP_NO_SESSION);
+    tls_vectors v;
+    vectors_load(&v);
+    uint8_t out[MEP_MAX_FRAME];
+    const vec_msg *req = vec(&v, "tls_ex2_req"), *m3 = vec(&v, "tls_ex1_m3");
+    tls_rig r;
+    rig_server(&r, NULL, 0);
+    assert_code_only(out, feed(r.s, req->raw, req->len, out), SIM_TLS_RSP_NO_SESSION);
     /* [E] TLS_HANDSHAKE_CONT without a handshake: 0x0A as well. */
-    assert_code_only(out, feed(s, m3->raw, m3->len, out), SIM_TLS_RSP_NO_SESSION);
-    ck_assert_uint_eq(sim_tls_counters_get(s)->no_session, 2);
-    ck_assert_int_eq(d.calls, 0);
-    ck_assert(!sim_tls_active(s));
-    sim_tls_free(s);
+    assert_code_only(out, feed(r.s, m3->raw, m3->len, out), SIM_TLS_RSP_NO_SESSION);
+    ck_assert_uint_eq(sim_tls_counters_get(r.s)->no_session, 2);
+    ck_assert_int_eq(r.d.calls, 0);
+    ck_assert(!sim_tls_active(r.s));
+    rig_free(&r);
 }
 END_TEST
 
@@ -536,71 +585,51 @@ END_TEST
  * TLS_TABLE gets 0x0A, and host_tls recovers by handshaking again. */
 START_TEST(test_handshake_mid_session_resets)
 {
-    vec_msg m[8];
-    uint8_t psk[16], out[MEP_MAX_FRAME];
-    size_t n = load_tls_vectors(m, 8, psk);
-    const vec_msg *m1 = vec_find(m, n, "tls_ex1_m1");
-    dispatch_stub d;
-    memset(&d, 0, sizeof d);
-    d.resp[0] = 0x00;
-    d.resp_len = 1;
-    log_sink ls = {{0}, 0};
-    sim_tls *s = make_server(&d, &ls, NULL, NULL);
-    link_ctx l = {s, 0, 0, 0, 0, 0};
-    host_tls *c = make_client(&l, 1, 1, MAK01, &ls);
-    ck_assert_int_eq(host_tls_connect(c), HOST_TLS_OK);
-    size_t o = feed(s, m1->raw, m1->len, out); /* someone else's ClientHello */
+    tls_vectors v;
+    vectors_load(&v);
+    uint8_t out[MEP_MAX_FRAME];
+    const vec_msg *m1 = vec(&v, "tls_ex1_m1");
+    tls_rig r;
+    rig_connected(&r, 1, MAK01);
+    size_t o = feed(r.s, m1->raw, m1->len, out); /* someone else's ClientHello */
     ck_assert_uint_gt(o, 3);
     ck_assert_uint_eq(out[2], 0x00);
-    ck_assert_int_eq(sim_tls_get_state(s), SIM_TLS_HANDSHAKING);
-    ck_assert(sim_tls_active(s));
-    ck_assert(!sim_tls_session_identity(s, NULL, NULL));
-    uint8_t resp[16];
-    size_t rl;
-    ck_assert_int_eq(host_tls_request(c, READ_ET70_142, sizeof READ_ET70_142, resp, sizeof resp, &rl), HOST_TLS_OK);
-    ck_assert_uint_eq(sim_tls_counters_get(s)->no_session, 1); /* the first attempt */
-    ck_assert_uint_eq(host_tls_get_stats(c)->handshakes, 2);
-    ck_assert_uint_eq(host_tls_get_stats(c)->reconnects, 1);
-    ck_assert_int_eq(d.calls, 1);
-    host_tls_free(c);
-    sim_tls_free(s);
+    ck_assert_int_eq(sim_tls_get_state(r.s), SIM_TLS_HANDSHAKING);
+    ck_assert(sim_tls_active(r.s));
+    ck_assert(!sim_tls_session_identity(r.s, NULL, NULL));
+    ck_assert_int_eq(read_et70(r.c), HOST_TLS_OK);
+    ck_assert_uint_eq(sim_tls_counters_get(r.s)->no_session, 1); /* the first attempt */
+    ck_assert_uint_eq(host_tls_get_stats(r.c)->handshakes, 2);
+    ck_assert_uint_eq(host_tls_get_stats(r.c)->reconnects, 1);
+    ck_assert_int_eq(r.d.calls, 1);
+    rig_free(&r);
 }
 END_TEST
 
 START_TEST(test_terminate_then_table_is_0x0A)
 {
-    vec_msg m[8];
-    uint8_t psk[16], out[MEP_MAX_FRAME];
-    size_t n = load_tls_vectors(m, 8, psk);
-    const vec_msg *req = vec_find(m, n, "tls_ex2_req");
-    dispatch_stub d;
-    memset(&d, 0, sizeof d);
-    d.resp[0] = 0x00;
-    d.resp_len = 1;
-    log_sink ls = {{0}, 0};
-    sim_tls *s = make_server(&d, &ls, NULL, NULL);
-    link_ctx l = {s, 0, 0, 0, 0, 0};
-    host_tls *c = make_client(&l, 1, 0, MBK02, &ls);
-    ck_assert_int_eq(host_tls_connect(c), HOST_TLS_OK);
+    tls_vectors v;
+    vectors_load(&v);
+    uint8_t out[MEP_MAX_FRAME];
+    const vec_msg *req = vec(&v, "tls_ex2_req");
+    tls_rig r;
+    rig_connected(&r, 0, MBK02);
     const uint8_t term[] = {0x00, 0x02, 0x57, 0x00};
-    assert_code_only(out, feed(s, term, sizeof term, out), 0x00);
-    ck_assert(!sim_tls_active(s));
-    assert_code_only(out, feed(s, req->raw, req->len, out), SIM_TLS_RSP_NO_SESSION);
+    assert_code_only(out, feed(r.s, term, sizeof term, out), 0x00);
+    ck_assert(!sim_tls_active(r.s));
+    assert_code_only(out, feed(r.s, req->raw, req->len, out), SIM_TLS_RSP_NO_SESSION);
     /* Client side: terminate, then a request handshakes again by itself. */
-    ck_assert_int_eq(host_tls_connect(c), HOST_TLS_OK);
-    ck_assert_int_eq(host_tls_terminate(c), HOST_TLS_OK);
-    ck_assert(!host_tls_connected(c));
-    ck_assert_uint_eq(sim_tls_counters_get(s)->terminates, 2);
-    uint8_t resp[16];
-    size_t rl;
-    ck_assert_int_eq(host_tls_request(c, READ_ET70_142, sizeof READ_ET70_142, resp, sizeof resp, &rl), HOST_TLS_OK);
-    ck_assert_uint_eq(host_tls_get_stats(c)->handshakes, 3);
+    ck_assert_int_eq(host_tls_connect(r.c), HOST_TLS_OK);
+    ck_assert_int_eq(host_tls_terminate(r.c), HOST_TLS_OK);
+    ck_assert(!host_tls_connected(r.c));
+    ck_assert_uint_eq(sim_tls_counters_get(r.s)->terminates, 2);
+    ck_assert_int_eq(read_et70(r.c), HOST_TLS_OK);
+    ck_assert_uint_eq(host_tls_get_stats(r.c)->handshakes, 3);
     /* TLS_TERMINATE without its data byte: 0x01, session kept. */
     const uint8_t bad_term[] = {0x00, 0x01, 0x57};
-    assert_code_only(out, feed(s, bad_term, sizeof bad_term, out), SIM_TLS_RSP_TLS_ERROR);
-    ck_assert_int_eq(sim_tls_get_state(s), SIM_TLS_ESTABLISHED);
-    host_tls_free(c);
-    sim_tls_free(s);
+    assert_code_only(out, feed(r.s, bad_term, sizeof bad_term, out), SIM_TLS_RSP_TLS_ERROR);
+    ck_assert_int_eq(sim_tls_get_state(r.s), SIM_TLS_ESTABLISHED);
+    rig_free(&r);
 }
 END_TEST
 
@@ -608,48 +637,31 @@ END_TEST
  * a lost reply makes the client handshake again; both recover. */
 START_TEST(test_tampered_record_and_lost_reply_recover)
 {
-    dispatch_stub d;
-    memset(&d, 0, sizeof d);
-    d.resp[0] = 0x00;
-    d.resp_len = 1;
-    log_sink ls = {{0}, 0};
-    sim_tls *s = make_server(&d, &ls, NULL, NULL);
-    link_ctx l = {s, 0, 0, 0, 0, 0};
-    host_tls *c = make_client(&l, 1, 1, MAK01, &ls);
-    uint8_t resp[16];
-    size_t rl;
-    ck_assert_int_eq(host_tls_request(c, READ_ET70_142, sizeof READ_ET70_142, resp, sizeof resp, &rl), HOST_TLS_OK);
-    l.corrupt_next_table = 1;
-    ck_assert_int_eq(host_tls_request(c, READ_ET70_142, sizeof READ_ET70_142, resp, sizeof resp, &rl),
-                     HOST_TLS_ERR_TLS);
-    ck_assert_int_eq(sim_tls_get_state(s), SIM_TLS_IDLE);
-    ck_assert_int_eq(sim_tls_counters_get(s)->last_mbedtls_error, MBEDTLS_ERR_SSL_INVALID_MAC);
-    ck_assert_int_eq(d.calls, 1);
-    ck_assert_int_eq(host_tls_request(c, READ_ET70_142, sizeof READ_ET70_142, resp, sizeof resp, &rl), HOST_TLS_OK);
-    ck_assert_int_eq(d.calls, 2);
-    l.fail_next = 1;
-    ck_assert_int_eq(host_tls_request(c, READ_ET70_142, sizeof READ_ET70_142, resp, sizeof resp, &rl),
-                     HOST_TLS_ERR_TRANSPORT);
-    ck_assert(!host_tls_connected(c));
-    ck_assert_int_eq(host_tls_request(c, READ_ET70_142, sizeof READ_ET70_142, resp, sizeof resp, &rl), HOST_TLS_OK);
-    ck_assert_uint_eq(host_tls_get_stats(c)->handshakes, 3);
-    host_tls_free(c);
-    sim_tls_free(s);
+    tls_rig r;
+    rig_server(&r, OK_REPLY, sizeof OK_REPLY);
+    rig_client(&r, 1, 1, MAK01);
+    ck_assert_int_eq(read_et70(r.c), HOST_TLS_OK);
+    r.l.corrupt_next_table = 1;
+    ck_assert_int_eq(read_et70(r.c), HOST_TLS_ERR_TLS);
+    ck_assert_int_eq(sim_tls_get_state(r.s), SIM_TLS_IDLE);
+    ck_assert_int_eq(sim_tls_counters_get(r.s)->last_mbedtls_error, MBEDTLS_ERR_SSL_INVALID_MAC);
+    ck_assert_int_eq(r.d.calls, 1);
+    ck_assert_int_eq(read_et70(r.c), HOST_TLS_OK);
+    ck_assert_int_eq(r.d.calls, 2);
+    r.l.fail_next = 1;
+    ck_assert_int_eq(read_et70(r.c), HOST_TLS_ERR_TRANSPORT);
+    ck_assert(!host_tls_connected(r.c));
+    ck_assert_int_eq(read_et70(r.c), HOST_TLS_OK);
+    ck_assert_uint_eq(host_tls_get_stats(r.c)->handshakes, 3);
+    rig_free(&r);
 }
 END_TEST
 
 /* Malformed TLS-mode messages get 0x01 and change nothing. */
 START_TEST(test_malformed_messages_change_nothing)
 {
-    dispatch_stub d;
-    memset(&d, 0, sizeof d);
-    d.resp[0] = 0x00;
-    d.resp_len = 1;
-    log_sink ls = {{0}, 0};
-    sim_tls *s = make_server(&d, &ls, NULL, NULL);
-    link_ctx l = {s, 0, 0, 0, 0, 0};
-    host_tls *c = make_client(&l, 1, 1, MAK01, &ls);
-    ck_assert_int_eq(host_tls_connect(c), HOST_TLS_OK);
+    tls_rig r;
+    rig_connected(&r, 1, MAK01);
     uint8_t out[MEP_MAX_FRAME];
     const uint8_t torn_hello[] = {0x58, 0x16, 0x03, 0x03, 0x00, 0x2F, 0x01, 0x00};
     const uint8_t torn_table[] = {0x80, 0x17, 0x03, 0x03, 0x00, 0x20, 0x00};
@@ -661,30 +673,31 @@ START_TEST(test_malformed_messages_change_nothing)
         {bad_type, sizeof bad_type}, {not_tls, sizeof not_tls},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        assert_code_only(out, sim_tls_on_message(s, cases[i].b, cases[i].n, out, sizeof out), SIM_TLS_RSP_TLS_ERROR);
-        ck_assert_int_eq(sim_tls_get_state(s), SIM_TLS_ESTABLISHED);
+        assert_code_only(out, sim_tls_on_message(r.s, cases[i].b, cases[i].n, out, sizeof out), SIM_TLS_RSP_TLS_ERROR);
+        ck_assert_int_eq(sim_tls_get_state(r.s), SIM_TLS_ESTABLISHED);
     }
-    ck_assert_uint_eq(sim_tls_counters_get(s)->errors, 5);
-    assert_code_only(out, sim_tls_on_message(s, torn_hello, 0, out, sizeof out), SIM_TLS_RSP_TLS_ERROR);
-    assert_code_only(out, sim_tls_on_message(s, torn_hello, MEP_MAX_BODY + 1, out, sizeof out), SIM_TLS_RSP_TLS_ERROR);
-    ck_assert_uint_eq(sim_tls_on_message(s, torn_hello, sizeof torn_hello, out, 10), 0); /* out too small */
+    ck_assert_uint_eq(sim_tls_counters_get(r.s)->errors, 5);
+    assert_code_only(out, sim_tls_on_message(r.s, torn_hello, 0, out, sizeof out), SIM_TLS_RSP_TLS_ERROR);
+    assert_code_only(out, sim_tls_on_message(r.s, torn_hello, MEP_MAX_BODY + 1, out, sizeof out),
+                     SIM_TLS_RSP_TLS_ERROR);
+    ck_assert_uint_eq(sim_tls_on_message(r.s, torn_hello, sizeof torn_hello, out, 10), 0); /* out too small */
     /* The session still works. */
     uint8_t resp[16];
     size_t rl;
-    ck_assert_int_eq(host_tls_request(c, READ_ET70_142, sizeof READ_ET70_142, resp, sizeof resp, &rl), HOST_TLS_OK);
-    ck_assert_uint_eq(host_tls_get_stats(c)->handshakes, 1);
+    ck_assert_int_eq(read_et70(r.c), HOST_TLS_OK);
+    ck_assert_uint_eq(host_tls_get_stats(r.c)->handshakes, 1);
     /* Dispatch failure: 0x01 outside TLS, session kept on the meter. */
-    d.resp_len = 0;
-    d.bt28_size = 1000; /* reply cannot fit: stub answers 0x04 inside TLS */
+    r.d.resp_len = 0;
+    r.d.bt28_size = 1000; /* reply cannot fit: stub answers 0x04 inside TLS */
     const uint8_t read_bt28[] = {0x30, 0x00, 0x1C, 0x02, 0x00};
-    ck_assert_int_eq(host_tls_request(c, read_bt28, sizeof read_bt28, resp, sizeof resp, &rl), HOST_TLS_OK);
+    ck_assert_int_eq(host_tls_request(r.c, read_bt28, sizeof read_bt28, resp, sizeof resp, &rl), HOST_TLS_OK);
     ck_assert_uint_eq(rl, 1);
     ck_assert_uint_eq(resp[0], MEP_RSP_ONP);
     /* host_tls argument checks */
-    ck_assert_int_eq(host_tls_request(c, read_bt28, 0, resp, sizeof resp, &rl), HOST_TLS_ERR_ARG);
-    ck_assert_int_eq(host_tls_request(c, read_bt28, HOST_TLS_MAX_PLAIN + 1, resp, sizeof resp, &rl), HOST_TLS_ERR_ARG);
-    host_tls_free(c);
-    sim_tls_free(s);
+    ck_assert_int_eq(host_tls_request(r.c, read_bt28, 0, resp, sizeof resp, &rl), HOST_TLS_ERR_ARG);
+    ck_assert_int_eq(host_tls_request(r.c, read_bt28, HOST_TLS_MAX_PLAIN + 1, resp, sizeof resp, &rl),
+                     HOST_TLS_ERR_ARG);
+    rig_free(&r);
 }
 END_TEST
 
@@ -701,10 +714,10 @@ START_TEST(test_rc4_gate_policy)
     sim_tls *s = sim_tls_new(&cfg, err, sizeof err);
     ck_assert_ptr_nonnull(s);
     ck_assert_int_eq(sim_tls_rc4_gate(s), SIM_TLS_RC4_ACCEPT);
-    vec_msg m[8];
-    uint8_t psk[16], out[MEP_MAX_FRAME];
-    size_t n = load_tls_vectors(m, 8, psk);
-    const vec_msg *m1 = vec_find(m, n, "tls_ex1_m1");
+    tls_vectors v;
+    vectors_load(&v);
+    uint8_t out[MEP_MAX_FRAME];
+    const vec_msg *m1 = vec(&v, "tls_ex1_m1");
     feed(s, m1->raw, m1->len, out);
     ck_assert_int_eq(sim_tls_rc4_gate(s), SIM_TLS_RC4_REFUSE); /* handshake started */
     ck_assert_uint_eq(sim_tls_rc4_refusal(out, sizeof out), 3);
@@ -745,31 +758,30 @@ static double now_s(void)
 START_TEST(test_bench_handshake_and_poll_bytes)
 {
     enum { ROUNDS = 20, BT28_BYTES = 300 };
-    dispatch_stub d;
-    memset(&d, 0, sizeof d);
-    d.bt28_size = BT28_BYTES;
-    log_sink ls = {{0}, 0};
-    sim_tls *s = make_server(&d, &ls, NULL, NULL);
-    link_ctx l = {s, 0, 0, 0, 0, 0};
-    host_tls *c = make_client(&l, 1, 1, MAK01, &ls);
+    tls_rig r;
+    rig_server(&r, NULL, 0);
+    r.d.bt28_size = BT28_BYTES;
+    rig_client(&r, 1, 1, MAK01);
+    host_tls *c = r.c;
+    link_ctx *l = &r.l;
     double t0 = now_s();
     for (int i = 0; i < ROUNDS; i++)
         ck_assert_int_eq(host_tls_connect(c), HOST_TLS_OK);
     double hs_ms = (now_s() - t0) * 1000.0 / ROUNDS;
-    size_t hs_tx = l.bytes_tx / ROUNDS, hs_rx = l.bytes_rx / ROUNDS;
-    ck_assert_uint_eq(l.frames, 2 * ROUNDS);
+    size_t hs_tx = l->bytes_tx / ROUNDS, hs_rx = l->bytes_rx / ROUNDS;
+    ck_assert_uint_eq(l->frames, 2 * ROUNDS);
 
     /* One poll (module-behaviour P1 + P2): BT23 offset 0 count 13, BT28 full. */
     const uint8_t p1[] = {0x3F, 0x00, 0x17, 0x00, 0x00, 0x00, 0x00, 0x0D};
     const uint8_t p2[] = {0x30, 0x00, 0x1C, 0x02, 0x00};
     uint8_t resp[HOST_TLS_MAX_PLAIN];
     size_t rl1, rl2;
-    l.bytes_tx = l.bytes_rx = 0;
+    l->bytes_tx = l->bytes_rx = 0;
     ck_assert_int_eq(host_tls_request(c, p1, sizeof p1, resp, sizeof resp, &rl1), HOST_TLS_OK);
     ck_assert_int_eq(host_tls_request(c, p2, sizeof p2, resp, sizeof resp, &rl2), HOST_TLS_OK);
     ck_assert_uint_eq(rl1, 3 + 13);
     ck_assert_uint_eq(rl2, 3 + BT28_BYTES);
-    size_t tls_poll = l.bytes_tx + l.bytes_rx;
+    size_t tls_poll = l->bytes_tx + l->bytes_rx;
     /* RC4 mode (docs/mep.md 3.2/3.6): request = len(2) + bare + seq(4) + digest(8),
      * response = len(2) + bare response + digest(8). */
     size_t rc4_poll = (2 + sizeof p1 + 12) + (2 + rl1 + 8) + (2 + sizeof p2 + 12) + (2 + rl2 + 8);
@@ -783,8 +795,7 @@ START_TEST(test_bench_handshake_and_poll_bytes)
            "(+%zu, %.0f ms vs %.0f ms at 9600 8N1)\n",
            BT28_BYTES, tls_poll, rc4_poll, tls_poll - rc4_poll, (double)tls_poll * 10.0 / 9.6,
            (double)rc4_poll * 10.0 / 9.6);
-    host_tls_free(c);
-    sim_tls_free(s);
+    rig_free(&r);
 }
 END_TEST
 
@@ -815,14 +826,7 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return check_run(suite()); }
 
 #else /* !MEP_HAVE_MBEDTLS */
 #include <stdio.h>

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "mep_digest.h"
 #include "mep_frame.h"
 #include "mep_rc4.h"
@@ -497,9 +498,5 @@ int main(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_every_rc4_vector);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_run(s);
 }
