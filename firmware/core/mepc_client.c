@@ -544,39 +544,60 @@ static void update_max_power(mepc_client *c)
     c->max_power_w = phases * amps * volts;
 }
 
-static void store_save(mepc_client *c, uint32_t now, bool force)
+/* Save the published energy as the floor for the next start: at most once
+ * per store period unless forced (cfg.store_period_ms; flash wear). */
+static bool store_save(mepc_client *c, uint32_t now, bool force)
 {
     if (!c->hal.store_save || !c->et03_ok || !c->san_fwd.has_good || !c->san_rev.has_good)
-        return;
-    if (!force && c->saved_once && elapsed(now, c->saved_ms) < MEPC_STORE_PERIOD_MS)
-        return;
+        return false;
+    int64_t fwd = c->san_fwd.good, rev = c->san_rev.good;
+    if (c->saved_once && fwd == c->saved_fwd && rev == c->saved_rev)
+        return true;
+    uint32_t period = c->cfg.store_period_ms ? c->cfg.store_period_ms : MEPC_STORE_PERIOD_MS;
+    if (!force && c->saved_once && elapsed(now, c->saved_ms) < period)
+        return false;
     mepc_store_blob b;
     mepc_mem_set(&b, 0, sizeof b);
     b.magic = MEPC_STORE_MAGIC;
     b.version = MEPC_STORE_VERSION;
     mepc_mem_copy(b.serial, c->serial_known, sizeof c->serial_known);
-    b.fwd_wh = c->san_fwd.good;
-    b.rev_wh = c->san_rev.good;
-    if (c->hal.store_save(c->hal.ctx, &b, sizeof b)) {
-        c->saved_once = true;
-        c->saved_ms = now;
-    } else {
+    b.fwd_wh = fwd;
+    b.rev_wh = rev;
+    if (!c->hal.store_save(c->hal.ctx, &b, sizeof b)) {
         logm(c, 1, "store: saving the energy floor failed");
+        return false;
     }
+    c->saved_once = true;
+    c->saved_ms = now;
+    c->saved_fwd = fwd;
+    c->saved_rev = rev;
+    return true;
+}
+
+void mepc_store_flush(mepc_client *c, uint32_t now_ms)
+{
+    store_save(c, now_ms, true);
 }
 
 /* ET03 known: seed the sanitiser with what was published before a restart,
  * if it was the same meter. */
 static void store_seed(mepc_client *c)
 {
-    if (!c->stored_valid || !mepc_str_equal(c->stored.serial, c->serial_known))
+    if (!c->stored_valid)
         return;
-    mepc_san_seed(&c->san_fwd, c->stored.fwd_wh);
-    mepc_san_seed(&c->san_rev, c->stored.rev_wh);
-    c->stored_valid = false;
-    char line[96];
+    char line[128];
     mepc_sb b;
     mepc_sb_init(&b, line, sizeof line);
+    c->stored_valid = false;
+    if (!mepc_str_equal(c->stored.serial, c->serial_known)) {
+        mepc_sb_str(&b, "store: saved energy floor is for meter '");
+        mepc_sb_str(&b, c->stored.serial);
+        mepc_sb_str(&b, "', not this one: ignored");
+        logm(c, 1, line);
+        return;
+    }
+    mepc_san_seed(&c->san_fwd, c->stored.fwd_wh);
+    mepc_san_seed(&c->san_rev, c->stored.rev_wh);
     mepc_sb_str(&b, "energy floor from before the restart: fwd ");
     mepc_sb_i64(&b, c->stored.fwd_wh);
     mepc_sb_str(&b, " rev ");
@@ -585,52 +606,109 @@ static void store_seed(mepc_client *c)
     logm(c, 2, line);
 }
 
-static void publish_energy(mepc_client *c, int64_t fwd, int64_t rev, uint32_t now)
+/* One BT28 snapshot: Fwd_W (index 0) and Rev_W (1) for the power check. */
+static void note_power(mepc_client *c, const int32_t *v, size_t k)
+{
+    for (size_t i = 0; i < 2 && i < k; i++) {
+        uint32_t w = v[i] > 0 ? (uint32_t)v[i] : 0u;
+        if (!c->pw_valid[i] || w < c->pw_min[i])
+            c->pw_min[i] = w;
+        c->pw_valid[i] = true;
+        c->pw_last[i] = w;
+        c->pw_have_last[i] = true;
+    }
+}
+
+/* The power window ending at this BT23 reading; the next one starts with
+ * the last snapshot (it was current when this reading was taken). */
+static mepc_san_power take_power(mepc_client *c, unsigned i)
+{
+    mepc_san_power p = {c->pw_valid[i], c->pw_min[i]};
+    c->pw_valid[i] = c->pw_have_last[i];
+    c->pw_min[i] = c->pw_last[i];
+    return p;
+}
+
+static bool baseline_event(mepc_san_result r)
+{
+    return r == MEPC_SAN_FIRST || r == MEPC_SAN_NEW_BASELINE || r == MEPC_SAN_REPLACED;
+}
+
+static void describe_suspect(mepc_client *c, mepc_san_result rf, mepc_san_result rr)
+{
+    mepc_sb b;
+    mepc_sb_init(&b, c->rd.suspect_reason, sizeof c->rd.suspect_reason);
+    if (c->san_fwd.suspect) {
+        mepc_sb_str(&b, "fwd ");
+        mepc_sb_str(&b, mepc_san_result_name(rf));
+    }
+    if (c->san_rev.suspect) {
+        mepc_sb_str(&b, c->san_fwd.suspect ? "; rev " : "rev ");
+        mepc_sb_str(&b, mepc_san_result_name(rr));
+    }
+}
+
+static void log_energy(mepc_client *c, int level, const char *what, uint32_t fwd, uint32_t rev)
+{
+    char line[160];
+    mepc_sb b;
+    mepc_sb_init(&b, line, sizeof line);
+    mepc_sb_str(&b, what);
+    mepc_sb_str(&b, ": raw fwd ");
+    mepc_sb_u32(&b, fwd);
+    mepc_sb_str(&b, " rev ");
+    mepc_sb_u32(&b, rev);
+    mepc_sb_str(&b, " Wh; published fwd ");
+    mepc_sb_i64(&b, c->rd.fwd_wh);
+    mepc_sb_str(&b, " rev ");
+    mepc_sb_i64(&b, c->rd.rev_wh);
+    if (c->rd.suspect_reason[0]) {
+        mepc_sb_str(&b, " (");
+        mepc_sb_str(&b, c->rd.suspect_reason);
+        mepc_sb_char(&b, ')');
+    }
+    logm(c, level, line);
+}
+
+/* One BT23 reply: the sanitiser decides what is published (mepc_sanitise.h). */
+static void publish_energy(mepc_client *c, uint32_t fwd, uint32_t rev, uint32_t now)
 {
     mepc_san_cfg sc = {c->max_power_w, c->cfg.baseline_persist_ms};
-    mepc_san_result rf = mepc_san_feed(&c->san_fwd, &sc, fwd, now);
-    mepc_san_result rr = mepc_san_feed(&c->san_rev, &sc, rev, now);
+    mepc_san_power pf = take_power(c, 0), pr = take_power(c, 1);
+    mepc_san_result rf = mepc_san_feed_power(&c->san_fwd, &sc, mepc_san_unwrap(&c->san_fwd, fwd), &pf, now);
+    mepc_san_result rr = mepc_san_feed_power(&c->san_rev, &sc, mepc_san_unwrap(&c->san_rev, rev), &pr, now);
     c->rd.raw_fwd_wh = fwd;
     c->rd.raw_rev_wh = rev;
-    c->rd.fwd_wh = c->san_fwd.good;
-    c->rd.rev_wh = c->san_rev.good;
-    c->rd.energy_valid = true;
     c->rd.energy_at_ms = now;
-    store_save(c, now, rf == MEPC_SAN_FIRST || rr == MEPC_SAN_FIRST || rf == MEPC_SAN_NEW_BASELINE ||
-                           rr == MEPC_SAN_NEW_BASELINE);
-    bool suspect = c->san_fwd.suspect || c->san_rev.suspect;
-    if (suspect) {
-        mepc_sb b;
-        mepc_sb_init(&b, c->rd.suspect_reason, sizeof c->rd.suspect_reason);
-        if (c->san_fwd.suspect) {
-            mepc_sb_str(&b, "fwd ");
-            mepc_sb_str(&b, mepc_san_result_name(rf));
-        }
-        if (c->san_rev.suspect) {
-            mepc_sb_str(&b, c->san_fwd.suspect ? "; rev " : "rev ");
-            mepc_sb_str(&b, mepc_san_result_name(rr));
-        }
-        if (!c->rd.energy_suspect) {
-            char line[128];
-            mepc_sb_init(&b, line, sizeof line);
-            mepc_sb_str(&b, "energy held: raw fwd ");
-            mepc_sb_i64(&b, fwd);
-            mepc_sb_str(&b, " rev ");
-            mepc_sb_i64(&b, rev);
-            mepc_sb_str(&b, " Wh; published fwd ");
-            mepc_sb_i64(&b, c->rd.fwd_wh);
-            mepc_sb_str(&b, " rev ");
-            mepc_sb_i64(&b, c->rd.rev_wh);
-            mepc_sb_str(&b, " (");
-            mepc_sb_str(&b, c->rd.suspect_reason);
-            mepc_sb_char(&b, ')');
-            logm(c, 1, line);
-        }
-    } else {
-        c->rd.suspect_reason[0] = '\0';
-        if (rf == MEPC_SAN_NEW_BASELINE || rr == MEPC_SAN_NEW_BASELINE)
-            logm(c, 1, "energy: a deviating value persisted; accepted as the new baseline");
+    bool confirmed = c->san_fwd.has_good && c->san_rev.has_good;
+    c->rd.energy_confirming = !confirmed;
+    if (!confirmed)
+        return;  /* rule 2: nothing is published before it is confirmed */
+    bool saved = store_save(c, now, baseline_event(rf) || baseline_event(rr) || !c->rd.energy_valid);
+    bool first = !c->rd.energy_valid;
+    if (!c->cfg.publish_saved_only || !c->hal.store_save) {
+        c->rd.fwd_wh = c->san_fwd.good;
+        c->rd.rev_wh = c->san_rev.good;
+        c->rd.energy_valid = true;
+    } else if (saved || c->saved_once) {
+        /* only what the store already holds (it lags by <= store_period_ms) */
+        c->rd.fwd_wh = c->saved_fwd;
+        c->rd.rev_wh = c->saved_rev;
+        c->rd.energy_valid = true;
     }
+    bool suspect = c->san_fwd.suspect || c->san_rev.suspect;
+    if (suspect)
+        describe_suspect(c, rf, rr);
+    else
+        c->rd.suspect_reason[0] = '\0';
+    if (first && c->rd.energy_valid)
+        log_energy(c, 2, "energy confirmed", fwd, rev);
+    else if (suspect && !c->rd.energy_suspect)
+        log_energy(c, 1, "energy held", fwd, rev);
+    else if (rf == MEPC_SAN_REPLACED || rr == MEPC_SAN_REPLACED)
+        log_energy(c, 1, "energy: a young baseline was contradicted by a consistent run; replaced", fwd, rev);
+    else if (rf == MEPC_SAN_NEW_BASELINE || rr == MEPC_SAN_NEW_BASELINE)
+        log_energy(c, 1, "energy: a deviating value persisted; accepted as the new baseline", fwd, rev);
     c->rd.energy_suspect = suspect;
 }
 
@@ -712,6 +790,9 @@ static void handle_ok(mepc_client *c, uint8_t op, const uint8_t *d, uint16_t n, 
             mepc_san_reset(&c->san_rev);
             c->rd.energy_suspect = false;
             c->rd.suspect_reason[0] = '\0';
+            /* the new meter's first value must be confirmed (mepc_sanitise.h rule 2) */
+            c->rd.energy_valid = false;
+            c->saved_once = false;
         }
         mepc_mem_copy(c->serial_known, sn, sizeof sn);
         mepc_mem_copy(c->rd.utility_sn, sn, sizeof sn);
@@ -799,7 +880,7 @@ static void handle_ok(mepc_client *c, uint8_t op, const uint8_t *d, uint16_t n, 
     case MEPC_OP_BT23: {
         int64_t fwd, rev;
         if (mepc_decode_bt23(&c->layout, d, n, &fwd, &rev)) {
-            publish_energy(c, fwd, rev, now);
+            publish_energy(c, (uint32_t)fwd, (uint32_t)rev, now);
             c->poll_bt23_ok = true;
         }
         break;
@@ -811,6 +892,7 @@ static void handle_ok(mepc_client *c, uint8_t op, const uint8_t *d, uint16_t n, 
                 c->rd.bt28.v[i] = 0;
             c->rd.bt28.n = (uint16_t)k;
             c->rd.bt28.at_ms = now;
+            note_power(c, c->rd.bt28.v, k);
             c->rd.present_valid = true;
             if (c->poll_bt23_ok) {
                 c->rd.polls_ok++;
@@ -1178,6 +1260,7 @@ void mepc_init(mepc_client *c, const mepc_hal *hal, const mepc_config *cfg, uint
         c->due |= due_bit(MEPC_OP_ET50_READ);
     c->dims_read_ms = c->clock_read_ms = now_ms;
     c->dims_read_once = c->clock_read_once = true;
+    c->rd.poll_ms = c->cfg.poll_ms;
     c->rd.status = MEPC_ST_BOOT;
     set_status(c, MEPC_ST_BOOT, "powering the meter line");
     power_sequence_start(c, now_ms);

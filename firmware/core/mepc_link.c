@@ -23,16 +23,16 @@ bool mepc_link_build(mepc_link_req *r, const uint8_t key[MEP_KEY_LEN], bool encr
     size_t n = mep_request_encode(req, r->plain, sizeof r->plain);
     if (n == 0 || n + MEP_SEQ_LEN + MEP_DIGEST_LEN > MEPC_REQ_MAX_BODY)
         return false;
-    /* mep.md 3.2: request | seq (4, MSB first) | digest (8) */
+    /* docs/mep.md 3.2: request | seq (4, MSB first) | digest (8) */
     mep_put_be32(r->plain + n, seq);
     n += MEP_SEQ_LEN;
     r->plain_len = (uint16_t)n;
-    mep_digest(key, r->plain, n, digest);  /* mep.md 5.2: over code..seq, plaintext */
+    mep_digest(key, r->plain, n, digest);  /* docs/mep.md 5.2: over code..seq, plaintext */
 
     mep_put_be16(r->frame, (uint16_t)(n + MEP_DIGEST_LEN));
     mepc_mem_copy(r->frame + 2, r->plain, n);
     if (encrypt) {
-        /* mep.md 5.4: encrypt code..seq; the same RC4 state then decrypts the reply */
+        /* docs/mep.md 5.4: encrypt code..seq; the same RC4 state then decrypts the reply */
         mep_rc4_packet_init(&r->rc4, key, digest);
         mep_rc4_crypt(&r->rc4, r->frame + 2, n);
     }
@@ -55,7 +55,7 @@ void mepc_link_push(mepc_link *l, const uint8_t *p, size_t n, uint32_t now_ms)
     if (!n)
         return;
     if ((uint32_t)(now_ms - l->last_rx_ms) >= MEPC_RX_IDLE_MS) {
-        /* a gap ends any frame (mep.md 4): what is buffered cannot complete */
+        /* a gap ends any frame (docs/mep.md 4): what is buffered cannot complete */
         l->stray_bytes += l->have;
         l->have = 0;
         l->boundary = true;
@@ -83,7 +83,7 @@ static void drop(mepc_link *l, uint16_t n)
     l->have = (uint16_t)(l->have - n);
 }
 
-/* Body lengths a reply to req can have (mep.md 3.4, 3.6): 1 (0x0B, short
+/* Body lengths a reply to req can have (docs/mep.md 3.4, 3.6): 1 (0x0B, short
  * form), 9 (code + digest: write OK, error codes, 0x0B with digest), 13 (0x0C
  * + seq) or 11 + c for a read of c <= asked bytes. */
 static bool plausible_len(uint16_t len, const mepc_link_req *req)
@@ -108,14 +108,14 @@ static mepc_rx_event verify(mepc_link *l, const mepc_link_req *req, uint16_t sta
             mep_rc4 c = req->rc4;  /* keep the request's state: the next candidate needs it too */
             mep_rc4_crypt(&c, l->plain, n);
         }
-        /* mep.md 5.3: digest(request code..seq || reply code..data) */
+        /* docs/mep.md 5.3: digest(request code..seq || reply code..data) */
         mep_digest_pair(req->key, req->plain, req->plain_len, l->plain, n, calc);
         if (mep_digest_equal(calc, body + n)) {
             l->plain_len = n;
             return MEPC_RX_REPLY;
         }
     }
-    /* 0x0B carries no valid digest and is never encrypted (mep.md 3.4, 5.4) */
+    /* 0x0B carries no valid digest and is never encrypted (docs/mep.md 3.4, 5.4) */
     if ((len == 1 || len == 9) && body[0] == MEP_RSP_AUTH) {
         l->plain[0] = MEP_RSP_AUTH;
         l->plain_len = 1;
@@ -150,7 +150,7 @@ mepc_rx_event mepc_link_next(mepc_link *l, const mepc_link_req *req, bool idle)
                 drop_stray(l);
                 continue;
             }
-            /* mep.md 3.1: `00 00` is the alert sequence ... */
+            /* docs/mep.md 3.1: `00 00` is the alert sequence ... */
             if (req) {
                 /* ... unless it is a stray 00 followed by the reply's `00 LL`: try
                  * the frame at offset 1 before taking the pair as an alert */

@@ -1,17 +1,17 @@
 /* mepc_link: the MEP client's link layer (RC4 mode).
  *
  * Owns: building one request frame (C12.18 request + sequence number +
- * digest, optionally RC4-encrypted; mep.md 3.2, 5.2, 5.4), cutting replies
+ * digest, optionally RC4-encrypted; docs/mep.md 3.2, 5.2, 5.4), cutting replies
  * out of the received byte stream, and verifying each candidate reply against
  * the outstanding request: the reply digest covers request + reply
- * (mep.md 5.3), so a stale reply, a reply to another request, a bit flip or
+ * (docs/mep.md 5.3), so a stale reply, a reply to another request, a bit flip or
  * stray bytes cannot verify. Also recognises the alert sequence `00 00`
- * between frames (mep.md 10.3) and our own request coming back (loopback,
+ * between frames (docs/mep.md 10.3) and our own request coming back (loopback,
  * module-behaviour S33).
  *
  * Framing policy: the buffer is scanned from its start. At a frame boundary
  * (after a frame, an alert, or a line gap of MEPC_RX_IDLE_MS, which ends any
- * frame: mep.md 4 gap rule) any complete length-prefixed frame is consumed
+ * frame: docs/mep.md 4 gap rule) any complete length-prefixed frame is consumed
  * whole: a reply if it verifies, else rejected. Elsewhere (resynchronising
  * after junk) only lengths a reply to the outstanding request can have are
  * considered and other bytes are dropped one at a time as stray, and `00 00`
@@ -27,9 +27,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mep_digest.h"
-#include "mep_frame.h"
-#include "mep_rc4.h"
+#include "../../proto/mep_digest.h"
+#include "../../proto/mep_frame.h"
+#include "../../proto/mep_rc4.h"
 
 #define MEPC_REQ_MAX_BODY 72u       /* our largest request: ET50 ID write, 20 + 30 */
 #define MEPC_RX_BUF 512u            /* > MEP_MAX_FRAME: a whole reply plus what follows */
@@ -40,7 +40,7 @@ typedef struct {
     bool active;
     uint8_t frame[2 + MEPC_REQ_MAX_BODY];  /* as sent: length, body (maybe encrypted), digest */
     uint16_t frame_len;
-    uint8_t plain[MEPC_REQ_MAX_BODY];      /* code .. sequence number, plaintext (mep.md 5.3) */
+    uint8_t plain[MEPC_REQ_MAX_BODY];      /* code .. sequence number, plaintext (docs/mep.md 5.3) */
     uint16_t plain_len;
     uint8_t key[MEP_KEY_LEN];
     bool encrypted;
@@ -50,13 +50,13 @@ typedef struct {
     uint32_t offset;
     uint16_t read_count;                   /* reads: bytes asked for; writes: 0 */
     uint32_t seq;
-    bool bare;                             /* (h12) TLS mode: plain[] is the bare request, no frame/seq/digest */
+    bool bare;                             /* TLS mode: plain[] is the bare request, no frame/seq/digest */
 } mepc_link_req;
 
 typedef enum {
     MEPC_RX_NONE = 0,    /* nothing (more) to report */
     MEPC_RX_REPLY,       /* verified reply: mepc_link_reply() */
-    MEPC_RX_AUTH_FAIL,   /* 0x0B: unauthenticated by nature (mep.md 3.4) */
+    MEPC_RX_AUTH_FAIL,   /* 0x0B: unauthenticated by nature (docs/mep.md 3.4) */
     MEPC_RX_ALERT,       /* `00 00` at a frame boundary */
     MEPC_RX_LOOPBACK,    /* our own request came back byte for byte */
     MEPC_RX_REJECT,      /* complete frame failed verification (dropped) */
@@ -79,7 +79,7 @@ void mepc_link_init(mepc_link *l);
 /* Forget everything buffered (after a recovery cycle); counters kept. */
 void mepc_link_flush(mepc_link *l);
 
-/* Build a request frame into r (mep.md 3.2): digest over code..seq with the
+/* Build a request frame into r (docs/mep.md 3.2): digest over code..seq with the
  * key, then (if encrypt) RC4 over code..seq with the packet key (5.4).
  * Returns false if the request does not fit MEPC_REQ_MAX_BODY. */
 bool mepc_link_build(mepc_link_req *r, const uint8_t key[MEP_KEY_LEN], bool encrypt,

@@ -107,6 +107,11 @@ typedef struct mepc_client {
     mepc_store_blob stored;
     bool saved_once;
     uint32_t saved_ms;
+    int64_t saved_fwd, saved_rev;  /* the values of the last successful save */
+    /* BT28 power (Fwd_W, Rev_W) since the last BT23 reading, for the
+     * sanitiser's power check (mepc_sanitise.h rule 3) */
+    bool pw_valid[2], pw_have_last[2];
+    uint32_t pw_min[2], pw_last[2];
 
     /* alerts (docs/mep.md 10.3) and procedures (8.1) */
     bool alert_flow;               /* a flow is running */

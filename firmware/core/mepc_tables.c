@@ -1,7 +1,7 @@
 /* mepc_tables: table layouts and decoders (see mepc_tables.h). */
 #include "mepc_tables.h"
 
-#include "mep_frame.h"
+#include "../../proto/mep_frame.h"
 #include "mepc_fmt.h"
 
 bool mepc_layout_from_bt21(const uint8_t *bt21, size_t n, mepc_layout *out)
@@ -10,10 +10,10 @@ bool mepc_layout_from_bt21(const uint8_t *bt21, size_t n, mepc_layout *out)
     if (n < 10)
         return false;
     mepc_mem_copy(out->bt21, bt21, 10);
-    /* mep.md 12.6: A = BT21.0 bit2 (UINT8 number of demand resets first) */
+    /* docs/mep.md 12.6: A = BT21.0 bit2 (UINT8 number of demand resets first) */
     out->bt23_sum0 = (bt21[0] & 0x04u) ? 1u : 0u;
     out->n_summations = bt21[3];
-    /* mep.md 12.8: each present demand is NI_FMAT2 (4), plus TIME (3) if BT21.0 bit6 */
+    /* docs/mep.md 12.8: each present demand is NI_FMAT2 (4), plus TIME (3) if BT21.0 bit6 */
     out->bt28_value0 = (uint16_t)(((bt21[0] & 0x40u) ? 7u : 4u) * bt21[8]);
     out->n_present_values = bt21[9];
     out->bt28_size = (uint16_t)(out->bt28_value0 + 4u * bt21[9]);
@@ -30,8 +30,10 @@ bool mepc_decode_bt23(const mepc_layout *l, const uint8_t *d, size_t n, int64_t 
 {
     if (!l->valid || n < (size_t)l->bt23_sum0 + 8u)
         return false;
-    *fwd_wh = get_i32(d + l->bt23_sum0);
-    *rev_wh = get_i32(d + l->bt23_sum0 + 4);
+    /* docs/mep.md 12.6/12.1 code NI_FMAT1 is INT32, but an energy register only counts
+     * up and wraps at 2^32 (docs/module-behaviour.md S17): read the bytes unsigned */
+    *fwd_wh = (int64_t)(uint32_t)get_i32(d + l->bt23_sum0);
+    *rev_wh = (int64_t)(uint32_t)get_i32(d + l->bt23_sum0 + 4);
     return true;
 }
 
@@ -67,7 +69,7 @@ bool mepc_decode_bt52(const uint8_t *d, size_t n, uint32_t *s2000)
     static const uint8_t mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (n < 6)
         return false;
-    /* mep.md 12.10 / 11: LTIME_DATE = year (2 digits), month, day, hour, minute, second */
+    /* docs/mep.md 12.10 / 11: LTIME_DATE = year (2 digits), month, day, hour, minute, second */
     uint32_t y = d[0], mo = d[1], dd = d[2], h = d[3], mi = d[4], s = d[5];
     if (y > 99 || mo < 1 || mo > 12 || dd < 1 || dd > mdays[mo - 1] || h > 23 || mi > 59 || s > 59)
         return false;
@@ -85,7 +87,7 @@ bool mepc_decode_bt01(const uint8_t *d, size_t n, char manufacturer[5], char mod
         return false;
     mepc_copy_printable(manufacturer, 5, d, 4);
     mepc_copy_printable(model, 9, d + 4, 8);
-    /* module-behaviour 8.1: "<b14>.<b15>" as two decimals, like the reference */
+    /* docs/module-behaviour.md 8.1: "<b14>.<b15>" as two decimals, like the reference */
     mepc_sb_init(&b, sw, 12);
     mepc_sb_u32(&b, d[14]);
     mepc_sb_char(&b, '.');

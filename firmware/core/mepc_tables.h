@@ -1,10 +1,10 @@
 /* mepc_tables: decoding of the meter tables the MEP client reads.
  *
- * Owns: the BT21-driven layouts of BT23 and BT28 (mep.md 12.6, 12.8; never
+ * Owns: the BT21-driven layouts of BT23 and BT28 (docs/mep.md 12.6, 12.8; never
  * hard-coded: module-behaviour S28), and decoders for BT01 (identity), ET03
  * (utility serial), BT52 (UTC clock), ET04.56-62 (rating), ET11 (dimensions,
  * bounds-checked: S29), ET13 (alert flags offset) and the procedure response
- * tables (ET59/BT08, mep.md 8.1). Table data is LSB-first (mep.md 11). Every
+ * tables (ET59/BT08, docs/mep.md 8.1). Table data is LSB-first (docs/mep.md 11). Every
  * decoder checks the byte count it was given before reading (S15). Pure.
  */
 #ifndef MEPC_TABLES_H
@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MEPC_BT28_MAX_VALUES 84u   /* values 0..83 of mep.md 12.8 */
+#define MEPC_BT28_MAX_VALUES 84u   /* values 0..83 of docs/mep.md 12.8 */
 
 typedef struct {
     bool valid;
@@ -40,7 +40,7 @@ size_t mepc_decode_bt28(const mepc_layout *l, const uint8_t *d, size_t n, int32_
 /* BT52 LTIME_DATE (UTC) -> seconds since 2000-01-01 00:00:00. False if the
  * date is not a valid one. */
 bool mepc_decode_bt52(const uint8_t *d, size_t n, uint32_t *s2000);
-/* BT01: manufacturer (0-3), model (4-11), "<b14>.<b15>" (module-behaviour 8.1). */
+/* BT01: manufacturer (0-3), model (4-11), "<b14>.<b15>" (docs/module-behaviour.md 8.1). */
 bool mepc_decode_bt01(const uint8_t *d, size_t n, char manufacturer[5], char model[9], char sw[12]);
 /* ET03 bytes 0-29: utility serial number. */
 bool mepc_decode_et03(const uint8_t *d, size_t n, char sn[31]);
@@ -56,10 +56,10 @@ bool mepc_decode_et04_rating(const uint8_t *d, size_t n, mepc_rating *out);
 /* ET11.0 (device entries) and ET11.1 (ET13 entry size). False unless the MEP1
  * entry (index 4) exists and holds its alert flags byte (S29). */
 bool mepc_decode_et11(const uint8_t *d, size_t n, uint8_t *devices, uint8_t *entry_size);
-/* Offset of the MEP1 alert flags in ET13 (mep.md 12.14): 4 * size + 8. */
+/* Offset of the MEP1 alert flags in ET13 (docs/mep.md 12.14): 4 * size + 8. */
 static inline uint32_t mepc_et13_flags_offset(uint8_t entry_size) { return 4u * entry_size + 8u; }
 
-/* Procedure response (ET59/BT08, mep.md 8.1). */
+/* Procedure response (ET59/BT08, docs/mep.md 8.1). */
 typedef struct {
     uint16_t proc;   /* bits 0..11 */
     uint8_t psn;

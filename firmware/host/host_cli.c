@@ -25,6 +25,8 @@ const char *host_cli_usage(void)
            "  --mqtt-prefix P     MQTT topic prefix, <= 24 characters (default esp32-mep)\n"
            "  --poll-ms N         BT23+BT28 poll period in ms (default 2000, 200..600000)\n"
            "  --control SOCK      report transceiver/ENABLE changes to mepsim's control socket\n"
+           "  --state-dir DIR     keep the published energy floor in DIR across restarts\n"
+           "                      (DIR must exist; a corrupt state file is an error: exit 2)\n"
            "  --display           live readings in the terminal\n"
            "  -v                  more log output (debug)\n"
            "  --exit-after S      exit after S seconds (scripts, tests)\n"
@@ -93,7 +95,8 @@ host_cli_result host_cli_parse(int argc, char **argv, host_options *o, char *err
 
         static const char *const with_value[] = {
             "--port", "--mbk", "--mak", "--http-port", "--http-bind", "--mqtt",
-            "--mqtt-prefix", "--poll-ms", "--control", "--exit-after", "--tls-key", "--tls-client-id", NULL};
+            "--mqtt-prefix", "--poll-ms", "--control", "--exit-after", "--tls-key", "--tls-client-id",
+            "--state-dir", NULL};
         bool known = false;
         for (int k = 0; with_value[k]; k++)
             known |= !strcmp(a, with_value[k]);
@@ -160,6 +163,10 @@ host_cli_result host_cli_parse(int argc, char **argv, host_options *o, char *err
             if (!*v)
                 return set_err(err, errlen, "%s: empty path%s", a, "");
             o->control_path = v;
+        } else if (!strcmp(a, "--state-dir")) {
+            if (!*v)
+                return set_err(err, errlen, "%s: empty path%s", a, "");
+            o->state_dir = v;
         } else if (!strcmp(a, "--tls-key")) {
             if (!strcmp(v, "mbk") || !strcmp(v, "MBK"))
                 o->tls_key_id = 0;

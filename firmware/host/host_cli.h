@@ -35,6 +35,7 @@ typedef struct {
     bool tls_key_given;
     uint8_t tls_key_id;         /* 0 = MBK, 1 = MAK; default: MAK if --mak was given */
     uint16_t tls_client_id;     /* default 1 */
+    const char *state_dir;      /* --state-dir DIR: keep the energy floor across restarts */
 } host_options;
 
 typedef enum { HOST_CLI_OK = 0, HOST_CLI_HELP, HOST_CLI_VERSION, HOST_CLI_ERROR } host_cli_result;

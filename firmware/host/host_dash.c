@@ -94,20 +94,37 @@ void host_dash_format_time(int64_t unix_s, char iso[32], char human[48])
              weekdays[(unsigned)tm.tm_wday % 7u], h, mi, s);
 }
 
-bool host_dash_ready(const mepc_readings *r, const char **reason)
+/* Age (ms) of the older of the two snapshots served. */
+static uint32_t readings_age_ms(const mepc_readings *r, uint32_t now_ms)
+{
+    uint32_t e = now_ms - r->energy_at_ms, p = now_ms - r->bt28.at_ms;
+    return e > p ? e : p;
+}
+
+bool host_dash_ready(const mepc_readings *r, uint32_t now_ms, const char **reason)
 {
     const char *why = NULL;
+    uint32_t poll = r->poll_ms ? r->poll_ms : 2000u;
     if (r->status == MEPC_ST_AUTH_FAIL && !r->energy_valid)
         why = "authentication failed: check the key (MBK/MAK, or the TLS PSK key)";
     else if (!r->identity_valid)
         why = "meter identity (BT01/ET03) not read yet";
+    else if (!r->energy_valid && r->energy_confirming)
+        why = "first energy reading (BT23) not confirmed yet";
     else if (!r->energy_valid)
         why = "no energy reading (BT23) yet";
     else if (!r->present_valid || r->bt28.n < 32)
         why = "no present values (BT28) yet";
+    else if (readings_age_ms(r, now_ms) > HOST_DASH_STALE_POLLS * poll + HOST_DASH_STALE_SLACK_MS)
+        why = "stale: the meter has not answered for several polls";
     if (reason)
         *reason = why;
     return why == NULL;
+}
+
+const char *host_dash_content_type(int http_status)
+{
+    return http_status == 200 ? "application/json" : "text/plain; charset=utf-8";
 }
 
 /* Printable ASCII only: the core already trims, this makes sure JSON and
@@ -162,18 +179,25 @@ char *host_dash_json(const mepc_readings *r, const host_clock *clk, json_t *extr
     char iso[32], human[48];
     host_dash_format_time(clk->unix_s, iso, human);
 
-    if (!host_dash_ready(r, &reason)) {
-        /* 8.1/10: an error status rather than an empty serial or zeros */
+    if (!host_dash_ready(r, clk->now_ms, &reason)) {
+        /* 8.4: a consumer that ignores the status code parses any JSON body
+         * as data; this body is not JSON (it starts with a letter) */
+        json_decref(o);
         *http_status = 503;
-        json_object_set_new(o, "error", json_string(reason));
-        json_object_set_new(o, "Status", json_string(mepc_status_name(r->status)));
-        json_object_set_new(o, "Status_Text", clean_string(r->status_text, sizeof r->status_text));
-        json_object_set_new(o, "CurrentDateTime", json_string(iso));
-        json_t *c = counters_object(r);
-        if (extra)
-            json_object_update(c, extra);
-        json_object_set_new(o, "Counters", c);
-        return dump(o);
+        char text[64];
+        size_t n = 0;
+        for (; n + 1 < sizeof text && r->status_text[n]; n++) {
+            unsigned char ch = (unsigned char)r->status_text[n];
+            text[n] = (ch >= 0x20 && ch < 0x7F) ? (char)ch : '?';
+        }
+        text[n] = '\0';
+        size_t cap = 512;
+        char *body = malloc(cap);
+        if (body)
+            snprintf(body, cap, "not ready: %s\nStatus: %s\nStatus_Text: %s\nCurrentDateTime: %s\n", reason,
+                     mepc_status_name(r->status), text, iso);
+        (void)extra;
+        return body;
     }
     *http_status = 200;
     char sw[16];
@@ -219,11 +243,11 @@ char *host_dash_json(const mepc_readings *r, const host_clock *clk, json_t *extr
     return dump(o);
 }
 
-char *host_dash_status_json(const mepc_readings *r, json_t *extra)
+char *host_dash_status_json(const mepc_readings *r, uint32_t now_ms, json_t *extra)
 {
     json_t *o = json_object();
     const char *reason = NULL;
-    bool ready = host_dash_ready(r, &reason);
+    bool ready = host_dash_ready(r, now_ms, &reason);
     json_object_set_new(o, "status", json_string(mepc_status_name(r->status)));
     json_object_set_new(o, "status_text", clean_string(r->status_text, sizeof r->status_text));
     json_object_set_new(o, "ready", json_boolean(ready));
@@ -231,6 +255,8 @@ char *host_dash_status_json(const mepc_readings *r, json_t *extra)
     json_object_set_new(o, "identity_valid", json_boolean(r->identity_valid));
     json_object_set_new(o, "clock_valid", json_boolean(r->clock_valid));
     json_object_set_new(o, "energy_valid", json_boolean(r->energy_valid));
+    json_object_set_new(o, "energy_confirming", json_boolean(r->energy_confirming));
+    json_object_set_new(o, "readings_age_ms", json_integer((json_int_t)readings_age_ms(r, now_ms)));
     json_object_set_new(o, "present_valid", json_boolean(r->present_valid));
     json_object_set_new(o, "energy_suspect", json_boolean(r->energy_suspect));
     json_object_set_new(o, "suspect_reason", clean_string(r->suspect_reason, sizeof r->suspect_reason));
@@ -246,9 +272,9 @@ const char *host_dash_mqtt_topic(int i)
     return (i >= 0 && i < HOST_MQTT_TOPICS) ? mqtt_topics[i] : NULL;
 }
 
-char *host_dash_mqtt_payload(const mepc_readings *r, int i)
+char *host_dash_mqtt_payload(const mepc_readings *r, uint32_t now_ms, int i)
 {
-    if (i < 0 || i >= HOST_MQTT_TOPICS || !host_dash_ready(r, NULL))
+    if (i < 0 || i >= HOST_MQTT_TOPICS || !host_dash_ready(r, now_ms, NULL))
         return NULL;
     json_t *o = json_object();
     for (int k = 0; mqtt_members[i][k]; k++) {

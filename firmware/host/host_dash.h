@@ -36,22 +36,34 @@ host_clock host_dash_clock(const mepc_readings *r, uint32_t now_ms, int64_t host
 /* "2024-03-28T17:23:27.000Z" and "2024-03-28 (Thursday) @ 17:23:27". */
 void host_dash_format_time(int64_t unix_s, char iso[32], char human[48]);
 
-/* Can /getDashDataWS serve readings? false = answer 503, reason says why. */
-bool host_dash_ready(const mepc_readings *r, const char **reason);
+/* Readings older than this many poll periods (plus the slack) are stale:
+ * the meter has not answered for ~3 polls (a single lost reply and its
+ * resends cost well under one period plus the slack). */
+#define HOST_DASH_STALE_POLLS 3u
+#define HOST_DASH_STALE_SLACK_MS 2000u
 
-/* The /getDashDataWS body. *http_status = 200, or 503 with a JSON error
- * body (never zeros presented as readings, never an empty Utility_SN).
- * extra (may be NULL) is merged into "Counters" (port counters). Caller frees. */
+/* Can /getDashDataWS serve readings at now_ms? false = answer 503, reason
+ * says why: no identity, no confirmed energy (mepc_sanitise.h rule 2), no
+ * present values, or stale readings (firmware/README.md "Served states"). */
+bool host_dash_ready(const mepc_readings *r, uint32_t now_ms, const char **reason);
+
+/* The /getDashDataWS body. *http_status = 200 with the contract document,
+ * or 503 with a text/plain body that no JSON parser accepts (a consumer that
+ * ignores status codes must not store it as data, docs/module-behaviour.md
+ * 8.4): "not ready: <reason>" and "Status: <NAME>" lines. extra (may be
+ * NULL) is merged into "Counters" (port counters). Caller frees. */
 char *host_dash_json(const mepc_readings *r, const host_clock *clk, json_t *extra, int *http_status);
+/* Content-Type for a /getDashDataWS answer with this status. */
+const char *host_dash_content_type(int http_status);
 /* The /status body: status + all mepc_readings counters (+ extra). Caller frees. */
-char *host_dash_status_json(const mepc_readings *r, json_t *extra);
+char *host_dash_status_json(const mepc_readings *r, uint32_t now_ms, json_t *extra);
 
 /* MQTT (docs/module-behaviour.md 8.2): the five state topics after the prefix and
  * their members; index i in [0, HOST_MQTT_TOPICS). */
 #define HOST_MQTT_TOPICS 5
 const char *host_dash_mqtt_topic(int i);
-/* Compact JSON for topic i from the readings; NULL if not ready. Caller frees. */
-char *host_dash_mqtt_payload(const mepc_readings *r, int i);
+/* Compact JSON for topic i from the readings; NULL if not ready at now_ms. Caller frees. */
+char *host_dash_mqtt_payload(const mepc_readings *r, uint32_t now_ms, int i);
 
 /* One BT28-derived member: name, BT28 index (docs/mep.md 12.8 / docs/module-behaviour.md 7). */
 typedef struct {

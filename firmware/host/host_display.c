@@ -26,7 +26,7 @@ void host_display_update(host_display *d, const mepc_readings *r, const host_clo
 {
     char iso[32], human[48];
     host_dash_format_time(clk->unix_s, iso, human);
-    bool ready = host_dash_ready(r, NULL);
+    bool ready = host_dash_ready(r, clk->now_ms, NULL);
 
     if (!d->tty) {
         if (r->polls_ok == d->last_polls && (int)r->status == d->last_status)

@@ -57,6 +57,28 @@ static void hal_log(void *ctx, int level, const char *msg)
     host_logf(hp->log, level, "core: %s", msg);
 }
 
+/* mepc_hal.store_load/save: the energy floor in --state-dir (host_state). */
+static bool hal_store_load(void *ctx, void *blob, size_t len)
+{
+    host_port *hp = ctx;
+    return host_state_load(hp->state, blob, len);
+}
+
+static bool hal_store_save(void *ctx, const void *blob, size_t len)
+{
+    host_port *hp = ctx;
+    if (host_state_save(hp->state, blob, len))
+        return true;
+    host_logf(hp->log, HOST_LOG_WARN, "state: cannot save %s: %s", hp->state->path, hp->state->last_error);
+    return false;
+}
+
+void host_port_flush_state(host_port *p)
+{
+    if (p->state)
+        mepc_store_flush(&p->client, host_now_ms());
+}
+
 /* ---- driving the core ----------------------------------------------------- */
 static void run_core(host_port *p);
 
@@ -303,16 +325,17 @@ bool host_port_start(host_port *p, struct ev_loop *loop, const char *port_path,
                      const char *control_path, const mepc_config *cfg, const host_log *log,
                      host_port_update_fn on_update, void *update_ctx, char *err, size_t errlen)
 {
-    return host_port_start_tls(p, loop, port_path, control_path, cfg, NULL, log, on_update, update_ctx, err,
-                               errlen);
+    return host_port_start_tls(p, loop, port_path, control_path, cfg, NULL, NULL, log, on_update, update_ctx,
+                               err, errlen);
 }
 
 bool host_port_start_tls(host_port *p, struct ev_loop *loop, const char *port_path,
                          const char *control_path, const mepc_config *cfg, const host_port_tls *tls,
-                         const host_log *log, host_port_update_fn on_update, void *update_ctx, char *err,
-                         size_t errlen)
+                         host_state *state, const host_log *log, host_port_update_fn on_update,
+                         void *update_ctx, char *err, size_t errlen)
 {
     memset(p, 0, sizeof *p);
+    p->state = state;
     p->loop = loop;
     p->log = log;
     p->on_update = on_update;
@@ -353,13 +376,17 @@ bool host_port_start_tls(host_port *p, struct ev_loop *loop, const char *port_pa
     p->hal.transceiver_power = hal_transceiver_power;
     p->hal.meter_enable = hal_meter_enable;
     p->hal.log = hal_log;
-    p->hal.store_load = NULL; /* no persistent store on the host (yet) */
-    p->hal.store_save = NULL;
+    p->hal.store_load = state ? hal_store_load : NULL;
+    p->hal.store_save = state ? hal_store_save : NULL;
     p->hal.secure_request = p->tls ? hal_secure_request : NULL;
     /* the core switches the transceiver on at boot; until then it is off */
     p->transceiver_on = false;
     mepc_config local = *cfg;
     set_unique_id(&local, port_path);
+    if (state) {
+        local.store_period_ms = HOST_STATE_PERIOD_MS;
+        local.publish_saved_only = true;
+    }
     mepc_init(&p->client, &p->hal, &local, host_now_ms());
     ev_init(&p->run_timer, on_run_timer);
     p->run_timer.data = p;

@@ -2,8 +2,8 @@
  * an ESP-IDF port would replace (see firmware/README.md).
  *
  * Owns: the mepc_hal callbacks (UART write/flush via host_serial, transceiver
- * power and ENABLE reported to the emulator via host_linectl, log, no
- * persistent store), the monotonic millisecond clock, and driving the core
+ * power and ENABLE reported to the emulator via host_linectl, log, the
+ * energy floor store through host_state when --state-dir is given), the monotonic millisecond clock, and driving the core
  * from libev: received bytes -> mepc_rx, then mepc_run on a timer at the
  * delay it returns. The MEP client lives inside this struct; nothing here
  * waits on the network.
@@ -27,6 +27,7 @@
 #include "host_linectl.h"
 #include "host_log.h"
 #include "host_serial.h"
+#include "host_state.h"
 #include "host_tls.h"
 #include "mepc.h"
 
@@ -67,6 +68,7 @@ struct host_port {
     size_t tls_rx_have;
     uint32_t tls_last_rx, tls_sent_at, tls_limit_ms;
     uint32_t tls_alerts, tls_stray, tls_timeouts;
+    host_state *state;             /* --state-dir (NULL: no persistent store) */
 };
 
 /* Monotonic milliseconds (wrapping uint32, what mepc expects). */
@@ -77,11 +79,17 @@ uint32_t host_now_ms(void);
 bool host_port_start(host_port *p, struct ev_loop *loop, const char *port_path,
                      const char *control_path, const mepc_config *cfg, const host_log *log,
                      host_port_update_fn on_update, void *update_ctx, char *err, size_t errlen);
-/* The same with TLS mode settings (tls NULL or !tls->on: RC4 mode). */
+/* The same with TLS mode settings (tls NULL or !tls->on: RC4 mode) and
+ * the energy floor store (state NULL: none; else opened, and the core saves
+ * through it: at most every HOST_STATE_PERIOD_MS, publishing only saved
+ * values, so a kill -9 never loses a floor below what was published). */
+#define HOST_STATE_PERIOD_MS 5000u
 bool host_port_start_tls(host_port *p, struct ev_loop *loop, const char *port_path,
                          const char *control_path, const mepc_config *cfg, const host_port_tls *tls,
-                         const host_log *log, host_port_update_fn on_update, void *update_ctx, char *err,
-                         size_t errlen);
+                         host_state *state, const host_log *log, host_port_update_fn on_update,
+                         void *update_ctx, char *err, size_t errlen);
+/* Save the energy floor now (clean exit). */
+void host_port_flush_state(host_port *p);
 const mepc_readings *host_port_readings(const host_port *p);
 void host_port_stop(host_port *p);
 

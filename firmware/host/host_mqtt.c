@@ -255,10 +255,10 @@ void host_mqtt_tick(host_mqtt *m, const mepc_readings *r, uint32_t now_ms)
     }
     if (m->have_published && now_ms - m->last_publish_ms < HOST_MQTT_PERIOD_MS)
         return;
-    if (!host_dash_ready(r, NULL))
-        return; /* never zeros as readings (S06) */
+    if (!host_dash_ready(r, now_ms, NULL))
+        return; /* never zeros as readings (S06), never stale ones as live */
     for (int i = 0; i < HOST_MQTT_TOPICS; i++) {
-        char *payload = host_dash_mqtt_payload(r, i);
+        char *payload = host_dash_mqtt_payload(r, now_ms, i);
         if (!payload)
             continue;
         char topic[96];

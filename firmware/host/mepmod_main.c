@@ -38,6 +38,8 @@ typedef struct {
     bool mqtt_on;
     host_display display;
     host_dash_cache dash;
+    host_state state;
+    bool state_on;
     ev_timer tick, exit_timer;
     ev_signal sigint, sigterm;
     char url[96];
@@ -94,7 +96,7 @@ static void http_handler(void *ctx, const char *path, host_http_response *out)
         const char *body = host_dash_cached(&m->dash, r, &clk, extra, &status, &len);
         json_decref(extra);
         out->status = status;
-        out->content_type = "application/json";
+        out->content_type = host_dash_content_type(status);
         out->body = body;
         out->len = len;
     } else if (!strcmp(path, "/status")) {
@@ -105,7 +107,7 @@ static void http_handler(void *ctx, const char *path, host_http_response *out)
         json_object_set_new(pc, "mqtt_connected",
                             json_boolean(m->mqtt_on && atomic_load(&m->mqtt.connected)));
         json_object_set_new(extra, "port", pc);
-        char *body = host_dash_status_json(r, extra);
+        char *body = host_dash_status_json(r, host_now_ms(), extra);
         json_decref(extra);
         out->status = body ? 200 : 500;
         out->content_type = "application/json";
@@ -187,6 +189,17 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    /* the state file first: a corrupt one is a start-up error (host_state.h) */
+    if (m->opt.state_dir) {
+        if (!host_state_open(&m->state, m->opt.state_dir, err, sizeof err)) {
+            fprintf(stderr, "mepmod: %s\n", err);
+            return 2;
+        }
+        m->state_on = true;
+        host_logf(&m->log, HOST_LOG_INFO, "state: %s (%s)", m->state.path,
+                  m->state.have_blob ? "energy floor loaded" : "no floor yet");
+    }
+
     /* HTTP first: a busy port is a start-up error and should not touch the meter */
     if (!host_http_start(&m->http, m->loop, m->opt.http_bind, m->opt.http_port, http_handler, m,
                          &m->log, err, sizeof err)) {
@@ -205,7 +218,7 @@ int main(int argc, char **argv)
     /* docs/mep.md 7.1: PSK = first 16 bytes of the key the Key ID names */
     memcpy(tls.psk, m->opt.tls_key_id ? m->opt.core.mak : m->opt.core.mbk, sizeof tls.psk);
     if (!host_port_start_tls(&m->port, m->loop, m->opt.port, m->opt.control_path, &m->opt.core, &tls,
-                         &m->log, on_update, m, err, sizeof err)) {
+                             m->state_on ? &m->state : NULL, &m->log, on_update, m, err, sizeof err)) {
         fprintf(stderr, "mepmod: %s\n", err);
         host_http_stop(&m->http);
         return 2;
@@ -245,6 +258,8 @@ int main(int argc, char **argv)
     ev_signal_start(m->loop, &m->sigterm);
 
     ev_run(m->loop, 0);
+
+    host_port_flush_state(&m->port);  /* the floor as published at exit */
 
     if (m->mqtt_on) {
         host_mqtt_stop(&m->mqtt);

@@ -98,9 +98,18 @@ def read_http_response(s):
 
 
 def get_dash(port):
-    """GET /getDashDataWS -> (status, parsed JSON, headers)."""
+    """GET /getDashDataWS -> (status, parsed JSON or None, headers).
+
+    Not-ready and stale answers are 503 text/plain (firmware/README.md,
+    "Served states"): their body is no JSON document, so doc is None."""
     status, headers, body = http_get(port, "/getDashDataWS")
-    return status, json.loads(body), headers
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        if status == 200:
+            raise
+        doc = None
+    return status, doc, headers
 
 
 def wait_ready(port, timeout=30):

@@ -32,12 +32,14 @@ def test_display_redraws_in_place_on_a_terminal(rig):  # noqa: F811
     port = free_port()
     master, slave = pty.openpty()
     p = subprocess.Popen([str(MEPMOD_BIN), "--port", str(pty_path), "--mbk", MBK,
-                          "--http-port", str(port), "--display", "--exit-after", "7"],
+                          "--http-port", str(port), "--display", "--exit-after", "16"],
                          stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.DEVNULL)
     os.close(slave)
     out = b""
     try:
-        end = time.monotonic() + 10
+        # readings show once the first energy value is confirmed (>= 10 s of polls,
+        # firmware/core/mepc_sanitise.h rule 2)
+        end = time.monotonic() + 20
         while time.monotonic() < end and p.poll() is None:
             r, _, _ = select.select([master], [], [], 0.2)
             if r:

@@ -1,5 +1,5 @@
 """mepmod's HTTP server at its edges: error answers, partial and oversized
-requests, keep-alive, and the not-ready answer (503 + JSON, never an empty
+requests, keep-alive, and the not-ready answer (503 + text/plain, never an empty
 Utility_SN or zero readings) - all without a meter on the line."""
 
 import json
@@ -25,15 +25,19 @@ def raw(port, data, timeout=3.0):
         return read_http_response(s)
 
 
-def test_not_ready_answers_503_json_without_readings(mod):
+def test_not_ready_answers_503_text_without_readings(mod):
+    # not JSON: a consumer that ignores the status code must not store it (module-behaviour 8.4)
     status, headers, body = http_get(mod, "/getDashDataWS")
     assert status == 503
-    assert headers["content-type"] == "application/json"
-    doc = json.loads(body)
-    assert doc["error"]
-    assert "Utility_SN" not in doc and "Fwd_Act_Wh" not in doc
-    assert isinstance(doc["Status"], str) and doc["Status"] not in ("", "OK")
-    assert doc["CurrentDateTime"].endswith(".000Z")
+    assert headers["content-type"].startswith("text/plain")
+    with pytest.raises(ValueError):
+        json.loads(body)
+    text = body.decode()
+    fields = dict(line.partition(": ")[::2] for line in text.splitlines())
+    assert text.startswith("not ready: ") and fields["not ready"]
+    assert "Utility_SN" not in text and "Fwd_Act_Wh" not in text
+    assert fields["Status"] not in ("", "OK")
+    assert fields["CurrentDateTime"].endswith(".000Z")
 
 
 def test_unknown_path_is_404_json(mod):

@@ -30,6 +30,20 @@ def status_doc(port):
     return json.loads(http_get(port, "/status")[2])
 
 
+def dash_status(port):
+    """(status, body text) of /getDashDataWS; not-ready answers are text/plain."""
+    st, _, body = http_get(port, "/getDashDataWS")
+    return st, body.decode("utf-8", "replace")
+
+
+def not_json(text):
+    try:
+        json.loads(text)
+        return False
+    except ValueError:
+        return True
+
+
 def tls_port(port):
     return status_doc(port)["port"]["tls"]
 
@@ -115,8 +129,8 @@ def test_rc4_module_on_a_tls_required_port_gets_no_readings(rig):  # noqa: F811
     port = free_port()
     mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl))   # no --tls
     time.sleep(6)
-    st, doc, _ = get_dash(port)
-    assert st == 503 and "Fwd_Act_Wh" not in doc, doc
+    st, text = dash_status(port)
+    assert st == 503 and "Fwd_Act_Wh" not in text and not_json(text), text
     _, k = sim_tls(ctl)
     assert k["rc4_refused"] >= 2, k                          # every RC4 frame: `00 01 0A` (mep.md 7.5)
     assert mod.alive()
@@ -130,13 +144,13 @@ def test_wrong_psk_gives_0x03_error_state_and_no_readings(rig):  # noqa: F811
     mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl, mbk=WRONG_MBK, extra=["--tls"]))
 
     def auth_failed():
-        st, doc, _ = get_dash(port)
-        return doc if doc.get("Status") == "AUTH_FAIL" else None
+        st, text = dash_status(port)
+        return text if "\nStatus: AUTH_FAIL\n" in text else None
     wait_for(auth_failed, 15, "Status AUTH_FAIL in /getDashDataWS", interval=0.25)
     t_end = time.monotonic() + 4
     while time.monotonic() < t_end:
-        st, doc, _ = get_dash(port)
-        assert st == 503 and "Fwd_Act_Wh" not in doc and "Utility_SN" not in doc, doc
+        st, text = dash_status(port)
+        assert st == 503 and "Fwd_Act_Wh" not in text and "Utility_SN" not in text and not_json(text), text
         time.sleep(0.5)
     s = status_doc(port)
     assert s["status"] == "AUTH_FAIL" and "0x03" in s["status_text"], s
@@ -155,10 +169,10 @@ def test_injected_wrong_psk_then_fixed_recovers(rig):  # noqa: F811
     port = free_port()
     mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl, extra=["--tls"]))
     wait_for(lambda: status_doc(port)["status"] == "AUTH_FAIL", 10, "AUTH_FAIL under tls-wrong-psk")
-    assert get_dash(port)[0] == 503
+    assert dash_status(port)[0] == 503
     wait_ready(port, timeout=40)
     s = status_doc(port)
-    assert s["status"] == "OK" and s["port"]["tls"]["handshakes"] == 1, s
+    assert s["status"] == "OK" and s["port"]["tls"]["handshakes"] == 1, (s["port"]["tls"], mod.stderr()[-3000:])
     with control(ctl) as c:
         assert c.fault_status()["injected"]["tls-wrong-psk"] >= 2
     assert mod.alive()

@@ -1,5 +1,5 @@
 """Wrong MBK (module-behaviour S06): the meter answers 0x0B to everything.
-mepmod shows a clear error state (503 + status members, /status, the log),
+mepmod shows a clear error state (503 text/plain with a Status line, /status, the log),
 keeps retrying with back-off, and never presents zeros as readings - over
 HTTP or MQTT."""
 
@@ -10,6 +10,24 @@ from fwfixtures import (WRONG_MBK, Broker, MqttCollector, dump_logs, free_port, 
                         get_dash, http_get, rig, run_mepmod, run_mepsim, wait_for)
 
 
+def not_ready_answer(port):
+    """/getDashDataWS while not ready: (status, content type, text, fields of
+    its "Key: value" lines; the first line is "not ready: <reason>"). The body
+    is never JSON (firmware/README.md "Served states")."""
+    st, headers, body = http_get(port, "/getDashDataWS")
+    text = body.decode("utf-8", "replace")
+    fields = dict(line.partition(": ")[::2] for line in text.splitlines())
+    return st, headers.get("content-type", ""), text, fields
+
+
+def is_json(text):
+    try:
+        json.loads(text)
+        return True
+    except ValueError:
+        return False
+
+
 def test_wrong_key_gives_auth_error_state_and_no_readings(rig):  # noqa: F811
     sim, pty, ctl = run_mepsim(rig.tmp)
     rig.add(sim)
@@ -17,18 +35,19 @@ def test_wrong_key_gives_auth_error_state_and_no_readings(rig):  # noqa: F811
     mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl, mbk=WRONG_MBK))
 
     def auth_failed():
-        st, doc, _ = get_dash(port)
-        return doc if doc.get("Status") == "AUTH_FAIL" else None
-    doc = wait_for(auth_failed, 20, "Status AUTH_FAIL in /getDashDataWS", interval=0.25)
+        st, _, _, f = not_ready_answer(port)
+        return f if f.get("Status") == "AUTH_FAIL" else None
+    wait_for(auth_failed, 20, "Status AUTH_FAIL in /getDashDataWS", interval=0.25)
     t_end = time.monotonic() + 4
     statuses = []
     while time.monotonic() < t_end:
-        st, doc, headers = get_dash(port)
+        st, ctype, text, f = not_ready_answer(port)
         statuses.append(st)
-        assert st == 503, doc
-        assert headers["content-type"] == "application/json"
-        assert "Fwd_Act_Wh" not in doc and "Utility_SN" not in doc
-        assert doc["error"]
+        assert st == 503, text
+        assert ctype.startswith("text/plain")
+        assert not is_json(text), "a consumer ignoring the status would store it (8.4)"
+        assert "Fwd_Act_Wh" not in text and "Utility_SN" not in text
+        assert f["not ready"]
         time.sleep(0.5)
     status = json.loads(http_get(port, "/status")[2])
     assert status["status"] == "AUTH_FAIL" and status["ready"] is False

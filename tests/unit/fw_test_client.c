@@ -856,6 +856,148 @@ START_TEST(test_late_replies_rejected_s13)
 }
 END_TEST
 
+/* ---- first value confirmation, stale readings, persistence ------------ */
+
+/* Run in 250 ms steps to `until`, asserting at every step that a published
+ * fwd value is below `ceiling`; returns the first time energy_valid held. */
+static uint32_t run_checking_ceiling(rig *r, uint32_t until, int64_t ceiling)
+{
+    uint32_t valid_at = 0;
+    while (rel(r) < until) {
+        run_until(r, rel(r) + 250);
+        if (rd(r)->energy_valid) {
+            ck_assert_int_lt(rd(r)->fwd_wh, ceiling);
+            if (!valid_at)
+                valid_at = rel(r);
+        }
+    }
+    return valid_at;
+}
+
+START_TEST(test_boot_during_spike_publishes_only_the_truth)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    sim_model *m = sim_meter_model(r.m);
+    int64_t base = model_fwd(&r);
+    sim_model_set_register(m, SIM_REG_FWD_WH, base + (1 << 24));  /* S16 at boot */
+    run_checking_ceiling(&r, 7000, base + (1 << 23));
+    ck_assert(!rd(&r)->energy_valid);                  /* seen, not confirmed */
+    ck_assert_uint_ge(rd(&r)->raw_fwd_wh, base + (1 << 24));
+    ck_assert(rd(&r)->energy_confirming);
+    sim_model_set_register(m, SIM_REG_FWD_WH, model_fwd(&r) - (1 << 24));
+    uint32_t valid_at = run_checking_ceiling(&r, 30000, base + (1 << 23));
+    ck_assert_uint_gt(valid_at, 7000 + MEPC_SAN_CONFIRM_MS);
+    assert_healthy(&r);
+    rig_teardown(&r);
+}
+END_TEST
+
+START_TEST(test_boot_during_decrease_publishes_only_the_truth)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    sim_model *m = sim_meter_model(r.m);
+    int64_t base = model_fwd(&r);
+    sim_model_set_register(m, SIM_REG_FWD_WH, base - 5000);  /* S17 decrease at boot */
+    run_until(&r, 7000);
+    ck_assert(!rd(&r)->energy_valid);
+    sim_model_set_register(m, SIM_REG_FWD_WH, model_fwd(&r) + 5000);
+    while (rel(&r) < 30000) {
+        run_until(&r, rel(&r) + 250);
+        if (rd(&r)->energy_valid)
+            ck_assert_int_ge(rd(&r)->fwd_wh, base);   /* never the decreased value */
+    }
+    assert_healthy(&r);
+    rig_teardown(&r);
+}
+END_TEST
+
+START_TEST(test_boot_across_32bit_wrap_keeps_rising)
+{
+    /* S17 wrap: raw registers are unsigned and published energy continues
+     * past 2^32 */
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    sim_model *m = sim_meter_model(r.m);
+    sim_model_set_register(m, SIM_REG_FWD_WH, 0xFFFFFFFFLL - 30);
+    run_until(&r, 16000);
+    ck_assert(rd(&r)->energy_valid);
+    int64_t last = rd(&r)->fwd_wh;
+    ck_assert_int_ge(last, 0xFFFFFFFFLL - 30);
+    sim_model_set_register(m, SIM_REG_FWD_WH, 0xFFFFFFFFLL);  /* ~0.12 Wh/s: wraps within ~10 s */
+    while (rel(&r) < 60000) {
+        run_until(&r, rel(&r) + 500);
+        ck_assert_int_ge(rd(&r)->fwd_wh, last);
+        last = rd(&r)->fwd_wh;
+    }
+    ck_assert_uint_lt(rd(&r)->raw_fwd_wh, 1000u);          /* the register wrapped ... */
+    ck_assert_int_gt(rd(&r)->fwd_wh, 0xFFFFFFFFLL);        /* ... the published value did not */
+    ck_assert(!rd(&r)->energy_suspect);
+    rig_teardown(&r);
+}
+END_TEST
+
+START_TEST(test_meter_gone_energy_age_grows)
+{
+    /* the core keeps the last values but their age shows it: a port serves
+     * them as stale after a few poll periods (firmware/README.md) */
+    rig r;
+    rig_setup(&r, "nes-3ph.json", NULL);
+    run_until(&r, 16000);
+    assert_healthy(&r);
+    ck_assert_uint_eq(rd(&r)->poll_ms, 2000);
+    r.dead = true;
+    uint32_t gone = r.now;
+    run_until(&r, rel(&r) + 10000);
+    const mepc_readings *x = rd(&r);
+    ck_assert_int_eq(x->status, MEPC_ST_NO_REPLY);
+    ck_assert_int_le((int32_t)(x->energy_at_ms - gone), 0);
+    ck_assert_uint_gt(r.now - x->energy_at_ms, 3u * x->poll_ms);
+    r.dead = false;
+    run_until(&r, rel(&r) + 40000);
+    assert_healthy(&r);
+    rig_teardown(&r);
+}
+END_TEST
+
+static int64_t stored_fwd(const rig *r)
+{
+    int64_t v;
+    ck_assert_uint_ge(r->store_n, 8 + 32 + 8);
+    memcpy(&v, r->store + 8 + 32, sizeof v);  /* mepc_store_blob: magic, version, serial, fwd */
+    return v;
+}
+
+static void tweak_saved_only(rig *r)
+{
+    r->cfg.publish_saved_only = true;
+    r->cfg.store_period_ms = 5000;
+}
+
+START_TEST(test_publish_saved_only_never_above_the_store)
+{
+    rig r;
+    rig_setup(&r, "nes-3ph.json", tweak_saved_only);
+    sim_model_set_register(sim_meter_model(r.m), SIM_REG_FWD_WH, 1000000);
+    unsigned checks = 0;
+    while (rel(&r) < 120000) {
+        run_until(&r, rel(&r) + 250);
+        if (rd(&r)->energy_valid) {
+            ck_assert_int_le(rd(&r)->fwd_wh, stored_fwd(&r));
+            checks++;
+        }
+    }
+    ck_assert_uint_gt(checks, 300);
+    /* bounded write rate: one save per 5 s at most, plus the first */
+    ck_assert_uint_le(r.store_saves, 120000 / 5000 + 2);
+    ck_assert_uint_ge(r.store_saves, 2);
+    mepc_store_flush(&r.c, r.now);
+    ck_assert_int_eq(stored_fwd(&r), rd(&r)->fwd_wh);
+    rig_teardown(&r);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("fw_client");
@@ -885,6 +1027,11 @@ static Suite *suite(void)
     tcase_add_test(tc, test_client_clock_wrap);
     tcase_add_test(tc, test_restart_keeps_energy_floor);
     tcase_add_test(tc, test_late_replies_rejected_s13);
+    tcase_add_test(tc, test_boot_during_spike_publishes_only_the_truth);
+    tcase_add_test(tc, test_boot_during_decrease_publishes_only_the_truth);
+    tcase_add_test(tc, test_boot_across_32bit_wrap_keeps_rising);
+    tcase_add_test(tc, test_meter_gone_energy_age_grows);
+    tcase_add_test(tc, test_publish_saved_only_never_above_the_store);
     suite_add_tcase(s, tc);
     return s;
 }

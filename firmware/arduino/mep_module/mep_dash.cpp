@@ -1,0 +1,249 @@
+/* mep_dash: the documents the module publishes (see mep_dash.h). */
+#include "mep_dash.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "mep_json.h"
+
+#define UNIX_2000 946684800LL /* 2000-01-01T00:00:00Z: BT52 counts from here */
+
+typedef struct {
+    const char *name;
+    uint8_t index;           /* BT28 value index (docs/module-behaviour.md 7, docs/mep.md 12.8) */
+} bt28_member;
+
+/* The numeric members of 8.1 after the two energy members, in the order the
+ * reference emits them. */
+static const bt28_member dash_members[] = {
+    {"Fwd_W", 0},         {"Rev_W", 1},         {"Freq_mHz", 11},     {"L1_RMS_A", 4},
+    {"L2_RMS_A", 5},      {"L3_RMS_A", 6},      {"L1_RMS_V", 7},      {"L2_RMS_V", 8},
+    {"L3_RMS_V", 9},      {"L1_Fwd_W", 26},     {"L2_Fwd_W", 27},     {"L3_Fwd_W", 28},
+    {"L1_Rev_W", 29},     {"L2_Rev_W", 30},     {"L3_Rev_W", 31},     {"Fwd_Avg_W", 47},
+    {"Rev_Avg_W", 48},    {"L1_Fwd_Avg_W", 49}, {"L2_Fwd_Avg_W", 50}, {"L3_Fwd_Avg_W", 51},
+    {"L1_Rev_Avg_W", 52}, {"L2_Rev_Avg_W", 53}, {"L3_Rev_Avg_W", 54},
+};
+
+/* 8.2 topics and their members; index 0xFE/0xFF = Fwd_Act_Wh/Rev_Act_Wh. */
+#define M_FWD_WH 0xFE
+#define M_REV_WH 0xFF
+static const char *const mqtt_topics[MEP_MQTT_TOPICS] = {
+    "sensors/mydatajson", "meterConsumptionTotal/mydatajson", "meterConsumptionFwd/mydatajson",
+    "meterConsumptionRev/mydatajson", "frequency/mydatajson"};
+static const bt28_member mqtt_members[MEP_MQTT_TOPICS][12] = {
+    {{"L1_RMS_A", 4}, {"L2_RMS_A", 5}, {"L3_RMS_A", 6}, {"L1_RMS_V", 7}, {"L2_RMS_V", 8}, {"L3_RMS_V", 9},
+     {"L1_PF_Fac", 10}, {"L2_PF_Fac", 13}, {"L3_PF_Fac", 14}, {"ExportReactive_VAr", 3},
+     {"ImportReactive_VAr", 2}, {NULL, 0}},
+    {{"Fwd_Act_Wh", M_FWD_WH}, {"Rev_Act_Wh", M_REV_WH}, {NULL, 0}},
+    {{"Fwd_W", 0}, {"Fwd_Avg_W", 47}, {"L1_Fwd_W", 26}, {"L2_Fwd_W", 27}, {"L3_Fwd_W", 28},
+     {"L1_Fwd_Avg_W", 49}, {"L2_Fwd_Avg_W", 50}, {"L3_Fwd_Avg_W", 51}, {NULL, 0}},
+    {{"Rev_W", 1}, {"Rev_Avg_W", 48}, {"L1_Rev_W", 29}, {"L2_Rev_W", 30}, {"L3_Rev_W", 31},
+     {"L1_Rev_Avg_W", 52}, {"L2_Rev_Avg_W", 53}, {"L3_Rev_Avg_W", 54}, {NULL, 0}},
+    {{"Freq_mHz", 11}, {NULL, 0}},
+};
+
+static const char *const weekdays[7] = {"Sunday", "Monday", "Tuesday", "Wednesday",
+                                        "Thursday", "Friday", "Saturday"};
+
+MepClock mep_dash_clock(const mepc_readings *r, uint32_t now_ms, int64_t own_unix_s)
+{
+    MepClock c;
+    if (r && r->clock_valid) {
+        /* wrapping uint32 difference: exact for ~49 days between BT52 reads */
+        c.unix_s = UNIX_2000 + (int64_t)r->clock_s2000 + (int64_t)((now_ms - r->clock_set_at_ms) / 1000u);
+        c.from_meter = true;
+    } else {
+        c.unix_s = own_unix_s;
+        c.from_meter = false;
+    }
+    return c;
+}
+
+static bool leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+void mep_dash_format_time(int64_t unix_s, char iso[32], char human[48])
+{
+    /* 8.1: the 20YY format cannot say more than 2000..2099 */
+    if (unix_s < UNIX_2000)
+        unix_s = UNIX_2000;
+    int64_t days = unix_s / 86400, rem = unix_s % 86400;
+    int wday = (int)((days + 4) % 7); /* 1970-01-01 was a Thursday */
+    int y = 1970;
+    while (days >= (leap(y) ? 366 : 365)) {
+        days -= leap(y) ? 366 : 365;
+        y++;
+    }
+    static const uint8_t mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int m = 0;
+    while (m < 11 && days >= mdays[m] + (m == 1 && leap(y))) {
+        days -= mdays[m] + (m == 1 && leap(y));
+        m++;
+    }
+    if (y > 2099) {
+        y = 2099;
+    }
+    unsigned h = (unsigned)(rem / 3600), mi = (unsigned)(rem / 60 % 60), s = (unsigned)(rem % 60);
+    snprintf(iso, 32, "%04u-%02u-%02uT%02u:%02u:%02u.000Z", (unsigned)y, (unsigned)m + 1,
+             (unsigned)days + 1, h, mi, s);
+    snprintf(human, 48, "%04u-%02u-%02u (%s) @ %02u:%02u:%02u", (unsigned)y, (unsigned)m + 1,
+             (unsigned)days + 1, weekdays[wday], h, mi, s);
+}
+
+const char *mep_dash_not_ready(const mepc_readings *r)
+{
+    if (!r)
+        return "no MBK configured: set one at /setup";
+    if (r->status == MEPC_ST_AUTH_FAIL && !r->energy_valid)
+        return "authentication failed: check the key (MBK/MAK)";
+    if (!r->identity_valid)
+        return "meter identity (BT01/ET03) not read yet";
+    if (!r->energy_valid)
+        return "no energy reading (BT23) yet";
+    if (!r->present_valid || r->bt28.n < 32)
+        return "no present values (BT28) yet";
+    return NULL;
+}
+
+static int64_t bt28_value(const mepc_readings *r, uint8_t index)
+{
+    return index < r->bt28.n ? (int64_t)r->bt28.v[index] : 0;
+}
+
+static void counters(MepJson &j, const mepc_readings *r, const MepPortCounters *pc)
+{
+    j.object("Counters");
+    if (r) {
+        j.integer("polls_ok", r->polls_ok);
+        j.integer("timeouts", r->timeouts);
+        j.integer("resends", r->resends);
+        j.integer("seq_resyncs", r->seq_resyncs);
+        j.integer("auth_failures", r->auth_failures);
+        j.integer("digest_rejects", r->digest_rejects);
+        j.integer("mismatched_replies", r->mismatched_replies);
+        j.integer("recovery_cycles", r->recovery_cycles);
+        j.integer("alerts_seen", r->alerts_seen);
+        j.integer("procedures_posted", r->procedures_posted);
+        j.integer("stray_bytes", r->stray_bytes);
+    }
+    if (pc) {
+        j.integer("serial_rx_bytes", pc->rx_bytes);
+        j.integer("serial_tx_bytes", pc->tx_bytes);
+        j.integer("http_requests", pc->http_requests);
+        j.integer("mqtt_published", pc->mqtt_published);
+    }
+    j.end();
+}
+
+static const char *status_name(const mepc_readings *r)
+{
+    return r ? mepc_status_name(r->status) : "NO_KEY";
+}
+
+int mep_dash_json(const mepc_readings *r, const MepClock *clk, uint32_t now_ms, const MepPortCounters *pc,
+                  char *buf, size_t cap)
+{
+    char iso[32], human[48];
+    mep_dash_format_time(clk->unix_s, iso, human);
+    MepJson j(buf, cap);
+    j.begin();
+    const char *why = mep_dash_not_ready(r);
+    if (why) {
+        /* 8.1/10: an error status rather than an empty serial or zeros */
+        j.str("error", why);
+        j.str("Status", status_name(r));
+        j.str("Status_Text", r ? r->status_text : "no key configured", 64);
+        j.str("CurrentDateTime", iso);
+        counters(j, r, pc);
+        j.end();
+        return 503;
+    }
+    j.str("ESP_SW", MEP_SW_NAME);
+    j.str("ESP_SW_By", MEP_SW_BY);
+    j.str("ESP_SW_Version", MEP_SW_VERSION);
+    j.str("Meter_Manufacturer", r->manufacturer, sizeof r->manufacturer);
+    j.str("Meter_Model", r->model, sizeof r->model);
+    j.str("Meter_SW_Version", r->sw_version, sizeof r->sw_version);
+    /* a meter with a blank ET03: HA needs a non-empty serial (8.4) */
+    bool blank = true;
+    for (size_t i = 0; i < sizeof r->utility_sn && r->utility_sn[i]; i++)
+        if (r->utility_sn[i] != ' ')
+            blank = false;
+    j.str("Utility_SN", blank ? "unknown" : r->utility_sn, sizeof r->utility_sn);
+    j.str("CurrentDateTimeString", human);
+    j.str("CurrentDateTime", iso);
+    /* both Wh members from one BT23 reply, every BT28 member from one BT28
+     * reply (10): the core keeps each snapshot whole */
+    j.integer("Fwd_Act_Wh", r->fwd_wh);
+    j.integer("Rev_Act_Wh", r->rev_wh);
+    for (size_t i = 0; i < sizeof dash_members / sizeof dash_members[0]; i++)
+        j.integer(dash_members[i].name, bt28_value(r, dash_members[i].index));
+    /* extras (HA ignores unknown members), as the host port serves them */
+    j.str("Status", status_name(r));
+    j.str("Status_Text", r->status_text, sizeof r->status_text);
+    j.boolean("Energy_Suspect", r->energy_suspect);
+    j.str("Suspect_Reason", r->suspect_reason, sizeof r->suspect_reason);
+    j.integer("Raw_Fwd_Act_Wh", r->raw_fwd_wh);
+    j.integer("Raw_Rev_Act_Wh", r->raw_rev_wh);
+    j.str("Clock_Source", clk->from_meter ? "meter" : "module");
+    j.integer("Energy_Age_s", (int64_t)((now_ms - r->energy_at_ms) / 1000u));
+    j.integer("Generation", r->generation);
+    counters(j, r, pc);
+    j.end();
+    return j.ok() ? 200 : 500;
+}
+
+void mep_dash_status_json(const mepc_readings *r, const MepPortCounters *pc, bool xcvr_on, bool enable_on,
+                          char *buf, size_t cap)
+{
+    MepJson j(buf, cap);
+    const char *why = mep_dash_not_ready(r);
+    j.begin();
+    j.str("status", status_name(r));
+    j.str("status_text", r ? r->status_text : "no key configured", 64);
+    j.boolean("ready", why == NULL);
+    if (why)
+        j.str("not_ready_reason", why);
+    else
+        j.null("not_ready_reason");
+    j.str("board", MEP_BOARD_NAME);
+    j.boolean("transceiver_on", xcvr_on);
+    j.boolean("enable_on", enable_on);
+    if (r) {
+        j.boolean("identity_valid", r->identity_valid);
+        j.boolean("clock_valid", r->clock_valid);
+        j.boolean("energy_valid", r->energy_valid);
+        j.boolean("present_valid", r->present_valid);
+        j.boolean("energy_suspect", r->energy_suspect);
+        j.str("suspect_reason", r->suspect_reason, sizeof r->suspect_reason);
+        j.integer("generation", r->generation);
+    }
+    counters(j, r, pc);
+    j.end();
+}
+
+const char *mep_dash_mqtt_topic(int i)
+{
+    return (i >= 0 && i < MEP_MQTT_TOPICS) ? mqtt_topics[i] : NULL;
+}
+
+bool mep_dash_mqtt_payload(const mepc_readings *r, int i, char *buf, size_t cap)
+{
+    if (i < 0 || i >= MEP_MQTT_TOPICS || mep_dash_not_ready(r))
+        return false;
+    MepJson j(buf, cap);
+    j.begin();
+    for (const bt28_member *m = mqtt_members[i]; m->name; m++) {
+        if (m->index == M_FWD_WH)
+            j.integer(m->name, r->fwd_wh);
+        else if (m->index == M_REV_WH)
+            j.integer(m->name, r->rev_wh);
+        else
+            j.integer(m->name, bt28_value(r, m->index));
+    }
+    j.end();
+    return j.ok();
+}
