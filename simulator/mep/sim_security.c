@@ -166,7 +166,7 @@ size_t sim_sec_seq_reply(const sim_security *s, sim_sec_exchange *x, uint8_t *ou
 {
     uint8_t r[1 + MEP_SEQ_LEN];
     uint32_t v = s->next_seq;
-    if (s->cfg.seq_reply == SIM_SEQ_REPLY_LAST) /* module-behaviour S04 */
+    if (s->cfg.seq_reply == SIM_SEQ_REPLY_LAST) /* docs/module-behaviour.md S04 */
         v -= 1u;
     r[0] = MEP_RSP_SEQ;
     mep_put_be32(r + 1, v);

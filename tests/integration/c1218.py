@@ -1,7 +1,7 @@
 """c1218: a small ANSI C12.18 (optical port, PSEM) client for the tests.
 
 Python has no C12.18 library we may use, so this is written from
-/work/shared/spec/optical.md: packets (2.1), CRC-16/X-25 sent low byte
+docs/optical.md: packets (2.1), CRC-16/X-25 sent low byte
 first (2.2), ACK/NAK and toggle bit (2.4, 2.5), multi-packet replies (2.6)
 and the PSEM services (3). It talks to a file descriptor (the client's end
 of a PTY), so it works on mepsim's separate optical PTY and on a Gen 2/3
@@ -36,7 +36,7 @@ def ET(n):
 
 
 def crc(data):
-    """CRC-16/X-25 (optical.md 2.2); "123456789" -> 0x906E."""
+    """CRC-16/X-25 (docs/optical.md 2.2); "123456789" -> 0x906E."""
     c = 0xFFFF
     for b in bytes(data):
         c ^= b
@@ -156,7 +156,7 @@ class C1218Client:
             self.skipped += 1
 
     def send_packet(self, pkt, expect_ack=True):
-        """Send one packet; on NAK/timeout retransmit (optical.md 2.5)."""
+        """Send one packet; on NAK/timeout retransmit (docs/optical.md 2.5)."""
         for attempt in range(self.retries + 1):
             self.write(pkt)
             self.sent_packets.append(bytes(pkt))
@@ -221,7 +221,7 @@ class C1218Client:
             raise C1218Error("empty reply")
         return r[0], r[1:]
 
-    # ---- PSEM services (optical.md 3) --------------------------------
+    # ---- PSEM services (docs/optical.md 3) --------------------------------
     def identify(self):
         return self.service(b"\x20")
 

@@ -7,7 +7,7 @@ appended), a private mosquitto `Broker`, an MQTT collector, all stopped and
 checked by the `rig` fixture's `Rig.finish()`: a process that died by a
 signal, exited uncleanly after SIGTERM, ended on its own or left a sanitizer
 report fails the test. The module JSON contract and the Home Assistant rules
-(`HaFilter`, module-behaviour.md 8.4) come from `osgp_hil.contract`.
+(`HaFilter`, docs/module-behaviour.md 8.4) come from `osgp_hil.contract`.
 
 Here: the tests' own clients for what the processes serve (raw HTTP GETs,
 `DashRecorder`, `ModelSampler`) and thin starters with the tests' defaults.
@@ -36,7 +36,7 @@ MEPSIM_BIN = paths.binary_or_none("mepsim") or Path("mepsim (not found: set MEPS
 MEPMOD_BIN = paths.binary_or_none("mepmod") or Path("mepmod (not found: set MEPMOD_BIN)")
 MOSQUITTO_BIN = Path(shutil.which("mosquitto") or "/usr/sbin/mosquitto")
 
-# A 20-character MBK as the utility hands it out (module-behaviour 3).
+# A 20-character MBK as the utility hands it out (docs/module-behaviour.md 3).
 MBK = "MEPtestKey0123456789"
 WRONG_MBK = "WrongKey000000000000"
 

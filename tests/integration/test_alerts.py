@@ -1,4 +1,4 @@
-"""Registration, the alert sequence and EP39 (mep.md 10.2, 10.3, 8.3)."""
+"""Registration, the alert sequence and EP39 (docs/mep.md 10.2, 10.3, 8.3)."""
 
 import time
 
@@ -22,12 +22,12 @@ def test_registered_client_gets_alerts_about_once_per_second_until_ep39(meter):
     ts = alert_times(m.link, 3.3)
     assert 2 <= len(ts) <= 4, ts
     gaps = [b - a for a, b in zip(ts, ts[1:])]
-    assert all(0.85 <= g <= 1.5 for g in gaps), gaps    # once per second (mep.md 4)
+    assert all(0.85 <= g <= 1.5 for g in gaps), gaps    # once per second (docs/mep.md 4)
     # EP39 "scheduled read data + alarms" as the reference module posts it (module-behaviour A4)
     params = bytes([0x04, 0x01, 0x06, 0x00, 1, 2, 3, 4, 5, 6])
     rsp = m.procedure("EP39", 5, params)
     assert rsp.code == OK and rsp.digest_ok
-    res = m.read("BT08")                                 # ET50.30 bit1 = 0 -> BT08 (mep.md 8.1)
+    res = m.read("BT08")                                 # ET50.30 bit1 = 0 -> BT08 (docs/mep.md 8.1)
     assert res.code == OK
     assert res.data[0:3] == bytes([0x27, 0x08, 5]) and res.data[3] == 0, res.data.hex()
     assert m.ctl.status()["meters"][0]["alert_flags"] & 0x01 == 0

@@ -1,4 +1,4 @@
-"""The control socket (JSON lines) and module line events (module-behaviour 2)."""
+"""The control socket (JSON lines) and module line events (docs/module-behaviour.md 2)."""
 
 import json
 import os
@@ -157,7 +157,7 @@ def test_set_seq_moves_e_and_the_next_request_gets_0x0C(meter):
 
 def test_bump_idt_adds_25_to_e(meter):
     e0 = meter.ctl.status()["meters"][0]["e"]
-    assert meter.ctl.bump_idt()["e"] == e0 + 25             # mep.md 5.5 / 10.9
+    assert meter.ctl.bump_idt()["e"] == e0 + 25             # docs/mep.md 5.5 / 10.9
 
 
 def test_freeze_clock_stops_simulated_time(meter):

@@ -1,4 +1,4 @@
-"""Energy and power as a module reads them (mep.md 12.6, 12.8; control-socket truth)."""
+"""Energy and power as a module reads them (docs/mep.md 12.6, 12.8; control-socket truth)."""
 
 import time
 
@@ -6,7 +6,7 @@ from osgp_hil.link import DEFAULT_SEQ, RawModule
 from osgp_hil.mepframe import OK, le32
 
 # nes-3ph: BT21 flags0 = 0 -> BT23 summation 0 (Fwd Wh) at 0, 1 (Rev Wh) at 4;
-# no present demands -> BT28 value k at 4k (module-behaviour 7).
+# no present demands -> BT28 value k at 4k (docs/module-behaviour.md 7).
 
 
 def read_fwd_wh(m):

@@ -1,4 +1,4 @@
-"""Home Assistant compatibility of /getDashDataWS (module-behaviour.md 8.1,
+"""Home Assistant compatibility of /getDashDataWS (docs/module-behaviour.md 8.1,
 8.4, 10): the 34-member contract, a ticking CurrentDateTime, and - applied to
 every document served during a run - the HA integration's glitch filter,
 which must never reject what mepmod publishes in normal operation."""

@@ -26,7 +26,7 @@ def raw(port, data, timeout=3.0):
 
 
 def test_not_ready_answers_503_text_without_readings(mod):
-    # not JSON: a consumer that ignores the status code must not store it (module-behaviour 8.4)
+    # not JSON: a consumer that ignores the status code must not store it (docs/module-behaviour.md 8.4)
     status, headers, body = http_get(mod, "/getDashDataWS")
     assert status == 503
     assert headers["content-type"].startswith("text/plain")

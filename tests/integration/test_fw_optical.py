@@ -1,5 +1,5 @@
 """Firmware on a Gen 2/3 shared UART while an optical probe reads the meter
-(optical.md 6, issue 5). mepsim's simulated probe (control `optical_session`)
+(docs/optical.md 6). mepsim's simulated probe (control `optical_session`)
 holds the line for a few seconds: MEP requests get no answer and the meter's
 optical reply packets (ACK + 0xEE packets) appear on the wire mepmod listens
 to. mepmod must ride it out: no wrong value published (every published value

@@ -55,7 +55,7 @@ def test_mqtt_values_equal_the_model_within_one_poll(rig):  # noqa: F811
         mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl,
                                  extra=["--mqtt", f"127.0.0.1:{rig.broker.port}"]))
         wait_ready(port)
-        # two publishing rounds (every 10 s, module-behaviour 8.2)
+        # two publishing rounds (every 10 s, docs/module-behaviour.md 8.2)
         collector.wait_topic("esp32-mep/meterConsumptionTotal/mydatajson", 30, count=2)
         time.sleep(0.5)
     finally:

@@ -1,4 +1,4 @@
-"""Recovery through the control lines (module-behaviour 2, 6, S09): with
+"""Recovery through the control lines (docs/module-behaviour.md 2, 6, S09): with
 --control, mepmod's transceiver/ENABLE cycles reach mepsim's transceiver
 model. A latched-up transceiver (garbage until it has been off >= 1 s) is
 cleared by mepmod's recovery cycle, and polling resumes by itself."""

@@ -1,4 +1,4 @@
-"""TLS mode end to end (mep.md 3.5, 7; issue 7): `mepmod --tls` against a
+"""TLS mode end to end (docs/mep.md 3.5, 7): `mepmod --tls` against a
 `mepsim` meter whose MEP port requires TLS (fixtures/meters/nes-3ph-tls.json).
 
 What is checked: the published values equal the model as in RC4 mode; a
@@ -132,7 +132,7 @@ def test_rc4_module_on_a_tls_required_port_gets_no_readings(rig):  # noqa: F811
     st, text = dash_status(port)
     assert st == 503 and "Fwd_Act_Wh" not in text and not_json(text), text
     _, k = sim_tls(ctl)
-    assert k["rc4_refused"] >= 2, k                          # every RC4 frame: `00 01 0A` (mep.md 7.5)
+    assert k["rc4_refused"] >= 2, k                          # every RC4 frame: `00 01 0A` (docs/mep.md 7.5)
     assert mod.alive()
 
 
@@ -265,7 +265,7 @@ def test_tls_table_without_session_is_0x0A(mepsim):
         link.send(bytes.fromhex(req["raw_hex"]))
         frame, _ = link.read_frame(timeout=2)
         assert frame == bytes([0x00, 0x01, 0x0A])
-        # an RC4 frame on the TLS-required port: `00 01 0A` too, no digest (mep.md 7.5)
+        # an RC4 frame on the TLS-required port: `00 01 0A` too, no digest (docs/mep.md 7.5)
         time.sleep(0.15)
         link.send(bytes.fromhex("000F 300001 00000001" + " 00" * 8))  # BT01 read, any digest
         frame, _ = link.read_frame(timeout=2)

@@ -1,4 +1,4 @@
-"""Wrong MBK (module-behaviour S06): the meter answers 0x0B to everything.
+"""Wrong MBK (docs/module-behaviour.md S06): the meter answers 0x0B to everything.
 mepmod shows a clear error state (503 text/plain with a Status line, /status, the log),
 keeps retrying with back-off, and never presents zeros as readings - over
 HTTP or MQTT."""

@@ -1,4 +1,4 @@
-"""Line timing on the wire (mep.md 4): segments, throttle, gap abort, baud.
+"""Line timing on the wire (docs/mep.md 4): segments, throttle, gap abort, baud.
 
 Bounds are generous and documented per test: a loaded CI machine may add
 scheduling delay, never remove it, so lower bounds are the strict side."""
@@ -16,7 +16,7 @@ def test_long_response_arrives_in_117_byte_segments_with_pauses(meter):
     frame, times = meter.link.read_frame()
     assert len(frame) == 343
     assert mepframe.parse_response(req, frame).digest_ok
-    for boundary in (117, 234):                # counted from the first length byte (mep.md 4)
+    for boundary in (117, 234):                # counted from the first length byte (docs/mep.md 4)
         gap = times[boundary] - times[boundary - 1]
         assert gap >= 0.015, (boundary, gap)   # 25 ms pause (+1 byte time); >= 15 ms allowed
     # pacing: 343 bytes x 10 bits at 9600 baud = 357 ms, + 2 x 25 ms pauses
@@ -79,7 +79,7 @@ def test_baud_change_via_et13_applies_after_the_reply(meter):
 
     slow = bt28_duration()                                # 9600: ~268 ms
     time.sleep(0.11)
-    rsp = meter.write("ET13", bytes([8]), offset=270)     # MEP1 baud code 8 = 19200 (mep.md 2)
+    rsp = meter.write("ET13", bytes([8]), offset=270)     # MEP1 baud code 8 = 19200 (docs/mep.md 2)
     assert rsp.code == OK and rsp.digest_ok               # this reply still at 9600
     fast = bt28_duration()                                # 19200: ~146 ms
     # 9600: ~268 ms, 19200: ~146 ms; only a stall > 60 ms in the fast read could hide it
@@ -107,7 +107,7 @@ def test_client_zero_pairs_are_ignored_and_counted(meter):
 
 
 def test_oversize_length_discards_until_a_gap(meter):
-    meter.link.send(b"\x01\xDD" + bytes(30))              # length 477 > 476 (mep.md 3.1)
+    meter.link.send(b"\x01\xDD" + bytes(30))              # length 477 > 476 (docs/mep.md 3.1)
     time.sleep(0.08)                                      # the gap ends the discard
     assert meter.read("BT52").code == OK
     assert meter.ctl.counters()["line"]["oversize"] == 1
@@ -117,4 +117,4 @@ def test_response_starts_well_inside_500ms(meter):
     req = mepframe.read("BT23", 0, 13, seq=meter.next_seq(), key=meter.key)
     t0 = meter.link.send(req.frame)
     _, times = meter.link.read_frame()
-    assert times[1] - t0 < 0.250                          # the client's 500 ms timeout (mep.md 4)
+    assert times[1] - t0 < 0.250                          # the client's 500 ms timeout (docs/mep.md 4)

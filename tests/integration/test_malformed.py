@@ -1,4 +1,4 @@
-"""Malformed input on the line (mep.md 3.1, 5.6): answered per policy or
+"""Malformed input on the line (docs/mep.md 3.1, 5.6): answered per policy or
 dropped, never a crash or a hang, and the meter's state is intact after."""
 
 import time
@@ -51,7 +51,7 @@ def test_malformed_input_leaves_meter_working_and_state_intact(meter, name):
 def test_authenticated_unknown_request_code_gets_an_answer(meter):
     req = mepframe.raw_request(bytes([0x77, 0x00, 0x01]), seq=meter.next_seq(), key=meter.key)
     rsp = meter.link.exchange(req)
-    assert rsp.code not in (OK, AUTH)                        # 0x01/0x02 per mep.md 3.4
+    assert rsp.code not in (OK, AUTH)                        # 0x01/0x02 per docs/mep.md 3.4
     assert rsp.digest_ok
 
 

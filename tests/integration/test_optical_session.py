@@ -1,4 +1,4 @@
-"""Optical port (ANSI C12.18 over the IR probe, optical.md) on mepsim's
+"""Optical port (ANSI C12.18 over the IR probe, docs/optical.md) on mepsim's
 transports, driven by the c1218 client helper.
 
 Separate port (--optical-pty): a full session reading the tables the
@@ -60,13 +60,13 @@ def test_full_session_reads_what_mep_serves(optical):
     m.ctl.freeze_clock(True)   # same simulated instant for both sides
     code, ident = c.identify()
     assert code == OK
-    # NES form: ok | 00 10 00 07 0F 11 + ET03 serial (30 ASCII) (optical.md 3.3)
+    # NES form: ok | 00 10 00 07 0F 11 + ET03 serial (30 ASCII) (docs/optical.md 3.3)
     assert ident[:6] == bytes([0x00, 0x10, 0x00, 0x07, 0x0F, 0x11]) and len(ident) == 36
-    # termineter's Negotiate: 512 bytes, 2 packets, 9600 (optical.md 3.3)
+    # termineter's Negotiate: 512 bytes, 2 packets, 9600 (docs/optical.md 3.3)
     code, neg = c.negotiate(512, 2, [6])
     assert code == OK and neg == bytes([0x02, 0x00, 0x02, 0x06])
     assert c.logon(7, "PYTEST")[0] == OK
-    # Open tables without Security (optical.md 4, checklist 5)
+    # Open tables without Security (docs/optical.md 4, checklist 5)
     for table in (0, 1, ET(3)):
         code, data = c.read(table)
         assert code == OK, table
@@ -93,14 +93,14 @@ def test_full_session_reads_what_mep_serves(optical):
 
 def test_response_codes(optical):
     sim, m, c = optical()
-    # wrong state: a read before Identify/Logon -> isss (optical.md 3.5)
+    # wrong state: a read before Identify/Logon -> isss (docs/optical.md 3.5)
     assert c.read(1)[0] == ISSS
     assert c.identify()[0] == OK
     assert c.read(1)[0] == ISSS          # ID state: reads need a session
     assert c.logon()[0] == OK
     # no permission: BT23 needs a key (isc)
     assert c.read(23)[0] == ISC
-    # wrong password: err, session kept, level unchanged (optical.md 4)
+    # wrong password: err, session kept, level unchanged (docs/optical.md 4)
     assert c.security(b"WRONG-PASSWORD-00000")[0] == ERR
     assert c.read(1)[0] == OK
     assert c.read(23)[0] == ISC
@@ -138,7 +138,7 @@ def test_toggle_duplicate_is_acked_not_executed(optical):
     c.send_packet(pkt)
     _, _, first, _ = c.read_packet()
     assert first[0] == OK
-    # the same packet again (same toggle and CRC): ACK, no second reply (optical.md 2.4)
+    # the same packet again (same toggle and CRC): ACK, no second reply (docs/optical.md 2.4)
     c.send_packet(pkt)
     assert c.collect(0.4) == b""
     ctr = m.ctl.request({"cmd": "optical"})["counters"]
@@ -155,7 +155,7 @@ def test_nak_makes_the_meter_retransmit(optical):
     c.send_packet(c1218.packet(bytes([0x3F, 0, 1, 0, 0, 0, 0, 8]), c.toggle))
     c.toggle ^= 1
     _, _, _, first = c.read_packet()
-    c.write(bytes([c1218.NAK]))                 # reply garbled: NAK (optical.md 2.5)
+    c.write(bytes([c1218.NAK]))                 # reply garbled: NAK (docs/optical.md 2.5)
     _, _, _, again = c.read_packet()
     assert again == first                        # identical bytes, same toggle
     c.write(bytes([c1218.ACK]))
@@ -179,7 +179,7 @@ def test_channel_timeout_returns_to_base(optical, tmp_path):
     sim, m, c = optical("--profile", prof)
     c.session(MK)
     assert c.read(1, 0, 4)[0] == OK
-    time.sleep(1.2)                              # > 700 ms without a packet (optical.md 3.5)
+    time.sleep(1.2)                              # > 700 ms without a packet (docs/optical.md 3.5)
     assert c.read(1, 0, 4)[0] == ISSS            # back in BASE: reads are out of state
     st = m.ctl.request({"cmd": "optical"})
     assert st["state"] == "BASE" and st["counters"]["channel_timeouts"] >= 1
@@ -192,7 +192,7 @@ def test_bt07_write_runs_the_procedure(optical):
     before = m.ctl.counters()["procedures"]
     c.session(MK)
     # EP39 "scheduled read data + alarms" written to BT07 over optical goes
-    # through the meter's procedure path (optical.md 3.3, mep.md 8.1)
+    # through the meter's procedure path (docs/optical.md 3.3, docs/mep.md 8.1)
     proc = mepframe.table_id("EP39") & 0x0FFF
     params = bytes([0x04, 0x01, 0x06, 0x00, 1, 2, 3, 4, 5, 6])
     code, _ = c.write_table(7, bytes([proc & 0xFF, proc >> 8, 0x05]) + params)

@@ -1,4 +1,4 @@
-"""Gen 2/3 shared UART (optical.md 6): one line for MEP and the optical port.
+"""Gen 2/3 shared UART (docs/optical.md 6): one line for MEP and the optical port.
 
 The first 0xEE at a MEP frame boundary switches the line to optical and that
 packet gets a NAK; during the optical session MEP requests get no answer;
@@ -67,7 +67,7 @@ def test_optical_session_blocks_mep_and_releases_after_terminate(shared):
     assert st["holds_line"] is False and st["counters"]["line_switches"] == 1
     rsp = m.read("BT01")
     # the request sent during the session never reached the meter, so E did
-    # not move: our counter is one ahead, which the window accepts (mep.md 5.5)
+    # not move: our counter is one ahead, which the window accepts (docs/mep.md 5.5)
     assert rsp.code == 0 and rsp.digest_ok
 
 
@@ -94,7 +94,7 @@ def test_dos_timer_closes_long_session_and_holds_off(shared):
     sim, m, c = shared(dos={"enabled": True, "session_s": 1, "holdoff_s": 2})
     c.session(MK)
     assert c.read(1, 0, 4)[0] == OK
-    time.sleep(1.3)                                    # older than session_s: closed (optical.md 3.5, 6)
+    time.sleep(1.3)                                    # older than session_s: closed (docs/optical.md 3.5, 6)
     st = m.ctl.request({"cmd": "optical"})
     assert st["state"] == "BASE" and st["counters"]["dos_closes"] == 1
     # optical packets are ignored during the hold-off: no ACK, no NAK

@@ -1,6 +1,6 @@
 """mepsim --scenario: fixtures/scenarios timelines on the line layer, the
 protocol-fault and glitch hooks, the model and the meter's own controls
-(mep.md 5.5, module-behaviour 9); plus the control-socket fault commands."""
+(docs/mep.md 5.5, docs/module-behaviour.md 9); plus the control-socket fault commands."""
 
 import json
 import subprocess
@@ -92,7 +92,7 @@ def _flipped_replies(mepsim, name, seed):
 
 
 def test_fault_runs_are_deterministic_for_a_given_seed(mepsim):
-    # issue 4: "Runs are deterministic for a given seed" - same seed, same flipped bits
+    # runs are deterministic for a given seed: same seed, same flipped bits
     a, na = _flipped_replies(mepsim, "a", 7)
     b, nb = _flipped_replies(mepsim, "b", 7)
     c, _ = _flipped_replies(mepsim, "c", 8)

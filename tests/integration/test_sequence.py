@@ -1,4 +1,4 @@
-"""Sequence numbers and authentication over a real PTY (mep.md 5.2-5.6)."""
+"""Sequence numbers and authentication over a real PTY (docs/mep.md 5.2-5.6)."""
 
 import json
 import time
@@ -10,7 +10,7 @@ from osgp_hil.mepframe import AUTH, ISC, OK, SEQ
 
 
 def test_rc4_example1_first_request_gets_0x0C_byte_exact(mepsim):
-    """RC4 Example 1 (mep.md 5.5, vectors rc4_ex1_*): seq 0x01020304 -> 0x0C + 0x77635B90."""
+    """RC4 Example 1 (docs/mep.md 5.5, vectors rc4_ex1_*): seq 0x01020304 -> 0x0C + 0x77635B90."""
     sim = mepsim("--pty", "m.pty", "--mak", "01" * 16, "--seq-start", "0x77635B90")
     link = sim.link("m.pty")
     link.send(bytes.fromhex("00 14 3F 00 17 00 00 00 00 2C 01 02 03 04 74 86 1F 6D 76 58 DD 56"))
@@ -48,7 +48,7 @@ def test_bad_digest_answers_0x0B_short_framing(meter):
     bad[-1] ^= 0x55
     meter.link.send(bad)
     frame, _ = meter.link.read_frame()
-    assert frame == bytes([0x00, 0x01, AUTH])  # mep.md 3.4 default `00 01 0B`
+    assert frame == bytes([0x00, 0x01, AUTH])  # docs/mep.md 3.4 default `00 01 0B`
     # E did not move: the same sequence number is still acceptable
     meter.seq -= 1
     rsp = meter.read("BT28")
@@ -64,7 +64,7 @@ def test_replayed_frame_answers_0x0C_with_next_number(meter):
     req = mepframe.read("BT52", seq=meter.next_seq(), key=meter.key)
     assert meter.link.exchange(req).code == OK
     time.sleep(0.11)
-    rsp = meter.link.exchange(req)  # identical bytes again (mep.md 15 item 16)
+    rsp = meter.link.exchange(req)  # identical bytes again (docs/mep.md 15 item 16)
     assert rsp.code == SEQ and rsp.digest_ok
     assert rsp.seq == (req.seq + 1) & 0xFFFFFFFF
     assert meter.ctl.counters()["replays"] >= 1
@@ -88,7 +88,7 @@ def test_encrypted_request_gets_encrypted_response_that_verifies(meter):
 
 
 def test_tls_table_without_session_answers_0x0A(meter):
-    meter.link.send(bytes.fromhex("00 02 80 00"))           # TLS_TABLE, no session (mep.md 3.5)
+    meter.link.send(bytes.fromhex("00 02 80 00"))           # TLS_TABLE, no session (docs/mep.md 3.5)
     frame, _ = meter.link.read_frame()
     assert frame == bytes.fromhex("00 01 0A")
     time.sleep(0.11)
@@ -104,4 +104,4 @@ def test_tls_required_profile_refuses_rc4_with_0x0A(mepsim, tmp_path):
     link = sim.link("t.pty")
     link.send(mepframe.read("BT52", seq=0x10).frame)
     frame, _ = link.read_frame()
-    assert frame == bytes.fromhex("00 01 0A")                # mep.md 7.5 [E]
+    assert frame == bytes.fromhex("00 01 0A")                # docs/mep.md 7.5 [E]

@@ -48,7 +48,7 @@ def test_sigterm_restart_continues_registers_e_and_registration(tmp_path):
         for phase in (1, 2, 3):
             m.ctl.set_load(phase, watts=3000, pf=1.0)
         time.sleep(0.12)
-        assert m.write("ET50", bytes([0x01]), offset=30).code == OK   # register (mep.md 10.2)
+        assert m.write("ET50", bytes([0x01]), offset=30).code == OK   # register (docs/mep.md 10.2)
         st = meter_status(m)
         assert st["registered"] is True
         handle = st["handle"]

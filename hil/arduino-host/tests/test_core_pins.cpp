@@ -1,5 +1,5 @@
 /* test_core_pins.cpp: the esp32 pin map turned into board-line events on the control socket
- * (module-behaviour 2: ENABLE on GPIO5 through an inverting stage, transceiver supply on
+ * (docs/module-behaviour.md 2: ENABLE on GPIO5 through an inverting stage, transceiver supply on
  * GPIO32 active high), checked on a fake emulator socket that records the JSON lines and
  * answers {"ok":true} like mepsim. */
 #include "Arduino.h"

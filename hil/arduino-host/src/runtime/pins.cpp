@@ -1,5 +1,5 @@
 /* pins.cpp: GPIO levels and the pin map that turns two of them into the module's board lines
- * (module-behaviour 2: meter ENABLE driven through an inverting stage, output LOW = asserted;
+ * (docs/module-behaviour.md 2: meter ENABLE driven through an inverting stage, output LOW = asserted;
  * the MAX3232 supply on its own output, active high). A line is "on" while its pin is an
  * output at the line's active level. Each change is logged and, with --control PATH, sent to
  * the emulator as one JSON line, the same events mepmod sends (docs: board-line protocol):
@@ -255,7 +255,7 @@ bool pins_init(std::string *err)
         if (!load_file(p, o.pins_file, err ? err : &e))
             return false;
     } else {
-        /* module-behaviour 2: ENABLE on GPIO5 through an inverting stage on both variants;
+        /* docs/module-behaviour.md 2: ENABLE on GPIO5 through an inverting stage on both variants;
          * the ESP32 module switches the MAX3232 supply on GPIO32, the C3 module has none */
         p.enable.pin = 5;
         p.enable.active_high = false;
