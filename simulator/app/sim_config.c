@@ -894,41 +894,26 @@ int sim_config_meter_cfg(const sim_config_meter *s, sim_profile *prof, sim_meter
             return -1;
         /* every step kind runs: line faults, protocol faults and glitches
          * in the port's fault set, reboot/seq_jump on the meter (mepsim_main) */
-        if (sim_profile_load(prof, sc->profile, err, errlen) != 0) {
-            sim_scenario_free(sc);
-            return -1;
-        }
-        if (sc->has_bt21)
-            memcpy(prof->bt21, sc->bt21, sizeof prof->bt21);
-        for (size_t i = 0; i < sizeof prof->et11; i++)
-            if (sc->et11_mask & (1ull << i))
-                prof->et11[i] = sc->et11[i];
-    } else if (s->profile[0]) {
-        if (sim_profile_load(prof, s->profile, err, errlen) != 0)
-            return -1;
-    } else {
-        sim_profile_default(prof);
     }
-    out->profile = prof;
-    memcpy(out->mbk, s->has_mbk ? s->mbk : (sc && sc->has_mbk) ? sc->mbk : prof->mbk, 16);
-    memcpy(out->mak, s->has_mak ? s->mak : (sc && sc->has_mak) ? sc->mak : prof->mak, 16);
-    out->has_seq_start = s->has_seq_start || (sc && sc->has_seq_start) || prof->has_seq_start;
-    out->seq_start = s->has_seq_start ? s->seq_start
-                     : (sc && sc->has_seq_start) ? sc->seq_start : prof->seq_start;
-    out->seed = s->has_seed ? s->seed : sc ? sc->seed : s->seed;
-    out->speed = s->speed > 0 ? s->speed : (sc && sc->speed > 0) ? sc->speed : 1.0;
-    out->start_utc_ms = s->has_start_time ? s->start_utc_ms
-                        : (sc && sc->has_start_utc) ? sc->start_utc_ms : prof->start_utc_s * 1000;
-    out->policy = prof->policy;
-    if (sc) {
-        const sim_scenario_policy *sp = &sc->policy;
-        if (sp->has_seq_reply) out->policy.seq_reply = (sim_seq_reply)sp->seq_reply;
-        if (sp->has_seq_window) out->policy.seq_window = sp->seq_window;
-        if (sp->has_strict_full_read_count) out->policy.strict_full_read_count = sp->strict_full_read_count;
-        if (sp->has_auth_reply) out->policy.auth_reply = (sim_auth_reply)sp->auth_reply;
-        if (sp->has_past_end_error) out->policy.past_end_error = sp->past_end_error;
-        if (sp->has_proc_latency_ms) out->policy.proc_latency_ms = sp->proc_latency_ms;
+    if (sim_scenario_meter_cfg(sc, s->profile, prof, out, err, errlen) != 0) {
+        sim_scenario_free(sc);
+        return -1;
     }
+    /* the command line and config file override the scenario and profile */
+    if (s->has_mbk)
+        memcpy(out->mbk, s->mbk, 16);
+    if (s->has_mak)
+        memcpy(out->mak, s->mak, 16);
+    if (s->has_seq_start) {
+        out->has_seq_start = true;
+        out->seq_start = s->seq_start;
+    }
+    if (s->has_seed || !sc)
+        out->seed = s->seed;
+    if (s->speed > 0)
+        out->speed = s->speed;
+    if (s->has_start_time)
+        out->start_utc_ms = s->start_utc_ms;
     for (size_t i = 0; i < s->n_policies; i++) {
         char sub[300];
         if (sim_config_policy_set(&out->policy, s->policies[i].name, s->policies[i].value, sub,

@@ -18,6 +18,7 @@
 
 #include <ev.h>
 
+#include "sim_ev.h"
 #include "sim_state.h"
 
 /* The line core's transmit buffer must hold the largest frame a protocol
@@ -160,10 +161,7 @@ static void fs_event(void *ctx, const char *line, bool on, uint64_t now_us)
 static bool fs_segment(void *ctx, uint8_t *frame, size_t len, size_t sent, uint64_t now_us)
 {
     sim_station *s = ctx;
-    sim_layout lay;
-    sim_meter_layout(s->meter, &lay);
-    return sim_glitch_between_segments(&s->faults.glitch, &lay, frame, len, sent,
-                                       sim_meter_sim_now(s->meter, now_us / 1000u));
+    return sim_fault_set_segment(&s->faults, s->meter, frame, len, sent, now_us);
 }
 
 static void wire_faults(sim_station *s)
@@ -192,34 +190,6 @@ static double optical_wall_s(const sim_station *s, double sim_s)
     return w < 0.1 ? 0.1 : w > 3600.0 ? 3600.0 : w;
 }
 
-static void set_loads(sim_model *md, int phase, double watts, double pf)
-{
-    for (int ph = 1; ph <= md->cfg.phases; ph++)
-        if (phase == 0 || phase == ph)
-            sim_model_set_load(md, ph - 1, watts, pf);
-}
-
-/* Line faults, protocol faults and glitches all live in the fault set; a
- * glitch may also ask for loads (solar export) or a frozen clock. */
-static void apply_fault_step(sim_station *s, const sim_step *st, uint64_t now_ms)
-{
-    char err[300], msg[600];
-    sim_glitch_effects fx;
-    memset(&fx, 0, sizeof fx);
-    sim_meter_advance(s->meter, now_ms);
-    if (sim_fault_set_apply(&s->faults, st, now_ms * 1000u, sim_meter_sim_now(s->meter, now_ms), &fx, err,
-                            sizeof err) < 0) {
-        snprintf(msg, sizeof msg, "scenario %s: %s not started: %s", s->run.sc->name, sim_scenario_step_kind_name(st->kind),
-                 err);
-        station_log(s, 0, msg);
-        return;
-    }
-    sim_model *md = sim_meter_model(s->meter);
-    for (int i = 0; i < fx.n_loads && i < 3; i++)
-        if (fx.load[i].phase >= 1 && fx.load[i].phase <= md->cfg.phases)
-            sim_model_set_load(md, fx.load[i].phase - 1, fx.load[i].watts, fx.load[i].pf);
-}
-
 /* docs/optical.md 6: a probe reads the meter over optical. */
 static void apply_optical_step(sim_station *s, const sim_step *st)
 {
@@ -236,48 +206,32 @@ static void apply_optical_step(sim_station *s, const sim_step *st)
     }
 }
 
+/* One step through sim_fault_set_apply_step (as the co-simulation runs it);
+ * the log lines and the optical probe are the station's. */
 static void apply_step(sim_station *s, const sim_step *st, uint64_t now_ms)
 {
-    char desc[256], msg[1024];
+    char desc[256], msg[1024], err[300];
     sim_scenario_step_format(st, desc, sizeof desc);
     snprintf(msg, sizeof msg, "scenario %s: %s", s->run.sc->name, desc); /* desc includes the note */
     station_log(s, 0, msg);
-    switch (st->kind) {
-    case SIM_STEP_LOAD:
-        sim_meter_advance(s->meter, now_ms);
-        set_loads(sim_meter_model(s->meter), st->u.load.phase, st->u.load.watts, st->u.load.pf);
+    switch (sim_fault_set_apply_step(&s->faults, s->meter, st, now_ms * 1000u, err, sizeof err)) {
+    case SIM_FAULT_SET_STEP_REFUSED:
+        snprintf(msg, sizeof msg, "scenario %s: %s not started: %s", s->run.sc->name,
+                 sim_scenario_step_kind_name(st->kind), err);
+        station_log(s, 0, msg);
         break;
-    case SIM_STEP_FAULT:
-    case SIM_STEP_PFAULT:
-    case SIM_STEP_GLITCH:
-    case SIM_STEP_STOP:
-        apply_fault_step(s, st, now_ms);
-        break;
-    case SIM_STEP_REBOOT:
-        sim_meter_reboot(s->meter, now_ms);
+    case SIM_FAULT_SET_STEP_REBOOTED:
         snprintf(msg, sizeof msg, "scenario %s: meter restarted, E=0x%08X", s->run.sc->name,
                  (unsigned)sim_meter_next_seq(s->meter));
         station_log(s, 0, msg);
         break;
-    case SIM_STEP_ALERT:
-        if (st->u.alert.clear)
-            sim_meter_clear_alert(s->meter, st->u.alert.flags);
-        else
-            sim_meter_raise_alert(s->meter, st->u.alert.flags);
-        break;
-    case SIM_STEP_CLOCK:
-        sim_meter_set_clock(s->meter, now_ms, st->u.clock_utc_ms);
-        break;
-    case SIM_STEP_SEQ_JUMP:
-        sim_meter_set_next_seq(s->meter, sim_meter_next_seq(s->meter) + (uint32_t)st->u.seq_jump);
-        break;
-    case SIM_STEP_END:
+    case SIM_FAULT_SET_STEP_END:
         s->run.ended = true;
         break;
-    case SIM_STEP_OPTICAL:
+    case SIM_FAULT_SET_STEP_OPTICAL:
         apply_optical_step(s, st);
         break;
-    default: /* wait; unsupported kinds were refused at load (sim_config) */
+    case SIM_FAULT_SET_STEP_DONE:
         break;
     }
 }
@@ -508,11 +462,9 @@ static void on_save_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 sim_station *sim_station_new(const sim_config_meter *sec, size_t index, uint64_t now_ms, char *err, size_t errlen)
 {
-    sim_station *s = calloc(1, sizeof *s);
-    if (!s) {
-        snprintf(err, errlen, "out of memory");
+    sim_station *s = sim_ev_new(sizeof *s, err, errlen);
+    if (!s)
         return NULL;
-    }
     s->sec = sec;
     s->index = index;
     s->log = stderr;

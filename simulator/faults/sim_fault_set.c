@@ -50,6 +50,77 @@ int sim_fault_set_apply(sim_fault_set *fs, const sim_step *st, uint64_t now_us, 
     }
 }
 
+static void set_loads(sim_model *md, int phase, double watts, double pf)
+{
+    for (int ph = 1; ph <= md->cfg.phases; ph++)
+        if (phase == 0 || phase == ph)
+            sim_model_set_load(md, ph - 1, watts, pf);
+}
+
+/* Line faults, protocol faults and glitches all live in the fault set; a
+ * glitch may also ask for loads (solar export) or a frozen clock. */
+static sim_fault_set_step_result apply_fault_step(sim_fault_set *fs, sim_meter *m, const sim_step *st,
+                                                  uint64_t now_us, char *err, size_t errlen)
+{
+    uint64_t now_ms = now_us / 1000u;
+    sim_glitch_effects fx;
+    memset(&fx, 0, sizeof fx);
+    sim_meter_advance(m, now_ms);
+    if (sim_fault_set_apply(fs, st, now_us, sim_meter_sim_now(m, now_ms), &fx, err, errlen) < 0)
+        return SIM_FAULT_SET_STEP_REFUSED;
+    sim_model *md = sim_meter_model(m);
+    for (int i = 0; i < fx.n_loads && i < 3; i++)
+        if (fx.load[i].phase >= 1 && fx.load[i].phase <= md->cfg.phases)
+            sim_model_set_load(md, fx.load[i].phase - 1, fx.load[i].watts, fx.load[i].pf);
+    return SIM_FAULT_SET_STEP_DONE;
+}
+
+sim_fault_set_step_result sim_fault_set_apply_step(sim_fault_set *fs, sim_meter *m, const sim_step *st,
+                                                   uint64_t now_us, char *err, size_t errlen)
+{
+    uint64_t now_ms = now_us / 1000u;
+    switch (st->kind) {
+    case SIM_STEP_LOAD:
+        sim_meter_advance(m, now_ms);
+        set_loads(sim_meter_model(m), st->u.load.phase, st->u.load.watts, st->u.load.pf);
+        return SIM_FAULT_SET_STEP_DONE;
+    case SIM_STEP_FAULT:
+    case SIM_STEP_PFAULT:
+    case SIM_STEP_GLITCH:
+    case SIM_STEP_STOP:
+        return apply_fault_step(fs, m, st, now_us, err, errlen);
+    case SIM_STEP_REBOOT:
+        sim_meter_reboot(m, now_ms);
+        return SIM_FAULT_SET_STEP_REBOOTED;
+    case SIM_STEP_ALERT:
+        if (st->u.alert.clear)
+            sim_meter_clear_alert(m, st->u.alert.flags);
+        else
+            sim_meter_raise_alert(m, st->u.alert.flags);
+        return SIM_FAULT_SET_STEP_DONE;
+    case SIM_STEP_CLOCK:
+        sim_meter_set_clock(m, now_ms, st->u.clock_utc_ms);
+        return SIM_FAULT_SET_STEP_DONE;
+    case SIM_STEP_SEQ_JUMP:
+        sim_meter_set_next_seq(m, sim_meter_next_seq(m) + (uint32_t)st->u.seq_jump);
+        return SIM_FAULT_SET_STEP_DONE;
+    case SIM_STEP_END:
+        return SIM_FAULT_SET_STEP_END;
+    case SIM_STEP_OPTICAL:
+        return SIM_FAULT_SET_STEP_OPTICAL;
+    default: /* wait; unsupported kinds were refused at load */
+        return SIM_FAULT_SET_STEP_DONE;
+    }
+}
+
+bool sim_fault_set_segment(sim_fault_set *fs, sim_meter *m, uint8_t *frame, size_t len, size_t sent,
+                           uint64_t now_us)
+{
+    sim_layout lay;
+    sim_meter_layout(m, &lay);
+    return sim_glitch_between_segments(&fs->glitch, &lay, frame, len, sent, sim_meter_sim_now(m, now_us / 1000u));
+}
+
 /* ---- text commands ------------------------------------------------------
  * Each verb gets the rest of the line (leading blanks removed) and writes
  * its reply or its error to out. */

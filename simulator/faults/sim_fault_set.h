@@ -33,6 +33,22 @@ void sim_fault_set_init(sim_fault_set *fs, uint64_t seed);
  * fx (may be NULL) receives a glitch's model effects (solar, clock freeze). */
 int sim_fault_set_apply(sim_fault_set *fs, const sim_step *st, uint64_t now_us, int64_t sim_now_ms,
                         sim_glitch_effects *fx, char *err, size_t errlen);
+/* What sim_fault_set_apply_step did with one scenario step; the owner
+ * branches on it (logging, counters, its optical port). */
+typedef enum {
+    SIM_FAULT_SET_STEP_DONE = 0,   /* applied to the meter or the fault set (or a wait) */
+    SIM_FAULT_SET_STEP_REFUSED,    /* a fault module refused it: err says why */
+    SIM_FAULT_SET_STEP_REBOOTED,   /* the meter restarted (a new E) */
+    SIM_FAULT_SET_STEP_END,        /* "end": the timeline is over */
+    SIM_FAULT_SET_STEP_OPTICAL,    /* "optical": for the owner's optical port, if it has one */
+} sim_fault_set_step_result;
+/* One scenario step of any kind on meter m at now_us (the meter gets ms of
+ * the same clock): load, alert, clock, seq_jump and reboot on the meter;
+ * fault, pfault, glitch and stop through sim_fault_set_apply, then a
+ * glitch's loads (solar export) on the model. The station's ev_timer and
+ * the co-simulation's event queue both call it. */
+sim_fault_set_step_result sim_fault_set_apply_step(sim_fault_set *fs, sim_meter *m, const sim_step *st,
+                                                   uint64_t now_us, char *err, size_t errlen);
 /* Control-socket commands, one line each (README "Control socket"):
  *   inject <fault> [k=v ...]   line or protocol fault ("inject flip rate=0.001")
  *   glitch <name> [k=v ...]    table glitch ("glitch spike delta=2^24 polls=3")
@@ -72,6 +88,12 @@ size_t sim_fault_set_due_hook(void *fsp, unsigned dir, uint64_t now_us, uint8_t 
 uint64_t sim_fault_set_wake_hook(void *fsp, uint64_t now_us);
 void sim_fault_set_event_hook(void *fsp, const char *line, bool on, uint64_t now_us);
 bool sim_fault_set_pause_hook(void *fsp, size_t *at, uint32_t *pause_us);
+
+/* The segment pause of a reply on meter m's line (sim_line_hooks.segment):
+ * kWh glitches that tear a reply (S18) rewrite the rest of the frame from
+ * the meter's table layout. True if the frame changed. */
+bool sim_fault_set_segment(sim_fault_set *fs, sim_meter *m, uint8_t *frame, size_t len, size_t sent,
+                           uint64_t now_us);
 
 /* The meter's fault hooks (mep/sim_meter.h) for this set, ctx = fs:
  * protocol faults act on responses and TLS frames; table reads pass the

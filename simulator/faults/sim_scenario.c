@@ -961,3 +961,42 @@ size_t sim_scenario_step_format(const sim_step *st, char *out, size_t cap)
                      (long long)(st->at_ms % 1000), body, st->note[0] ? " -- " : "", st->note);
     return w < 0 ? 0 : (size_t)w < cap ? (size_t)w : cap - 1;
 }
+
+int sim_scenario_meter_cfg(const sim_scenario *sc, const char *profile_path, sim_profile *prof,
+                           sim_meter_cfg *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (sc) {
+        if (sim_profile_load(prof, sc->profile, err, errlen) != 0)
+            return -1;
+        if (sc->has_bt21)
+            memcpy(prof->bt21, sc->bt21, sizeof prof->bt21);
+        for (size_t i = 0; i < sizeof prof->et11; i++)
+            if (sc->et11_mask & (1ull << i))
+                prof->et11[i] = sc->et11[i];
+    } else if (profile_path && profile_path[0]) {
+        if (sim_profile_load(prof, profile_path, err, errlen) != 0)
+            return -1;
+    } else {
+        sim_profile_default(prof);
+    }
+    out->profile = prof;
+    memcpy(out->mbk, (sc && sc->has_mbk) ? sc->mbk : prof->mbk, 16);
+    memcpy(out->mak, (sc && sc->has_mak) ? sc->mak : prof->mak, 16);
+    out->has_seq_start = (sc && sc->has_seq_start) || prof->has_seq_start;
+    out->seq_start = (sc && sc->has_seq_start) ? sc->seq_start : prof->seq_start;
+    out->seed = sc ? sc->seed : 0;
+    out->speed = (sc && sc->speed > 0) ? sc->speed : 1.0;
+    out->start_utc_ms = (sc && sc->has_start_utc) ? sc->start_utc_ms : prof->start_utc_s * 1000;
+    out->policy = prof->policy;
+    if (sc) {
+        const sim_scenario_policy *sp = &sc->policy;
+        if (sp->has_seq_reply) out->policy.seq_reply = (sim_seq_reply)sp->seq_reply;
+        if (sp->has_seq_window) out->policy.seq_window = sp->seq_window;
+        if (sp->has_strict_full_read_count) out->policy.strict_full_read_count = sp->strict_full_read_count;
+        if (sp->has_auth_reply) out->policy.auth_reply = (sim_auth_reply)sp->auth_reply;
+        if (sp->has_past_end_error) out->policy.past_end_error = sp->past_end_error;
+        if (sp->has_proc_latency_ms) out->policy.proc_latency_ms = sp->proc_latency_ms;
+    }
+    return 0;
+}

@@ -25,6 +25,7 @@
 
 #include "sim_fault.h"
 #include "sim_glitch.h"
+#include "sim_meter.h"
 #include "sim_pfault.h"
 
 #define SIM_SCENARIO_MAX_STEPS 1024
@@ -138,5 +139,17 @@ const char *sim_scenario_step_kind_name(sim_step_kind k);
 bool sim_scenario_stop_known(const char *n);
 /* "t=12.000s fault flip dir=to-module rate=0.001" */
 size_t sim_scenario_step_format(const sim_step *st, char *out, size_t cap);
+
+/* The meter's profile and configuration for a scenario (sc may be NULL):
+ * loads the profile the scenario names, else profile_path, else the
+ * built-in one (NULL or ""), and applies the scenario's patches (bt21,
+ * et11) to it; then fills out (cleared first): profile, keys, sequence
+ * start, start UTC (0 if nothing gives one), speed (1 if none), seed (the
+ * scenario's, else 0) and the profile's policy with the scenario's
+ * overrides. The caller then applies its own options (command line,
+ * virtual clock) and the name. -1 with a message in err if the profile
+ * could not be loaded (nothing to free then). */
+int sim_scenario_meter_cfg(const sim_scenario *sc, const char *profile_path, sim_profile *prof,
+                           sim_meter_cfg *out, char *err, size_t errlen);
 
 #endif

@@ -8,7 +8,6 @@
  */
 #include "sim_tls.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include <mbedtls/ssl.h>
 
 #include "mep_frame.h"
+#include "sim_text.h"
 
 /* TLS record layer (RFC 5246 6.2): type(1) version(2) length(2). */
 #define TLS_REC_HDR 5u
@@ -49,20 +49,8 @@ struct sim_tls {
     sim_tls_counters ctr;
 };
 
-static void tls_log(sim_tls *t, const char *fmt, ...)
-{
-    if (!t->cfg.log)
-        return;
-    char line[256];
-    int n = snprintf(line, sizeof line, "%s TLS: ", t->name);
-    if (n < 0 || (size_t)n >= sizeof line)
-        n = 0;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-    va_end(ap);
-    t->cfg.log(t->cfg.log_ctx, line);
-}
+/* "<meter> TLS: ..." into the port's log (store/sim_text.h). */
+#define tls_log(t, ...) sim_text_logf((t)->cfg.log, (t)->cfg.log_ctx, (t)->name, "TLS", __VA_ARGS__)
 
 static const char *tls_errtext(int ret, char *buf, size_t cap)
 {

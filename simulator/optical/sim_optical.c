@@ -4,10 +4,11 @@
  * decides (documented in fixtures/meters/README-optical.md). */
 #include "sim_optical.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "sim_text.h"
 
 #define ET03_ID 2051u                 /* utility serial, Identify NES form (3.3) */
 #define BT03_ID 3u                    /* alarms: offset 5 bit 0 invalid password (4) */
@@ -215,25 +216,9 @@ static int cfg_check(const sim_optical_cfg *c, const sim_optical_store *s, char 
 }
 
 /* ---- logging ----------------------------------------------------------------- */
-static void logf_(sim_optical *o, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static void logf_(sim_optical *o, const char *fmt, ...)
-{
-    if (!o->cfg.log)
-        return;
-    char line[320];
-    int k = snprintf(line, sizeof line, "%s optical: ", o->cfg.name ? o->cfg.name : "meter");
-    if (k < 0)
-        k = 0;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line + k, sizeof line - (size_t)k, fmt, ap);
-    va_end(ap);
-    o->cfg.log(o->cfg.log_ctx, line);
-}
+/* "<meter> optical: ..." into the port's log (store/sim_text.h). */
+#define logf_(o, ...)                                                                                  \
+    sim_text_logf((o)->cfg.log, (o)->cfg.log_ctx, (o)->cfg.name ? (o)->cfg.name : "meter", "optical", __VA_ARGS__)
 
 static const char *table_name(uint16_t id, char buf[16])
 {

@@ -32,6 +32,22 @@ void sim_text_errf(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+void sim_text_logf(void (*log)(void *ctx, const char *line), void *ctx, const char *who, const char *what,
+                   const char *fmt, ...)
+{
+    if (!log)
+        return;
+    char line[SIM_TEXT_LOG_MAX];
+    int k = snprintf(line, sizeof line, "%s %s: ", who, what);
+    if (k < 0 || (size_t)k >= sizeof line)
+        k = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + k, sizeof line - (size_t)k, fmt, ap);
+    va_end(ap);
+    log(ctx, line);
+}
+
 int sim_text_parse_u32(const char *v, uint32_t *out)
 {
     if (!v || !*v || *v == '-' || *v == '+')

@@ -1,6 +1,6 @@
 /* sim_text: small text helpers shared by the emulator's parsers.
  *
- * Owns: bounded string building, strict number parsing (the whole string
+ * Owns: bounded string building, prefixed log lines, strict number parsing (the whole string
  * must be the number) and UTC timestamps "YYYY-MM-DDTHH:MM:SSZ". No state.
  */
 #ifndef SIM_TEXT_H
@@ -15,6 +15,13 @@ void sim_text_appendf(char *out, size_t cap, size_t *n, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Write an error message into err (NULL or errlen 0: nothing). */
 void sim_text_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Longest log line sim_text_logf hands on (with its NUL); longer text is cut. */
+#define SIM_TEXT_LOG_MAX 320
+/* One log line "<who> <what>: <text>" (e.g. "meter0 TLS: ...") handed to
+ * log(ctx, line); a NULL log: nothing (the arguments are still evaluated). */
+void sim_text_logf(void (*log)(void *ctx, const char *line), void *ctx, const char *who, const char *what,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Unsigned 32-bit, decimal or 0x hex, no sign: 0 or -1. */
 int sim_text_parse_u32(const char *v, uint32_t *out);
