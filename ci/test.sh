@@ -74,6 +74,19 @@ hil_tests() {
     --hil-artifacts build/hil-artifacts --junitxml build/hil.xml
   local rc=$?
   [ $rc -eq 5 ] && { echo "pytest: no tests collected"; return 1; }
+  # The same scenario suite on two Arduino sketches built with the kit (boards described in
+  # hil/osgp_hil/boards/): its representative subset, one scenario per fault family plus the
+  # spike scenarios. The hobby sketch does not filter spikes: those scenarios are expected to
+  # fail for it (xfail with what it published), anything else failing fails the step.
+  local board r
+  for board in arduino-mep-module arduino-hobby; do
+    timeout 1800 "$PY" -m pytest -q -p no:cacheprovider -n "$PYTEST_WORKERS" tests/hil/test_scenarios.py \
+      --board "$board" -m representative --hil-artifacts "build/hil-artifacts/$board" \
+      --junitxml "build/hil-$board.xml"
+    r=$?
+    [ $r -eq 5 ] && { echo "pytest: no tests collected for $board"; r=1; }
+    [ $r -ne 0 ] && rc=$r
+  done
   return $rc
 }
 

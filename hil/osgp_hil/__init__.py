@@ -15,7 +15,8 @@ The same pytest tests run on two rigs:
 
 Modules: ``harness`` (the Meter / Board / Rig objects), ``plugin`` (the
 pytest plugin, entry point ``osgp_hil``), ``rig`` (rig description, strict
-validation), ``boards`` (board descriptions; ``boards/*.yaml`` shipped),
+validation), ``boards`` (board descriptions; ``boards/*.yaml`` shipped), ``build``
+(a description's program built once per session),
 ``boardline`` (the board-line protocol, docs/board-line-protocol.md),
 ``contract`` (module JSON contract and HA rules), ``mepsim_control``
 (control-socket client), ``paths`` (programs and fixtures), ``procs``
@@ -25,7 +26,7 @@ end: raw MEP frames), and ``labgrid`` (a labgrid resource and driver).
 """
 
 __version__ = "0.2.0"
-__all__ = ["harness", "plugin", "rig", "boards", "boardline", "contract", "mepsim_control",
+__all__ = ["harness", "plugin", "rig", "boards", "build", "boardline", "contract", "mepsim_control",
            "paths", "procs", "modem", "trace", "link", "mepframe"]
 
 

@@ -19,6 +19,7 @@ plugin's fixtures and by the emulator's integration tests alike.
            a process that ended on its own).
 """
 
+import http.client
 import json
 import re
 import shutil
@@ -34,7 +35,8 @@ from pathlib import Path
 import pytest
 
 from . import paths, procs
-from .boards import default_board
+from .boards import BoardError, default_board
+from .build import BuildError, BuildUnavailable, build_program
 from .link import SerialLink
 from .mepsim_control import MepsimControl, MepsimControlError
 from .modem import ModemLines, open_adapter
@@ -122,6 +124,12 @@ class Console:
 
     def text(self):
         return "".join(self._read(p) for p in self.paths)
+
+    def mark(self):
+        """Move past everything written so far: the next expect() sees only
+        what comes after this call."""
+        for p in self.paths:
+            self.pos[p] = len(self._read(p))
 
     def expect(self, regex, timeout=10.0):
         pat = re.compile(regex) if isinstance(regex, str) else regex
@@ -510,10 +518,14 @@ class Board(_Program):
         return self.cfg.mqtt_prefix
 
     # ---- start / stop ----
-    def start(self, extra=(), opts=None):
+    def start(self, extra=(), opts=None, provision=True, on_spawn=None):
         """A fresh boot after the meter: the rig's values, the board's
         optional fragments (`opts`, e.g. {"poll_ms": 500}) and `extra`
-        arguments appended."""
+        arguments appended. `provision`: write the description's
+        `state_files` before the start and send its `provision` requests
+        once it is ready (False: a board with empty flash, as unpacked).
+        `on_spawn()` runs right after the program starts, before the ready
+        probe (the plugin starts a held scenario timeline there)."""
         if not self.virtual:
             return self._start_bench()
         if self.tap is None:
@@ -527,17 +539,32 @@ class Board(_Program):
                            mbk=self.rig.config.meter.mbk, mak=self.rig.config.meter.mak,
                            baud=self.rig.config.meter.baud,
                            mqtt=self.broker.address if self.broker else None,
-                           extra=extra, opts=opts)
+                           extra=extra, opts=opts, provision=provision, on_spawn=on_spawn)
+
+    def program(self):
+        """The path {binary} expands to: an explicit path (--board-binary,
+        `binary: PATH`), else what `build` makes (once per session), else
+        `binary`'s environment variable / PATH / build/ lookup."""
+        b = self.spec.binary
+        explicit = b if b and ("/" in b) else None
+        if explicit is None and self.spec.build is not None:
+            try:
+                return build_program(self.spec, self.rig.build_root)
+            except BuildUnavailable as e:
+                pytest.skip(str(e))
+            except BuildError as e:
+                pytest.fail(str(e), pytrace=False)
+        return _need(b if not explicit else Path(b).name, explicit, self.spec.binary_env,
+                     self.spec.binary_build, executable=False)
 
     def launch(self, port, control=None, mbk=None, mak=None, baud=9600, mqtt=None,
-               http_port=None, extra=(), opts=None, wait=True):
-        """Start the board's program with these template values."""
+               http_port=None, extra=(), opts=None, wait=True, provision=True, on_spawn=None):
+        """Start the board's program with these template values; with
+        `provision` (and `wait`), its state files first and its provision
+        requests once it is ready."""
         binary = None
         if self.spec.uses("binary"):
-            b = self.spec.binary
-            explicit = b if b and ("/" in b) else None
-            binary = _need(b if not explicit else Path(b).name, explicit, self.spec.binary_env,
-                           self.spec.binary_build, executable=False)
+            binary = self.program()
         if http_port is None and (self.spec.outputs.http or self.spec.ready.http
                                   or self.spec.uses("http_port")):
             http_port = procs.free_port()
@@ -560,16 +587,95 @@ class Board(_Program):
             argv += frag or []
         self.argv = argv + [str(a) for a in extra]
         self.env = self.spec.environment(self.values)
-        self._spawn(wait)
+        if provision:
+            self.write_state_files()
+        self._spawn(wait, on_spawn)
+        if provision and wait:
+            self.provision()
         return self
 
-    def _spawn(self, wait=True):
+    def write_state_files(self):
+        """The description's `state_files`, written into the state directory
+        (replacing what is there): the board's flash as set up by a user."""
+        try:
+            files = self.spec.state_file_contents(self.values)
+        except BoardError as e:
+            pytest.fail(str(e), pytrace=False)
+        for rel, text in files:
+            p = self.state_dir / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(text)
+        return [self.state_dir / rel for rel, _ in files]
+
+    def provision(self):
+        """Send the description's `provision` requests in order, as a user
+        filling in the board's set-up page; a step that restarts the board
+        (`reboots`) waits for its log line and then for `ready` again.
+        Returns [(request template, status or None, body text)]."""
+        done = []
+        for i, st in enumerate(self.spec.provision):
+            try:
+                method, path, body = self.spec.provision_request(i, self.values)
+            except BoardError as e:
+                pytest.fail(str(e), pytrace=False)
+            if st.reboot_log:
+                self.console.mark()
+            status, text = self.request(method, path, body, st.content_type, st.timeout_s)
+            what = f"board {self.name}: provision[{i}] {method} {st.path}"
+            if status is None and not st.reboot_log:
+                self._abort_if_dead()
+                raise AssertionError(f"{what}: no answer ({text})")
+            if status is not None and (status not in st.status if st.status
+                                       else not 200 <= status < 400):
+                raise AssertionError(f"{what}: HTTP {status}, expected "
+                                     f"{'/'.join(map(str, st.status)) if st.status else '2xx/3xx'}"
+                                     f"; body: {text[:500]!r}")
+            if st.reboot_log:
+                self.console.expect(st.reboot_log, st.reboot_timeout_s)
+                self.wait_ready()
+            done.append((f"{method} {st.path}", status, text))
+        return done
+
+    def request(self, method, path, body=None, content_type=None, timeout=10.0):
+        """One HTTP request to the board -> (status, body text); status None
+        and the error text when nothing (or no complete answer) came back."""
+        if not self.base_url:
+            pytest.skip(f"board {self.name} serves no HTTP (outputs.http / $.board.http)")
+        data = None if body is None else body.encode()
+        headers = {}
+        if data is not None:
+            headers["Content-Type"] = content_type or "application/x-www-form-urlencoded"
+        req = urllib.request.Request(self.base_url + path, data=data, method=method,
+                                     headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, r.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode("utf-8", "replace")
+        except (OSError, ValueError, http.client.HTTPException) as e:
+            return None, f"{type(e).__name__}: {e}"
+
+    def restart(self):
+        """Stop the program with SIGTERM (checked like a teardown: a crash or
+        an unclean exit fails) and start it again with the same command line
+        and state directory; no provisioning (the flash keeps what it had).
+        power_cycle() is the unclean variant."""
+        if self.proc is not None:
+            problems = _teardown(f"board {self.name}", self.proc)
+            assert not problems, "; ".join(problems)
+            self.proc = None
+        self._spawn()
+        return self
+
+    def _spawn(self, wait=True, on_spawn=None):
         self.reported = False
         # relative paths in a command are relative to its description (or to
         # where pytest started, for --board-command)
         self.proc = procs.Proc(self.name, self.argv, self.rig.artifacts, env=self.env,
                                exit_ok=self.spec.exit_codes, cwd=self.spec.cwd)
         self.runs.append(self.proc)
+        if on_spawn is not None:
+            on_spawn()
         if wait:
             self.wait_ready()
 
@@ -779,10 +885,12 @@ REQUIRED_OPTS = {"tls": "the scenario's meter profile requires TLS mode (mep.md 
 class Rig:
     """One test's rig: meter, board, trace, artefact directory."""
 
-    def __init__(self, config=None, artifacts=None, serial_factory=None):
+    def __init__(self, config=None, artifacts=None, serial_factory=None, build_root=None):
         self.config = config or virtual_rig()
         self.artifacts = Path(artifacts or tempfile.mkdtemp(prefix="osgp-art-"))
         self.artifacts.mkdir(parents=True, exist_ok=True)
+        # where a board description's `build` puts its program (once per session)
+        self.build_root = Path(build_root) if build_root else self.artifacts / "_build"
         # PTY links and sockets in a short path (Unix socket paths <= 107 bytes)
         self.rundir = Path(tempfile.mkdtemp(prefix="osgp-hil-"))
         self.serial_factory = serial_factory

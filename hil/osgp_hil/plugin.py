@@ -6,7 +6,8 @@ entry point ``osgp_hil``; from a checkout without installing, use
 
 Options
   --rig virtual|FILE      the built-in virtual rig (default) or a rig YAML
-  --board FILE|NAME       board description (shipped: mepmod, arduino-host)
+  --board FILE|NAME       board description (shipped: mepmod, arduino-host,
+                          arduino-mep-module, arduino-hobby)
   --board-command CMD     the board's command line template ({port} ...)
   --board-ready SPEC      http:/PATH or log:REGEX[,timeout=S]
   --board-binary PATH     what {binary} is
@@ -55,7 +56,7 @@ def pytest_addoption(parser):
     g.addoption("--rig", default="virtual",
                 help="'virtual' (mepsim on a PTY + mepmod, default) or a rig YAML file")
     g.addoption("--board", default=None, metavar="FILE|NAME",
-                help="board description YAML, or a shipped one (mepmod, arduino-host)")
+                help="board description YAML, or a shipped one (mepmod, arduino-host, arduino-mep-module, arduino-hobby)")
     g.addoption("--board-command", default=None, metavar="CMD",
                 help="the board's command line, a template: {port} {baud} {mbk} {mak} "
                      "{http_port} {mqtt} {control} {state_dir} {artifacts} {binary}")
@@ -77,7 +78,9 @@ def pytest_configure(config):
               "board_args(*args): extra board arguments on the virtual rig",
               "board_opts(**kw): the board description's named args fragments (poll_ms=500)",
               "meter_args(*args): extra mepsim arguments (e.g. --speed 20 for a scenario)",
-              "scenario_hold: the scenario's timeline is held until meter.ctl.scenario('start')",
+              "scenario_hold(until=None): the scenario's timeline is held until "
+              "meter.ctl.scenario('start'); until='board': until the board program starts "
+              "(before its ready probe and provisioning)",
               "bench_only(reason): needs real hardware; skipped on the virtual rig",
               "virtual_only(reason): needs the virtual rig; skipped on a bench"):
         config.addinivalue_line("markers", m)
@@ -151,7 +154,8 @@ def rig_config(request):
 
 @pytest.fixture
 def _osgp_rig(request):
-    r = Rig(request.config._osgp_rig, _artifact_dir(request.config, request.node.nodeid))
+    r = Rig(request.config._osgp_rig, _artifact_dir(request.config, request.node.nodeid),
+            build_root=request.config._osgp_artifacts / "_build")
     request.node.user_properties.append(("hil_artifacts", str(r.artifacts)))
     request.node.user_properties.append(("hil_rig", r.config.name))
     request.node._osgp_rig_obj = r
@@ -181,7 +185,14 @@ def board(request, meter, _osgp_rig):
     """The module under test, started (fresh boot) after the meter."""
     ba = request.node.get_closest_marker("board_args")
     bo = request.node.get_closest_marker("board_opts")
-    return _osgp_rig.board.start(extra=ba.args if ba else (), opts=bo.kwargs if bo else None)
+    hold = request.node.get_closest_marker("scenario_hold")
+    on_spawn = None
+    if hold is not None and hold.kwargs.get("until") == "board" and \
+            request.node.get_closest_marker("scenario"):
+        # the timeline's t=0 is the board's power-up, whatever it took to build it
+        on_spawn = lambda: meter.ctl.scenario("start")  # noqa: E731
+    return _osgp_rig.board.start(extra=ba.args if ba else (), opts=bo.kwargs if bo else None,
+                                 on_spawn=on_spawn)
 
 
 @pytest.fixture

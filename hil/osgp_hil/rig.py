@@ -215,11 +215,12 @@ SCHEMA = {
         "name": (_any, False), "description": (_any, False), "binary": (_any, False),
         "command": (_any, False), "env": (_any, False), "ready": (_any, False),
         "outputs": (_any, False), "lines": (_any, False), "expect": (_any, False),
-        "args": (_any, False), "exit_codes": (_any, False),
+        "args": (_any, False), "exit_codes": (_any, False), "build": (_any, False),
+        "state_files": (_any, False), "provision": (_any, False), "scenarios": (_any, False),
     }, False),
 }
 BOARD_KEYS = ("name", "description", "binary", "command", "env", "ready", "outputs", "lines",
-              "expect", "args", "exit_codes")
+              "expect", "args", "exit_codes", "build", "state_files", "provision", "scenarios")
 
 
 def _walk(data, schema, path):

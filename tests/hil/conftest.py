@@ -11,6 +11,29 @@ Run this directory as its own pytest invocation:
 (pytest only honours pytest_plugins in the first conftest it loads.)
 """
 
+import pytest
+
 from osgp_hil import entry_point_active
 
 pytest_plugins = ["pytester"] + ([] if entry_point_active() else ["osgp_hil.plugin"])
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "representative: one scenario per fault family plus the kWh spike scenarios "
+                   "(tests/hil/scenario_checks.py REPRESENTATIVE); CI's subset for slow boards")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A board description naming a scenario that does not exist is a usage
+    error (a typo would otherwise silently claim or skip nothing)."""
+    rc = getattr(config, "_osgp_rig", None)
+    spec = rc.board.spec if rc is not None else None
+    if spec is None or not spec.scenario_names() or \
+            not any(i.fspath.basename == "test_scenarios.py" for i in items):
+        return
+    import scenario_checks
+    unknown = sorted(spec.scenario_names() - set(scenario_checks.scenario_names()))
+    if unknown:
+        raise pytest.UsageError(f"--board: {spec.source}: scenarios: no such scenario "
+                                f"{', '.join(unknown)} (fixtures/scenarios/NAME.json)")

@@ -88,7 +88,7 @@ def test_a_required_placeholder_without_a_value_is_an_error_naming_it():
     (lambda d: d.update(binary={"env": "X"}), r"\$\.binary\.name: missing"),
     (lambda d: d.update(name="my board"), r"\$\.name: 'my board': letters, digits"),
     (lambda d: d.update(description="nosuchboard"),
-     r"\$\.description: 'nosuchboard' is neither a file nor a shipped board \(arduino-host, mepmod\)"),
+     r"\$\.description: 'nosuchboard' is neither a file nor a shipped board \(arduino-hobby, arduino-host, arduino-mep-module, mepmod\)"),
 ])
 def test_mistakes_name_the_key_path(edit, message):
     d = copy.deepcopy(GOOD)

@@ -24,7 +24,7 @@ void pin_write(int pin, int level);
 int pin_read(int pin);
 int pin_analog(int pin);
 /* false while the board's transceiver supply line is known to be off: an unpowered
- * MAX3232 passes nothing, so received bytes are not meter data (module-behaviour 2) */
+ * MAX3232 passes nothing, so received bytes are not meter data (docs/module-behaviour.md 2) */
 bool rx_passes();
 
 /* ---- board wall clock (clock.cpp) ------------------------------------------------- */
