@@ -17,6 +17,7 @@
 #include "mepc.h"
 #include "sim_meter.h"
 #include "sim_profile.h"
+#include "check_run.h"
 
 #define T0_UTC_MS 1735689600000LL  /* 2025-01-01 00:00:00 UTC */
 #define WALL0 1000000ull
@@ -1036,11 +1037,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return check_run(suite()); }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "mepc_sanitise.h"
+#include "check_run.h"
 
 static const mepc_san_cfg CFG = {3u * 100u * 230u, 1800000u};  /* 69 kW, 30 min */
 
@@ -389,11 +390,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return check_run(suite()); }

@@ -11,6 +11,7 @@
 #include "mepc_tables.h"
 #include "sim_profile.h"
 #include "sim_tables.h"
+#include "check_run.h"
 
 /* docs/module-behaviour.md 7 field capture: BT28 data (220 bytes = 55 values). */
 static const char *FIELD_BT28 =
@@ -235,11 +236,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return check_run(suite()); }

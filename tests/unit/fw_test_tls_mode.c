@@ -22,6 +22,7 @@
 #ifdef MEP_HAVE_MBEDTLS
 #include "../../firmware/host/host_tls.c"
 #include "sim_tls.h"
+#include "check_run.h"
 
 typedef struct {
     sim_profile prof;
@@ -384,14 +385,7 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+int main(void) { return check_run(suite()); }
 
 #else
 int main(void)
