@@ -205,8 +205,12 @@ class DashRecorder:
             t = time.monotonic()
             try:
                 status, doc, headers = get_dash(self.port)
-                if headers.get("content-type") != "application/json":
-                    self.errors.append(f"Content-Type {headers.get('content-type')!r}")
+                # 200: the JSON contract; not ready or stale: 503 text/plain,
+                # never a JSON body a careless consumer could store as data
+                if status == 200 and headers.get("content-type") != "application/json":
+                    self.errors.append(f"Content-Type {headers.get('content-type')!r} on 200")
+                if status != 200 and doc is not None:
+                    self.errors.append(f"a JSON body on a {status} answer: {doc!r}")
                 self.records.append((t, status, doc))
             except (OSError, ValueError) as e:
                 self.errors.append(f"{type(e).__name__}: {e}")
