@@ -7,18 +7,22 @@
  * the whole reply, and subtracts the reply's wire time at the meter's baud
  * rate (10 bit times per byte; the PTY carries no baud, mepsim paces its
  * output as a wire would). What remains is the latency the emulator adds;
- * it prints p50/p99/max per N and stops once the first-byte p99 exceeds
- * the budget. The completion figure also contains the pacer's write
+ * it prints p50/p99/max per N, mepsim's CPU share and CPU time per
+ * transaction (from /proc), its RSS per meter and its start-up time (fork to
+ * its "ready" line), and flags a first-byte p99 over the budget; every count
+ * runs, a refusal (e.g. more meters than the build allows) is printed as one.
+ * The completion figure also contains the pacer's write
  * granularity (bytes are written as they fall due, ~2 ms apart at most),
  * which delays the last byte by design and is reported separately.
  *
- * Usage: bench_scale --mepsim PATH [--counts 1,10,100,500,1000,2000] [--baud 115200]
+ * Usage: bench_scale --mepsim PATH [--counts 1,100,1000,4000,10000] [--baud 115200]
  *                    [--seconds S] [--budget-ms 1.0]
  * A benchmark: it prints figures and never fails a build.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,7 +90,77 @@ static void percentiles(double *v, size_t n, double *p50, double *p99, double *m
     *mx = v[n - 1];
 }
 
-/* Run one round with n meters; returns p99 added latency in ms (or -1). */
+/* CPU time (user + system) of a process in ms, from /proc/PID/stat; -1 if gone. */
+static double proc_cpu_ms(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Resident set of a process in KiB, from /proc/PID/status; -1 if gone. */
+static long proc_rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+/* Wait for mepsim's "mepsim: ready" line on its stdout (pipe fd); false on
+ * exit or timeout. What it printed instead goes to stderr. */
+static bool wait_ready(int fd, double deadline)
+{
+    char buf[4096];
+    size_t have = 0;
+    buf[0] = 0;
+    while (now_ms() < deadline) {
+        ssize_t r = read(fd, buf + have, sizeof buf - 1 - have);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        have += (size_t)r;
+        buf[have] = 0;
+        if (strstr(buf, "mepsim: ready"))
+            return true;
+        if (have > sizeof buf / 2) { /* keep only the tail */
+            memmove(buf, buf + have - 64, 64);
+            have = 64;
+        }
+    }
+    (void)buf;
+    return false; /* the caller prints mepsim's own message */
+}
+
+/* Run one round with n meters; returns p99 first-byte latency in ms (or -1).
+ *
+ * The driver itself must not distort the figure: requests go out from a
+ * cursor over the meters in the order they fall due (they are spread evenly
+ * and each is due once a second, so the order never changes), not from a
+ * scan of all N per wake-up; lost replies are looked for every 100 ms; and
+ * epoll_wait's timeout is rounded up to the next whole ms, never truncated to
+ * a 0 ms spin. The driver's own CPU time is printed beside mepsim's. */
 static double run_round(const char *mepsim, int n, double seconds, const char *dir)
 {
     char cfg[512];
@@ -101,25 +175,53 @@ static double run_round(const char *mepsim, int n, double seconds, const char *d
     fprintf(f, "]}\n");
     fclose(f);
 
+    int out[2];
+    if (pipe(out) != 0)
+        return -1;
+    char logpath[512];
+    snprintf(logpath, sizeof logpath, "%s/mepsim-%d.log", dir, n);
+    double t_fork = now_ms();
     pid_t pid = fork();
     if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0) {
-            dup2(devnull, 1);
-        }
+        int log = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (log >= 0)
+            dup2(log, 2);
+        dup2(out[1], 1);
+        close(out[0]);
+        close(out[1]);
         execl(mepsim, mepsim, "--config", cfg, (char *)NULL);
         _exit(127);
     }
+    close(out[1]);
+    if (!wait_ready(out[0], now_ms() + 60000 + n * 10.0)) {
+        int st = 0;
+        kill(pid, SIGTERM);
+        waitpid(pid, &st, 0);
+        close(out[0]);
+        char why[300] = "";
+        FILE *lf = fopen(logpath, "r");
+        if (lf) {
+            if (!fgets(why, sizeof why, lf))
+                why[0] = 0;
+            fclose(lf);
+        }
+        why[strcspn(why, "\n")] = 0;
+        printf("%6d meters: mepsim did not start (exit status %d): %s\n", n,
+               WIFEXITED(st) ? WEXITSTATUS(st) : -1, why);
+        fflush(stdout);
+        return -1;
+    }
+    double startup_ms = now_ms() - t_fork;
+    double cpu_start = proc_cpu_ms(pid);
+    long rss_start = proc_rss_kib(pid);
+
     bench_meter *ms = calloc((size_t)n, sizeof *ms);
     int ep = epoll_create1(0);
-    double deadline = now_ms() + 10000 + n * 10.0;
     for (int i = 0; i < n; i++) {
         char path[512];
         snprintf(path, sizeof path, "%s/m%d.pty", dir, i);
-        while ((ms[i].fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK)) < 0 && now_ms() < deadline)
-            usleep(2000);
-        if (ms[i].fd < 0) {
-            fprintf(stderr, "bench_scale: %s did not appear (%s)\n", path, strerror(errno));
+        if ((ms[i].fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK)) < 0) {
+            fprintf(stderr, "bench_scale: %s: %s\n", path, strerror(errno));
             n = i;
             break;
         }
@@ -132,23 +234,36 @@ static double run_round(const char *mepsim, int n, double seconds, const char *d
         epoll_ctl(ep, EPOLL_CTL_ADD, ms[i].fd, &ev);
         ms[i].seq = 1000;
     }
-    size_t cap = (size_t)(n * (seconds + 2)), nlat = 0, timeouts = 0, bad = 0;
+    size_t cap = (size_t)(n * (seconds + 2)), nlat = 0, timeouts = 0, bad = 0, overrun = 0;
     double *lat = calloc(cap + 1, sizeof *lat);
     double *first = calloc(cap + 1, sizeof *first);
     size_t nfirst = 0;
     double t0 = now_ms() + 200;
     for (int i = 0; i < n; i++)
         ms[i].next_at = t0 + 1000.0 * i / (n ? n : 1);
-    double end = t0 + seconds * 1000.0;
+    double end = t0 + seconds * 1000.0, next_sweep = t0 + 100;
+    double cpu_t0 = -1, cpu_t1 = -1, wall_t0 = 0, wall_t1 = 0;
+    double self0 = proc_cpu_ms(getpid());
+    int cur = 0;
     struct epoll_event evs[256];
     while (n > 0) {
         double t = now_ms();
+        if (cpu_t0 < 0 && t >= t0) {
+            cpu_t0 = proc_cpu_ms(pid);
+            wall_t0 = t;
+        }
+        if (cpu_t1 < 0 && t >= end) {
+            cpu_t1 = proc_cpu_ms(pid);
+            wall_t1 = t;
+        }
         if (t > end + 1500)
             break;
-        double wake = end + 1500;
-        for (int i = 0; i < n; i++) {
-            bench_meter *b = &ms[i];
-            if (!b->sent_at && b->next_at <= t && b->next_at < end) {
+        /* requests due now, in order */
+        while (ms[cur].next_at <= t && ms[cur].next_at < end) {
+            bench_meter *b = &ms[cur];
+            if (b->sent_at) {
+                overrun++; /* the previous one is still out: skip this second */
+            } else {
                 uint8_t fr[64];
                 size_t len = build_request(b->seq, fr);
                 b->have = 0;
@@ -156,21 +271,26 @@ static double run_round(const char *mepsim, int n, double seconds, const char *d
                 b->sent_at = now_ms();
                 if (write(b->fd, fr, len) != (ssize_t)len)
                     bad++;
-                b->next_at += 1000.0;
             }
-            if (b->sent_at && t - b->sent_at > 2000) { /* lost: count and move on */
-                timeouts++;
-                b->sent_at = 0;
-                b->seq += 9; /* past the window: next answer is 0x0C; counted as bad */
-            }
-            if (!b->sent_at && b->next_at < wake)
-                wake = b->next_at;
+            b->next_at += 1000.0;
+            cur = (cur + 1) % n;
         }
-        int timeout = (int)(wake - now_ms());
-        if (timeout < 0)
-            timeout = 0;
-        if (timeout > 50)
-            timeout = 50;
+        if (t >= next_sweep) { /* lost replies: count and move on */
+            for (int i = 0; i < n; i++) {
+                bench_meter *b = &ms[i];
+                if (b->sent_at && t - b->sent_at > 2000) {
+                    timeouts++;
+                    b->sent_at = 0;
+                    b->seq += 9; /* past the window: the next answer is 0x0C, counted as bad */
+                }
+            }
+            next_sweep = t + 100;
+        }
+        double wake = ms[cur].next_at < end ? ms[cur].next_at : end + 1500;
+        if (next_sweep < wake)
+            wake = next_sweep;
+        double dt = wake - now_ms();
+        int timeout = dt <= 0 ? 0 : (int)ceil(dt);
         int k = epoll_wait(ep, evs, 256, timeout);
         double tr = now_ms();
         for (int e = 0; e < k; e++) {
@@ -204,17 +324,27 @@ static double run_round(const char *mepsim, int n, double seconds, const char *d
             }
         }
     }
+    double self_ms = proc_cpu_ms(getpid()) - self0;
+    long rss_end = proc_rss_kib(pid);
+    (void)cpu_start;
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
+    close(out[0]);
     for (int i = 0; i < n; i++)
         close(ms[i].fd);
     close(ep);
     double p50, p99, mx, f50, f99, fmx;
     percentiles(lat, nlat, &p50, &p99, &mx);
     percentiles(first, nfirst, &f50, &f99, &fmx);
+    double wall = wall_t1 - wall_t0, cpu = cpu_t1 - cpu_t0;
+    double cpu_pct = wall > 0 && cpu >= 0 ? 100.0 * cpu / wall : -1;
+    double us_txn = nlat ? cpu * 1000.0 / (double)nlat : -1;
+    long rss = rss_end > rss_start ? rss_end : rss_start;
     printf("%6d meters %7zu txns | first byte p50 %6.3f p99 %6.3f max %6.3f ms"
-           " | complete-minus-wire p50 %6.3f p99 %6.3f max %6.3f ms | errors %zu lost %zu\n",
-           n, nlat, f50, f99, fmx, p50, p99, mx, bad, timeouts);
+           " | complete-minus-wire p50 %6.3f p99 %6.3f ms | mepsim CPU %5.1f %% %6.1f us/txn"
+           " | RSS %ld KiB (%.1f KiB/meter) | start-up %.0f ms | driver CPU %.1f %% | errors %zu lost %zu overrun %zu\n",
+           n, nlat, f50, f99, fmx, p50, p99, cpu_pct, us_txn, rss, n ? (double)rss / n : 0.0, startup_ms,
+           wall > 0 ? 100.0 * self_ms / (wall + 1500) : 0.0, bad, timeouts, overrun);
     fflush(stdout);
     free(lat);
     free(first);
@@ -225,7 +355,7 @@ static double run_round(const char *mepsim, int n, double seconds, const char *d
 int main(int argc, char **argv)
 {
     const char *mepsim = NULL;
-    char counts[256] = "1,10,100,500,1000,2000";
+    char counts[256] = "1,100,1000,4000,10000";
     double seconds = 5, budget = 1.0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--mepsim") && i + 1 < argc)
@@ -267,10 +397,8 @@ int main(int argc, char **argv)
         if (n < 1)
             continue;
         double p99 = run_round(mepsim, n, seconds, dir);
-        if (p99 < 0 || p99 > budget) {
-            printf("stopping: p99 %.3f ms over the %.3f ms budget at %d meters\n", p99, budget, n);
-            break;
-        }
+        if (p99 > budget)
+            printf("  over budget: first-byte p99 %.3f ms > %.3f ms at %d meters\n", p99, budget, n);
     }
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -11,11 +11,25 @@ cmake --build "$B" -j"$(nproc)" >/dev/null
 echo "== (a) one RC4 read transaction inside the emulator, no I/O"
 "$B/bench/bench_txn" --count 200000
 echo
-echo "   instructions per transaction (callgrind, difference of two runs / 1000):"
+echo "   instructions per transaction (callgrind, difference of two runs / 1000; meter + the"
+echo "   client's request digest):"
 for c in bt23-13-mbk bt28-full-mbk bt23-13-mak bt28-full-mbk-enc; do
   i1=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$B/bench/bench_txn" --case $c --count 1000 2>&1 | awk '/Collected/ {print $4}')
   i2=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$B/bench/bench_txn" --case $c --count 2000 2>&1 | awk '/Collected/ {print $4}')
   printf '   %-20s %8d instructions/transaction\n' "$c" $(( (i2 - i1) / 1000 ))
+done
+echo "   meter side only (sim_meter_on_frame, callgrind --toggle-collect) against the floor of three"
+echo "   digest passes (MAK check, MBK check, reply digest: docs/mep.md 5.6; bench_txn --floor):"
+f1=$(valgrind --tool=callgrind --toggle-collect=floor_three_passes --callgrind-out-file=/dev/null "$B/bench/bench_txn" --floor --count 1000 2>&1 | awk '/Collected/ {print $4}')
+f2=$(valgrind --tool=callgrind --toggle-collect=floor_three_passes --callgrind-out-file=/dev/null "$B/bench/bench_txn" --floor --count 2000 2>&1 | awk '/Collected/ {print $4}')
+floor=$(( (f2 - f1) / 1000 ))
+printf '   %-20s %8d instructions\n' "floor (3 passes)" "$floor"
+for c in bt23-13-mbk bt23-13-mak bt28-full-mbk bt28-full-mbk-enc; do
+  m1=$(valgrind --tool=callgrind --toggle-collect=sim_meter_on_frame --callgrind-out-file=/dev/null "$B/bench/bench_txn" --case $c --count 1000 2>&1 | awk '/Collected/ {print $4}')
+  m2=$(valgrind --tool=callgrind --toggle-collect=sim_meter_on_frame --callgrind-out-file=/dev/null "$B/bench/bench_txn" --case $c --count 2000 2>&1 | awk '/Collected/ {print $4}')
+  m=$(( (m2 - m1) / 1000 ))
+  printf '   %-20s %8d instructions/transaction, meter side = %s x floor\n' "$c" "$m" \
+    "$(awk -v a="$m" -v b="$floor" 'BEGIN { printf "%.2f", a / b }')"
 done
 echo "   through the MEP line core (sim_line, as mepsim per request; --describe = with the request"
 echo "   description the live display / -v show, built only then):"

@@ -19,12 +19,16 @@
 
 /* Digest state: the 8 accumulators and the step position inside the
  * current 192-step pass (24 key bytes x 8 bits). The accumulators live in
- * one 64-bit word, byte v = accumulator v (see mep_digest.c for why). */
+ * one 64-bit word, byte v = accumulator v (see mep_digest.c for why).
+ * Message bytes are taken eight at a time (one key byte's steps at once);
+ * up to 7 wait in buf until the next update or the final zero padding. */
 typedef struct {
     uint8_t key[MEP_KEY_LEN];
     uint64_t lanes;
-    uint32_t pos;       /* step inside the current pass, 0..191 */
+    uint32_t pos;       /* step inside the current pass, a multiple of 8, 0..184 */
     uint32_t fed;       /* bytes fed so far (saturating; only "zero or not" matters) */
+    uint8_t buf[8];     /* message bytes of a key byte not yet mixed */
+    uint32_t nbuf;      /* 0..7 */
 } mep_digest_ctx;
 
 /* Start a digest with the first 16 bytes of the MAK or MBK. */

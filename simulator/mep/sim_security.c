@@ -10,6 +10,7 @@ void sim_sec_init(sim_security *s, const sim_sec_cfg *cfg, uint32_t next_seq)
     if (s->cfg.window == 0)
         s->cfg.window = SIM_SEC_DEFAULT_WINDOW;
     s->next_seq = next_seq;
+    s->has_last = false;
     mep_rc4_encrypt_key(s->cfg.mak, s->mak_ek);
     mep_rc4_encrypt_key(s->cfg.mbk, s->mbk_ek);
 }
@@ -68,20 +69,40 @@ sim_sec_verdict sim_sec_open(sim_security *s, const uint8_t *frame, size_t len, 
     size_t n = body - MEP_DIGEST_LEN; /* code..seq */
     memcpy(x->rx_digest, wire + n, MEP_DIGEST_LEN);
 
-    /* docs/mep.md 5.6: MAK first, then MBK, on the bytes as received ... */
+    /* docs/mep.md 5.6: MAK first, then MBK, on the bytes as received; then
+     * decrypted with each key and verified again (docs/mep.md 5.4). That
+     * order costs a module that uses the MBK, or encrypts, one to three
+     * failed digests (and key schedules) per request, every request. So the
+     * combination that authenticated the last request is tried first: with
+     * two different keys at most one combination verifies (a second one
+     * would be a 64-bit digest collision), so the verdict and the level are
+     * the order's; with equal keys (keys can change at run time) the order
+     * alone decides. */
     const uint8_t *keys[2] = {s->cfg.mak, s->cfg.mbk};
+    const uint8_t *eks[2] = {s->mak_ek, s->mbk_ek};
     const sim_level levels[2] = {SIM_LEVEL_MAK, SIM_LEVEL_MBK};
     int found = -1;
+    int tried = -1;                   /* 0..3: k + 2 * encrypted, tried first */
+    if (s->has_last && memcmp(s->cfg.mak, s->cfg.mbk, MEP_KEY_LEN) != 0) {
+        int k = s->last_key;
+        tried = k + (s->last_encrypted ? 2 : 0);
+        if (!s->last_encrypted && try_plain(keys[k], wire, n, x->rx_digest)) {
+            memcpy(x->plain, wire, n);
+            found = k;
+        } else if (s->last_encrypted &&
+                   try_encrypted(keys[k], eks[k], wire, n, x->rx_digest, x->plain, &x->cipher)) {
+            x->encrypted = true;
+            found = k;
+        }
+    }
     for (int k = 0; k < 2 && found < 0; k++) {
-        if (try_plain(keys[k], wire, n, x->rx_digest)) {
+        if (tried != k && try_plain(keys[k], wire, n, x->rx_digest)) {
             memcpy(x->plain, wire, n);
             found = k;
         }
     }
-    /* ... then decrypt with each key and verify again (docs/mep.md 5.4). */
     for (int k = 0; k < 2 && found < 0; k++) {
-        const uint8_t *ek = k == 0 ? s->mak_ek : s->mbk_ek;
-        if (try_encrypted(keys[k], ek, wire, n, x->rx_digest, x->plain, &x->cipher)) {
+        if (tried != k + 2 && try_encrypted(keys[k], eks[k], wire, n, x->rx_digest, x->plain, &x->cipher)) {
             x->encrypted = true;
             found = k;
         }
@@ -93,6 +114,9 @@ sim_sec_verdict sim_sec_open(sim_security *s, const uint8_t *frame, size_t len, 
     }
     x->level = levels[found];
     memcpy(x->key, keys[found], MEP_KEY_LEN);
+    s->has_last = true;
+    s->last_key = (uint8_t)found;
+    s->last_encrypted = x->encrypted;
     x->plain_len = n;
     x->rx_seq = mep_get_be32(x->plain + n - MEP_SEQ_LEN);
 

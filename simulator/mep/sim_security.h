@@ -39,6 +39,11 @@ typedef struct {
     sim_sec_cfg cfg;
     uint32_t next_seq;                /* E: the next sequence number accepted */
     uint8_t mak_ek[16], mbk_ek[16];   /* App. B encrypt keys, computed once per key */
+    /* The (key, plain or encrypted) that authenticated the last request: a
+     * module keeps using one, so it is tried first (sim_sec_open). */
+    bool has_last;
+    uint8_t last_key;                 /* 0 MAK, 1 MBK */
+    bool last_encrypted;
 } sim_security;
 
 typedef enum {

@@ -194,6 +194,51 @@ START_TEST(test_encrypted_detection_and_response)
 }
 END_TEST
 
+/* The last request's (key, encryption) is tried first: over any mix of
+ * keys, encryption and wrong keys, every verdict, level, encryption flag,
+ * plaintext and response keystream equals that of a meter that has no
+ * such memory and follows the order of docs/mep.md 5.6 from scratch. */
+START_TEST(test_remembered_key_changes_no_verdict)
+{
+    const uint8_t *keys[3] = {MAK, MBK, BAD};
+    sim_security s, fresh;
+    setup_sec(&s, 1000);
+    uint32_t r = 12345u, seq = 1000;
+    for (int i = 0; i < 400; i++) {
+        r = r * 1103515245u + 12345u;
+        unsigned k = (r >> 16) % 3u;
+        bool enc = (r >> 20) & 1u;
+        if (i % 50 < 20) /* runs of one combination, as a module sends them */
+            k = 1, enc = i % 100 < 50;
+        uint8_t f[64];
+        size_t n = build(f, READ_BT23, sizeof READ_BT23, seq, keys[k], enc);
+        fresh = s;
+        fresh.has_last = false;
+        sim_sec_exchange x, y;
+        sim_sec_verdict v = sim_sec_open(&s, f, n, &x);
+        sim_sec_verdict w = sim_sec_open(&fresh, f, n, &y);
+        ck_assert_int_eq(v, w);
+        ck_assert_int_eq(x.level, y.level);
+        ck_assert_int_eq(x.encrypted, y.encrypted);
+        ck_assert_uint_eq(s.next_seq, fresh.next_seq);
+        if (v == SIM_SEC_OK) {
+            ck_assert_int_eq(k == 0 ? SIM_LEVEL_MAK : SIM_LEVEL_MBK, x.level);
+            ck_assert_mem_eq(x.plain, y.plain, x.plain_len);
+            uint8_t a[8] = {0}, b[8] = {0};
+            if (x.encrypted) { /* the response continues the same keystream */
+                mep_rc4_crypt(&x.cipher, a, sizeof a);
+                mep_rc4_crypt(&y.cipher, b, sizeof b);
+            }
+            ck_assert_mem_eq(a, b, 8);
+            seq++;
+        } else {
+            ck_assert_int_eq(k, 2);
+        }
+    }
+    ck_assert(s.has_last);
+}
+END_TEST
+
 START_TEST(test_seq_reply_encrypted_when_request_was)
 {
     sim_security s;
@@ -354,6 +399,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_mak_before_mbk);
     tcase_add_test(tc, test_mbk_only_access_level);
     tcase_add_test(tc, test_encrypted_detection_and_response);
+    tcase_add_test(tc, test_remembered_key_changes_no_verdict);
     tcase_add_test(tc, test_seq_reply_encrypted_when_request_was);
     tcase_add_test(tc, test_seq_reply_plain_and_last_policy);
     tcase_add_test(tc, test_auth_fail_and_reply_framing);
