@@ -8,6 +8,8 @@ PKGS=(
   build-essential cmake pkg-config clang
   check libev-dev libserialport-dev libmbedtls-dev libjansson-dev
   python3 python3-pytest python3-serial python3-yaml
+  # packaging (ci/package.sh, packaging/README.md): man pages, completion, sd_notify
+  scdoc bash-completion libsystemd-dev dpkg-dev man-db
   mosquitto libmosquitto-dev python3-paho-mqtt
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
   valgrind python3-labgrid python3-pytest-xdist

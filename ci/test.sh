@@ -10,6 +10,7 @@
 #   5. the Check suites again under valgrind (plain build in build-valgrind/)
 #   6. libFuzzer smoke run of every fuzz target (clang build in build-fuzz/)
 #   7. firmware cross-build for rv32imc (ESP32-C3 ISA) with size figures
+#   8. the Debian package, installed into a scratch root and run (ci/package.sh)
 #
 # Exits non-zero if any step fails. Environment: FUZZ_SECONDS (total fuzz
 # budget, default 60), PYTEST_WORKERS (default 2), SKIP_VALGRIND=1, SKIP_FUZZ=1, JOBS.
@@ -90,22 +91,26 @@ hil_tests() {
   return $rc
 }
 
+valgrind_one() {
+  # one Check suite under valgrind; its log next to it; prints one line
+  local t=$1
+  if ! CK_FORK=no timeout 900 valgrind -q --error-exitcode=99 --leak-check=full \
+      --errors-for-leak-kinds=definite "$t" >"$t.valgrind.log" 2>&1; then
+    echo "valgrind: $(basename "$t") FAILED"; tail -40 "$t.valgrind.log"; return 1
+  fi
+  echo "valgrind: $(basename "$t") clean"
+}
+
 valgrind_tests() {
   [ "${SKIP_VALGRIND:-0}" = 1 ] && { echo "skipped (SKIP_VALGRIND=1)"; return 0; }
   rm -rf build-valgrind
+  # programs and Check suites only (no man pages, no package)
   cmake -S . -B build-valgrind -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
     cmake --build build-valgrind -j"$JOBS" || return 1
-  local rc=0 t
-  for t in build-valgrind/tests/test_* build-valgrind/tests/fw_test_*; do
-    [ -x "$t" ] || continue
-    if ! CK_FORK=no timeout 900 valgrind -q --error-exitcode=99 --leak-check=full \
-        --errors-for-leak-kinds=definite "$t" >"$t.valgrind.log" 2>&1; then
-      echo "valgrind: $(basename "$t") FAILED"; tail -40 "$t.valgrind.log"; rc=1
-    else
-      echo "valgrind: $(basename "$t") clean"
-    fi
-  done
-  return $rc
+  # the suites are independent: as many at once as there are cores
+  export -f valgrind_one
+  ls build-valgrind/tests/test_* build-valgrind/tests/fw_test_* 2>/dev/null | grep -v '\.log$' |
+    xargs -r -n1 -P"$JOBS" bash -c 'valgrind_one "$0"'
 }
 
 fuzz_smoke() {
@@ -143,6 +148,12 @@ arduino_kit_tests() {
   AHK_BUILD_DIR=$ROOT/build/arduino-host bash hil/arduino-host/tests/run.sh
 }
 
+debian_package() {
+  # the .deb from a Release build of the programs only, checked from a scratch
+  # root (ci/package.sh: --version, man pages, completion, one PTY exchange)
+  JOBS=$JOBS bash ci/package.sh build-pkg
+}
+
 firmware_size() {
   if [ -x ci/fw-size.sh ]; then ci/fw-size.sh; else echo "ci/fw-size.sh not present"; return 1; fi
 }
@@ -160,6 +171,7 @@ step "Arduino host kit tests" arduino_kit_tests
 step "unit tests under valgrind" valgrind_tests
 step "fuzz smoke (libFuzzer, ${FUZZ_SECONDS}s)" fuzz_smoke
 step "firmware size (rv32imc)" firmware_size
+step "Debian package" debian_package
 
 echo
 if [ $failed -ne 0 ]; then

@@ -19,13 +19,16 @@
 #include <unistd.h>
 
 #include <ev.h>
+#ifdef MEPSIM_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "sim_config.h"
 #include "sim_control.h"
 #include "sim_display.h"
 #include "sim_station.h"
 
-#define MEPSIM_VERSION "0.1.0"
+#include "osgp_version.h"
 
 typedef struct {
     struct ev_loop *loop;
@@ -104,7 +107,7 @@ static int configure(mepsim_app *app, int argc, char **argv, char *err, size_t e
         return -1;
     }
     if (app->cfg.version) {
-        printf("mepsim %s\n", MEPSIM_VERSION);
+        printf("mepsim %s\n", OSGP_VERSION);
         return -1;
     }
     if (sim_config_validate(&app->cfg, err, errlen) != 0)
@@ -195,8 +198,16 @@ int main(int argc, char **argv)
         return fail(app, 1, err);
     printf("mepsim: ready (%zu meter%s)\n", app->n, app->n == 1 ? "" : "s");
     fflush(stdout);
+#ifdef MEPSIM_HAVE_SYSTEMD
+    /* systemd Type=notify (packaging/systemd/mepsim@.service): every port
+     * and the control socket are open; a no-op outside systemd */
+    sd_notifyf(0, "READY=1\nSTATUS=%zu meter%s", app->n, app->n == 1 ? "" : "s");
+#endif
 
     ev_run(app->loop, 0);
+#ifdef MEPSIM_HAVE_SYSTEMD
+    sd_notify(0, "STOPPING=1");
+#endif
 
     if (app->stop_signal)
         fprintf(stderr, "mepsim: stopping on signal %d\n", app->stop_signal);
