@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -46,6 +47,16 @@ def need_binaries(*bins):
     for b in bins:
         if not Path(b).is_file() or not os.access(b, os.X_OK):
             pytest.skip(f"{b} not built (set MEPSIM_BIN/MEPMOD_BIN or build into <repo>/build)")
+
+
+def run_to_exit(args, cwd, timeout=10):
+    """Run mepsim with args to completion (command-line tests); a sanitizer
+    report fails the test whatever the exit code."""
+    r = subprocess.run([str(paths.mepsim_bin())] + [str(a) for a in args], cwd=str(cwd),
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    for mark in SANITIZER_MARKS:
+        assert mark not in r.stderr, r.stderr
+    return r
 
 
 def run_mepsim(tmp, pty_name="meter.pty", extra=(), mbk=MBK):

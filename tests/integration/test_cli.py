@@ -2,27 +2,20 @@
 
 import os
 import re
-import subprocess
 import time
 
 import pytest
 
+from fwfixtures import run_to_exit as run
+
 from osgp_hil import mepframe
 from osgp_hil.link import RawModule
-from osgp_hil.procs import SANITIZER_MARKS
 from osgp_hil.paths import fixture_path, fixtures_dir, mepsim_bin
 from osgp_hil.mepframe import OK
 
 REPO_FIXTURES = fixtures_dir()
 
 
-def run(args, cwd, timeout=10):
-    """Run mepsim to completion; a sanitizer report fails the test whatever the exit code."""
-    r = subprocess.run([mepsim_bin()] + args, cwd=str(cwd), stdin=subprocess.DEVNULL,
-                       capture_output=True, text=True, timeout=timeout)
-    for mark in SANITIZER_MARKS:
-        assert mark not in r.stderr, r.stderr
-    return r
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -8,20 +8,13 @@ is unit-tested with a fake adapter (tests/unit/test_port_modem.c)."""
 
 import json
 import os
-import subprocess
 
 import pytest
 
-from osgp_hil.procs import SANITIZER_MARKS
-from osgp_hil.paths import mepsim_bin
+from fwfixtures import run_to_exit as run
 
 
-def run(args, cwd, timeout=10):
-    r = subprocess.run([mepsim_bin()] + args, cwd=str(cwd), stdin=subprocess.DEVNULL,
-                       capture_output=True, text=True, timeout=timeout)
-    for mark in SANITIZER_MARKS:
-        assert mark not in r.stderr, r.stderr
-    return r
+
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -7,14 +7,13 @@ PTY; a live socket of another mepsim: exit 1, the socket left alone)."""
 import json
 import os
 import signal
-import subprocess
 import time
 
+from fwfixtures import run_to_exit as run
 from osgp_hil.harness import Meter
 from osgp_hil.link import DEFAULT_SEQ, RawModule
 from osgp_hil.mepframe import OK, le32
-from osgp_hil.paths import fixture_path, mepsim_bin
-from osgp_hil.procs import SANITIZER_MARKS
+from osgp_hil.paths import fixture_path
 
 
 def args_for(state, *extra):
@@ -32,12 +31,6 @@ def meter_status(m):
     return m.ctl.status()["meters"][0]
 
 
-def run(args, cwd, timeout=10):
-    r = subprocess.run([mepsim_bin()] + args, cwd=str(cwd), stdin=subprocess.DEVNULL,
-                       capture_output=True, text=True, timeout=timeout)
-    for mark in SANITIZER_MARKS:
-        assert mark not in r.stderr, r.stderr
-    return r
 
 
 def test_sigterm_restart_continues_registers_e_and_registration(tmp_path):
