@@ -697,6 +697,11 @@ static void publish_energy(mepc_client *c, uint32_t fwd, uint32_t rev, uint32_t 
         c->rd.energy_valid = true;
     }
     bool suspect = c->san_fwd.suspect || c->san_rev.suspect;
+    if (suspect && !c->rd.energy_suspect)
+        /* a register that jumps may be another meter (S17: a replacement
+         * starts near 0 with a new serial): ET03 says so now, not at the
+         * next periodic re-read, and a new serial is a new baseline */
+        c->due |= due_bit(MEPC_OP_ET03);
     if (suspect)
         describe_suspect(c, rf, rr);
     else

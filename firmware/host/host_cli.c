@@ -23,6 +23,13 @@ const char *host_cli_usage(void)
            "  --http-bind ADDR    HTTP listen address (default 127.0.0.1)\n"
            "  --mqtt HOST[:PORT]  publish to an MQTT broker (default port 1883)\n"
            "  --mqtt-prefix P     MQTT topic prefix, <= 24 characters (default esp32-mep)\n"
+           "  --mqtt-user NAME    log in to the broker as NAME\n"
+           "  --mqtt-password-file FILE\n"
+           "                      the broker password is the first line of FILE (needs --mqtt-user)\n"
+           "  --mqtt-cafile FILE  TLS to the broker, its certificate verified against the CA in\n"
+           "                      FILE (PEM), host name included (default port then 8883)\n"
+           "  --mqtt-certfile FILE, --mqtt-keyfile FILE\n"
+           "                      client certificate and its unencrypted key (PEM), with --mqtt-cafile\n"
            "  --poll-ms N         BT23+BT28 poll period in ms (default 2000, 200..600000)\n"
            "  --control SOCK      report transceiver/ENABLE changes to mepsim's control socket\n"
            "  --state-dir DIR     keep the published energy floor in DIR across restarts\n"
@@ -69,6 +76,30 @@ static bool prefix_ok(const char *p)
     return true;
 }
 
+/* The broker options belong together: login and TLS need --mqtt, a password
+ * file needs a user, a client certificate needs its key and TLS. */
+static host_cli_result finish_mqtt(host_options *o, bool have_port, char *err, size_t errlen)
+{
+    host_mqtt_config *q = &o->mqtt;
+    bool any = q->user || q->password_file || q->cafile || q->certfile || q->keyfile;
+    if (any && !o->mqtt_host)
+        return set_err(err, errlen, "--mqtt-user/--mqtt-password-file/--mqtt-cafile/--mqtt-certfile/"
+                       "--mqtt-keyfile need --mqtt HOST[:PORT]%s%s", "", "");
+    if (q->password_file && !q->user)
+        return set_err(err, errlen, "--mqtt-password-file needs --mqtt-user NAME%s%s", "", "");
+    if ((q->certfile != NULL) != (q->keyfile != NULL))
+        return set_err(err, errlen, "--mqtt-certfile and --mqtt-keyfile go together%s%s", "", "");
+    if (q->certfile && !q->cafile)
+        return set_err(err, errlen, "--mqtt-certfile needs --mqtt-cafile (a client certificate is TLS)%s%s",
+                       "", "");
+    if (q->cafile && !have_port)
+        o->mqtt_port = HOST_MQTT_TLS_PORT;
+    q->host = o->mqtt_host;
+    q->port = o->mqtt_port;
+    q->prefix = o->mqtt_prefix;
+    return HOST_CLI_OK;
+}
+
 host_cli_result host_cli_parse(int argc, char **argv, host_options *o, char *err, size_t errlen)
 {
     memset(o, 0, sizeof *o);
@@ -79,6 +110,7 @@ host_cli_result host_cli_parse(int argc, char **argv, host_options *o, char *err
     snprintf(o->mqtt_prefix, sizeof o->mqtt_prefix, "%s", "esp32-mep");
     bool have_mbk = false;
     bool have_client_id = false;
+    bool have_mqtt_port = false;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -96,7 +128,8 @@ host_cli_result host_cli_parse(int argc, char **argv, host_options *o, char *err
         static const char *const with_value[] = {
             "--port", "--mbk", "--mak", "--http-port", "--http-bind", "--mqtt",
             "--mqtt-prefix", "--poll-ms", "--control", "--exit-after", "--tls-key", "--tls-client-id",
-            "--state-dir", NULL};
+            "--state-dir", "--mqtt-user", "--mqtt-password-file", "--mqtt-cafile", "--mqtt-certfile",
+            "--mqtt-keyfile", NULL};
         bool known = false;
         for (int k = 0; with_value[k]; k++)
             known |= !strcmp(a, with_value[k]);
@@ -145,6 +178,7 @@ host_cli_result host_cli_parse(int argc, char **argv, host_options *o, char *err
                 if (!parse_uint(colon + 1, 1, 65535, &n))
                     return set_err(err, errlen, "%s: bad port number in '%s' (1..65535)", a, v);
                 o->mqtt_port = (uint16_t)n;
+                have_mqtt_port = true;
             }
             if (!o->mqtt_host_buf[0])
                 return set_err(err, errlen, "%s: missing host in '%s'", a, v);
@@ -155,6 +189,20 @@ host_cli_result host_cli_parse(int argc, char **argv, host_options *o, char *err
                                "%s: bad prefix '%s' (1..24 printable characters, no '/', '+', '#' or spaces)",
                                a, v);
             snprintf(o->mqtt_prefix, sizeof o->mqtt_prefix, "%s", v);
+        } else if (!strcmp(a, "--mqtt-user")) {
+            if (!*v || strlen(v) > 127)
+                return set_err(err, errlen, "%s: bad user name '%s' (1..127 characters)", a, v);
+            o->mqtt.user = v;
+        } else if (!strncmp(a, "--mqtt-", 7)) {
+            /* the file options: --mqtt-password-file, -cafile, -certfile, -keyfile
+             * (host_mqtt_open reads them and names a file it cannot read) */
+            if (!*v)
+                return set_err(err, errlen, "%s: empty path%s", a, "");
+            const char **dst = !strcmp(a, "--mqtt-password-file") ? &o->mqtt.password_file
+                               : !strcmp(a, "--mqtt-cafile")      ? &o->mqtt.cafile
+                               : !strcmp(a, "--mqtt-certfile")    ? &o->mqtt.certfile
+                                                                  : &o->mqtt.keyfile;
+            *dst = v;
         } else if (!strcmp(a, "--poll-ms")) {
             if (!parse_uint(v, 200, 600000, &n))
                 return set_err(err, errlen, "%s: bad value '%s' (200..600000 ms)", a, v);
@@ -195,6 +243,9 @@ host_cli_result host_cli_parse(int argc, char **argv, host_options *o, char *err
         return set_err(err, errlen, "missing --mbk KEY (or --mak KEY)%s%s", "", "");
     if (!have_mbk)
         memcpy(o->core.mbk, o->core.mak, sizeof o->core.mbk);
+    host_cli_result mq = finish_mqtt(o, have_mqtt_port, err, errlen);
+    if (mq != HOST_CLI_OK)
+        return mq;
     if ((o->tls_key_given || have_client_id) && !o->tls)
         return set_err(err, errlen, "--tls-key/--tls-client-id need --tls%s%s", "", "");
     if (o->tls) {

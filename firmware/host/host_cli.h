@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "host_mqtt.h"
 #include "mepc.h"
 
 #define HOST_MQTT_PREFIX_MAX 24 /* the reference's limit (docs/module-behaviour.md 8.2) */
@@ -23,8 +24,14 @@ typedef struct {
     uint16_t http_port;         /* --http-port N (default 8080) */
     const char *mqtt_host;      /* --mqtt HOST[:PORT]; NULL = MQTT off */
     char mqtt_host_buf[256];
-    uint16_t mqtt_port;         /* default 1883 */
+    uint16_t mqtt_port;         /* default 1883, 8883 with --mqtt-cafile */
     char mqtt_prefix[HOST_MQTT_PREFIX_MAX + 1]; /* default esp32-mep */
+    /* The broker settings as host_mqtt_open takes them: host, port and
+     * prefix point at the fields above; --mqtt-user NAME,
+     * --mqtt-password-file FILE (read at start, never a password on the
+     * command line), --mqtt-cafile FILE, --mqtt-certfile FILE with
+     * --mqtt-keyfile FILE. config_url is left to main (the HTTP address). */
+    host_mqtt_config mqtt;
     const char *control_path;   /* --control SOCK: report line changes to mepsim */
     bool display;               /* --display */
     int verbose;                /* -v count */

@@ -18,11 +18,12 @@
 #include <jansson.h>
 
 #include "mepc.h"
+#include "osgp_version.h"
 
 /* Firmware identity members (ESP_SW, ESP_SW_By, ESP_SW_Version). */
 #define HOST_SW_NAME "mepmod"
 #define HOST_SW_BY "osgp-mep-emulator project"
-#define HOST_SW_VERSION "0.1.0 (" __DATE__ " " __TIME__ ")"
+#define HOST_SW_VERSION OSGP_VERSION
 
 /* The clock the date members show: the meter's (BT52, extrapolated with the
  * module's monotonic time) once read, else the host's UTC clock. */

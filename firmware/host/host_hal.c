@@ -94,6 +94,8 @@ static void notify(host_port *p)
 
 static void run_core(host_port *p)
 {
+    if (p->closing)
+        return; /* host_port_tls_close: the last frame is ours */
     uint32_t wait_ms = mepc_run(&p->client, host_now_ms());
     if (wait_ms > 1000)
         wait_ms = 1000;
@@ -161,15 +163,36 @@ static mepc_secure_error tls_error_kind(host_tls_result r)
     }
 }
 
+/* host_port_tls_close: TLS_TERMINATE goes out once the line is free. */
+static void tls_send_terminate(host_port *p)
+{
+    p->close_sent = true;
+    p->tls_report = false;
+    if (host_tls_start_terminate(p->tls) == HOST_TLS_PENDING)
+        tls_send_pending(p);
+}
+
 /* Where an exchange step ended; called from the loop, never from the core. */
 static void tls_outcome(host_port *p, host_tls_result r)
 {
+    if (p->closing && !p->close_sent) {
+        /* the frame that was in flight at exit has its answer (or timed out):
+         * its result no longer matters, a handshake in progress is abandoned */
+        tls_send_terminate(p);
+        return;
+    }
     if (r == HOST_TLS_PENDING) {
         tls_send_pending(p);
         return;
     }
     p->tls_wait = false;
     ev_timer_stop(p->loop, &p->tls_timer);
+    if (p->closing) {
+        p->close_done = true;
+        p->tls_result = r;
+        ev_break(p->loop, EVBREAK_ONE);
+        return;
+    }
     uint32_t now = host_now_ms();
     if (r == HOST_TLS_OK) {
         size_t n = 0;
@@ -392,6 +415,38 @@ bool host_port_start_tls(host_port *p, struct ev_loop *loop, const char *port_pa
     p->run_timer.data = p;
     run_core(p);
     return true;
+}
+
+static void on_close_guard(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)w;
+    (void)revents;
+    ev_break(loop, EVBREAK_ONE);
+}
+
+host_tls_result host_port_tls_close(host_port *p, uint32_t wait_ms)
+{
+    if (!p->tls || !(host_tls_connected(p->tls) || host_tls_busy(p->tls)) ||
+        (p->transceiver_known && !p->transceiver_on))
+        return HOST_TLS_ERR_ARG;
+    ev_timer_stop(p->loop, &p->run_timer);
+    p->closing = true;
+    p->close_sent = p->close_done = false;
+    /* a frame in flight keeps the line until its reply or its timeout
+     * (tls_outcome then sends the terminate): a reply arriving after our
+     * TLS_TERMINATE would be taken for the meter's answer to it */
+    if (!p->tls_wait)
+        tls_send_terminate(p);
+    ev_timer guard;
+    ev_timer_init(&guard, on_close_guard, wait_ms / 1000.0, 0.0);
+    ev_timer_start(p->loop, &guard);
+    ev_run(p->loop, 0); /* until the reply, the guard, or a second signal */
+    ev_timer_stop(p->loop, &guard);
+    if (!p->close_done) {
+        tls_drop_exchange(p);
+        return HOST_TLS_ERR_TRANSPORT;
+    }
+    return p->tls_result;
 }
 
 const mepc_readings *host_port_readings(const host_port *p) { return mepc_get_readings(&p->client); }

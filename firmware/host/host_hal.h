@@ -69,6 +69,9 @@ struct host_port {
     uint32_t tls_last_rx, tls_sent_at, tls_limit_ms;
     uint32_t tls_alerts, tls_stray, tls_timeouts;
     host_state *state;             /* --state-dir (NULL: no persistent store) */
+    bool closing;                  /* host_port_tls_close: the core runs no more */
+    bool close_sent;               /* TLS_TERMINATE is out (after the frame in flight, if any) */
+    bool close_done;
 };
 
 /* Monotonic milliseconds (wrapping uint32, what mepc expects). */
@@ -90,6 +93,15 @@ bool host_port_start_tls(host_port *p, struct ev_loop *loop, const char *port_pa
                          void *update_ctx, char *err, size_t errlen);
 /* Save the energy floor now (clean exit). */
 void host_port_flush_state(host_port *p);
+/* Clean exit in TLS mode: send TLS_TERMINATE (docs/mep.md 3.5) so the meter
+ * ends the session and a module that talks to it next (RC4 or TLS) is not
+ * refused with 0x0A. Runs the loop (the core no longer) until the meter
+ * answers, the reply timeout passes, or wait_ms is over. Nothing to do in
+ * RC4 mode, without a session, or with the transceiver off.
+ * @return HOST_TLS_OK (terminated), the failure, or HOST_TLS_ERR_ARG if
+ *         nothing was sent. */
+#define HOST_PORT_CLOSE_WAIT_MS 1500u
+host_tls_result host_port_tls_close(host_port *p, uint32_t wait_ms);
 const mepc_readings *host_port_readings(const host_port *p);
 void host_port_stop(host_port *p);
 

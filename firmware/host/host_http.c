@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,13 +16,24 @@ static void conn_close(host_http_conn *c)
     host_http *h = c->srv;
     ev_io_stop(h->loop, &c->rio);
     ev_io_stop(h->loop, &c->wio);
-    ev_timer_stop(h->loop, &c->idle);
+    ev_timer_stop(h->loop, &c->deadline);
     close(c->fd);
     for (int i = 0; i < HOST_HTTP_MAX_CLIENTS; i++)
         if (h->conns[i] == c)
             h->conns[i] = NULL;
     free(c->out);
     free(c);
+}
+
+/* Enter a phase: its deadline runs from now and is not moved by traffic. */
+static void set_phase(host_http_conn *c, host_http_phase phase, double seconds)
+{
+    struct ev_loop *loop = c->srv->loop;
+    c->phase = phase;
+    c->since = ev_now(loop);
+    ev_timer_stop(loop, &c->deadline);
+    ev_timer_set(&c->deadline, seconds, 0.0);
+    ev_timer_start(loop, &c->deadline);
 }
 
 static const char *reason_phrase(int status)
@@ -34,6 +44,7 @@ static const char *reason_phrase(int status)
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 414: return "URI Too Long";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
@@ -41,8 +52,6 @@ static const char *reason_phrase(int status)
     default: return "Unknown";
     }
 }
-
-static void try_write(host_http_conn *c);
 
 /* Queue one response (status line, headers, body unless HEAD). */
 static void respond(host_http_conn *c, int status, const char *ctype, const char *body,
@@ -70,135 +79,33 @@ static void respond(host_http_conn *c, int status, const char *ctype, const char
         c->srv->errors_4xx++;
 }
 
-static void respond_error(host_http_conn *c, int status, const char *msg)
+static void respond_error(host_http_conn *c, int status, const char *msg, bool head_only)
 {
     char body[256];
     int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}", msg);
-    c->close_after = true; /* after a framing error the stream cannot be trusted */
-    respond(c, status, "application/json", body, (size_t)n, false);
+    respond(c, status, "application/json", body, (size_t)n, head_only);
 }
 
-/* Find header `name` (case-insensitive) in the raw header block; returns its
- * value (leading blanks skipped) and length, or NULL. */
-static const char *header_value(const char *headers, const char *name, size_t *len)
-{
-    size_t nl = strlen(name);
-    for (const char *p = headers; p && *p;) {
-        const char *e = strstr(p, "\r\n");
-        size_t ll = e ? (size_t)(e - p) : strlen(p);
-        if (ll > nl && !strncasecmp(p, name, nl) && p[nl] == ':') {
-            const char *v = p + nl + 1;
-            while (v < p + ll && (*v == ' ' || *v == '\t'))
-                v++;
-            *len = (size_t)(p + ll - v);
-            return v;
-        }
-        p = e ? e + 2 : NULL;
-    }
-    return NULL;
-}
-
-/* Does header `name` contain `token` (case-insensitive)? */
-static bool header_has(const char *headers, const char *name, const char *token)
-{
-    size_t vl, tl = strlen(token);
-    const char *v = header_value(headers, name, &vl);
-    for (size_t i = 0; v && i + tl <= vl; i++)
-        if (!strncasecmp(v + i, token, tl))
-            return true;
-    return false;
-}
-
-/* A GET carries no body: only an absent or zero Content-Length is accepted
- * (anything else would leave body bytes to be misread as the next request). */
-static bool has_body(const char *headers)
-{
-    size_t vl;
-    if (header_value(headers, "Transfer-Encoding", &vl))
-        return true;
-    const char *v = header_value(headers, "Content-Length", &vl);
-    if (!v)
-        return false;
-    for (size_t i = 0; i < vl; i++)
-        if (v[i] != '0' && v[i] != ' ')
-            return true;
-    return vl == 0;
-}
-
-/* Handle one complete request head in c->in[0..head_len). */
-static void handle_request(host_http_conn *c, size_t head_len)
+/* Answer one whole request head. */
+static void answer(host_http_conn *c, const host_httpreq *req)
 {
     host_http *h = c->srv;
-    char *req = c->in;
-    req[head_len - 2] = '\0'; /* cut before the final CRLF */
-    char *line_end = strstr(req, "\r\n");
-    char *headers = line_end ? line_end + 2 : req + strlen(req);
-    if (line_end)
-        *line_end = '\0';
-
-    char method[16], target[2048], version[16];
-    char extra;
-    if (sscanf(req, "%15s %2047s %15s %c", method, target, version, &extra) != 3) {
-        respond_error(c, 400, "malformed request line");
-        return;
-    }
-    if (strncmp(version, "HTTP/1.", 7) || (version[7] != '0' && version[7] != '1') || version[8]) {
-        respond_error(c, strncmp(version, "HTTP/", 5) ? 400 : 505, "unsupported HTTP version");
-        return;
-    }
-    bool http11 = version[7] == '1';
-    if (has_body(headers)) {
-        respond_error(c, 400, "request bodies are not accepted");
-        return;
-    }
-    c->close_after = http11 ? header_has(headers, "Connection", "close")
-                            : !header_has(headers, "Connection", "keep-alive");
     h->requests++;
-    bool head = !strcmp(method, "HEAD");
-    if (strcmp(method, "GET") && !head) {
-        static const char body405[] = "{\"error\":\"only GET is supported\"}";
-        respond(c, 405, "application/json", body405, sizeof body405 - 1, false);
+    c->close_after = req->close;
+    if (req->status) {
+        respond_error(c, req->status, req->why, false);
         return;
     }
-    if (target[0] != '/') {
-        respond_error(c, 400, "request target must be a path");
-        return;
-    }
-    char *q = strpbrk(target, "?#");
-    if (q)
-        *q = '\0';
     static const char body404[] = "{\"error\":\"not found\"}";
     host_http_response r = {404, "application/json", body404, sizeof body404 - 1, false};
-    h->handler(h->handler_ctx, target, &r);
-    respond(c, r.status, r.content_type, r.body, r.len, head);
+    h->handler(h->handler_ctx, req->path, &r);
+    respond(c, r.status, r.content_type, r.body, r.len, req->head_only);
     if (r.free_body)
         free((void *)r.body);
 }
 
-/* Parse as many complete requests as the buffer holds (pipelining). */
-static void process_input(host_http_conn *c)
-{
-    while (!c->close_after) {
-        c->in[c->in_len] = '\0';
-        char *end = strstr(c->in, "\r\n\r\n");
-        if (!end) {
-            if (memchr(c->in, '\0', c->in_len))
-                respond_error(c, 400, "NUL byte in request");
-            else if (c->in_len >= HOST_HTTP_MAX_REQUEST)
-                respond_error(c, 431, "request header too large");
-            break;
-        }
-        size_t head_len = (size_t)(end - c->in) + 4;
-        handle_request(c, head_len);
-        memmove(c->in, c->in + head_len, c->in_len - head_len);
-        c->in_len -= head_len;
-    }
-    if (c->close_after)
-        ev_io_stop(c->srv->loop, &c->rio); /* answer, then close: read no more */
-    try_write(c);
-}
-
-static void try_write(host_http_conn *c)
+/* Send what is queued. false: the connection is gone (the client reset it). */
+static bool flush_out(host_http_conn *c)
 {
     host_http *h = c->srv;
     while (c->out_off < c->out_len) {
@@ -209,59 +116,147 @@ static void try_write(host_http_conn *c)
         }
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && errno == EAGAIN) {
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            /* the client is not taking it: read nothing more until it does */
+            ev_io_stop(h->loop, &c->rio);
             ev_io_start(h->loop, &c->wio);
-            return;
+            if (c->phase != HOST_HTTP_WRITING)
+                set_phase(c, HOST_HTTP_WRITING, HOST_HTTP_WRITE_S);
+            return true;
         }
         conn_close(c);
-        return;
+        return false;
     }
     ev_io_stop(h->loop, &c->wio);
     free(c->out);
     c->out = NULL;
     c->out_len = c->out_off = 0;
-    if (c->close_after) {
-        shutdown(c->fd, SHUT_WR);
-        conn_close(c);
+    return true;
+}
+
+/* The final answer is out: no more writing; read and drop until EOF. */
+static void start_linger(host_http_conn *c)
+{
+    shutdown(c->fd, SHUT_WR);
+    c->in_len = 0;
+    set_phase(c, HOST_HTTP_LINGER, HOST_HTTP_LINGER_S);
+    ev_io_start(c->srv->loop, &c->rio);
+}
+
+/* Move the connection on as far as it can go without waiting: send what is
+ * queued, then answer the next buffered request (pipelining), one at a
+ * time; then wait for input with the deadline of what it is waiting for. */
+static void step(host_http_conn *c)
+{
+    for (;;) {
+        if (!flush_out(c))
+            return;
+        if (c->out_len)
+            return; /* on_conn_write calls again once the client takes it */
+        if (c->close_after) {
+            start_linger(c);
+            return;
+        }
+        if (!c->in_len)
+            break;
+        host_httpreq req;
+        host_httpreq_result r = host_httpreq_parse(c->in, c->in_len, &req);
+        if (r == HOST_HTTPREQ_INCOMPLETE)
+            break;
+        if (r == HOST_HTTPREQ_REFUSE) {
+            /* the stream cannot be trusted after a framing error */
+            c->close_after = true;
+            c->in_len = 0;
+            respond_error(c, req.status, req.why, false);
+            continue;
+        }
+        answer(c, &req);
+        memmove(c->in, c->in + req.head_len, c->in_len - req.head_len);
+        c->in_len -= req.head_len;
+        /* the next request's deadline runs from now, not from its first byte's arrival */
+        set_phase(c, c->in_len ? HOST_HTTP_READING : HOST_HTTP_IDLE,
+                  c->in_len ? HOST_HTTP_REQUEST_S : HOST_HTTP_IDLE_S);
     }
+    if (!c->in_len && c->phase != HOST_HTTP_IDLE)
+        set_phase(c, HOST_HTTP_IDLE, HOST_HTTP_IDLE_S);
+    else if (c->in_len && c->phase != HOST_HTTP_READING)
+        set_phase(c, HOST_HTTP_READING, HOST_HTTP_REQUEST_S);
+    ev_io_start(c->srv->loop, &c->rio);
 }
 
 static void on_conn_read(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)revents;
     host_http_conn *c = w->data;
-    if (c->close_after)
+    if (c->phase == HOST_HTTP_LINGER) {
+        char sink[4096];
+        ssize_t n = recv(c->fd, sink, sizeof sink, 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            conn_close(c);
         return;
-    ssize_t n = recv(c->fd, c->in + c->in_len, HOST_HTTP_MAX_REQUEST - c->in_len, 0);
+    }
+    if (c->in_len >= sizeof c->in || c->close_after || c->out_len) {
+        ev_io_stop(loop, &c->rio); /* step() decides when to read again */
+        return;
+    }
+    ssize_t n = recv(c->fd, c->in + c->in_len, sizeof c->in - c->in_len, 0);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
         conn_close(c);
         return;
     }
+    if (c->phase == HOST_HTTP_IDLE)
+        set_phase(c, HOST_HTTP_READING, HOST_HTTP_REQUEST_S); /* a request's first byte */
     c->in_len += (size_t)n;
-    ev_timer_again(loop, &c->idle);
-    process_input(c);
+    step(c);
 }
 
 static void on_conn_write(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    try_write(w->data);
+    step(w->data);
 }
 
-static void on_conn_idle(struct ev_loop *loop, ev_timer *w, int revents)
+static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
     host_http_conn *c = w->data;
-    if (c->in_len && !c->out_len) {
-        respond_error(c, 408, "request not completed in time");
-        try_write(c);
+    if (c->phase == HOST_HTTP_READING) {
+        c->srv->timeouts++;
+        c->close_after = true;
+        c->in_len = 0;
+        respond_error(c, 408, "request not completed in time", false);
+        step(c);
         return;
     }
-    conn_close(c);
+    if (c->phase == HOST_HTTP_WRITING)
+        c->srv->timeouts++;
+    conn_close(c); /* idle keep-alive, an answer never taken, or lingering done */
+}
+
+/* All slots taken: the slot to free for a new client. The connection idle
+ * or slow for the longest goes first (a client sending a request now is
+ * newer than one holding a slot); one whose answer is queued only if every
+ * slot is in that state. */
+static int victim_slot(const host_http *h)
+{
+    int best = -1;
+    bool best_writing = true;
+    for (int i = 0; i < HOST_HTTP_MAX_CLIENTS; i++) {
+        const host_http_conn *c = h->conns[i];
+        if (!c)
+            return i;
+        bool writing = c->phase == HOST_HTTP_WRITING;
+        if (best < 0 || (best_writing && !writing) ||
+            (best_writing == writing && c->since < h->conns[best]->since)) {
+            best = i;
+            best_writing = writing;
+        }
+    }
+    return best;
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
@@ -274,28 +269,26 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             return;
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
         fcntl(fd, F_SETFD, FD_CLOEXEC);
-        int slot = -1;
-        for (int i = 0; i < HOST_HTTP_MAX_CLIENTS; i++)
-            if (!h->conns[i]) {
-                slot = i;
-                break;
-            }
-        host_http_conn *c = slot >= 0 ? calloc(1, sizeof *c) : NULL;
+        host_http_conn *c = calloc(1, sizeof *c);
         if (!c) {
             h->refused++;
             close(fd);
             continue;
+        }
+        int slot = victim_slot(h);
+        if (h->conns[slot]) {
+            h->evicted++;
+            conn_close(h->conns[slot]);
         }
         c->srv = h;
         c->fd = fd;
         h->conns[slot] = c;
         ev_io_init(&c->rio, on_conn_read, fd, EV_READ);
         ev_io_init(&c->wio, on_conn_write, fd, EV_WRITE);
-        ev_init(&c->idle, on_conn_idle);
-        c->idle.repeat = HOST_HTTP_IDLE_S;
-        c->rio.data = c->wio.data = c->idle.data = c;
+        ev_init(&c->deadline, on_deadline);
+        c->rio.data = c->wio.data = c->deadline.data = c;
+        set_phase(c, HOST_HTTP_IDLE, HOST_HTTP_IDLE_S);
         ev_io_start(loop, &c->rio);
-        ev_timer_again(loop, &c->idle);
     }
 }
 
@@ -334,7 +327,7 @@ bool host_http_start(host_http *h, struct ev_loop *loop, const char *bind_addr, 
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 16) != 0) {
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 64) != 0) {
         snprintf(err, errlen, "HTTP: cannot listen on %s port %u: %s", bind_addr, port, strerror(errno));
         close(fd);
         return false;

@@ -16,16 +16,27 @@ static void disconnect(host_linectl *lc)
     ev_io_stop(lc->loop, &lc->rio);
     close(lc->fd);
     lc->fd = -1;
-    lc->rlen = 0;
+    host_ctlreply_init(&lc->replies);
 }
 
-/* Replies are {"ok":true} lines; anything else is worth a warning. */
+/* One reply line: anything but {"ok":true,...} is worth a warning. */
+static void on_reply_line(void *ctx, host_ctlreply_kind kind, const char *line, size_t len)
+{
+    host_linectl *lc = ctx;
+    (void)len;
+    if (kind == HOST_CTLREPLY_OK)
+        return;
+    lc->replies_not_ok++;
+    host_logf(lc->log, HOST_LOG_WARN, "control: emulator reply %s: %s", host_ctlreply_kind_name(kind), line);
+}
+
 static void on_reply(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
     host_linectl *lc = w->data;
-    ssize_t n = read(lc->fd, lc->rbuf + lc->rlen, sizeof lc->rbuf - 1 - lc->rlen);
+    char buf[512];
+    ssize_t n = read(lc->fd, buf, sizeof buf);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
@@ -33,21 +44,7 @@ static void on_reply(struct ev_loop *loop, ev_io *w, int revents)
         disconnect(lc);
         return;
     }
-    lc->rlen += (size_t)n;
-    lc->rbuf[lc->rlen] = '\0';
-    char *nl;
-    while ((nl = strchr(lc->rbuf, '\n')) != NULL) {
-        *nl = '\0';
-        if (!strstr(lc->rbuf, "\"ok\":true") && !strstr(lc->rbuf, "\"ok\": true")) {
-            lc->replies_not_ok++;
-            host_logf(lc->log, HOST_LOG_WARN, "control: emulator refused a line event: %s", lc->rbuf);
-        }
-        size_t used = (size_t)(nl + 1 - lc->rbuf);
-        memmove(lc->rbuf, nl + 1, lc->rlen - used + 1);
-        lc->rlen -= used;
-    }
-    if (lc->rlen >= sizeof lc->rbuf - 1)
-        lc->rlen = 0; /* a reply line longer than we care about: drop it */
+    host_ctlreply_feed(&lc->replies, buf, (size_t)n, on_reply_line, lc);
 }
 
 static bool send_line(host_linectl *lc, const char *name, bool on)
@@ -87,6 +84,7 @@ static bool ensure_connected(host_linectl *lc)
         return false;
     }
     lc->fd = fd;
+    host_ctlreply_init(&lc->replies);
     ev_io_init(&lc->rio, on_reply, fd, EV_READ);
     lc->rio.data = lc;
     ev_io_start(lc->loop, &lc->rio);

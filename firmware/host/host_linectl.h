@@ -16,6 +16,7 @@
 
 #include <ev.h>
 
+#include "host_ctlreply.h"
 #include "host_log.h"
 
 typedef struct {
@@ -26,8 +27,7 @@ typedef struct {
     const host_log *log;
     bool transceiver_on, enable_on;
     uint32_t events_sent, send_failures, replies_not_ok;
-    char rbuf[512];
-    size_t rlen;
+    host_ctlreply replies;
 } host_linectl;
 
 /* Remember the path; connect lazily. Returns false if the path cannot be a

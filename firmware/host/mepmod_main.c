@@ -38,6 +38,7 @@ typedef struct {
     bool mqtt_on;
     host_display display;
     host_dash_cache dash;
+    host_page_history history;   /* the dashboard's trend and status changes */
     host_state state;
     bool state_on;
     ev_timer tick, exit_timer;
@@ -77,6 +78,8 @@ static json_t *port_counters(const mepmod *m)
         json_object_set_new(o, "tls", t);
     }
     json_object_set_new(o, "http_requests", json_integer(m->http.requests));
+    json_object_set_new(o, "http_timeouts", json_integer(m->http.timeouts));
+    json_object_set_new(o, "http_evicted", json_integer(m->http.evicted));
     if (m->mqtt_on) {
         json_object_set_new(o, "mqtt_published", json_integer(m->mqtt.published));
         json_object_set_new(o, "mqtt_connects", json_integer(atomic_load(&m->mqtt.connects)));
@@ -106,9 +109,18 @@ static void http_handler(void *ctx, const char *path, host_http_response *out)
         json_object_set_new(pc, "serial_open", json_boolean(host_serial_is_open(&m->port.serial)));
         json_object_set_new(pc, "mqtt_connected",
                             json_boolean(m->mqtt_on && atomic_load(&m->mqtt.connected)));
+        if (m->mqtt_on)
+            json_object_set_new(pc, "mqtt", host_mqtt_status_json(&m->mqtt));
         json_object_set_new(extra, "port", pc);
         char *body = host_dash_status_json(r, host_now_ms(), extra);
         json_decref(extra);
+        out->status = body ? 200 : 500;
+        out->content_type = "application/json";
+        out->body = body ? body : "{}";
+        out->len = strlen(out->body);
+        out->free_body = body != NULL;
+    } else if (!strcmp(path, "/dashboard.json")) {
+        char *body = host_page_json(&m->history, r, mepc_disc_phases(&m->port.client), host_now_ms());
         out->status = body ? 200 : 500;
         out->content_type = "application/json";
         out->body = body ? body : "{}";
@@ -126,6 +138,7 @@ static void http_handler(void *ctx, const char *path, host_http_response *out)
 static void on_update(void *ctx, const mepc_readings *r)
 {
     mepmod *m = ctx;
+    host_page_record(&m->history, r, host_now_ms(), (int64_t)time(NULL));
     if (m->opt.display && !m->display.tty) {
         host_clock clk = clock_now(m);
         host_display_update(&m->display, r, &clk);
@@ -139,7 +152,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     mepmod *m = w->data;
     const mepc_readings *r = host_port_readings(&m->port);
     if (m->mqtt_on)
-        host_mqtt_tick(&m->mqtt, r, host_now_ms());
+        host_mqtt_update(&m->mqtt, r, mepc_disc_phases(&m->port.client), host_now_ms());
     if (m->opt.display && m->display.tty) {
         host_clock clk = clock_now(m);
         host_display_update(&m->display, r, &clk);
@@ -226,8 +239,8 @@ int main(int argc, char **argv)
 
     if (m->opt.mqtt_host) {
         mosquitto_lib_init();
-        if (!host_mqtt_start(&m->mqtt, m->opt.mqtt_host, m->opt.mqtt_port, m->opt.mqtt_prefix,
-                             &m->log, err, sizeof err)) {
+        m->opt.mqtt.config_url = m->url;
+        if (!host_mqtt_open(&m->mqtt, &m->opt.mqtt, &m->log, err, sizeof err)) {
             fprintf(stderr, "mepmod: %s\n", err);
             host_port_stop(&m->port);
             host_http_stop(&m->http);
@@ -260,6 +273,12 @@ int main(int argc, char **argv)
     ev_run(m->loop, 0);
 
     host_port_flush_state(&m->port);  /* the floor as published at exit */
+    if (m->opt.tls) {
+        /* end the meter's session: a module started next must not get 0x0A (docs/mep.md 3.5) */
+        host_tls_result tr = host_port_tls_close(&m->port, HOST_PORT_CLOSE_WAIT_MS);
+        if (tr != HOST_TLS_OK && tr != HOST_TLS_ERR_ARG)
+            host_logf(&m->log, HOST_LOG_WARN, "TLS: session not terminated at exit: %s", host_tls_strerror(tr));
+    }
 
     if (m->mqtt_on) {
         host_mqtt_stop(&m->mqtt);

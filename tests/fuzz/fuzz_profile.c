@@ -1,10 +1,11 @@
 /* libFuzzer target: the strict profile loader (store/sim_profile) on
  * arbitrary bytes must either fail with a message or give a profile from
- * which a table store and a meter can be built and every table read (on
- * both ports' views) and saved as a state (store/sim_state) that parses
+ * which a table store and a meter can be built and every table read and
+ * saved as a state (store/sim_state) that parses
  * back; never crash, leak or read out of bounds. The bytes are also tried
- * as a state file.
- * Corpus: tests/fuzz/corpus/profile (copies of the profiles in fixtures/meters). */
+ * as a state file; the meter's turnaround stays inside its policy.
+ * Corpus: tests/fuzz/corpus/profile (copies of the profiles in fixtures/meters,
+ * and one with every policy set). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,6 +37,14 @@ static void exercise(sim_profile *p)
             __builtin_trap(); /* a refused profile says why */
         return;
     }
+    /* the turnaround stays within the policy's delay + jitter */
+    const sim_policy *pol = sim_meter_policy(m);
+    for (int i = 0; i < 4; i++) {
+        uint64_t d = sim_meter_reply_delay_us(m);
+        if (d < (uint64_t)pol->reply_delay_ms * 1000u ||
+            d > ((uint64_t)pol->reply_delay_ms + pol->reply_jitter_ms) * 1000u)
+            __builtin_trap();
+    }
     sim_tables *t = sim_meter_tables(m);
     uint16_t ids[128];
     size_t n = sim_tables_list(t, ids, 128);
@@ -47,8 +56,6 @@ static void exercise(sim_profile *p)
         if (size == 0)
             continue;
         if (sim_tables_read(t, ids[i], 0, (uint32_t)size, buf) != size)
-            __builtin_trap();
-        if (sim_tables_read_port(t, SIM_TABLES_PORT_OPTICAL, ids[i], 0, (uint32_t)size, buf) != size)
             __builtin_trap();
     }
     sim_meter_advance(m, 3601000);

@@ -54,7 +54,10 @@ CONTRACT_INTEGERS = ["Fwd_Act_Wh", "Rev_Act_Wh"] + list(BT28_INDEX)
 # what the host port (firmware/host/host_dash.c) serves besides the contract, and its 503 body
 HOST_EXTRAS = ["Status", "Status_Text", "Energy_Suspect", "Suspect_Reason", "Raw_Fwd_Act_Wh",
                "Raw_Rev_Act_Wh", "Clock_Source", "Energy_Age_s", "Generation", "Counters"]
-NOT_READY_MEMBERS = ["error", "Status", "Status_Text", "CurrentDateTime", "Counters"]
+# the lines of a not-ready or stale answer: 503 text/plain, no JSON (firmware/README.md
+# "Served states"), the same words as the host port's
+NOT_READY_FIELDS = ["not ready", "Status", "Status_Text", "CurrentDateTime"]
+CONTRACT_KEYS = ("Utility_SN", "Fwd_Act_Wh", "Rev_Act_Wh", "Fwd_W", "CurrentDateTime")
 POLL_S = {"mep_module": 2.0, "hobby": 3.5}  # poll period (+ the hobby's blocking reads)
 SPIKE_WH = 1 << 24                          # S16: 2^24 Wh ~ 16 777 kWh
 
@@ -206,11 +209,70 @@ def watch_spike(rig, board, seconds):
 
 
 # ---- mep_module (firmware/arduino) -------------------------------------------------------
+def not_ready_fields(board):
+    """GET /getDashDataWS where nothing can be served: assert the answer is a
+    503 text/plain body no JSON parser takes, return its fields."""
+    st, doc, headers = board.get(record=False)
+    ctype = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
+    assert st == 503 and doc is None and ctype.startswith("text/plain"), (st, doc, headers)
+    st, body = board.request("GET", "/getDashDataWS")
+    assert st == 503 and body.startswith("not ready: "), (st, body)
+    with pytest.raises(ValueError):
+        json.loads(body)
+    fields = dict(line.partition(": ")[::2] for line in body.splitlines())
+    assert list(fields) == NOT_READY_FIELDS, body
+    assert "Utility_SN" not in body and "Fwd_Act_Wh" not in body
+    assert fields["CurrentDateTime"].endswith(".000Z")
+    return fields
+
+
+class StatusIgnoringClient:
+    """GETs /getDashDataWS every `interval` s and, like the HA integration
+    (docs/module-behaviour.md 8.4), takes every body that parses as JSON as
+    the meter's data whatever the status code. Keeps (t, status, body, doc)."""
+
+    def __init__(self, board, interval=0.25):
+        self.board, self.interval, self.records = board, interval, []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            st, body = self.board.request("GET", "/getDashDataWS", timeout=3.0)
+            try:
+                doc = json.loads(body) if st is not None else None
+            except ValueError:
+                doc = None
+            self.records.append((time.monotonic(), st, body, doc))
+            self._stop.wait(self.interval)
+
+    def stop(self):
+        self._stop.set()
+        self._t.join(10)
+        return self.records
+
+    def stored(self):
+        return [(t, d) for t, _, _, d in self.records if d is not None]
+
+    def assert_never_garbage(self):
+        """Every JSON body is a whole contract document with 200, every other
+        answer a non-JSON 503 'not ready: ...'."""
+        for _, st, body, doc in self.records:
+            if st is None:
+                continue
+            if doc is not None:
+                assert st == 200 and isinstance(doc, dict), (st, body[:200])
+                missing = [k for k in CONTRACT_KEYS if k not in doc]
+                assert not missing, f"JSON body without {missing}: {body[:200]}"
+            else:
+                assert st == 503 and body.startswith("not ready: "), (st, body[:200])
+
+
 def setup_mep_module(rigs, built):
     rig, board = start(rigs, built, "mep_module")
-    st, doc, _ = board.get()
-    assert st == 503 and "MBK" in doc["error"], f"before a key: {st} {doc}"
-    assert list(doc) == NOT_READY_MEMBERS, doc
+    fields = not_ready_fields(board)
+    assert "MBK" in fields["not ready"] and fields["Status"] == "NO_KEY", f"before a key: {fields}"
     # the description's provision: POST /setup with the key (and its poll period)
     ((request, st, body),) = board.provision()
     assert request == "POST /setup" and st == 200 and json.loads(body)["ok"], body
@@ -233,8 +295,7 @@ def test_mep_module_refuses_a_bad_key_and_changes_nothing(rigs, built):
     rig, board = start(rigs, built, "mep_module")
     st, body = board.request("POST", "/setup", "mbk=short&mqtt_port=1884")
     assert st == 400 and "mbk" in json.loads(body)["error"], body
-    st, doc, _ = board.get()
-    assert st == 503 and doc["Status"] == "NO_KEY", doc
+    assert not_ready_fields(board)["Status"] == "NO_KEY"
     st, body = board.request("GET", "/setup")
     assert st == 200 and 'name="mqtt_port" value="1883"' in body
 
@@ -244,6 +305,42 @@ def test_mep_module_keeps_its_key_across_a_restart(rigs, built):
     board.restart()                     # SIGTERM, same state dir, no POST
     doc = board.wait_json(timeout=60)
     assert doc["Utility_SN"]
+
+
+def test_mep_module_not_ready_and_stale_answers_are_never_stored_as_data(rigs, built):
+    # firmware/README.md "Served states": before a key, while the first energy value is
+    # being confirmed, and once the meter has been silent for 3 polls + 2 s, the answer is a
+    # text/plain 503; a consumer that ignores status codes stores nothing, shows nothing stale
+    rig, board = start(rigs, built, "mep_module")
+    client = StatusIgnoringClient(board)
+    try:
+        time.sleep(1.0)
+        ((request, st, body),) = board.provision()
+        assert st == 200, body
+        board.wait_json(timeout=60)
+        time.sleep(2.0)
+        c = rig.meter.control()
+        fid = c.inject("silence dir=to-module")
+        t_silent = time.monotonic()
+        procs.wait_for(lambda: client.records and client.records[-1][1] == 503, 15,
+                       "503 while the meter is silent", interval=0.2)
+        time.sleep(3.0)
+        t_503 = time.monotonic()
+        c.clear(fid)
+        board.wait_json(timeout=60)
+        time.sleep(1.0)
+    finally:
+        client.stop()
+    client.assert_never_garbage()
+    reasons = [body.splitlines()[0] for _, st, body, _ in client.records if st == 503]
+    assert any("MBK" in r for r in reasons), reasons[:5]
+    assert any("not confirmed" in r for r in reasons), sorted(set(reasons))
+    assert any("stale" in r for r in reasons), sorted(set(reasons))
+    # 3 polls (2 s) + 2 s slack + one poll of phase + a request in flight: stale by 9 s
+    late = [round(t - t_silent, 2) for t, d in client.stored() if t_silent + 9 <= t <= t_503]
+    assert not late, f"stale readings served as live at {late[:5]} s of silence"
+    after = [d for t, d in client.stored() if t > t_503]
+    assert after and all(d["Utility_SN"] for d in after)
 
 
 def test_mep_module_holds_a_kwh_spike(rigs, built):

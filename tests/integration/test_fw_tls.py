@@ -12,7 +12,10 @@ TLS-PSK, so TLS itself is driven by mepmod (and by tests/unit/test_tls.c).
 """
 
 import json
+import signal
 import time
+
+import pytest
 
 from fwfixtures import (BT28_INDEX, DASH_INTEGERS, MQTT_TOPICS, WRONG_MBK, Broker,  # noqa: F401
                         DashRecorder, ModelSampler, MqttCollector, check_against_model, control, dump_logs, free_port, get_dash, http_get,
@@ -21,6 +24,7 @@ from osgp_hil.link import SerialLink
 from osgp_hil.paths import fixtures_dir
 
 TLS_PROFILE = fixtures_dir() / "meters" / "nes-3ph-tls.json"
+EITHER_PROFILE = fixtures_dir() / "meters" / "nes-3ph.json"  # tls_required false: RC4 or TLS
 SCEN = fixtures_dir() / "scenarios"
 POLL_S = 2.0
 WINDOW_S = POLL_S + 1.5
@@ -253,6 +257,33 @@ def test_corrupted_handshake_is_retried_with_back_off(rig):  # noqa: F811
     with control(ctl) as c:
         assert c.fault_status()["injected"]["tls-corrupt-handshake"] == 3
     assert "TLS_FAIL" in mod.stderr()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_clean_exit_terminates_the_session_so_an_rc4_module_is_served(rig, sig):  # noqa: F811
+    # docs/mep.md 3.5: while a TLS session is open the meter refuses RC4 frames with 0x0A;
+    # a module that exits cleanly must end its session (TLS_TERMINATE) or the next one never gets in
+    sim, pty, ctl = run_mepsim(rig.tmp, extra=["--profile", EITHER_PROFILE])
+    rig.add(sim)
+    port = free_port()
+    tls_mod = rig.add(run_mepmod(rig, pty, port, ctl=ctl, extra=["--tls"], name="mepmod-tls"))
+    wait_ready(port)
+    state, k = sim_tls(ctl)
+    assert state == "established" and k["terminates"] == 0, k
+    t0 = time.monotonic()
+    assert tls_mod.stop(sig) == 0, dump_logs(tls_mod)
+    assert time.monotonic() - t0 < 5.0  # the wait for the meter's answer is bounded
+    state, k = sim_tls(ctl)
+    assert state == "idle" and k["terminates"] == 1, (k, dump_logs(tls_mod, sim))
+    assert "session terminated" in tls_mod.stderr()
+
+    port2 = free_port()
+    rc4_mod = rig.add(run_mepmod(rig, pty, port2, ctl=ctl, name="mepmod-rc4"))
+    doc = wait_ready(port2, timeout=30)
+    assert doc["Utility_SN"]
+    s = status_doc(port2)
+    assert s["status"] == "OK" and "tls" not in s["port"], s
+    assert "0x0A" not in rc4_mod.stderr()
 
 
 def test_tls_table_without_session_is_0x0A(mepsim):

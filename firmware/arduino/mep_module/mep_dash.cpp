@@ -93,19 +93,36 @@ void mep_dash_format_time(int64_t unix_s, char iso[32], char human[48])
              (unsigned)days + 1, weekdays[wday], h, mi, s);
 }
 
-const char *mep_dash_not_ready(const mepc_readings *r)
+/* Age (ms) of the older of the two snapshots served. */
+static uint32_t readings_age_ms(const mepc_readings *r, uint32_t now_ms)
+{
+    uint32_t e = now_ms - r->energy_at_ms, p = now_ms - r->bt28.at_ms;
+    return e > p ? e : p;
+}
+
+const char *mep_dash_not_ready(const mepc_readings *r, uint32_t now_ms)
 {
     if (!r)
         return "no MBK configured: set one at /setup";
+    uint32_t poll = r->poll_ms ? r->poll_ms : 2000u;
     if (r->status == MEPC_ST_AUTH_FAIL && !r->energy_valid)
         return "authentication failed: check the key (MBK/MAK)";
     if (!r->identity_valid)
         return "meter identity (BT01/ET03) not read yet";
+    if (!r->energy_valid && r->energy_confirming)
+        return "first energy reading (BT23) not confirmed yet";
     if (!r->energy_valid)
         return "no energy reading (BT23) yet";
     if (!r->present_valid || r->bt28.n < 32)
         return "no present values (BT28) yet";
+    if (readings_age_ms(r, now_ms) > MEP_DASH_STALE_POLLS * poll + MEP_DASH_STALE_SLACK_MS)
+        return "stale: the meter has not answered for several polls";
     return NULL;
+}
+
+const char *mep_dash_content_type(int http_status)
+{
+    return http_status == 200 ? "application/json" : "text/plain; charset=utf-8";
 }
 
 static int64_t bt28_value(const mepc_readings *r, uint8_t index)
@@ -148,19 +165,24 @@ int mep_dash_json(const mepc_readings *r, const MepClock *clk, uint32_t now_ms, 
 {
     char iso[32], human[48];
     mep_dash_format_time(clk->unix_s, iso, human);
-    MepJson j(buf, cap);
-    j.begin();
-    const char *why = mep_dash_not_ready(r);
+    const char *why = mep_dash_not_ready(r, now_ms);
     if (why) {
-        /* 8.1/10: an error status rather than an empty serial or zeros */
-        j.str("error", why);
-        j.str("Status", status_name(r));
-        j.str("Status_Text", r ? r->status_text : "no key configured", 64);
-        j.str("CurrentDateTime", iso);
-        counters(j, r, pc);
-        j.end();
+        /* 8.4: a consumer that ignores the status code parses any JSON body
+         * as data; this body is not JSON (it starts with a letter) */
+        char text[64];
+        size_t n = 0;
+        const char *st = r ? r->status_text : "no key configured";
+        for (; n + 1 < sizeof text && st[n]; n++) {
+            unsigned char ch = (unsigned char)st[n];
+            text[n] = (ch >= 0x20 && ch < 0x7F) ? (char)ch : '?';
+        }
+        text[n] = '\0';
+        snprintf(buf, cap, "not ready: %s\nStatus: %s\nStatus_Text: %s\nCurrentDateTime: %s\n", why,
+                 status_name(r), text, iso);
         return 503;
     }
+    MepJson j(buf, cap);
+    j.begin();
     j.str("ESP_SW", MEP_SW_NAME);
     j.str("ESP_SW_By", MEP_SW_BY);
     j.str("ESP_SW_Version", MEP_SW_VERSION);
@@ -197,10 +219,10 @@ int mep_dash_json(const mepc_readings *r, const MepClock *clk, uint32_t now_ms, 
 }
 
 void mep_dash_status_json(const mepc_readings *r, const MepPortCounters *pc, bool xcvr_on, bool enable_on,
-                          char *buf, size_t cap)
+                          uint32_t now_ms, char *buf, size_t cap)
 {
     MepJson j(buf, cap);
-    const char *why = mep_dash_not_ready(r);
+    const char *why = mep_dash_not_ready(r, now_ms);
     j.begin();
     j.str("status", status_name(r));
     j.str("status_text", r ? r->status_text : "no key configured", 64);
@@ -217,6 +239,7 @@ void mep_dash_status_json(const mepc_readings *r, const MepPortCounters *pc, boo
         j.boolean("clock_valid", r->clock_valid);
         j.boolean("energy_valid", r->energy_valid);
         j.boolean("present_valid", r->present_valid);
+        j.boolean("energy_confirming", r->energy_confirming);
         j.boolean("energy_suspect", r->energy_suspect);
         j.str("suspect_reason", r->suspect_reason, sizeof r->suspect_reason);
         j.integer("generation", r->generation);
@@ -230,9 +253,9 @@ const char *mep_dash_mqtt_topic(int i)
     return (i >= 0 && i < MEP_MQTT_TOPICS) ? mqtt_topics[i] : NULL;
 }
 
-bool mep_dash_mqtt_payload(const mepc_readings *r, int i, char *buf, size_t cap)
+bool mep_dash_mqtt_payload(const mepc_readings *r, uint32_t now_ms, int i, char *buf, size_t cap)
 {
-    if (i < 0 || i >= MEP_MQTT_TOPICS || mep_dash_not_ready(r))
+    if (i < 0 || i >= MEP_MQTT_TOPICS || mep_dash_not_ready(r, now_ms))
         return false;
     MepJson j(buf, cap);
     j.begin();

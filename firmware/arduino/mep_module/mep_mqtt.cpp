@@ -5,51 +5,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
 #include "mep_dash.h"
 #include "mep_json.h"
 
+extern "C" {
+#include "src/firmware/core/mepc_discovery.h"
+}
+
 #define PUBLISH_PERIOD_MS 10000u  /* 8.2: every 10 s */
 #define BACKOFF_MAX_MS 30000u
-#define MQTT_BUFFER 1024u         /* one discovery config (~700 bytes) + topic + header */
+#define MQTT_BUFFER 1536u         /* one discovery config (~1000 bytes) + topic + header */
 #define DISCOVERY_PREFIX "homeassistant"
-
-/* HA discovery entities: state topic index (mep_dash_mqtt_topic), member,
- * divisor for the value template, unit, device class, state class. */
-typedef struct {
-    const char *object;
-    const char *name;
-    uint8_t topic;
-    const char *member;
-    uint16_t divisor;
-    const char *unit;
-    const char *device_class;
-    const char *state_class;
-} ha_entity;
-
-static const ha_entity entities[] = {
-    {"fwd_act_wh", "Energy consumed", 1, "Fwd_Act_Wh", 1, "Wh", "energy", "total_increasing"},
-    {"rev_act_wh", "Energy returned", 1, "Rev_Act_Wh", 1, "Wh", "energy", "total_increasing"},
-    {"fwd_w", "Power consumed", 2, "Fwd_W", 1, "W", "power", "measurement"},
-    {"fwd_avg_w", "Average power consumed", 2, "Fwd_Avg_W", 1, "W", "power", "measurement"},
-    {"l1_fwd_w", "L1 power consumed", 2, "L1_Fwd_W", 1, "W", "power", "measurement"},
-    {"l2_fwd_w", "L2 power consumed", 2, "L2_Fwd_W", 1, "W", "power", "measurement"},
-    {"l3_fwd_w", "L3 power consumed", 2, "L3_Fwd_W", 1, "W", "power", "measurement"},
-    {"rev_w", "Power returned", 3, "Rev_W", 1, "W", "power", "measurement"},
-    {"rev_avg_w", "Average power returned", 3, "Rev_Avg_W", 1, "W", "power", "measurement"},
-    {"l1_rev_w", "L1 power returned", 3, "L1_Rev_W", 1, "W", "power", "measurement"},
-    {"l2_rev_w", "L2 power returned", 3, "L2_Rev_W", 1, "W", "power", "measurement"},
-    {"l3_rev_w", "L3 power returned", 3, "L3_Rev_W", 1, "W", "power", "measurement"},
-    {"l1_rms_a", "L1 current", 0, "L1_RMS_A", 1000, "A", "current", "measurement"},
-    {"l2_rms_a", "L2 current", 0, "L2_RMS_A", 1000, "A", "current", "measurement"},
-    {"l3_rms_a", "L3 current", 0, "L3_RMS_A", 1000, "A", "current", "measurement"},
-    {"l1_rms_v", "L1 voltage", 0, "L1_RMS_V", 1000, "V", "voltage", "measurement"},
-    {"l2_rms_v", "L2 voltage", 0, "L2_RMS_V", 1000, "V", "voltage", "measurement"},
-    {"l3_rms_v", "L3 voltage", 0, "L3_RMS_V", 1000, "V", "voltage", "measurement"},
-    {"l1_pf", "L1 power factor", 0, "L1_PF_Fac", 1000, NULL, "power_factor", "measurement"},
-    {"l2_pf", "L2 power factor", 0, "L2_PF_Fac", 1000, NULL, "power_factor", "measurement"},
-    {"l3_pf", "L3 power factor", 0, "L3_PF_Fac", 1000, NULL, "power_factor", "measurement"},
-    {"freq_hz", "Frequency", 4, "Freq_mHz", 1000, "Hz", "frequency", "measurement"},
-};
 
 static void reduce(const char *in, char *out, size_t cap, bool dash_ok)
 {
@@ -117,55 +84,112 @@ void MepMqtt::publish(const char *topic, const char *payload, bool retain)
         publish_errors++;
 }
 
+/* Home Assistant discovery from the core's entity table
+ * (firmware/core/mepc_discovery.h, the same rows as the host port): a meter
+ * device reached through the module's device (via_device), diagnostics with
+ * entity_category, default_entity_id instead of the deprecated object_id.
+ * The phase count is not known here, so the configs go out once readings
+ * are served and announce three phases (mepc_disc_applies with 0). */
 void MepMqtt::publish_discovery(const mepc_readings *r)
 {
-    char sn[32], topic[128], state[96], uid[96], tmpl[64], devid[48], devname[48];
-    const char *serial = r->utility_sn[0] ? r->utility_sn : "unknown";
-    reduce(serial, sn, sizeof sn, false);
-    snprintf(devid, sizeof devid, "osgp_meter_%s", sn);
-    snprintf(devname, sizeof devname, "OSGP meter %s", serial);
+    char meter_id[48], module_id[48], devname[48], modname[48], url[40];
+    mepc_sb b;
+    mepc_sb_init(&b, meter_id, sizeof meter_id);
+    mepc_sb_str(&b, "osgp_meter_");
+    mepc_disc_id(&b, r->utility_sn, false);
+    mepc_sb_init(&b, module_id, sizeof module_id);
+    mepc_sb_str(&b, "mep_module_");
+    mepc_disc_id(&b, node_, false);
+    snprintf(devname, sizeof devname, "OSGP meter %s", r->utility_sn[0] ? r->utility_sn : "unknown");
+    snprintf(modname, sizeof modname, "MEP module %s", prefix_);
+    snprintf(url, sizeof url, "http://%s/", WiFi.localIP().toString().c_str());
     static char payload[MQTT_BUFFER - 160];
-    for (size_t i = 0; i < sizeof entities / sizeof entities[0]; i++) {
-        const ha_entity *e = &entities[i];
-        snprintf(topic, sizeof topic, "%s/sensor/%s/%s/config", DISCOVERY_PREFIX, node_, e->object);
-        snprintf(state, sizeof state, "%s/%s", prefix_, mep_dash_mqtt_topic(e->topic));
-        snprintf(uid, sizeof uid, "%s_%s_%s", node_, sn, e->object);
-        if (e->divisor > 1)
-            snprintf(tmpl, sizeof tmpl, "{{ value_json.%s | float / %u }}", e->member, (unsigned)e->divisor);
+    size_t announced = 0;
+    for (size_t i = 0; i < mepc_disc_count(); i++) {
+        mepc_disc_entity entity, *e = &entity;
+        if (!mepc_disc_get(i, e))
+            break;
+        char topic[128], state[96], uid[96], entity_id[112], tmpl[96], key[40], name[48];
+        mepc_sb_init(&b, key, sizeof key);
+        mepc_disc_key(e, &b);
+        mepc_sb_init(&b, name, sizeof name);
+        mepc_disc_name(e, &b);
+        snprintf(topic, sizeof topic, "%s/%s/%s/%s/config", DISCOVERY_PREFIX, mepc_disc_component_name(e),
+                 node_, key);
+        if (!mepc_disc_applies(e, 0)) {
+            publish(topic, "", true); /* removes an entity announced before */
+            continue;
+        }
+        bool meter = e->device == MEPC_DISC_METER;
+        mepc_sb_init(&b, uid, sizeof uid);
+        mepc_sb_str(&b, node_); /* node_serial_key: the unique_id of earlier releases */
+        mepc_sb_char(&b, '_');
+        if (meter)
+            mepc_disc_id(&b, r->utility_sn, false);
         else
-            snprintf(tmpl, sizeof tmpl, "{{ value_json.%s }}", e->member);
+            mepc_sb_str(&b, "module");
+        mepc_sb_char(&b, '_');
+        mepc_sb_str(&b, key);
+        mepc_sb_init(&b, entity_id, sizeof entity_id);
+        mepc_sb_str(&b, mepc_disc_component_name(e));
+        mepc_sb_char(&b, '.');
+        mepc_disc_id(&b, uid, true);
+        mepc_sb_init(&b, tmpl, sizeof tmpl);
+        mepc_disc_value_template(e, &b);
+        snprintf(state, sizeof state, "%s/%s", prefix_, mepc_disc_topic_name(e->topic));
+
         MepJson j(payload, sizeof payload);
         j.begin();
-        j.str("name", e->name);
+        j.str("name", name, sizeof name);
         j.str("unique_id", uid, sizeof uid);
-        j.str("object_id", uid, sizeof uid);
+        j.str("default_entity_id", entity_id, sizeof entity_id);
         j.str("state_topic", state, sizeof state);
-        j.str("value_template", tmpl);
+        j.str("value_template", tmpl, sizeof tmpl);
         if (e->unit)
             j.str("unit_of_measurement", e->unit);
-        j.str("device_class", e->device_class);
-        j.str("state_class", e->state_class);
+        if (e->device_class)
+            j.str("device_class", e->device_class);
+        if (e->state_class)
+            j.str("state_class", e->state_class);
+        if (e->category == MEPC_DISC_DIAGNOSTIC)
+            j.str("entity_category", "diagnostic");
         j.str("availability_topic", lwt_);
         j.str("payload_available", "Online");
         j.str("payload_not_available", "Offline");
         j.object("device");
-        j.str("name", devname);
-        j.str("identifiers", devid); /* HA accepts a string or a list */
-        j.str("manufacturer", r->manufacturer, sizeof r->manufacturer);
-        j.str("model", r->model, sizeof r->model);
-        j.str("sw_version", r->sw_version, sizeof r->sw_version);
-        j.str("serial_number", r->utility_sn, sizeof r->utility_sn);
+        j.str("identifiers", meter ? meter_id : module_id); /* HA accepts a string or a list */
+        if (meter) {
+            j.str("name", devname);
+            j.str("manufacturer", r->manufacturer, sizeof r->manufacturer);
+            j.str("model", r->model, sizeof r->model);
+            j.str("sw_version", r->sw_version, sizeof r->sw_version);
+            j.str("serial_number", r->utility_sn[0] ? r->utility_sn : "unknown", sizeof r->utility_sn);
+            j.str("via_device", module_id);
+        } else {
+            j.str("name", modname);
+            j.str("manufacturer", MEP_SW_BY);
+            j.str("model", MEP_SW_NAME);
+            j.str("sw_version", MEP_SW_VERSION);
+        }
+        j.str("configuration_url", url);
+        j.end();
+        j.object("origin");
+        j.str("name", MEP_SW_NAME);
+        j.str("sw_version", MEP_SW_VERSION);
+        j.str("support_url", url);
         j.end();
         j.end();
-        if (j.ok())
+        if (j.ok()) {
             publish(topic, payload, true);
-        else
+            announced++;
+        } else {
             publish_errors++;
+        }
     }
     discovery_sent++;
     snprintf(discovery_sn_, sizeof discovery_sn_, "%s", r->utility_sn);
-    Serial.printf("mqtt: Home Assistant discovery sent for meter %s (%u sensors)\n", r->utility_sn,
-                  (unsigned)(sizeof entities / sizeof entities[0]));
+    Serial.printf("mqtt: Home Assistant discovery sent for meter %s (%u entities)\n", r->utility_sn,
+                  (unsigned)announced);
 }
 
 void MepMqtt::loop(const mepc_readings *r, uint32_t now_ms)
@@ -181,7 +205,8 @@ void MepMqtt::loop(const mepc_readings *r, uint32_t now_ms)
         was_connected_ = true;
     }
     mq_.loop();
-    if (r && r->identity_valid && (discovery_due_ || strcmp(discovery_sn_, r->utility_sn) != 0)) {
+    bool ready = r && mep_dash_not_ready(r, now_ms) == NULL;
+    if (ready && (discovery_due_ || strcmp(discovery_sn_, r->utility_sn) != 0)) {
         publish_discovery(r);
         discovery_due_ = false;
     }
@@ -189,8 +214,37 @@ void MepMqtt::loop(const mepc_readings *r, uint32_t now_ms)
         return;
     char payload[400], topic[80];
     bool any = false;
+    /* diagnostics (mepc_discovery.h: status, raw registers, counters) of a
+     * known meter, also while readings are not served: that is when they matter */
+    if (r && r->identity_valid) {
+        bool have_raw = r->energy_valid || r->energy_confirming;
+        MepJson j(payload, sizeof payload);
+        j.begin();
+        j.str("Status", mepc_status_name(r->status));
+        j.str("Status_Text", r->status_text, sizeof r->status_text);
+        j.boolean("Energy_Suspect", r->energy_suspect);
+        if (have_raw) {
+            j.integer("Raw_Fwd_Act_Wh", r->raw_fwd_wh);
+            j.integer("Raw_Rev_Act_Wh", r->raw_rev_wh);
+        } else {
+            j.null("Raw_Fwd_Act_Wh");
+            j.null("Raw_Rev_Act_Wh");
+        }
+        j.integer("Polls_OK", r->polls_ok);
+        j.integer("Timeouts", r->timeouts);
+        j.integer("Digest_Rejects", r->digest_rejects);
+        j.integer("Auth_Failures", r->auth_failures);
+        j.integer("Recovery_Cycles", r->recovery_cycles);
+        j.integer("Seq_Resyncs", r->seq_resyncs);
+        j.end();
+        if (j.ok()) {
+            snprintf(topic, sizeof topic, "%s/%s", prefix_, mepc_disc_topic_name(MEPC_DISC_T_DIAG));
+            publish(topic, payload, false);
+            any = true;
+        }
+    }
     for (int i = 0; i < MEP_MQTT_TOPICS; i++) {
-        if (!r || !mep_dash_mqtt_payload(r, i, payload, sizeof payload))
+        if (!r || !mep_dash_mqtt_payload(r, now_ms, i, payload, sizeof payload))
             continue; /* never zeros as readings (S06) */
         snprintf(topic, sizeof topic, "%s/%s", prefix_, mep_dash_mqtt_topic(i));
         publish(topic, payload, false);

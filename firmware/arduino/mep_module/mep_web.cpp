@@ -27,14 +27,15 @@ static void send_dash(WebServer &server, MepWebCtx *ctx)
     MepClock clk = mep_dash_clock(r, now, (int64_t)time(NULL));
     MepPortCounters pc = port_counters(ctx);
     int status = mep_dash_json(r, &clk, now, &pc, body, sizeof body);
-    server.send(status, "application/json", body);
+    server.send(status, mep_dash_content_type(status), body);
 }
 
 static void send_status(WebServer &server, MepWebCtx *ctx)
 {
     ctx->http_requests++;
     MepPortCounters pc = port_counters(ctx);
-    mep_dash_status_json(ctx->port->readings(), &pc, ctx->port->xcvr_on, ctx->port->enable_on, body, sizeof body);
+    mep_dash_status_json(ctx->port->readings(), &pc, ctx->port->xcvr_on, ctx->port->enable_on, millis(), body,
+                         sizeof body);
     server.send(200, "application/json", body);
 }
 
@@ -76,7 +77,7 @@ static void send_page(WebServer &server, MepWebCtx *ctx)
 {
     ctx->http_requests++;
     const mepc_readings *r = ctx->port->readings();
-    const char *why = mep_dash_not_ready(r);
+    const char *why = mep_dash_not_ready(r, millis());
     String page = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" "
                   "content=\"5\"><title>" MEP_HOSTNAME "</title><style>body{font-family:sans-serif}"
                   "th{text-align:left;padding-right:1em}</style></head><body><h1>MEP module</h1><table>";

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# ci/fuzz-long.sh N [TARGET...]: the long fuzz run, outside CI.
+#
+# Builds every libFuzzer target (tests/fuzz/fuzz_*.c; clang, -DFUZZ=ON) in
+# its own build directory, then runs each one for N minutes (N may be a
+# fraction: 0.5 = 30 s) on a copy of its seed corpus tests/fuzz/corpus/<name>
+# (the copy grows, the repository's corpus never does), one target after
+# the other. Prints per target: executions, executions per second, coverage
+# (cov/ft from libFuzzer's final stats line), corpus size after the run,
+# and the result. Exit status: 0 all clean, 1 a crash/leak/timeout/OOM (the
+# reproducer is in $FUZZ_BUILD_DIR/artifacts, the log next to it), a build
+# failure or a target without a seed corpus, 2 bad arguments.
+#
+# Environment: FUZZ_BUILD_DIR (default build-fuzz-long), JOBS (build
+# parallelism, default 2), CC (default clang).
+# Example: ci/fuzz-long.sh 60            # an hour per target
+#          ci/fuzz-long.sh 0.2 fuzz_fw_http fuzz_fw_ctlreply
+set -u
+cd "$(dirname "$0")/.."
+
+usage() {
+  echo "usage: ci/fuzz-long.sh MINUTES [fuzz_TARGET...]  (MINUTES > 0, may be a fraction)" >&2
+  exit 2
+}
+[ $# -ge 1 ] || usage
+minutes=$1
+shift
+[[ "$minutes" =~ ^[0-9]+(\.[0-9]+)?$ ]] || usage
+secs=$(awk -v m="$minutes" 'BEGIN { s = int(m * 60 + 0.5); print (s < 1 ? 0 : s) }')
+[ "$secs" -ge 1 ] || { echo "ci/fuzz-long.sh: $minutes minutes is less than a second" >&2; exit 2; }
+
+names=()
+if [ $# -gt 0 ]; then
+  for t in "$@"; do
+    [ -f "tests/fuzz/$t.c" ] || { echo "ci/fuzz-long.sh: no target $t (tests/fuzz/$t.c)" >&2; exit 2; }
+    names+=("$t")
+  done
+else
+  for src in tests/fuzz/fuzz_*.c; do names+=("$(basename "$src" .c)"); done
+fi
+
+build=${FUZZ_BUILD_DIR:-build-fuzz-long}
+echo "building ${#names[@]} fuzz targets in $build"
+mkdir -p "$build"
+if ! CC=${CC:-clang} cmake -S . -B "$build" -DFUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$build/cmake.log" 2>&1; then
+  echo "ci/fuzz-long.sh: cmake failed:"; tail -30 "$build/cmake.log"; exit 1
+fi
+if ! cmake --build "$build" -j"${JOBS:-2}" --target "${names[@]}" >"$build/build.log" 2>&1; then
+  echo "ci/fuzz-long.sh: build failed:"; tail -40 "$build/build.log"; exit 1
+fi
+
+mkdir -p "$build/artifacts" "$build/logs"
+rc=0
+printf '%-20s %7s %12s %9s %7s %7s %7s  %s\n' target seconds executions exec/s cov ft corpus result
+for name in "${names[@]}"; do
+  bin="$build/tests/$name"
+  short=${name#fuzz_}
+  seeds=tests/fuzz/corpus/$short
+  work="$build/work/$short"
+  log="$build/logs/$name.log"
+  rm -rf "$work"
+  mkdir -p "$work"
+  result=ok
+  if [ -d "$seeds" ] && [ -n "$(ls -A "$seeds")" ]; then
+    cp -r "$seeds"/. "$work"/
+  else
+    result="NO SEED CORPUS ($seeds)"
+    rc=1
+  fi
+  rm -f "$build/artifacts/$name-"*
+  timeout $((secs + 120)) "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="$build/artifacts/$name-" "$work" >"$log" 2>&1
+  status=$?
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1)
+  cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
+  ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
+  corpus=$(find "$work" -type f | wc -l)
+  found=$(ls "$build/artifacts/$name-"* 2>/dev/null | head -1)
+  if [ $status -ne 0 ] || [ -n "$found" ]; then
+    result="FOUND A PROBLEM (exit $status${found:+, $found}; log $log)"
+    rc=1
+  fi
+  printf '%-20s %7s %12s %9s %7s %7s %7s  %s\n' "$name" "$secs" "${execs:-?}" "${rate:-?}" \
+    "${cov:-?}" "${ft:-?}" "$corpus" "$result"
+done
+exit $rc
