@@ -150,7 +150,7 @@ static int start_loop(mepsim_app *app)
 static int open_stations(mepsim_app *app, char *err, size_t errlen)
 {
     for (size_t i = 0; i < app->n; i++)
-        if (sim_station_open(app->stations[i], app->loop, app->cfg.verbose, stderr, err, errlen) != 0)
+        if (sim_station_open(app->stations[i], app->loop, app->cfg.verbose, stderr, app->cfg.capture, err, errlen) != 0)
             return -1;
     return 0;
 }

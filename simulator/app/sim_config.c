@@ -79,6 +79,7 @@ const char *sim_config_usage(void)
         "  -v, -vv               log decoded frames and line events (-vv: + hex dumps) to stderr\n"
         "  --display             live view on stdout (plain summary every 5 s if not a TTY)\n"
         "  --exit-after SECONDS  stop after this long (for scripts)\n"
+        "  --capture FILE        record every line into FILE (pcapng, one interface per port)\n"
         "  --help, --version\n"
         "\n"
         "Exit status: 0 stopped normally, 1 a device or socket could not be opened,\n"
@@ -96,7 +97,9 @@ const char *sim_config_policy_help(void)
            "  proc_deny=result5|isc               forbidden procedure: result 5 or 0x03\n"
            "  past_end_error=on|off               read past the end -> 0x05 instead of clamping\n"
            "  proc_latency_ms=N                   delay before a procedure result (0..1000)\n"
-           "  idt_bump_adds_25=on|off             IDT version bump moves E by 25\n";
+           "  idt_bump_adds_25=on|off             IDT version bump moves E by 25\n"
+           "  reply_delay_ms=N                    request's last byte to reply's first (0..4000, default 30)\n"
+           "  reply_jitter_ms=N                   + 0..N ms from the seeded generator (0..1000, default 10)\n";
 }
 
 /* ---- small parsers ---------------------------------------------------- */
@@ -212,10 +215,16 @@ int sim_config_policy_set(sim_policy *p, const char *name, const char *value, ch
     } else if (!strcmp(name, "idt_bump_adds_25")) {
         if (parse_bool(value, &b)) goto bad;
         p->idt_bump_adds_25 = b;
+    } else if (!strcmp(name, "reply_delay_ms")) {
+        if (parse_u64(value, SIM_POLICY_MAX_REPLY_DELAY_MS, &u)) goto bad;
+        p->reply_delay_ms = (uint32_t)u;
+    } else if (!strcmp(name, "reply_jitter_ms")) {
+        if (parse_u64(value, SIM_POLICY_MAX_REPLY_JITTER_MS, &u)) goto bad;
+        p->reply_jitter_ms = (uint32_t)u;
     } else {
         snprintf(err, errlen, "unknown policy \"%s\" (known: seq_reply, seq_window, "
                  "strict_full_read_count, auth_reply, proc_deny, past_end_error, proc_latency_ms, "
-                 "idt_bump_adds_25)", name);
+                 "idt_bump_adds_25, reply_delay_ms, reply_jitter_ms)", name);
         return -1;
     }
     return 0;
@@ -487,7 +496,8 @@ int sim_config_parse_args(sim_config *c, int argc, char **argv, char *err, size_
         memcpy(flag, a + 2, fl);
         flag[fl] = 0;
         bool known = is_meter_flag(flag) || !strcmp(flag, "meter") || !strcmp(flag, "config") ||
-                     !strcmp(flag, "control") || !strcmp(flag, "exit-after") || !strcmp(flag, "state-dir");
+                     !strcmp(flag, "control") || !strcmp(flag, "exit-after") || !strcmp(flag, "state-dir") ||
+                     !strcmp(flag, "capture");
         if (!known) {
             snprintf(err, errlen, "unknown option --%s (see --help)", flag);
             return -1;
@@ -532,6 +542,16 @@ int sim_config_parse_args(sim_config *c, int argc, char **argv, char *err, size_
         }
         if (!strcmp(flag, "state-dir")) {
             if (copy_str(c->state_dir, sizeof c->state_dir, val, what, err, errlen))
+                return -1;
+            continue;
+        }
+        if (!strcmp(flag, "capture")) {
+            /* every serial line joins this pcapng file (simulator/io/sim_serial.c, capture/README.md) */
+            if (!*val) {
+                snprintf(err, errlen, "--capture \"\": expected a file name");
+                return -1;
+            }
+            if (copy_str(c->capture, sizeof c->capture, val, what, err, errlen))
                 return -1;
             continue;
         }
@@ -731,6 +751,17 @@ static int load_root(sim_config *c, const char *path, json_t *root, char *err, s
             snprintf(what, sizeof what, "%s: control", path);
             if (copy_str(c->control, sizeof c->control, json_string_value(v), what, err, errlen))
                 goto out;
+        } else if (!strcmp(key, "capture")) {
+            /* as --capture; a command-line --capture wins */
+            const char *cp = json_string_value(v);
+            if (!cp || !cp[0]) {
+                snprintf(err, errlen, "%s: capture: expected a file name (pcapng)", path);
+                goto out;
+            }
+            char what[SIM_CONFIG_PATH + 32];
+            snprintf(what, sizeof what, "%s: capture", path);
+            if (!c->capture[0] && copy_str(c->capture, sizeof c->capture, cp, what, err, errlen))
+                goto out;
         } else if (!strcmp(key, "state_dir")) {
             const char *sd = json_string_value(v);
             if (!sd || !sd[0]) {
@@ -744,7 +775,7 @@ static int load_root(sim_config *c, const char *path, json_t *root, char *err, s
                 goto out;
             }
         } else {
-            snprintf(err, errlen, "%s: %s: unknown key (known: meters, control, state_dir)", path, key);
+            snprintf(err, errlen, "%s: %s: unknown key (known: meters, control, capture, state_dir)", path, key);
             goto out;
         }
     }

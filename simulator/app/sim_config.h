@@ -64,6 +64,7 @@ typedef struct {
     sim_config_meter meters[SIM_CONFIG_MAX_METERS];
     size_t n_meters;
     char control[SIM_CONFIG_PATH]; /* control socket path, empty = none */
+    char capture[SIM_CONFIG_PATH]; /* --capture pcapng file for every line, empty = none */
     char state_dir[SIM_CONFIG_PATH]; /* --state-dir: DIR/<meter name>.json for meters without --state */
     int verbose;                   /* -v count */
     bool display;

@@ -45,7 +45,17 @@ struct sim_control {
     size_t n;
     ctl_client *clients;
     bool quit;
+    dev_t sock_dev;           /* the socket file we bound: removed on exit */
+    ino_t sock_ino;           /* only while it is still ours */
 };
+
+/* Output is bounded per client: while a reply is not yet taken by the
+ * client (the socket would block), no further request of that client is
+ * read or run; the bytes already received wait in rx. A client that never
+ * reads its replies therefore holds at most one reply, one request line and
+ * one receive chunk, however much it sends (the kernel's socket buffers
+ * then stop it). */
+#define CTL_RX_CHUNK 4096
 
 struct ctl_client {
     sim_control *ctl;
@@ -54,6 +64,8 @@ struct ctl_client {
     char *in;
     size_t in_len;
     bool overlong;            /* dropping the rest of a too-long line */
+    char rx[CTL_RX_CHUNK];    /* received, not yet consumed */
+    size_t rx_len, rx_off;
     char *out;
     size_t out_len, out_off;
     ctl_client *next;
@@ -593,11 +605,11 @@ static json_t *cmd_fault_status(sim_control *c, sim_station *s, json_t *req, con
     json_object_set_new(r, "glitched", gl);
     static const char *const names[] = {"power_cycles_long", "power_cycles_short", "enable_cycles_long",
                                         "enable_cycles_short", "latchups", "latchups_cleared",
-                                        "latchup_recover_failed", "worn_off", "active", "replays",
+                                        "latchup_recover_failed", "noise_bytes", "worn_off", "active", "replays",
                                         "seq_rejects", "auth_fail", "reboots", "pfault_acted"};
     const uint64_t values[] = {fc->power_cycles_long, fc->power_cycles_short, fc->enable_cycles_long,
                                fc->enable_cycles_short, fc->latchups, fc->latchups_cleared,
-                               fc->latchup_recover_failed, sim_fault_set_worn_off(fs),
+                               fc->latchup_recover_failed, fc->noise_bytes, sim_fault_set_worn_off(fs),
                                sim_fault_active(&fs->line, now), mc->replays, mc->seq_rejects, mc->auth_fail,
                                mc->reboots, mc->pfault_acted};
     set_counts(r, names, values, sizeof values / sizeof values[0]);
@@ -965,7 +977,10 @@ static void client_free(ctl_client *cl)
     free(cl);
 }
 
-static void client_flush(ctl_client *cl)
+static bool client_output_pending(const ctl_client *cl) { return cl->out_off < cl->out_len; }
+
+/* Write what the socket takes; true when all pending output is out. */
+static bool client_flush(ctl_client *cl)
 {
     while (cl->out_off < cl->out_len) {
         ssize_t w = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off, MSG_NOSIGNAL);
@@ -974,7 +989,7 @@ static void client_flush(ctl_client *cl)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 ev_io_start(cl->ctl->loop, &cl->wio);
-                return;
+                return false;
             }
             cl->out_off = cl->out_len; /* peer gone; the read side will notice */
             break;
@@ -983,6 +998,7 @@ static void client_flush(ctl_client *cl)
     }
     cl->out_len = cl->out_off = 0;
     ev_io_stop(cl->ctl->loop, &cl->wio);
+    return true;
 }
 
 static void client_reply(ctl_client *cl, const char *s)
@@ -996,13 +1012,6 @@ static void client_reply(ctl_client *cl, const char *s)
     cl->out[cl->out_len + n] = '\n';
     cl->out_len += n + 1;
     client_flush(cl);
-}
-
-static void on_client_writable(struct ev_loop *loop, ev_io *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    client_flush(w->data);
 }
 
 /* One complete request line (or the end of an overlong one). */
@@ -1028,21 +1037,12 @@ static void client_line(ctl_client *cl)
     }
 }
 
-static void on_client_readable(struct ev_loop *loop, ev_io *w, int revents)
+/* Run the received bytes up to the first reply the client has not taken;
+ * read from the socket again only once rx is used up and nothing waits. */
+static void client_consume(ctl_client *cl)
 {
-    (void)loop;
-    (void)revents;
-    ctl_client *cl = w->data;
-    char buf[4096];
-    ssize_t r = recv(cl->fd, buf, sizeof buf, 0);
-    if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
-        return;
-    if (r <= 0) {
-        client_free(cl);
-        return;
-    }
-    for (ssize_t i = 0; i < r; i++) {
-        char ch = buf[i];
+    while (cl->rx_off < cl->rx_len && !client_output_pending(cl)) {
+        char ch = cl->rx[cl->rx_off++];
         if (ch == '\n') {
             client_line(cl);
             cl->in_len = 0;
@@ -1059,6 +1059,36 @@ static void on_client_readable(struct ev_loop *loop, ev_io *w, int revents)
         }
         cl->in[cl->in_len++] = ch;
     }
+    if (cl->rx_off < cl->rx_len || client_output_pending(cl))
+        ev_io_stop(cl->ctl->loop, &cl->rio);
+    else
+        ev_io_start(cl->ctl->loop, &cl->rio);
+}
+
+static void on_client_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    ctl_client *cl = w->data;
+    if (client_flush(cl) && !cl->ctl->quit)
+        client_consume(cl); /* the reply is taken: go on with the next request */
+}
+
+static void on_client_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    ctl_client *cl = w->data;
+    ssize_t r = recv(cl->fd, cl->rx, sizeof cl->rx, 0);
+    if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    if (r <= 0) {
+        client_free(cl);
+        return;
+    }
+    cl->rx_len = (size_t)r;
+    cl->rx_off = 0;
+    client_consume(cl);
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
@@ -1102,6 +1132,11 @@ sim_control *sim_control_new(struct ev_loop *loop, const char *path, sim_station
         free(c);
         return NULL;
     }
+    snprintf(c->path, sizeof c->path, "%s", path);
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
     struct stat st;
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
@@ -1109,28 +1144,39 @@ sim_control *sim_control_new(struct ev_loop *loop, const char *path, sim_station
             free(c);
             return NULL;
         }
+        /* connect first: a socket someone listens on belongs to a live
+         * process and is never taken over; only a dead one is replaced */
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        bool live = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0;
+        if (probe >= 0)
+            close(probe);
+        if (live) {
+            snprintf(err, errlen, "--control %s: the socket is live (another mepsim is listening on it); "
+                     "stop that one or give another path", path);
+            free(c);
+            return NULL;
+        }
         unlink(path); /* stale socket of an earlier run */
     }
-    snprintf(c->path, sizeof c->path, "%s", path);
     c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (c->fd < 0) {
         snprintf(err, errlen, "--control %s: socket: %s", path, strerror(errno));
         free(c);
         return NULL;
     }
-    struct sockaddr_un sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
     mode_t old = umask(0177); /* socket file mode 0600 */
     int rc = bind(c->fd, (struct sockaddr *)&sa, sizeof sa);
     umask(old);
-    if (rc != 0 || chmod(c->path, 0600) != 0 || listen(c->fd, 16) != 0) {
+    if (rc != 0 || chmod(c->path, 0600) != 0 || listen(c->fd, 16) != 0 || lstat(c->path, &st) != 0) {
         snprintf(err, errlen, "--control %s: %s", path, strerror(errno));
+        if (rc == 0)
+            unlink(c->path); /* ours: bound just now */
         close(c->fd);
         free(c);
         return NULL;
     }
+    c->sock_dev = st.st_dev;
+    c->sock_ino = st.st_ino;
     sim_ev_io(loop, &c->lio, on_accept, c->fd, EV_READ, c);
     return c;
 }
@@ -1144,7 +1190,11 @@ void sim_control_free(sim_control *c)
     if (c->fd >= 0) {
         ev_io_stop(c->loop, &c->lio);
         close(c->fd);
-        unlink(c->path);
+        /* remove the socket file only if it is still the one we bound: a
+         * path another process has bound since is not ours to delete */
+        struct stat st;
+        if (lstat(c->path, &st) == 0 && st.st_dev == c->sock_dev && st.st_ino == c->sock_ino)
+            unlink(c->path);
     }
     free(c);
 }

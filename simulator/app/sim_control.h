@@ -13,7 +13,9 @@
  * line (also without "cmd": {"line":"enable","on":false}), optical,
  * optical_session, quit. Each request line gets exactly one reply line,
  * {"ok":true,...} or {"ok":false,"error":"..."}; a bad request changes
- * nothing and the connection stays usable.
+ * nothing and the connection stays usable. Output is bounded per client:
+ * while a reply is not taken, that client's next request is neither read
+ * nor run (sim_control.c).
  *
  * The command interpreter (sim_control_exec) is separate from the socket
  * code so it can be driven directly.
@@ -34,11 +36,13 @@ typedef struct sim_control sim_control;
 
 /* Serve stations[0..n) (not owned; they must outlive the control object).
  * With path NULL no socket is opened (sim_control_exec still works; loop
- * may then be NULL too). NULL with a message on error (path in use by a
- * non-socket, bind failure ...). */
+ * may then be NULL too). NULL with a message on error: path too long, in
+ * use by a non-socket, or a live socket (a connect succeeds: another
+ * process serves it; it is left alone); a dead socket file is replaced. */
 sim_control *sim_control_new(struct ev_loop *loop, const char *path, struct sim_station *const *stations, size_t n,
                              char *err, size_t errlen);
-/* Close all clients and the socket, remove the socket file. */
+/* Close all clients and the socket; remove the socket file if it is still
+ * the one this object bound (same device and inode), never another's. */
 void sim_control_free(sim_control *c);
 /* Execute one request line; returns a malloc'd reply line without newline. */
 char *sim_control_exec(sim_control *c, const char *line);

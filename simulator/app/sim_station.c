@@ -42,6 +42,7 @@ struct sim_station {
     struct ev_loop *loop;
     FILE *log;
     int verbose;
+    const char *capture;          /* --capture pcapng file (the app's config), NULL: none */
     sim_profile profile;
     bool profile_loaded;
     sim_meter_cfg mcfg;
@@ -132,13 +133,36 @@ static sim_meter_rc4_verdict tls_rc4_gate(void *ctx)
 
 /* ---- the fault set between protocol and wire (docs/module-behaviour.md 9) ---- */
 
+/* A line fault that acted on these bytes marks their frame in the capture
+ * (--capture, capture/README.md "Fault marks"): "flip injected". */
+static void mark_injected(sim_station *s, const uint64_t before[SIM_FAULT_KIND_COUNT], bool to_meter)
+{
+    for (int k = 0; k < SIM_FAULT_KIND_COUNT; k++) {
+        if (s->faults.line.c.injected[k] == before[k])
+            continue;
+        char text[64];
+        snprintf(text, sizeof text, "%s injected", sim_fault_kind_name((sim_fault_kind)k));
+        sim_port_capture_mark(s->port, to_meter, text);
+    }
+}
+
 static size_t fs_rx(void *ctx, uint8_t *buf, size_t n, size_t cap, uint64_t now_us)
 {
-    return sim_fault_set_rx_filter(&((sim_station *)ctx)->faults, buf, n, cap, now_us);
+    sim_station *s = ctx;
+    uint64_t before[SIM_FAULT_KIND_COUNT];
+    memcpy(before, s->faults.line.c.injected, sizeof before);
+    size_t got = sim_fault_set_rx_filter(&s->faults, buf, n, cap, now_us);
+    mark_injected(s, before, true);
+    return got;
 }
 static size_t fs_tx(void *ctx, uint8_t *buf, size_t n, size_t cap, uint64_t now_us)
 {
-    return sim_fault_set_tx_filter(&((sim_station *)ctx)->faults, buf, n, cap, now_us);
+    sim_station *s = ctx;
+    uint64_t before[SIM_FAULT_KIND_COUNT];
+    memcpy(before, s->faults.line.c.injected, sizeof before);
+    size_t got = sim_fault_set_tx_filter(&s->faults, buf, n, cap, now_us);
+    mark_injected(s, before, false);
+    return got;
 }
 static bool fs_pause(void *ctx, size_t *at, uint32_t *pause_us)
 {
@@ -512,6 +536,7 @@ static int open_optical(sim_station *s, char *err, size_t errlen)
         .mep = s->port,
         .verbose = s->verbose,
         .log = s->log,
+        .capture = s->capture,
     };
     s->optical = sim_optical_port_open(s->loop, s->meter, &oc, &pc, err, errlen);
     if (!s->optical)
@@ -524,13 +549,15 @@ static int open_optical(sim_station *s, char *err, size_t errlen)
     return 0;
 }
 
-int sim_station_open(sim_station *s, struct ev_loop *loop, int verbose, FILE *log, char *err, size_t errlen)
+int sim_station_open(sim_station *s, struct ev_loop *loop, int verbose, FILE *log, const char *capture,
+                     char *err, size_t errlen)
 {
     const sim_config_meter *c = s->sec;
     char sub[900];
     s->loop = loop;
     s->verbose = verbose;
     s->log = log ? log : stderr;
+    s->capture = capture && capture[0] ? capture : NULL;
     ev_init(&s->run.timer, on_scenario_timer); /* also for "scenario load" on the control socket */
     s->run.timer.data = s;
     ev_init(&s->save_timer, on_save_timer);
@@ -547,6 +574,7 @@ int sim_station_open(sim_station *s, struct ev_loop *loop, int verbose, FILE *lo
         .format = c->format[0] ? c->format : NULL,
         .verbose = verbose,
         .log = s->log,
+        .capture = s->capture,
     };
     s->port = sim_port_open(loop, s->meter, &pc, sub, sizeof sub);
     if (!s->port) {

@@ -48,7 +48,8 @@ sim_station *sim_station_new(const sim_config_meter *sec, size_t index, uint64_t
  * optical port (separate, or shared on Gen 2/3), and start a scenario given
  * with --scenario. verbose: 0, 1 (-v), 2 (-vv); log lines go to log (stderr
  * when NULL). Prints one line per opened device on stdout. -1 with a message. */
-int sim_station_open(sim_station *s, struct ev_loop *loop, int verbose, FILE *log, char *err, size_t errlen);
+int sim_station_open(sim_station *s, struct ev_loop *loop, int verbose, FILE *log, const char *capture,
+                     char *err, size_t errlen);
 /* Attach HIL modem lines to the station's --uart port (sim_station_open
  * does this for a section with modem options); iface NULL = the port's own
  * device, a test passes a fake adapter. -1 with a message (PTY, lines

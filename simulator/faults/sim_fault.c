@@ -56,6 +56,7 @@ enum {
     P_DIR = 1u << 0, P_P = 1u << 1, P_RATE = 1u << 2, P_DELAY = 1u << 3, P_LEN = 1u << 4,
     P_LEVEL = 1u << 5, P_PERIOD = 1u << 6, P_AT = 1u << 7, P_AFTER = 1u << 8, P_OFF = 1u << 9,
     P_RECOVER = 1u << 10, P_MODE = 1u << 11, P_BY = 1u << 12, P_COUNT = 1u << 13, P_DURATION = 1u << 14,
+    P_NOISE = 1u << 15, P_PATTERN = 1u << 16, /* bit i = PARAMS[i] */
 };
 
 static const sim_spec_choice DIRS[] = {
@@ -64,6 +65,10 @@ static const sim_spec_choice LEVELS[] = {
     {"0x00", 0x00, false}, {"zero", 0x00, false}, {"0", 0x00, false}, {"0xff", 0xFF, true},
     {"one", 0xFF, false},  {"255", 0xFF, false},  {"break", SIM_STUCK_BREAK, false}};
 static const sim_spec_choice MODES[] = {{"garbage", 1, false}, {"silence", 0, false}};
+static const sim_spec_choice PATTERNS[] = {{"random", SIM_FAULT_NOISE_RANDOM, false},
+                                          {"0x00", 0x00, false},
+                                          {"0xff", 0xFF, true},
+                                          {"0x55", 0x55, false}};
 static const sim_spec_choice BYS[] = {{"power", SIM_LATCH_BY_POWER, false},
                                       {"transceiver", SIM_LATCH_BY_POWER, false},
                                       {"enable", SIM_LATCH_BY_ENABLE, false},
@@ -88,6 +93,8 @@ static const sim_spec_param PARAMS[] = {
     {FIELD("by", SIM_SPEC_CHOICE, by), CHOICES(BYS)},
     {FIELD("count", SIM_SPEC_U32, count), .hide = true},
     {FIELD("duration", SIM_SPEC_U32, duration_ms), .hide = true},
+    {FIELD("noise", SIM_SPEC_U32, noise_bps), .hi = SIM_FAULT_NOISE_MAX},
+    {FIELD("pattern", SIM_SPEC_CHOICE, noise_pattern), CHOICES(PATTERNS), .list_choices = true},
 };
 #define N_PARAMS (sizeof PARAMS / sizeof PARAMS[0])
 #undef FIELD
@@ -137,7 +144,8 @@ static const line_kind KINDS[SIM_FAULT_KIND_COUNT] = {
                          NULL},
     [SIM_FAULT_DEAD] = {{"dead", P_DURATION, NULL, {{0}}}, NULL},
     [SIM_FAULT_GARBLE] = {{"garble", P_DIR | P_RATE | COMMON, NULL, {{0}}}, flip_bytes},
-    [SIM_FAULT_LATCHUP] = {{"latchup", P_AT | P_AFTER | P_OFF | P_RECOVER | P_MODE | P_BY | P_DURATION, NULL,
+    [SIM_FAULT_LATCHUP] = {{"latchup", P_AT | P_AFTER | P_OFF | P_RECOVER | P_MODE | P_BY | P_NOISE | P_PATTERN |
+                                           P_DURATION, NULL,
                             {{"off", 1, UINT32_MAX, "off must be at least 1 ms", false}}},
                            NULL},
 };
@@ -176,6 +184,8 @@ static void spec_init(void *sp, int k)
     s->recover_p = 1.0;
     s->garbage = true;
     s->by = SIM_LATCH_BY_POWER | SIM_LATCH_BY_ENABLE;
+    s->noise_bps = 100;
+    s->noise_pattern = SIM_FAULT_NOISE_RANDOM;
 }
 
 /* ---- runtime ------------------------------------------------------------ */
@@ -603,6 +613,48 @@ size_t sim_fault_tx(sim_fault *f, uint8_t *buf, size_t n, size_t cap, uint64_t n
     return n;
 }
 
+/* The latched slot that drives noise toward the module, or NULL. */
+static sim_fault_slot *noise_slot(sim_fault *f)
+{
+    if (!f->latched)
+        return NULL;
+    sim_fault_slot *sl = find(f, SIM_FAULT_LATCHUP, SIM_DIR_BOTH);
+    return sl && sl->spec.garbage && sl->spec.noise_bps ? sl : NULL;
+}
+
+static uint64_t noise_period_us(const sim_fault_spec *s)
+{
+    uint64_t one = 1000000u / s->noise_bps; /* one byte's share of a second */
+    uint64_t burst = (uint64_t)SIM_FAULT_NOISE_PERIOD_MS * 1000u;
+    return one > burst ? one : burst;
+}
+
+/* A latched MAX3232 in garbage mode is not quiet: its output toggles on its
+ * own (S09), so the module hears noise between its requests too. One
+ * burst per period: rate x period bytes (at least 1), seeded random or a
+ * fixed byte. The burst clock is the latch-up slot's next_burst_us. */
+static size_t latch_noise(sim_fault *f, uint64_t now_us, uint8_t *out, size_t cap)
+{
+    sim_fault_slot *sl = noise_slot(f);
+    if (!sl || now_us < sl->next_burst_us)
+        return 0;
+    uint64_t period = noise_period_us(&sl->spec);
+    size_t n = (size_t)((uint64_t)sl->spec.noise_bps * period / 1000000u);
+    if (n == 0)
+        n = 1;
+    if (n > cap)
+        n = cap;
+    if (sl->spec.noise_pattern == SIM_FAULT_NOISE_RANDOM)
+        garbage_fill(f, out, n);
+    else
+        memset(out, sl->spec.noise_pattern, n);
+    sl->next_burst_us += period;
+    if (sl->next_burst_us <= now_us) /* first burst, or woke late: do not flood to catch up */
+        sl->next_burst_us = now_us + period;
+    f->c.noise_bytes += n;
+    return n;
+}
+
 size_t sim_fault_due(sim_fault *f, unsigned dir, uint64_t now_us, uint8_t *out, size_t cap)
 {
     update(f, now_us);
@@ -618,6 +670,11 @@ size_t sim_fault_due(sim_fault *f, unsigned dir, uint64_t now_us, uint8_t *out, 
             f->n_held--;
             return n;
         }
+    }
+    if (dir & SIM_DIR_TO_MODULE) {
+        size_t n = latch_noise(f, now_us, out, cap);
+        if (n)
+            return n;
     }
     for (size_t i = 0; i < SIM_FAULT_MAX; i++) {
         sim_fault_slot *sl = &f->slot[i];
@@ -662,6 +719,9 @@ uint64_t sim_fault_next_wake(const sim_fault *f, uint64_t now_us)
             if (at < t)
                 t = at;
         }
+        if (sl->spec.kind == SIM_FAULT_LATCHUP && f->latched && sl->spec.garbage && sl->spec.noise_bps &&
+            sl->next_burst_us < t)
+            t = sl->next_burst_us;
     }
     return t;
 }

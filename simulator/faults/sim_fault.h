@@ -97,7 +97,16 @@ typedef struct {
     double recover_p;        /* probability that a long-enough cycle clears it (default 1) */
     bool garbage;            /* latched: random bytes (default) or silence */
     unsigned by;             /* SIM_LATCH_BY_* mask, default both (module-behaviour S09) */
+    /* garbage mode: the latched output also drives noise toward the module
+     * on its own, bytes per second (0..SIM_FAULT_NOISE_MAX, default 100, 0 =
+     * none) in bursts every SIM_FAULT_NOISE_PERIOD_MS, of this pattern */
+    uint32_t noise_bps;
+    int noise_pattern;       /* SIM_FAULT_NOISE_RANDOM (seeded, default) or a byte value */
 } sim_fault_spec;
+
+#define SIM_FAULT_NOISE_MAX 960u        /* the whole line at 9600 8N1 */
+#define SIM_FAULT_NOISE_PERIOD_MS 20u   /* burst spacing, or 1 byte every 1000/rate ms when slower */
+#define SIM_FAULT_NOISE_RANDOM 256
 
 typedef struct {
     sim_fault_spec spec;
@@ -124,6 +133,7 @@ typedef struct {
     uint64_t latchups_cleared;               /* cleared by a long-enough off time */
     uint64_t latchup_recover_failed;         /* long cycle that did not clear it (recover_p) */
     uint64_t held_overflow;                  /* delayed/duplicated frames lost: queue full */
+    uint64_t noise_bytes;                    /* latch-up noise sent toward the module */
 } sim_fault_counters;
 
 typedef struct {
@@ -151,7 +161,7 @@ typedef struct {
  * Parameters: p, rate, count, duration (ms), delay (ms), len, period (ms),
  * level (0x00|0xff|break|zero|one), dir (to-meter|to-module|both), at (ms),
  * after_frames, off (ms), recover_p, mode (garbage|silence),
- * by (power|enable|either). A parameter the fault does not use is an error;
+ * by (power|enable|either), noise (bytes/s), pattern (random|0x00|0xff|0x55). A parameter the fault does not use is an error;
  * *s is written only on success. */
 SIM_SPEC_FAMILY_API(sim_fault, sim_fault_spec, sim_fault_kind);
 

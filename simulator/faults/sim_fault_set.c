@@ -108,6 +108,15 @@ sim_fault_set_step_result sim_fault_set_apply_step(sim_fault_set *fs, sim_meter 
         return SIM_FAULT_SET_STEP_END;
     case SIM_STEP_OPTICAL:
         return SIM_FAULT_SET_STEP_OPTICAL;
+    case SIM_STEP_POLICY: {
+        const sim_scenario_policy *p = &st->u.policy;
+        const sim_policy *cur = sim_meter_policy(m);
+        sim_meter_set_reply_delay(m, p->has_reply_delay_ms ? p->reply_delay_ms : cur->reply_delay_ms,
+                                  p->has_reply_jitter_ms ? p->reply_jitter_ms : cur->reply_jitter_ms);
+        if (p->has_proc_latency_ms)
+            sim_meter_set_proc_latency(m, p->proc_latency_ms);
+        return SIM_FAULT_SET_STEP_DONE;
+    }
     default: /* wait; unsupported kinds were refused at load */
         return SIM_FAULT_SET_STEP_DONE;
     }
@@ -232,12 +241,13 @@ static int verb_status(const fs_cmd *c)
     sim_text_appendf(out, cap, &n,
                      "worn_off=%llu power_cycles_long=%llu power_cycles_short=%llu enable_cycles_long=%llu "
                      "enable_cycles_short=%llu latchups=%llu latchups_cleared=%llu latchup_recover_failed=%llu "
-                     "latched=%d held_overflow=%llu\n",
+                     "latched=%d held_overflow=%llu noise_bytes=%llu\n",
                      (unsigned long long)sim_fault_set_worn_off(fs), (unsigned long long)lc->power_cycles_long,
                      (unsigned long long)lc->power_cycles_short, (unsigned long long)lc->enable_cycles_long,
                      (unsigned long long)lc->enable_cycles_short, (unsigned long long)lc->latchups,
                      (unsigned long long)lc->latchups_cleared, (unsigned long long)lc->latchup_recover_failed,
-                     fs->line.latched ? 1 : 0, (unsigned long long)lc->held_overflow);
+                     fs->line.latched ? 1 : 0, (unsigned long long)lc->held_overflow,
+                     (unsigned long long)lc->noise_bytes);
     return 0;
 }
 

@@ -242,6 +242,7 @@ static const char *const STEP_NAMES[SIM_STEP_KIND_COUNT] = {
     [SIM_STEP_STOP] = "stop", [SIM_STEP_GLITCH] = "glitch", [SIM_STEP_ALERT] = "alert",
     [SIM_STEP_CLOCK] = "clock", [SIM_STEP_SEQ_JUMP] = "seq_jump", [SIM_STEP_REBOOT] = "reboot",
     [SIM_STEP_WAIT] = "wait", [SIM_STEP_END] = "end", [SIM_STEP_OPTICAL] = "optical",
+    [SIM_STEP_POLICY] = "policy",
 };
 
 const char *sim_scenario_step_kind_name(sim_step_kind k)
@@ -446,6 +447,23 @@ static int step_optical(const step_in *in, sim_step *st)
     return 0;
 }
 
+static int parse_policy(ctx *c, const char *at, json_t *p, const char *const *keys, sim_scenario_policy *pol);
+/* The policies a "policy" step may change: what the meter reads at run time. */
+static const char *const POLICY_STEP_KEYS[] = {"proc_latency_ms", "reply_delay_ms", "reply_jitter_ms", NULL};
+
+/* {"policy": {"reply_delay_ms": N, ...}}: the run-time policies from this
+ * step on (a meter that becomes slow, without a fault). */
+static int step_policy(const step_in *in, sim_step *st)
+{
+    st->kind = SIM_STEP_POLICY;
+    if (parse_policy(in->c, in->kp, in->v, POLICY_STEP_KEYS, &st->u.policy) < 0)
+        return -1;
+    const sim_scenario_policy *p = &st->u.policy;
+    if (!p->has_proc_latency_ms && !p->has_reply_delay_ms && !p->has_reply_jitter_ms)
+        return fail(in->c, in->kp, "names no policy (reply_delay_ms, reply_jitter_ms, proc_latency_ms)");
+    return 0;
+}
+
 /* reboot / wait / end: the value must be true. */
 static int step_flag(const step_in *in, sim_step *st)
 {
@@ -466,7 +484,7 @@ static const struct {
     {"load", step_load, false},       {"fault", step_fault, true},   {"stop", step_stop, false},
     {"glitch", step_glitch, true},    {"alert", step_alert, false},  {"clock", step_clock, false},
     {"seq_jump", step_seq_jump, false}, {"reboot", step_flag, false}, {"wait", step_flag, false},
-    {"end", step_flag, false},        {"optical", step_optical, false},
+    {"end", step_flag, false},        {"optical", step_optical, false}, {"policy", step_policy, false},
 };
 #define N_ACTIONS (sizeof ACTIONS / sizeof ACTIONS[0])
 
@@ -503,7 +521,8 @@ static int step_action(ctx *c, const char *path, json_t *js)
             act = (int)i;
         }
     if (act < 0)
-        return fail(c, path, "no action (load, fault, stop, glitch, alert, clock, seq_jump, reboot, wait, end)");
+        return fail(c, path, "no action (load, fault, stop, glitch, alert, clock, seq_jump, reboot, wait, end, "
+                    "optical, policy)");
     return act;
 }
 
@@ -514,7 +533,7 @@ static int parse_step(ctx *c, size_t idx, json_t *js, int64_t *prev_ms, sim_step
     memset(st, 0, sizeof *st);
     static const char *const keys[] = {"at", "after", "note", "params", "load", "fault", "stop", "glitch",
                                        "alert", "clock", "seq_jump", "reboot", "wait", "end", "optical",
-                                       NULL};
+                                       "policy", NULL};
     if (want_object(c, path, js, keys) < 0 || step_time(c, path, js, prev_ms, st) < 0)
         return -1;
     json_t *note = json_object_get(js, "note");
@@ -604,22 +623,29 @@ static const struct {
      "must be \"short\", \"zero-digest\" or \"silent\""},
     {"past_end_error", JSON_TRUE, AT(past_end_error), {NULL}, 0, 0, NULL},
     {"proc_latency_ms", JSON_INTEGER, AT(proc_latency_ms), {NULL}, 0, 1000, "must be 0..1000 (docs/mep.md 4)"},
+    {"reply_delay_ms", JSON_INTEGER, AT(reply_delay_ms), {NULL}, 0, SIM_POLICY_MAX_REPLY_DELAY_MS,
+     "must be 0..4000 (ms from the request's last byte to the reply's first)"},
+    {"reply_jitter_ms", JSON_INTEGER, AT(reply_jitter_ms), {NULL}, 0, SIM_POLICY_MAX_REPLY_JITTER_MS,
+     "must be 0..1000"},
 #undef AT
 };
 
-static int parse_policy(ctx *c, json_t *p, sim_scenario_policy *pol)
+/* Keys of the top-level "policy" (a "policy" step takes POLICY_STEP_KEYS). */
+static const char *const POLICY_KEYS[] = {"seq_reply", "seq_window", "strict_full_read_count", "auth_reply",
+                                          "past_end_error", "proc_latency_ms", "reply_delay_ms",
+                                          "reply_jitter_ms", NULL};
+
+static int parse_policy(ctx *c, const char *at, json_t *p, const char *const *keys, sim_scenario_policy *pol)
 {
-    static const char *const keys[] = {"seq_reply", "seq_window", "strict_full_read_count", "auth_reply",
-                                       "past_end_error", "proc_latency_ms", NULL};
-    if (want_object(c, "$.policy", p, keys) < 0)
+    if (want_object(c, at, p, keys) < 0)
         return -1;
     unsigned char *base = (unsigned char *)pol;
     for (size_t i = 0; i < sizeof POLICY / sizeof POLICY[0]; i++) {
         json_t *v = json_object_get(p, POLICY[i].key);
         if (!v)
             continue;
-        char path[64];
-        snprintf(path, sizeof path, "$.policy.%s", POLICY[i].key);
+        char path[200];
+        snprintf(path, sizeof path, "%s.%s", at, POLICY[i].key);
         static const char *const what[] = {[JSON_STRING] = "a string", [JSON_INTEGER] = "an integer",
                                            [JSON_TRUE] = "a boolean"};
         if (want(c, path, v, POLICY[i].type, what[POLICY[i].type]) < 0)
@@ -789,7 +815,7 @@ static int parse_root(ctx *c, json_t *root, const sim_scenario_opts *o, sim_scen
         return -1;
     if (parse_run(c, root, s) < 0)
         return -1;
-    if ((v = json_object_get(root, "policy")) && parse_policy(c, v, &s->policy) < 0)
+    if ((v = json_object_get(root, "policy")) && parse_policy(c, "$.policy", v, POLICY_KEYS, &s->policy) < 0)
         return -1;
     if ((v = json_object_get(root, "patch")) && parse_patch(c, v, s) < 0)
         return -1;
@@ -955,6 +981,17 @@ size_t sim_scenario_step_format(const sim_step *st, char *out, size_t cap)
             snprintf(body, sizeof body, "optical probe session %.1f s%s", st->u.optical.seconds,
                      st->u.optical.echo ? "" : " (no echo)");
         break;
+    case SIM_STEP_POLICY: {
+        const sim_scenario_policy *p = &st->u.policy;
+        size_t o = (size_t)snprintf(body, sizeof body, "policy");
+        if (p->has_reply_delay_ms)
+            o += (size_t)snprintf(body + o, sizeof body - o, " reply_delay_ms=%u", (unsigned)p->reply_delay_ms);
+        if (p->has_reply_jitter_ms && o < sizeof body)
+            o += (size_t)snprintf(body + o, sizeof body - o, " reply_jitter_ms=%u", (unsigned)p->reply_jitter_ms);
+        if (p->has_proc_latency_ms && o < sizeof body)
+            snprintf(body + o, sizeof body - o, " proc_latency_ms=%u", (unsigned)p->proc_latency_ms);
+        break;
+    }
     default: snprintf(body, sizeof body, "%s", sim_scenario_step_kind_name(st->kind)); break;
     }
     int w = snprintf(out, cap, "t=%lld.%03llds %s%s%s", (long long)(st->at_ms / 1000),
@@ -997,6 +1034,8 @@ int sim_scenario_meter_cfg(const sim_scenario *sc, const char *profile_path, sim
         if (sp->has_auth_reply) out->policy.auth_reply = (sim_auth_reply)sp->auth_reply;
         if (sp->has_past_end_error) out->policy.past_end_error = sp->past_end_error;
         if (sp->has_proc_latency_ms) out->policy.proc_latency_ms = sp->proc_latency_ms;
+        if (sp->has_reply_delay_ms) out->policy.reply_delay_ms = sp->reply_delay_ms;
+        if (sp->has_reply_jitter_ms) out->policy.reply_jitter_ms = sp->reply_jitter_ms;
     }
     return 0;
 }

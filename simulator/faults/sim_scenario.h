@@ -5,7 +5,8 @@
  * keys, seed, clock speed, policy and dimension overrides, a free-form
  * "expect" block for the tests, and a timeline of steps at simulated times
  * (load changes, line/protocol faults, glitches, alerts, clock set,
- * sequence-number jumps, meter reboots, end) — and the runner that hands
+ * sequence-number jumps, meter reboots, run-time policies such as the
+ * reply delay, end) — and the runner that hands
  * out the steps that are due. Format reference: fixtures/scenarios/README.md.
  *
  * Strict: an unknown key, a bad type, an impossible time, an unknown fault
@@ -31,6 +32,20 @@
 #define SIM_SCENARIO_MAX_STEPS 1024
 #define SIM_SCENARIO_MAX_TIME_S 31536000.0   /* one simulated year */
 
+/* Policy overrides the scenario asks for (sim_policy fields, sim_profile.h),
+ * at the start ("policy") or at a step ("policy" step: the run-time ones). */
+typedef struct {
+    bool has_seq_reply, has_seq_window, has_strict_full_read_count, has_auth_reply, has_past_end_error,
+        has_proc_latency_ms, has_reply_delay_ms, has_reply_jitter_ms;
+    int seq_reply;                 /* SIM_SEQ_REPLY_NEXT / _LAST */
+    uint32_t seq_window;
+    bool strict_full_read_count;
+    int auth_reply;                /* SIM_AUTH_REPLY_* */
+    bool past_end_error;
+    uint32_t proc_latency_ms;
+    uint32_t reply_delay_ms, reply_jitter_ms; /* turnaround (docs/mep.md 4) */
+} sim_scenario_policy;
+
 typedef enum {
     SIM_STEP_LOAD = 0,   /* load: phase, watts, pf -> sim_model_set_load */
     SIM_STEP_FAULT,      /* line fault / transceiver model -> sim_fault_start */
@@ -44,6 +59,7 @@ typedef enum {
     SIM_STEP_WAIT,       /* marker, nothing to do */
     SIM_STEP_END,        /* scenario over */
     SIM_STEP_OPTICAL,    /* simulated optical probe session (docs/optical.md 6, S35) */
+    SIM_STEP_POLICY,     /* run-time policies: turnaround, procedure latency (a slow meter) */
     SIM_STEP_KIND_COUNT
 } sim_step_kind;
 
@@ -71,20 +87,10 @@ typedef struct {
             bool stop;             /* end a running probe session instead */
             bool echo;             /* meter's optical replies on the wire (default true) */
         } optical;
+        sim_scenario_policy policy; /* only the run-time keys are set */
     } u;
 } sim_step;
 
-/* Policy overrides the scenario asks for (sim_policy fields, sim_profile.h). */
-typedef struct {
-    bool has_seq_reply, has_seq_window, has_strict_full_read_count, has_auth_reply, has_past_end_error,
-        has_proc_latency_ms;
-    int seq_reply;                 /* SIM_SEQ_REPLY_NEXT / _LAST */
-    uint32_t seq_window;
-    bool strict_full_read_count;
-    int auth_reply;                /* SIM_AUTH_REPLY_* */
-    bool past_end_error;
-    uint32_t proc_latency_ms;
-} sim_scenario_policy;
 
 typedef struct {
     char path[512];                /* the scenario file */

@@ -143,6 +143,14 @@ static int st_write(void *ctx, uint16_t id, uint32_t off, const uint8_t *d, uint
     return sim_meter_optical_write(p->meter, id, off, d, n, p->now_ms);
 }
 
+/* The meter's turnaround for an optical reply (policy reply_delay_ms and
+ * its jitter, the same generator as the MEP line; docs/optical.md 2.7). */
+static uint32_t reply_delay(void *ctx)
+{
+    sim_optical_port *p = ctx;
+    return (uint32_t)((sim_meter_reply_delay_us(p->meter) + 500u) / 1000u);
+}
+
 /* ---- output -------------------------------------------------------------- */
 
 /* Replies leave paced at the line rate (docs/optical.md 1: 10 bit times per
@@ -486,6 +494,8 @@ sim_optical_port *sim_optical_port_open(struct ev_loop *loop, sim_meter *m, cons
     p->cfg.wire_paced = true;    /* replies leave through sim_serial's paced queue */
     p->cfg.log = core_log;
     p->cfg.log_ctx = p;
+    p->cfg.reply_delay_ms = reply_delay; /* the meter's turnaround, as on the MEP line */
+    p->cfg.reply_delay_ctx = p;
     if (!p->cfg.dos_enabled && shared) {
         /* 6: ET51 (MEP client 1) bit 0 enables the optical D.O.S. timer,
          * bytes 4-5 session timeout, 6-7 hold-off. Read once at start [E]. */
@@ -519,6 +529,7 @@ sim_optical_port *sim_optical_port_open(struct ev_loop *loop, sim_meter *m, cons
             .baud = 9600,
             .who = p->who,
             .log = p->log,
+            .capture = cfg->capture,
             .rx = on_serial_rx,
             .idle = on_serial_idle,
             .ctx = p,

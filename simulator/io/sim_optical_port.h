@@ -45,6 +45,7 @@ typedef struct {
     sim_port *mep;           /* shared UART: tap into this MEP port */
     int verbose;             /* 1: one line per optical service / line switch */
     FILE *log;               /* stderr when NULL */
+    const char *capture;     /* pcapng file of --capture (NULL: none; a shared UART is the MEP port's) */
 } sim_optical_port_cfg;
 
 typedef struct {

@@ -103,6 +103,7 @@ sim_port *sim_port_open(struct ev_loop *loop, sim_meter *m, const sim_port_cfg *
         .format = cfg->format,
         .who = p->name,
         .log = p->log,
+        .capture = cfg->capture,
         .rx = on_rx,
         .idle = on_idle,
         .ctx = p,
@@ -148,6 +149,11 @@ void sim_port_send(sim_port *p, const uint8_t *b, size_t n)
     size_t lost = sim_serial_send(p->dev, b, n);
     p->line.c.bytes_tx += n - lost;
     p->line.c.tx_lost += lost;
+}
+
+void sim_port_capture_mark(sim_port *p, bool to_meter, const char *text)
+{
+    sim_serial_capture_mark(p->dev, to_meter, text);
 }
 
 void sim_port_kick(sim_port *p)

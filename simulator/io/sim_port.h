@@ -47,6 +47,7 @@ typedef struct {
     const char *format;           /* "8N1" (default) */
     int verbose;                  /* 0, 1 (-v), 2 (-vv) */
     FILE *log;                    /* where log lines go (stderr) */
+    const char *capture;          /* pcapng file of --capture (NULL: none) */
 } sim_port_cfg;
 
 /* Open the device and start serving meter m (not owned) on loop. NULL with
@@ -56,6 +57,10 @@ sim_port *sim_port_open(struct ev_loop *loop, sim_meter *m, const sim_port_cfg *
 void sim_port_close(sim_port *p);
 /* The fault layer between protocol and wire (NULL: none). */
 void sim_port_set_line_hooks(sim_port *p, const sim_line_hooks *h);
+/* Mark the frame in progress (or the last one recorded, toward the meter)
+ * of one direction in the capture (--capture): a fault was injected into it
+ * (sim_serial_capture_mark). */
+void sim_port_capture_mark(sim_port *p, bool to_meter, const char *text);
 /* Something changed outside the line (control socket): re-run and re-arm. */
 void sim_port_kick(sim_port *p);
 /* A module control line changed at at_us (monotonic, not after now; modem

@@ -2,6 +2,7 @@
  * paced transmit queue and the log formatter; see sim_serial.h. */
 #define _GNU_SOURCE 1 /* cfmakeraw */
 #include "sim_serial.h"
+#include "cap_line.h"
 #include "sim_ev.h"
 #include "sim_line.h"
 #include "sim_pty.h"
@@ -51,7 +52,84 @@ struct sim_serial {
     uint64_t base_n;     /* bytes sent since base_us */
     uint64_t switch_n;   /* at this base_n the pacing rate becomes baud (SERIAL_NO_SWITCH: none) */
     uint64_t last_emit_us;
+    cap_line *cap;       /* --capture: this line's interface in the pcapng file, or NULL */
 };
+
+/* ---- capture (capture/README.md) ------------------------------------------
+ * --capture FILE (sim_serial_cfg.capture): every line of the process joins
+ * that one pcapng file as an interface, and the bytes of both directions are
+ * recorded where they cross the device. */
+static uint64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* This process, for the capture's shb_userappl: the lines of one run join
+ * one file, a file from an earlier run is started again. The pid alone
+ * repeats (a container's mepsim is often pid 1); its start time (field 22 of
+ * /proc/self/stat, clock ticks since boot) tells the runs apart. */
+static void process_tag(char *out, size_t cap)
+{
+    unsigned long long start = 0;
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (f) {
+        char line[1024];
+        if (fgets(line, sizeof line, f)) {
+            const char *p = strrchr(line, ')'); /* the command name may hold spaces */
+            for (int field = 2; p && field < 22; field++)
+                p = strchr(p + 1, ' ');
+            if (p)
+                start = strtoull(p + 1, NULL, 10);
+        }
+        fclose(f);
+    }
+    snprintf(out, cap, "mepsim (pid %ld, started at tick %llu)", (long)getpid(), start);
+}
+
+static int capture_open(sim_serial *s, char *err, size_t errlen)
+{
+    const char *path = s->cfg.capture;
+    if (!path || !*path)
+        return 0;
+    /* the optical port's options name it ("--optical-pty", "--optical-uart") */
+    bool optical = strstr(s->cfg.pty_opt, "optical") != NULL;
+    char name[100], desc[900], owner[96], sub[300];
+    snprintf(name, sizeof name, "%.95s", s->who[0] ? s->who : s->path);
+    size_t k = strlen(name);
+    if (k && name[k - 1] == ':')
+        name[k - 1] = 0;
+    snprintf(desc, sizeof desc, "%s port on %s (%s)", optical ? "optical C12.18" : "MEP", s->path, s->device);
+    process_tag(owner, sizeof owner);
+    s->cap = cap_line_open(path, owner, name, desc, optical ? CAP_PORT_OPTICAL : CAP_PORT_MEP, sub, sizeof sub);
+    if (!s->cap) {
+        snprintf(err, errlen, "--capture: %s", sub);
+        return -1;
+    }
+    return 0;
+}
+
+static void capture_check(sim_serial *s, cap_result rc)
+{
+    if (s->cap && rc != CAP_OK) {
+        sim_serial_log(s, cap_line_error(s->cap));
+        cap_line_close(s->cap, wall_us());
+        s->cap = NULL;
+    }
+}
+
+static void capture(sim_serial *s, unsigned dir, const uint8_t *b, size_t n)
+{
+    if (s->cap && n)
+        capture_check(s, cap_line_bytes(s->cap, dir, b, n, wall_us()));
+}
+
+void sim_serial_capture_mark(sim_serial *s, bool to_meter, const char *text)
+{
+    if (s->cap)
+        cap_line_mark(s->cap, to_meter ? CAP_DIR_TO_METER : CAP_DIR_FROM_METER, text);
+}
 
 uint64_t sim_serial_wire_us(size_t n, uint32_t baud, unsigned bits)
 {
@@ -126,6 +204,7 @@ size_t sim_serial_write(sim_serial *s, const uint8_t *b, size_t n)
                 continue;
             return n; /* nobody reading (PTY buffer full) or device gone */
         }
+        capture(s, CAP_DIR_FROM_METER, b, (size_t)w);
         b += w;
         n -= (size_t)w;
     }
@@ -243,7 +322,14 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
     for (;;) {
         ssize_t r = read(s->fd, buf, sizeof buf);
         if (r > 0) {
+            /* recorded as they arrived, held while the owner handles them: a
+             * fault it injects into them still marks their frame */
+            if (s->cap)
+                cap_line_hold(s->cap, CAP_DIR_TO_METER);
+            capture(s, CAP_DIR_TO_METER, buf, (size_t)r);
             s->cfg.rx(s->cfg.ctx, buf, (size_t)r, sim_now_us());
+            if (s->cap)
+                capture_check(s, cap_line_commit(s->cap));
             continue;
         }
         if (r < 0 && errno == EINTR)
@@ -262,6 +348,8 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /* ---- opening ------------------------------------------------------------- */
+
+static void sim_serial_close_device(sim_serial *s);
 
 static int sp_fail(sim_serial *s, char *err, size_t errlen, const char *what, const char *dev)
 {
@@ -391,6 +479,10 @@ sim_serial *sim_serial_open(struct ev_loop *loop, const sim_serial_cfg *cfg, cha
         snprintf(err, errlen, "no device: give a PTY path or a UART");
         rc = -1;
     }
+    if (rc == 0 && capture_open(s, err, errlen) != 0) {
+        sim_serial_close_device(s);
+        rc = -1;
+    }
     if (rc != 0) {
         free(s);
         return NULL;
@@ -401,12 +493,9 @@ sim_serial *sim_serial_open(struct ev_loop *loop, const sim_serial_cfg *cfg, cha
     return s;
 }
 
-void sim_serial_close(sim_serial *s)
+/* Close the device; remove the PTY symlink if it still points at our PTY. */
+static void sim_serial_close_device(sim_serial *s)
 {
-    if (!s)
-        return;
-    ev_io_stop(s->loop, &s->rio);
-    ev_timer_stop(s->loop, &s->timer);
     if (s->is_pty) {
         char target[256];
         ssize_t n = readlink(s->path, target, sizeof target - 1);
@@ -425,6 +514,16 @@ void sim_serial_close(sim_serial *s)
     } else if (s->fd >= 0) {
         close(s->fd);
     }
+}
+
+void sim_serial_close(sim_serial *s)
+{
+    if (!s)
+        return;
+    ev_io_stop(s->loop, &s->rio);
+    ev_timer_stop(s->loop, &s->timer);
+    cap_line_close(s->cap, wall_us());
+    sim_serial_close_device(s);
     free(s->q);
     free(s);
 }

@@ -9,7 +9,9 @@
  * the 117-byte segment pauses of docs/mep.md 4), a paced transmit queue
  * (bytes leave at the configured baud, bits_per_char bit times each: 10 for
  * 8N1, 11 for 8N2/8E1, docs/optical.md 1), and the one formatter of
- * timestamped log lines ("HH:MM:SS.mmm <who> <msg>").
+ * timestamped log lines ("HH:MM:SS.mmm <who> <msg>"). With cfg.capture
+ * (mepsim --capture FILE) every line records both directions into that
+ * pcapng file as one interface (capture/README.md).
  */
 #ifndef SIM_SERIAL_H
 #define SIM_SERIAL_H
@@ -36,6 +38,8 @@ typedef struct {
     const char *format;           /* "8N1" when NULL (sim_line_format_bits) */
     const char *who;              /* prefix of log lines ("meter0", "meter0 optical:") */
     FILE *log;                    /* stderr when NULL */
+    const char *capture;          /* --capture: record into this pcapng file (NULL: none);
+                                     the lines of a process join it, one interface each */
     sim_serial_rx_fn rx;          /* required */
     sim_serial_idle_fn idle;      /* optional */
     void *ctx;
@@ -69,6 +73,13 @@ uint64_t sim_serial_wire_us(size_t n, uint32_t baud, unsigned bits);
 void sim_serial_log_line(FILE *f, const char *who, const char *msg);
 void sim_serial_logf(FILE *f, const char *who, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void sim_serial_log(sim_serial *s, const char *msg);
+
+/* Mark a frame of one direction in the capture: a fault was injected into
+ * it; text is its pcapng comment ("flip injected"). Toward the meter (the
+ * rx callback is running: its bytes are recorded and held) the last frame
+ * they completed, else the frame in progress or the next one written.
+ * Nothing without --capture. */
+void sim_serial_capture_mark(sim_serial *s, bool to_meter, const char *text);
 
 bool sim_serial_is_pty(const sim_serial *s);
 void *sim_serial_sp_handle(sim_serial *s);   /* libserialport handle, NULL for PTY/termios */

@@ -6,6 +6,9 @@
  *    a timer, so a half frame is discarded even when nothing else comes);
  *  - at most one request per 100 ms: a request that completes sooner is
  *    delayed (not dropped), policy [E];
+ *  - the meter's turnaround: a request is handled (and its reply's first
+ *    byte leaves) the meter's reply delay after its last byte arrived, well
+ *    inside the client's 500 ms by default (sim_profile.h reply_delay_ms);
  *  - responses leave at the baud rate, 117-byte segments counted from the
  *    first length byte, 25 ms pause after each full segment;
  *  - `00 00` alerts once per second while sim_meter_alert_pending(), never
@@ -209,12 +212,22 @@ static void process_frame(sim_line *l, const sim_line_frame *f, uint64_t now_us)
 
 void sim_line_keep_recent(sim_line *l, bool on) { l->keep_recent = on; }
 
-static uint64_t frame_due_us(const sim_line *l, const sim_line_frame *f)
+/* When the 100 ms rule lets frame f be handled (docs/mep.md 4). */
+static uint64_t throttle_due_us(const sim_line *l, const sim_line_frame *f)
 {
     uint64_t due = f->done_us;
     if (l->accepted_any && l->last_accept_us + MEP_THROTTLE_MS * 1000u > due)
         due = l->last_accept_us + MEP_THROTTLE_MS * 1000u;
     return due;
+}
+
+/* When f is handled and its reply starts: the throttle, and no sooner than
+ * the meter's turnaround after its last byte. */
+static uint64_t frame_due_us(const sim_line *l, const sim_line_frame *f)
+{
+    uint64_t due = throttle_due_us(l, f);
+    uint64_t turn = f->done_us + f->turnaround_us;
+    return turn > due ? turn : due;
 }
 
 static void enqueue(sim_line *l, const uint8_t *b, uint16_t len, uint64_t now_us)
@@ -229,9 +242,10 @@ static void enqueue(sim_line *l, const uint8_t *b, uint16_t len, uint64_t now_us
     memcpy(f->b, b, len);
     f->len = len;
     f->done_us = now_us;
+    f->turnaround_us = sim_meter_reply_delay_us(l->meter);
     bool behind = l->q_n > 0;
     l->q_n++;
-    uint64_t due = frame_due_us(l, f);
+    uint64_t due = throttle_due_us(l, f);
     if (behind || due > now_us) {
         l->c.throttled++;
         line_log(l, 1, "request throttled: %.1f ms after the previous one, held %.1f ms (docs/mep.md 4)",

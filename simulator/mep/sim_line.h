@@ -3,7 +3,9 @@
  * A pure timing core (no I/O, time passed in as monotonic microseconds).
  * It cuts frames out of the received byte stream (50 ms gap rule, oversize
  * discard, client `00 00` ignored), applies the 100 ms request throttle,
- * hands frames to sim_meter, paces the response at the baud rate in
+ * hands frames to sim_meter once the meter's turnaround (policy
+ * reply_delay_ms + jitter, counted from the request's last byte) has
+ * passed, so the reply's first byte leaves then; paces the response at the baud rate in
  * 117-byte segments with 25 ms pauses, decides when an alert `00 00` may go
  * out, calls sim_meter_tick at its deadlines and applies baud changes after
  * a response is out. The owner feeds it bytes (sim_line_rx), asks it what
@@ -103,6 +105,7 @@ typedef struct {
     uint8_t b[MEP_MAX_FRAME];
     uint16_t len;
     uint64_t done_us;             /* when its last byte arrived */
+    uint64_t turnaround_us;       /* the meter's reply delay for it (sim_meter_reply_delay_us) */
 } sim_line_frame;
 
 typedef struct {

@@ -38,8 +38,10 @@ struct sim_meter {
     sim_meter_tls_hooks tls;      /* TLS mode plug-in (all NULL: none) */
     sim_meter_fault_hooks fh;     /* fault layer plug-in (all NULL: none) */
     uint64_t rs;                  /* seeded generator: E after a reboot */
+    uint64_t rd;                  /* seeded generator: reply jitter (own stream) */
     bool has_seq_start;
     uint32_t seq_start;
+    bool optical_call;            /* a write from the optical port is being handled */
 };
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -85,7 +87,7 @@ static sim_proc_env proc_env(sim_meter *m)
     sim_proc_env e = {
         .tables = m->tables, .comm = &m->comm, .clock = &m->clock, .model = &m->model,
         .policy = &m->policy, .ctr = &m->ctr, .now_ms = m->now_ms,
-        .dispatch = meter_dispatch, .dispatch_ctx = m,
+        .dispatch = meter_dispatch, .dispatch_ctx = m, .optical = m->optical_call,
     };
     return e;
 }
@@ -206,6 +208,7 @@ sim_meter *sim_meter_new(const sim_meter_cfg *cfg, uint64_t now_ms, char *err, s
     m->psem.hooks.after_read = hook_after_read;
     m->psem.hooks.ctx = m;
     m->rs = rs;
+    m->rd = seed ^ 0x5265706C79446C79ull; /* "ReplyDly": a stream apart from rs */
     m->has_seq_start = cfg->has_seq_start;
     m->seq_start = cfg->seq_start;
 
@@ -609,6 +612,24 @@ void sim_meter_bump_idt(sim_meter *m)
 
 sim_clock *sim_meter_clock(sim_meter *m) { return &m->clock; }
 
+uint64_t sim_meter_reply_delay_us(sim_meter *m)
+{
+    uint64_t us = (uint64_t)m->policy.reply_delay_ms * 1000u;
+    if (m->policy.reply_jitter_ms)
+        us += splitmix64(&m->rd) % ((uint64_t)m->policy.reply_jitter_ms * 1000u + 1u);
+    return us;
+}
+
+void sim_meter_set_reply_delay(sim_meter *m, uint32_t delay_ms, uint32_t jitter_ms)
+{
+    m->policy.reply_delay_ms = delay_ms;
+    m->policy.reply_jitter_ms = jitter_ms;
+}
+
+void sim_meter_set_proc_latency(sim_meter *m, uint32_t ms) { m->policy.proc_latency_ms = ms; }
+
+const sim_policy *sim_meter_policy(const sim_meter *m) { return &m->policy; }
+
 void sim_meter_set_fault_hooks(sim_meter *m, const sim_meter_fault_hooks *hooks)
 {
     if (hooks)
@@ -685,12 +706,14 @@ int sim_meter_optical_write(sim_meter *m, uint16_t table, uint32_t off, const ui
     sim_psem_write w = {.table = table, .offset = off, .data = data, .n = n, .full = off == 0,
                         .level = SIM_LEVEL_MAK};
     char note[200] = "";
-    if (hook_before_write(m, &w, note, sizeof note) != 0)
-        return -1;
-    int r = sim_tables_write(m->tables, table, off, data, n);
-    if (r < 0)
-        return r;
-    hook_after_write(m, &w, note, sizeof note);
+    m->optical_call = true;
+    int r = -1;
+    if (hook_before_write(m, &w, note, sizeof note) == 0) {
+        r = sim_tables_write(m->tables, table, off, data, n);
+        if (r >= 0)
+            hook_after_write(m, &w, note, sizeof note);
+    }
+    m->optical_call = false;
     mirror_state(m);
     return r;
 }

@@ -169,6 +169,20 @@ typedef struct {
 void sim_meter_set_fault_hooks(sim_meter *m, const sim_meter_fault_hooks *hooks); /* NULL removes */
 /* The BT21-derived layout of the served tables (for glitches on the line). */
 void sim_meter_layout(const sim_meter *m, sim_layout *out);
+/* Turnaround of the next reply in microseconds (policy reply_delay_ms plus
+ * 0..reply_jitter_ms drawn from a generator seeded by the meter's seed, its
+ * own stream so the draws move no other random choice): the line core waits
+ * this long from a request's last byte to its reply's first, the optical
+ * port from a packet's last byte to the reply packet (docs/mep.md 4). */
+uint64_t sim_meter_reply_delay_us(sim_meter *m);
+/* Change the turnaround at run time (scenario step "policy": a slow meter).
+ * The caller checks delay + jitter <= SIM_POLICY_MAX_REPLY_MS. */
+void sim_meter_set_reply_delay(sim_meter *m, uint32_t delay_ms, uint32_t jitter_ms);
+/* Change the procedure-result latency at run time (0..1000 ms). */
+void sim_meter_set_proc_latency(sim_meter *m, uint32_t ms);
+/* The policies in force (profile + command line + scenario steps). */
+const sim_policy *sim_meter_policy(const sim_meter *m);
+
 /* Meter restart (scenario step "reboot", S31). Chosen semantics (the spec
  * is silent): E starts again (the fixed seq_start if one was configured,
  * else a new random value from the meter's seeded generator, docs/mep.md 5.5);

@@ -83,7 +83,7 @@ static void post_result(sim_proc *p, const sim_proc_env *e, uint16_t id, uint8_t
 {
     /* MEP1: ET59 if ET50 "ET59 Response" (byte 30 bit1) else BT08. */
     const uint8_t *fl = sim_comm_field(e->tables, ET50, 30, 1);
-    uint16_t table = fl && (fl[0] & 0x02) ? ET59 : BT08;
+    uint16_t table = fl && (fl[0] & 0x02) && !e->optical ? ET59 : BT08;
     uint8_t r[SIM_PROC_RESULT_MAX] = {0};
     if (rlen > SIM_PROC_RESULT_MAX - 4)
         rlen = SIM_PROC_RESULT_MAX - 4;
@@ -347,6 +347,19 @@ static uint8_t ep61(sim_proc *p, const sim_proc_env *e, const uint8_t *prm, size
     return SIM_PR_COMPLETED;
 }
 
+/* SP08 over the optical port: BT03 bytes from offset 4 (the manufacturer
+ * status, BT00.17 bytes) back to zero. */
+static uint8_t sp08(const sim_proc_env *e, char *note, size_t cap)
+{
+    size_t size = 0;
+    uint8_t *bt03 = sim_tables_raw(e->tables, MEP_BT(3), &size);
+    if (!bt03 || size <= 4)
+        return SIM_PR_UNRECOGNISED;
+    memset(bt03 + 4, 0, size - 4);
+    sim_note_add(note, cap, " BT03 manufacturer status cleared");
+    return SIM_PR_COMPLETED;
+}
+
 void sim_proc_call(sim_proc *p, const sim_proc_env *e, const uint8_t *data, size_t n,
                    sim_level level, char *note, size_t cap)
 {
@@ -361,7 +374,9 @@ void sim_proc_call(sim_proc *p, const sim_proc_env *e, const uint8_t *data, size
     uint8_t result;
     p->last_psn = psn;
     e->ctr->procedures++;
-    if (!sim_access_proc_listed(id)) {
+    if (e->optical && id == SIM_SP_CLEAR_MFG_STATUS) { /* bit 11 clear: a standard procedure */
+        result = sp08(e, note, cap);
+    } else if (!sim_access_proc_listed(id)) {
         result = SIM_PR_UNRECOGNISED; /* docs/mep.md 6 [E] */
     } else if (!sim_access_can_call(id, level)) {
         result = SIM_PR_NO_AUTH; /* default SIM_PROC_DENY_RESULT5 */

@@ -3,7 +3,7 @@
  * Owns: the BT07 call checks (procedure sequence number repeated -> 0x04,
  * docs/mep.md 8.1; unauthorised call -> result 5 or 0x03 by policy, docs/mep.md 6),
  * the procedures a MEP client uses (EP16, EP17, EP19, EP39, EP61; others ->
- * result 6), posting results in ET59 or BT08 (docs/mep.md 8.1, optionally after
+ * result 6), SP08 from the optical port, posting results in ET59 or BT08 (docs/mep.md 8.1, optionally after
  * policy.proc_latency_ms), the EP61 transaction lock with its 10 s
  * auto-release (ET54 R+6/R+7), and transactions (docs/mep.md 9): execute ET52
  * when its trailing number matches, run each record through the same
@@ -63,7 +63,14 @@ typedef struct {
     uint64_t now_ms;
     sim_proc_dispatch_fn dispatch;
     void *dispatch_ctx;
+    bool optical;                     /* the call came in over the optical port */
 } sim_proc_env;
+
+/* C12.19 standard procedure 8 "clear manufacturer status flags": on the
+ * optical port (the only port that serves BT03, docs/optical.md 5) it clears
+ * BT03's manufacturer status bytes, the invalid-password alarm among them
+ * (docs/optical.md 4); its result goes to BT08. Not in the MEP matrix. */
+#define SIM_SP_CLEAR_MFG_STATUS 8u
 
 typedef struct {
     uint8_t last_psn;                 /* 255 at power-up (docs/mep.md 8.1) */

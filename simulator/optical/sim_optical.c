@@ -235,7 +235,7 @@ static const char *table_name(uint16_t id, char buf[16])
 static int tables_size(void *ctx, uint16_t id) { return sim_tables_size(ctx, id); }
 static int tables_read(void *ctx, uint16_t id, uint32_t off, uint32_t n, uint8_t *out)
 {
-    return sim_tables_read_port(ctx, SIM_TABLES_PORT_OPTICAL, id, off, n, out); /* BT00 write bits: what this port can write */
+    return sim_tables_read(ctx, id, off, n, out); /* BT00's write sets: bt00_port_write_sets */
 }
 static int tables_write(void *ctx, uint16_t id, uint32_t off, const uint8_t *d, uint32_t n)
 {
@@ -484,9 +484,14 @@ static size_t svc_logon(sim_optical *o, const uint8_t *q, size_t n, uint8_t *r)
     return rsp(r, SIM_OPTICAL_OK);
 }
 
+/* 4 [E]: BT03 offset 5 bit 0 "invalid password", set by a wrong password.
+ * It is latched: a later good password leaves it (a client must be able to
+ * read it, and BT03 needs a key); C12.19 standard procedure 8 "clear
+ * manufacturer status flags" written to BT07 clears it (sim_proc.h
+ * SIM_SP_CLEAR_MFG_STATUS; the guide names no clearing service,
+ * docs/optical.md 10). */
 static void set_bad_password_alarm(sim_optical *o)
 {
-    /* 4 [E]: BT03 offset 5 bit 0 "invalid password" */
     uint8_t b;
     if (!o->cfg.bad_password_alarm || !o->store.write || o->store.size(o->store.ctx, BT03_ID) < 6)
         return;
@@ -569,6 +574,35 @@ static uint8_t table_check(sim_optical *o, uint16_t id, bool write, int *size, u
     return 0;
 }
 
+/* BT00's write sets (C12.19 ST0 after the used and procedure sets,
+ * docs/optical.md 5 "general") as THIS port shows them: a table's bit is set
+ * when a client may write it here (a writable rule without a hardware write
+ * lock, docs/optical.md 3.3: BT07 and ET51 by default), not the MEP rights
+ * the table store holds. d holds BT00 bytes [off, off + n). */
+static void bt00_port_write_sets(sim_optical *o, uint32_t off, uint8_t *d, size_t n)
+{
+    uint8_t h[19];
+    if (o->store.read(o->store.ctx, 0, 0, sizeof h, h) != (int)sizeof h)
+        return;
+    uint32_t a = h[13], e = h[14], wr = 19u + a + e + h[15] + h[16];
+    for (size_t i = 0; i < n; i++) {
+        uint32_t j = off + (uint32_t)i;
+        if (j < wr || j >= wr + a + e)
+            continue;
+        bool std = j < wr + a;
+        uint32_t first = std ? (j - wr) * 8u : 2048u + (j - wr - a) * 8u;
+        uint8_t bits = 0;
+        for (unsigned b = 0; b < 8; b++) {
+            uint16_t id = (uint16_t)(first + b);
+            uint16_t f = rule_flags(o, id);
+            if ((f & (SIM_OPTICAL_R_WRITABLE | SIM_OPTICAL_R_WRITE_MK)) && !(f & SIM_OPTICAL_R_LOCK_WRITE) &&
+                o->store.size(o->store.ctx, id) >= 0)
+                bits |= (uint8_t)(1u << b);
+        }
+        d[i] = bits;
+    }
+}
+
 static size_t svc_read(sim_optical *o, const uint8_t *q, size_t n, uint8_t *r)
 {
     bool full = q[0] == SIM_OPTICAL_FULL_READ;
@@ -612,6 +646,8 @@ static size_t svc_read(sim_optical *o, const uint8_t *q, size_t n, uint8_t *r)
             logf_(o, "read %s: store error %d -> iar", table_name(id, nm), got);
             return rsp(r, SIM_OPTICAL_IAR);
         }
+        if (id == 0)
+            bt00_port_write_sets(o, off, d + p, (size_t)got);
     }
     r[0] = SIM_OPTICAL_OK;
     r[1] = (uint8_t)(count >> 8);
@@ -851,12 +887,15 @@ size_t sim_optical_rx(sim_optical *o, uint8_t byte, uint64_t now_ms, uint8_t *ou
     count_reply(o, o->reply);
     if (o->post.identify)
         sim_optical_link_reset_toggle(&o->link);
-    size_t sent = sim_optical_link_send(&o->link, o->reply, rlen, now_ms, out + n, cap > n ? cap - n : 0);
-    if (sent == 0) {
+    /* 2.7 turnaround; a lock-out reply goes at once (the port goes deaf next) */
+    uint32_t delay = (o->cfg.reply_delay_ms && !o->post.lockout) ? o->cfg.reply_delay_ms(o->cfg.reply_delay_ctx) : 0;
+    long sent = sim_optical_link_send_after(&o->link, o->reply, rlen, now_ms, delay, out + n, cap > n ? cap - n : 0);
+    if (sent < 0) {
         /* cannot happen: every reply was checked against the capacity */
         logf_(o, "reply of %zu bytes did not fit the link", rlen);
+    } else {
+        n += (size_t)sent;
     }
-    n += sent;
     if (o->post.negotiated) {
         sim_optical_link_set_sizes(&o->link, o->post.packet_size, o->post.nbr_packets);
         o->next_baud = o->post.baud;

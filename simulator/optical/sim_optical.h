@@ -111,7 +111,8 @@ typedef struct {
      * 0 = feature off (default; FW < 4.30). */
     uint8_t lockout_threshold;
     uint32_t lockout_minutes;
-    bool bad_password_alarm;             /* set BT03 offset 5 bit 0 "invalid password" [E]; default on */
+    bool bad_password_alarm;             /* BT03 offset 5 bit 0 "invalid password" [E]: set by a bad
+                                          * password, latched (cleared by SP08 via BT07); default on */
 
     /* 3.5 / 6: D.O.S. timer (Gen 2/3 ET51 bit 0, Gen 4 ET55): a session older
      * than dos_session_s is ended and the port ignored for dos_holdoff_s. */
@@ -127,6 +128,11 @@ typedef struct {
 
     /* 2.7 timing */
     sim_optical_link_timing link;        /* 500 ms / 2000 ms / 3 retries */
+    /* Turnaround (2.7: real meters ACK and reply within ~30 ms): asked once
+     * per request; the ACK leaves at once (2.3 step 5), the reply packet this
+     * many ms after the request's last byte. NULL = at once. */
+    uint32_t (*reply_delay_ms)(void *ctx);
+    void *reply_delay_ctx;
     uint32_t channel_timeout_ms;         /* 6000: no valid packet -> BASE */
 
     /* 3.3 Negotiate */

@@ -114,6 +114,8 @@ static void tx_clear(sim_optical_link *l)
     l->waiting_ack = false;
     l->retries_left = 0;
     l->ack_deadline = 0;
+    l->tx_held = false;
+    l->tx_hold_until = 0;
 }
 
 void sim_optical_link_reset(sim_optical_link *l)
@@ -221,6 +223,28 @@ size_t sim_optical_link_send(sim_optical_link *l, const uint8_t *msg, size_t len
     return n;
 }
 
+long sim_optical_link_send_after(sim_optical_link *l, const uint8_t *msg, size_t len, uint64_t now_ms,
+                                 uint32_t delay_ms, uint8_t *out, size_t cap)
+{
+    if (delay_ms == 0) {
+        size_t n = sim_optical_link_send(l, msg, len, now_ms, out, cap);
+        return n ? (long)n : -1;
+    }
+    tx_clear(l);
+    if (len == 0 || len > sim_optical_link_capacity(l))
+        return -1;
+    size_t slice = (size_t)l->packet_size - SIM_OPTICAL_OVERHEAD;
+    memcpy(l->tx_msg, msg, len);
+    l->tx_len = len;
+    l->tx_count = (unsigned)((len + slice - 1) / slice);
+    l->tx_index = 0;
+    uint64_t at = now_ms + delay_ms;
+    build_packet(l, at);
+    l->tx_held = true;
+    l->tx_hold_until = at;
+    return 0;
+}
+
 /* The current packet was acknowledged: next packet of the set, or done. */
 static void packet_acked(sim_optical_link *l, uint64_t now_ms, uint8_t *out, size_t cap, size_t *n,
                          unsigned *ev)
@@ -290,7 +314,10 @@ static void on_packet(sim_optical_link *l, uint8_t *out, size_t cap, size_t *n, 
 
     /* 2.5 implicit ACK: a new packet while we wait acknowledges our packet
      * (ir-eye and the real NES meter work this way). */
-    if (l->waiting_ack) {
+    if (l->waiting_ack && l->tx_held) {
+        *ev |= SIM_OPTICAL_LINK_REPLY_CUT; /* the client did not wait for the reply */
+        tx_clear(l);
+    } else if (l->waiting_ack) {
         *ev |= SIM_OPTICAL_LINK_IMPLICIT_ACK;
         *ev |= (l->tx_index + 1 < l->tx_count) ? SIM_OPTICAL_LINK_REPLY_CUT : SIM_OPTICAL_LINK_REPLY_DONE;
         tx_clear(l);
@@ -365,10 +392,10 @@ size_t sim_optical_link_rx(sim_optical_link *l, uint8_t byte, uint64_t now_ms, u
             l->rx[0] = byte;
             l->rx_have = 1;
             l->rx_last_ms = now_ms;
-        } else if (byte == SIM_OPTICAL_ACK && l->waiting_ack) {
+        } else if (byte == SIM_OPTICAL_ACK && l->waiting_ack && !l->tx_held) {
             ev |= SIM_OPTICAL_LINK_ACK_RX;
             packet_acked(l, now_ms, out, cap, &n, &ev);
-        } else if (byte == SIM_OPTICAL_NAK && l->waiting_ack) {
+        } else if (byte == SIM_OPTICAL_NAK && l->waiting_ack && !l->tx_held) {
             ev |= SIM_OPTICAL_LINK_NAK_RX;
             packet_retry(l, now_ms, out, cap, &n, &ev);
         }
@@ -404,8 +431,14 @@ size_t sim_optical_link_tick(sim_optical_link *l, uint64_t now_ms, uint8_t *out,
         l->rx_have = l->rx_need = 0;
         ev |= SIM_OPTICAL_LINK_RX_TIMEOUT;
     }
-    if (l->waiting_ack && now_ms >= l->ack_deadline)
+    if (l->tx_held && now_ms >= l->tx_hold_until) {
+        /* turnaround over: the first packet leaves, its response timer starts */
+        l->tx_held = false;
+        l->ack_deadline = ack_deadline(l, now_ms);
+        emit(out, cap, &n, l->tx_pkt, l->tx_pkt_len);
+    } else if (l->waiting_ack && !l->tx_held && now_ms >= l->ack_deadline) {
         packet_retry(l, now_ms, out, cap, &n, &ev);
+    }
     if (events)
         *events = ev;
     return n;
@@ -416,7 +449,11 @@ uint64_t sim_optical_link_deadline(const sim_optical_link *l)
     uint64_t d = UINT64_MAX;
     if (l->rx_have > 0)
         d = l->rx_last_ms + l->timing.interchar_ms + 1;
-    if (l->waiting_ack && l->ack_deadline < d)
+    if (l->tx_held) {
+        if (l->tx_hold_until < d)
+            d = l->tx_hold_until;
+    } else if (l->waiting_ack && l->ack_deadline < d) {
         d = l->ack_deadline;
+    }
     return d;
 }

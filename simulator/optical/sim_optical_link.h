@@ -139,6 +139,8 @@ typedef struct {
     bool waiting_ack;
     uint32_t retries_left;
     uint64_t ack_deadline;
+    bool tx_held;                  /* the reply's first packet waits for the turnaround */
+    uint64_t tx_hold_until;        /* ... until then (sim_optical_link_send_after) */
     uint8_t tx_toggle;             /* toggle of the next new packet (0 or CTRL_TOGGLE) */
 } sim_optical_link;
 
@@ -174,6 +176,15 @@ const uint8_t *sim_optical_link_message(const sim_optical_link *l, size_t *len);
  * A reply still outstanding is dropped. */
 size_t sim_optical_link_send(sim_optical_link *l, const uint8_t *msg, size_t len, uint64_t now_ms,
                              uint8_t *out, size_t cap);
+/* The same, with the meter's turnaround (docs/optical.md 2.7): the first
+ * packet is built now but leaves delay_ms later, from sim_optical_link_tick
+ * (returns 0 then; sim_optical_link_deadline names the time). Its response
+ * timer starts when it leaves. A new request meanwhile cuts the reply
+ * (SIM_OPTICAL_LINK_REPLY_CUT); a stray ACK or NAK is ignored. delay_ms 0 =
+ * sim_optical_link_send. Returns the bytes written now, or -1 when the
+ * message is empty or larger than sim_optical_link_capacity(). */
+long sim_optical_link_send_after(sim_optical_link *l, const uint8_t *msg, size_t len, uint64_t now_ms,
+                                 uint32_t delay_ms, uint8_t *out, size_t cap);
 /* Stop waiting for the ACK of the outstanding reply (fire and forget). */
 void sim_optical_link_abandon(sim_optical_link *l);
 

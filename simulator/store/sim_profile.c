@@ -81,6 +81,8 @@ void sim_policy_defaults(sim_policy *p)
     p->past_end_error = false;
     p->proc_latency_ms = 0;
     p->idt_bump_adds_25 = true;
+    p->reply_delay_ms = SIM_POLICY_DEFAULT_REPLY_DELAY_MS;
+    p->reply_jitter_ms = SIM_POLICY_DEFAULT_REPLY_JITTER_MS;
 }
 
 /* ---- error reporting -------------------------------------------------- */
@@ -713,7 +715,8 @@ static int parse_policy(pctx *c, json_t *o, sim_policy *pol)
 {
     static const char *const keys[] = {"seq_reply", "seq_window", "strict_full_read_count",
                                        "auth_reply", "proc_deny", "past_end_error",
-                                       "proc_latency_ms", "idt_bump_adds_25", NULL};
+                                       "proc_latency_ms", "idt_bump_adds_25", "reply_delay_ms",
+                                       "reply_jitter_ms", NULL};
     static const char *const seq[] = {"next", "last", NULL};
     static const char *const auth[] = {"short", "zero_digest", "silent", NULL};
     static const char *const deny[] = {"result5", "isc", NULL};
@@ -733,14 +736,19 @@ static int parse_policy(pctx *c, json_t *o, sim_policy *pol)
         return -1;
     pol->proc_deny = (sim_proc_deny)e;
     long long w = pol->seq_window, lat = pol->proc_latency_ms;
+    long long rd = pol->reply_delay_ms, rj = pol->reply_jitter_ms;
     if (get_int(c, o, path, "seq_window", 1, 1000000, &w) < 0 ||
         get_int(c, o, path, "proc_latency_ms", 0, 1000, &lat) < 0 ||
+        get_int(c, o, path, "reply_delay_ms", 0, SIM_POLICY_MAX_REPLY_DELAY_MS, &rd) < 0 ||
+        get_int(c, o, path, "reply_jitter_ms", 0, SIM_POLICY_MAX_REPLY_JITTER_MS, &rj) < 0 ||
         get_bool(c, o, path, "strict_full_read_count", &pol->strict_full_read_count) < 0 ||
         get_bool(c, o, path, "past_end_error", &pol->past_end_error) < 0 ||
         get_bool(c, o, path, "idt_bump_adds_25", &pol->idt_bump_adds_25) < 0)
         return -1;
     pol->seq_window = (uint32_t)w;
     pol->proc_latency_ms = (uint32_t)lat;
+    pol->reply_delay_ms = (uint32_t)rd;
+    pol->reply_jitter_ms = (uint32_t)rj;
     return 0;
 }
 
@@ -762,70 +770,157 @@ static int parse_locked(pctx *c, json_t *a, sim_profile *p)
     return 0;
 }
 
+/* Hex bytes with optional ' ', ':' or '-' separators into a new buffer
+ * (*out owned by the caller on success). */
+static int hex_bytes(pctx *c, const char *s, const char *fp, uint8_t **out, size_t *len)
+{
+    size_t n = strlen(s);
+    uint8_t *bytes = malloc(n / 2 + 1);
+    if (!bytes)
+        return fail(c, fp, "out of memory");
+    size_t nb = 0;
+    int nib = -1;
+    for (size_t k = 0; k < n; k++) {
+        if (s[k] == ' ' || s[k] == ':' || s[k] == '-')
+            continue;
+        int v = hexval((unsigned char)s[k]);
+        if (v < 0) {
+            free(bytes);
+            return fail(c, fp, "'%c' at position %zu is not a hex digit", isprint((unsigned char)s[k]) ? s[k] : '?', k);
+        }
+        if (nib < 0) {
+            nib = v;
+        } else {
+            bytes[nb++] = (uint8_t)(nib << 4 | v);
+            nib = -1;
+        }
+    }
+    if (nib >= 0 || nb == 0) {
+        free(bytes);
+        return fail(c, fp, nib >= 0 ? "has an odd number of hex digits" : "must hold at least one byte");
+    }
+    *out = bytes;
+    *len = nb;
+    return 0;
+}
+
+/* One {table, [offset,] hex, comment} entry of "overrides" (with_offset) or
+ * "tables" into ov; ov->bytes is allocated only when it returns 0. */
+static int parse_byte_entry(pctx *c, json_t *o, const char *path, bool with_offset, sim_table_override *ov)
+{
+    static const char *const ov_keys[] = {"table", "offset", "hex", "comment", NULL};
+    static const char *const tb_keys[] = {"table", "hex", "comment", NULL};
+    char fp[64];
+    if (check_keys(c, o, path, with_offset ? ov_keys : tb_keys) < 0)
+        return -1;
+    json_t *t = json_object_get(o, "table"), *h = json_object_get(o, "hex");
+    json_t *cm = json_object_get(o, "comment");
+    if (cm && !json_is_string(cm)) {
+        child(fp, sizeof fp, path, "comment");
+        return fail(c, fp, "must be a string");
+    }
+    child(fp, sizeof fp, path, "table");
+    if (!t)
+        return fail(c, fp, "is required");
+    memset(ov, 0, sizeof *ov);
+    if (table_ref(c, t, fp, &ov->table_id) < 0)
+        return -1;
+    long long off = 0;
+    if (with_offset && get_int(c, o, path, "offset", 0, 65535, &off) < 0)
+        return -1;
+    ov->offset = (uint32_t)off;
+    child(fp, sizeof fp, path, "hex");
+    if (!h)
+        return fail(c, fp, "is required");
+    if (!json_is_string(h))
+        return fail(c, fp, "must be a string of hex bytes (\"00 11 2A\")");
+    return hex_bytes(c, json_string_value(h), fp, &ov->bytes, &ov->len);
+}
+
 static int parse_overrides(pctx *c, json_t *a, sim_profile *p)
 {
-    static const char *const keys[] = {"table", "offset", "hex", "comment", NULL};
     if (!json_is_array(a))
         return fail(c, "$.overrides", "must be an array of {table, offset, hex} objects");
     if (json_array_size(a) > SIM_MAX_TABLE_OVERRIDES)
         return fail(c, "$.overrides", "at most %d overrides", SIM_MAX_TABLE_OVERRIDES);
     for (size_t i = 0; i < json_array_size(a); i++) {
-        char path[48], fp[64];
+        char path[48];
         snprintf(path, sizeof path, "$.overrides[%zu]", i);
-        json_t *o = json_array_get(a, i);
-        if (check_keys(c, o, path, keys) < 0)
-            return -1;
-        json_t *t = json_object_get(o, "table"), *h = json_object_get(o, "hex");
-        json_t *cm = json_object_get(o, "comment");
-        if (cm && !json_is_string(cm)) {
-            child(fp, sizeof fp, path, "comment");
-            return fail(c, fp, "must be a string");
-        }
-        child(fp, sizeof fp, path, "table");
-        if (!t)
-            return fail(c, fp, "is required");
         sim_table_override *ov = &p->overrides[p->n_overrides];
-        memset(ov, 0, sizeof *ov);
-        if (table_ref(c, t, fp, &ov->table_id) < 0)
+        if (parse_byte_entry(c, json_array_get(a, i), path, true, ov) < 0)
             return -1;
-        long long off = 0;
-        if (get_int(c, o, path, "offset", 0, 65535, &off) < 0)
-            return -1;
-        ov->offset = (uint32_t)off;
-        child(fp, sizeof fp, path, "hex");
-        if (!h)
-            return fail(c, fp, "is required");
-        if (!json_is_string(h))
-            return fail(c, fp, "must be a string of hex bytes (\"00 11 2A\")");
-        const char *s = json_string_value(h);
-        size_t n = strlen(s);
-        uint8_t *bytes = malloc(n / 2 + 1);
-        if (!bytes)
-            return fail(c, fp, "out of memory");
-        size_t nb = 0;
-        int nib = -1;
-        for (size_t k = 0; k < n; k++) {
-            if (s[k] == ' ' || s[k] == ':' || s[k] == '-')
-                continue;
-            int v = hexval((unsigned char)s[k]);
-            if (v < 0) {
-                free(bytes);
-                return fail(c, fp, "'%c' at position %zu is not a hex digit", isprint((unsigned char)s[k]) ? s[k] : '?', k);
-            }
-            if (nib < 0) {
-                nib = v;
-            } else {
-                bytes[nb++] = (uint8_t)(nib << 4 | v);
-                nib = -1;
-            }
-        }
-        if (nib >= 0 || nb == 0) {
-            free(bytes);
-            return fail(c, fp, nib >= 0 ? "has an odd number of hex digits" : "must hold at least one byte");
-        }
-        ov->bytes = bytes;
-        ov->len = nb;
+        ov->index = (uint16_t)i;
         p->n_overrides++;
+    }
+    return 0;
+}
+
+/* "tables": a cloned meter's static tables, verbatim (fixtures/meters/README.md
+ * "Cloned profiles"). Each entry lands in the overrides array at offset 0,
+ * before the "overrides" entries (which apply on top). The dynamic tables
+ * are rendered from the model and cannot be frozen here (their start values
+ * are model.registers). */
+static int parse_tables(pctx *c, json_t *a, sim_profile *p)
+{
+    static const uint16_t dynamic[] = {23, 28, 52, 55}; /* sim_tables.c renders */
+    if (!json_is_array(a))
+        return fail(c, "$.tables", "must be an array of {table, hex} objects");
+    if (json_array_size(a) > SIM_MAX_PROFILE_TABLES)
+        return fail(c, "$.tables", "at most %d tables", SIM_MAX_PROFILE_TABLES);
+    size_t first = p->n_overrides;
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        char path[48], fp[64];
+        snprintf(path, sizeof path, "$.tables[%zu]", i);
+        child(fp, sizeof fp, path, "table");
+        sim_table_override *ov = &p->overrides[p->n_overrides];
+        if (parse_byte_entry(c, json_array_get(a, i), path, false, ov) < 0)
+            return -1;
+        int bad = 0;
+        for (size_t k = 0; k < sizeof dynamic / sizeof dynamic[0]; k++)
+            if (ov->table_id == dynamic[k])
+                bad = fail(c, fp, "BT%u is rendered from the model: give its start in model.registers", dynamic[k]);
+        for (size_t k = first; k < p->n_overrides && !bad; k++)
+            if (p->overrides[k].table_id == ov->table_id)
+                bad = fail(c, fp, "table given twice (also $.tables[%u])", p->overrides[k].index);
+        if (bad) {
+            free(ov->bytes);
+            ov->bytes = NULL;
+            return -1;
+        }
+        ov->from_tables = true;
+        ov->index = (uint16_t)i;
+        p->n_overrides++;
+    }
+    return 0;
+}
+
+/* "import": provenance of a cloned profile, written by simulator/mepsim-profile.
+ * Validated (known keys, types) and otherwise ignored. */
+static int parse_import(pctx *c, json_t *o)
+{
+    static const char *const keys[] = {"tool", "route", "source", "date", "verbatim", "derived",
+                                       "modelled", "skipped", NULL};
+    static const char *const strs[] = {"tool", "route", "source", "date", NULL};
+    static const char *const lists[] = {"verbatim", "derived", "modelled", "skipped", NULL};
+    if (check_keys(c, o, "$.import", keys) < 0)
+        return -1;
+    char fp[64];
+    for (const char *const *k = strs; *k; k++) {
+        json_t *v = json_object_get(o, *k);
+        child(fp, sizeof fp, "$.import", *k);
+        if (v && !json_is_string(v))
+            return fail(c, fp, "must be a string");
+    }
+    for (const char *const *k = lists; *k; k++) {
+        json_t *v = json_object_get(o, *k);
+        child(fp, sizeof fp, "$.import", *k);
+        if (!v)
+            continue;
+        if (!json_is_array(v))
+            return fail(c, fp, "must be an array of strings");
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (!json_is_string(json_array_get(v, i)))
+                return fail(c, fp, "must be an array of strings");
     }
     return 0;
 }
@@ -1040,7 +1135,7 @@ static int parse_root(pctx *c, json_t *root, sim_profile *p)
     static const char *const keys[] = {"name", "description", "generation", "identity", "ratings",
                                        "bt21", "et11", "keys", "model", "clock", "seq_start",
                                        "tls_required", "policy", "locked_tables", "overrides",
-                                       "optical", NULL};
+                                       "optical", "tables", "import", NULL};
     if (check_keys(c, root, "$", keys) < 0)
         return -1;
     int have;
@@ -1084,7 +1179,12 @@ static int parse_root(pctx *c, json_t *root, sim_profile *p)
         return -1;
     if ((v = json_object_get(root, "locked_tables")) && parse_locked(c, v, p) < 0)
         return -1;
+    /* verbatim tables first: overrides then apply on top of them */
+    if ((v = json_object_get(root, "tables")) && parse_tables(c, v, p) < 0)
+        return -1;
     if ((v = json_object_get(root, "overrides")) && parse_overrides(c, v, p) < 0)
+        return -1;
+    if ((v = json_object_get(root, "import")) && parse_import(c, v) < 0)
         return -1;
     if ((v = json_object_get(root, "optical")) && parse_optical(c, v, &p->optical) < 0)
         return -1;

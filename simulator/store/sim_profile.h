@@ -49,15 +49,37 @@ typedef struct {
     bool past_end_error;           /* partial read offset+count past end -> 0x05 instead of clamping; default off */
     uint32_t proc_latency_ms;      /* delay before a procedure result appears in ET59/BT08 (0..1000); default 0 */
     bool idt_bump_adds_25;         /* IDT version bump moves E by 25 (docs/mep.md 5.5); default on */
+    /* Turnaround: from a request's last byte to its reply's first byte, on
+     * the MEP line and the optical port (reply packet after the ACK). The
+     * guide's client waits 500 ms (docs/mep.md 4); real meters answer an
+     * optical request within ~30 ms (docs/optical.md 2.7, MeteringSDK
+     * trace). Default 30 ms + 0..10 ms jitter from the meter's seeded
+     * generator. */
+    uint32_t reply_delay_ms;       /* 0..SIM_POLICY_MAX_REPLY_DELAY_MS */
+    uint32_t reply_jitter_ms;      /* 0..SIM_POLICY_MAX_REPLY_JITTER_MS */
 } sim_policy;
 
+#define SIM_POLICY_DEFAULT_REPLY_DELAY_MS 30u
+#define SIM_POLICY_DEFAULT_REPLY_JITTER_MS 10u
+/* A slow meter may exceed the guide's 500 ms without a fault; delay +
+ * jitter stays well below the module's 10 s timeout (docs/module-behaviour.md 6). */
+#define SIM_POLICY_MAX_REPLY_DELAY_MS 4000u
+#define SIM_POLICY_MAX_REPLY_JITTER_MS 1000u
+
 void sim_policy_defaults(sim_policy *p);
+
+/* Verbatim static tables ("tables": a cloned meter's bytes, fixtures/meters/
+ * README.md "Cloned profiles"): kept in the overrides array before the
+ * "overrides" entries, each at offset 0, beyond the 16-override limit. */
+#define SIM_MAX_PROFILE_TABLES 64
 
 typedef struct {
     uint16_t table_id;
     uint32_t offset;
     size_t len;
     uint8_t *bytes;                /* owned */
+    bool from_tables;              /* "tables" entry (message names $.tables[index]) */
+    uint16_t index;                /* position in its JSON array (error messages) */
 } sim_table_override;
 
 /* The optical port's settings ("optical" object, docs/optical.md). All-zero
@@ -118,8 +140,8 @@ typedef struct {
     /* hardware lock: tables nobody may read/write (0x03) */
     uint16_t locked_tables[16];
     size_t n_locked;
-    sim_table_override overrides[SIM_MAX_TABLE_OVERRIDES];
-    size_t n_overrides;
+    sim_table_override overrides[SIM_MAX_TABLE_OVERRIDES + SIM_MAX_PROFILE_TABLES];
+    size_t n_overrides;            /* "tables" entries, then "overrides" entries */
     sim_profile_optical optical;   /* optical port */
 } sim_profile;
 

@@ -9,7 +9,9 @@
  * transaction budget).
  *
  * Profile overrides (offset + bytes) are applied to static tables once and
- * to dynamic tables after every render. They change bytes, never sizes.
+ * to dynamic tables after every render. They change bytes, never sizes. A
+ * cloned profile's verbatim tables ("tables", static only) come first in the
+ * same list, so overrides land on top of them.
  *
  * Choices where the guide is silent (documented in fixtures/meters/README.md):
  *  - tariffs are not modelled: tier 0 gets all energy, tiers 1.. read 0;
@@ -59,7 +61,7 @@ struct sim_tables {
     int phases;
     tbl t[MAX_TABLES];
     size_t n;
-    ovr ov[SIM_MAX_TABLE_OVERRIDES];
+    ovr ov[SIM_MAX_TABLE_OVERRIDES + SIM_MAX_PROFILE_TABLES]; /* verbatim tables, then overrides */
     size_t n_ov;
 };
 
@@ -654,15 +656,18 @@ sim_tables *sim_tables_new(const sim_profile *p, const sim_model *model, char *e
         const sim_table_override *o = &p->overrides[i];
         char nb[8];
         tbl *t = find(st, o->table_id);
+        /* "tables" entries (verbatim clone bytes) are named by their own array */
+        const char *arr = o->from_tables ? "tables" : "overrides";
+        size_t ix = o->index;
         if (!t) {
-            snprintf(err, errlen, "%s: $.overrides[%zu].table: %s does not exist in this meter", p->path, i,
+            snprintf(err, errlen, "%s: $.%s[%zu].table: %s does not exist in this meter", p->path, arr, ix,
                      mep_table_name(o->table_id, nb));
             sim_tables_free(st);
             return NULL;
         }
         if (o->offset > t->size || o->len > t->size - o->offset) {
-            snprintf(err, errlen, "%s: $.overrides[%zu]: %zu bytes at offset %u run past the end of %s (%u bytes)",
-                     p->path, i, o->len, o->offset, mep_table_name(o->table_id, nb), t->size);
+            snprintf(err, errlen, "%s: $.%s[%zu]: %zu bytes at offset %u run past the end of %s (%u bytes)",
+                     p->path, arr, ix, o->len, o->offset, mep_table_name(o->table_id, nb), t->size);
             sim_tables_free(st);
             return NULL;
         }
@@ -703,31 +708,6 @@ int sim_tables_read(sim_tables *st, uint16_t id, uint32_t off, uint32_t n, uint8
     uint32_t k = t->size - off < n ? t->size - off : n;
     memcpy(out, t->data + off, k);
     return (int)k;
-}
-
-int sim_tables_read_port(sim_tables *st, sim_tables_port port, uint16_t id, uint32_t off, uint32_t n,
-                         uint8_t *out)
-{
-    int k = sim_tables_read(st, id, off, n, out);
-    tbl *t = find(st, id);
-    if (k <= 0 || port != SIM_TABLES_PORT_OPTICAL || id != MEP_BT(0) || t->size < 19)
-        return k;
-    /* BT00 as the optical port shows it: the write sets (after the used
-     * sets, docs/optical.md 5 "general") name what a client can write on
-     * THIS port: BT07 and ET51 (docs/optical.md 3.3), not the MEP rights. */
-    const uint8_t *d = t->data;
-    uint32_t a = d[13], e = d[14], wr = 19u + a + e + d[15] + d[16];
-    uint8_t view[512];
-    if (t->size > sizeof view || wr + a + e > t->size)
-        return k;
-    memcpy(view, d, t->size);
-    memset(view + wr, 0, a + e);
-    if (a >= 1)
-        view[wr + 7 / 8] |= 1u << 7;                  /* BT07 */
-    if (e > 51 / 8)
-        view[wr + a + 51 / 8] |= 1u << (51 % 8);      /* ET51 */
-    memcpy(out, view + off, (size_t)k);
-    return k;
 }
 
 int sim_tables_write(sim_tables *st, uint16_t id, uint32_t off, const uint8_t *data, uint32_t n)

@@ -38,13 +38,8 @@ int sim_tables_size(const sim_tables *t, uint16_t id);
  * rendered from the model's current state first (the caller advances the
  * model to "now" before dispatching a request). */
 int sim_tables_read(sim_tables *t, uint16_t id, uint32_t off, uint32_t n, uint8_t *out);
-/* The same bytes as a given port serves them. They differ only in BT00's
- * writable-table sets: the table store holds the MEP rights (docs/mep.md
- * App. C), the optical port's BT00 lists BT07 and ET51, the only tables
- * the optical port writes (docs/optical.md 3.3). */
-typedef enum { SIM_TABLES_PORT_MEP = 0, SIM_TABLES_PORT_OPTICAL } sim_tables_port;
-int sim_tables_read_port(sim_tables *t, sim_tables_port port, uint16_t id, uint32_t off, uint32_t n,
-                         uint8_t *out);
+/* BT00's writable-table sets hold the MEP rights (docs/mep.md App. C); the
+ * optical core shows its own port's rights in their place (sim_optical.c). */
 /* BT00.17, the manufacturer status bytes of BT03 (BT03 = 4 + this). */
 #define SIM_TABLES_MFG_STATUS_LEN 9
 /* Store data at off (extra bytes past the end are ignored, docs/mep.md 3.3).

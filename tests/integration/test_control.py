@@ -4,6 +4,7 @@ import json
 import os
 import socket
 import stat
+import subprocess
 import time
 
 import pytest
@@ -168,3 +169,95 @@ def test_freeze_clock_stops_simulated_time(meter):
     meter.ctl.freeze_clock(False)
     time.sleep(0.2)
     assert meter.ctl.get()["sim_time_ms"] > t0
+
+
+# ---- bounded output, one owner per socket path ------------------------------------
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_client_that_never_reads_cannot_swell_mepsim(meter):
+    """mepsim stops reading a client's requests while a reply to it is not
+    taken (simulator/app/sim_control.c), so 100 k unread replies cannot pile
+    up: before, 100 k unread "status" replies grew mepsim from 85 to 122 MB."""
+    pid = meter.sim.proc.p.pid
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(str(meter.sim.control_path))
+    s.setblocking(False)
+    line = b'{"cmd":"status"}\n'
+    before = rss_kib(pid)
+    sent, stalled_since = 0, None                      # bytes
+    deadline = time.monotonic() + 20
+    while sent < 100_000 * len(line) and time.monotonic() < deadline:
+        try:
+            sent += s.send((line * 64)[sent % len(line):])
+            stalled_since = None
+        except BlockingIOError:
+            stalled_since = stalled_since or time.monotonic()
+            if time.monotonic() - stalled_since > 1.0:
+                break                                   # mepsim no longer takes requests
+            time.sleep(0.01)
+    grown = rss_kib(pid) - before
+    assert sent < 100_000 * len(line), "mepsim kept reading requests whose replies nobody took"
+    assert grown < 8 * 1024, f"RSS grew {grown} KiB with {sent // len(line)} requests sent"
+    # the other clients are served meanwhile
+    assert meter.ctl.status()["meters"][0]["name"] == "meter0"
+    # every request is answered once the client reads: none lost
+    s.setblocking(True)
+    s.settimeout(10)
+    s.shutdown(socket.SHUT_WR)
+    data = bytearray()
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    replies = bytes(data).splitlines()
+    assert len(replies) == sent // len(line)
+    assert all(json.loads(r)["ok"] for r in replies[:50] + replies[-50:])
+
+
+def test_second_mepsim_refuses_a_live_control_socket(mepsim, tmp_path):
+    first = mepsim("--pty", "a.pty", "--control", "ctl.sock", name="first")
+    r = subprocess.run([first.proc.argv[0], "--pty", "b.pty", "--control", "ctl.sock"], cwd=str(tmp_path),
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode != 0 and "live" in r.stderr, (r.returncode, r.stderr)
+    assert not (tmp_path / "b.pty").exists()           # refused before anything started
+    assert (tmp_path / "ctl.sock").exists()            # and the socket was left alone
+    assert first.control().status()["meters"][0]["name"] == "meter0"
+
+
+def test_mepsim_never_deletes_a_socket_another_process_bound(mepsim, tmp_path):
+    first = mepsim("--pty", "a.pty", "--control", "ctl.sock", name="first")
+    os.unlink(tmp_path / "ctl.sock")                   # someone removed it by hand ...
+    second = mepsim("--pty", "b.pty", "--control", "ctl.sock", name="second")   # ... and it was taken
+    ino = os.stat(tmp_path / "ctl.sock").st_ino
+    assert first.stop() == 0
+    assert os.stat(tmp_path / "ctl.sock").st_ino == ino   # the first left the second's socket
+    assert second.control().status()["meters"][0]["name"] == "meter0"
+    assert second.stop() == 0
+    assert not (tmp_path / "ctl.sock").exists()        # its own socket it removes
+
+
+def test_stale_control_socket_of_a_dead_run_is_replaced(mepsim, tmp_path):
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(str(tmp_path / "ctl.sock"))              # bound, never listening: nobody answers
+    dead.close()
+    sim = mepsim("--pty", "a.pty", "--control", "ctl.sock")
+    assert sim.control().status()["meters"][0]["name"] == "meter0"
+
+
+def test_too_long_control_path_exits_2_before_anything_starts(mepsim, tmp_path):
+    exe = os.environ.get("MEPSIM_BIN", "mepsim")
+    long_path = "c" * 200 + ".sock"
+    r = subprocess.run([exe, "--pty", "x.pty", "--control", long_path], cwd=str(tmp_path),
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "too long" in r.stderr
+    assert not (tmp_path / "x.pty").exists()
+    assert not (tmp_path / long_path).exists()

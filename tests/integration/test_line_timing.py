@@ -1,12 +1,37 @@
-"""Line timing on the wire (docs/mep.md 4): segments, throttle, gap abort, baud.
+"""Line timing on the wire (docs/mep.md 4): segments, throttle, gap abort, baud,
+and the meter's turnaround on the MEP line and the optical port.
 
 Bounds are generous and documented per test: a loaded CI machine may add
-scheduling delay, never remove it, so lower bounds are the strict side."""
+scheduling delay, never remove it, so lower bounds are the strict side.
 
+Turnaround (policy reply_delay_ms + 0..reply_jitter_ms, default 30 + 0..10 ms,
+simulator/store/sim_profile.h): measured from the reader's side, from the
+moment the request's last byte was written to the PTY to the arrival of the
+reply's first byte. The emulator may write a byte up to 1 ms before its stop
+bit is due (SIM_LINE_EARLY_US) and the first byte itself takes ~1 ms at 9600,
+so the lower bound is delay - 2 ms; the upper bound is delay + jitter + 15 ms
+for the median of several requests (scheduling on a shared machine), and
++ 60 ms for any single one."""
+
+import os
+import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from osgp_hil import mepframe
+from osgp_hil.link import DEFAULT_SEQ, RawModule
 from osgp_hil.mepframe import OK
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import c1218  # noqa: E402
+
+DEFAULT_DELAY_MS, DEFAULT_JITTER_MS = 30, 10     # sim_profile.h SIM_POLICY_DEFAULT_REPLY_*
+
+
+def mepsim_bin():
+    return os.environ.get("MEPSIM_BIN", str(Path(__file__).resolve().parents[2] / "build" / "simulator" / "mepsim"))
 
 
 def test_long_response_arrives_in_117_byte_segments_with_pauses(meter):
@@ -118,3 +143,121 @@ def test_response_starts_well_inside_500ms(meter):
     t0 = meter.link.send(req.frame)
     _, times = meter.link.read_frame()
     assert times[1] - t0 < 0.250                          # the client's 500 ms timeout (docs/mep.md 4)
+
+
+# ---- turnaround: request's last byte -> reply's first (docs/mep.md 4) ------------
+
+def mep_turnarounds(m, n=8):
+    """Turnaround of n BT52 reads, each alone (> 100 ms apart), in seconds."""
+    out = []
+    for _ in range(n):
+        time.sleep(0.12)
+        req = mepframe.read("BT52", seq=m.next_seq(), key=m.key)
+        t0 = m.link.send(req.frame)
+        frame, times = m.link.read_frame()
+        assert mepframe.parse_response(req, frame).code == OK
+        out.append(times[0] - t0)
+    return out
+
+
+def assert_turnaround(samples, delay_ms, jitter_ms):
+    lo = (delay_ms - 2) / 1000
+    assert min(samples) >= lo, (samples, lo)
+    assert statistics.median(samples) <= (delay_ms + jitter_ms + 15) / 1000, samples
+    assert max(samples) <= (delay_ms + jitter_ms + 60) / 1000, samples
+
+
+def test_mep_turnaround_default_is_realistic_and_inside_500ms(meter):
+    samples = mep_turnarounds(meter)
+    assert_turnaround(samples, DEFAULT_DELAY_MS, DEFAULT_JITTER_MS)
+    assert max(samples) < 0.5                              # the guide's client timeout
+
+
+def test_mep_turnaround_follows_policy_option(mepsim):
+    sim = mepsim("--pty", "meter.pty", "--seq-start", hex(DEFAULT_SEQ), "--seed", "1",
+                 "--policy", "reply_delay_ms=200", "--policy", "reply_jitter_ms=0")
+    m = RawModule(sim)
+    assert_turnaround(mep_turnarounds(m, 5), 200, 0)
+
+
+def test_bad_reply_delay_policy_exits_2_naming_it(tmp_path):
+    r = subprocess.run([mepsim_bin(), "--pty", "x.pty", "--policy", "reply_delay_ms=4001"], cwd=str(tmp_path),
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2
+    assert "reply_delay_ms" in r.stderr
+    assert not (tmp_path / "x.pty").exists()
+    h = subprocess.run([mepsim_bin(), "--help"], capture_output=True, text=True, timeout=20)
+    assert "reply_delay_ms=N" in h.stdout and "reply_jitter_ms=N" in h.stdout
+
+
+def optical_turnaround(c):
+    """Identify on the optical channel: (ACK after, reply packet after) the
+    request's last byte, in seconds; the reply is read and acknowledged."""
+    c.drain(0.05)
+    pkt = c1218.packet(b"\x20", c.toggle)
+    c.toggle ^= 1
+    c.write(pkt)
+    t0 = time.monotonic()
+    t_ack = t_stp = None
+    deadline = t0 + 3.0
+    while t_stp is None:
+        assert c._fill(deadline), "no reply within 3 s"
+        now = time.monotonic()
+        if t_ack is None and c1218.ACK in c.buf:
+            t_ack = now
+        if c1218.STP in c.buf:
+            t_stp = now
+    _, _, data, _ = c.read_packet()
+    assert data[0] == c1218.OK
+    return t_ack - t0, t_stp - t0
+
+
+def optical_samples(tmp_path, *extra, n=6):
+    p = subprocess.Popen([mepsim_bin(), "--pty", "meter.pty", "--optical-pty", "optical.pty", "--seed", "1", *extra],
+                         cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in p.stdout:
+            if line.startswith("mepsim: ready"):
+                break
+        c = c1218.C1218Client.open(str(tmp_path / "optical.pty"))
+        try:
+            acks, replies = [], []
+            for _ in range(n):
+                a, r = optical_turnaround(c)
+                acks.append(a)
+                replies.append(r)
+            return acks, replies
+        finally:
+            c.close()
+    finally:
+        p.terminate()
+        _, err = p.communicate(timeout=10)
+        assert "Sanitizer" not in err, err
+
+
+def test_optical_turnaround_default_ack_at_once_reply_after_delay(tmp_path):
+    acks, replies = optical_samples(tmp_path)
+    # docs/optical.md 2.3 step 5: the ACK at once (emulator target < 20 ms, 2.7)
+    assert statistics.median(acks) < 0.020, acks
+    # the optical core counts whole milliseconds: the delay is rounded to 1 ms
+    assert_turnaround(replies, DEFAULT_DELAY_MS - 1, DEFAULT_JITTER_MS + 1)
+
+
+def test_optical_turnaround_follows_policy_option(tmp_path):
+    _, replies = optical_samples(tmp_path, "--policy", "reply_delay_ms=150", "--policy", "reply_jitter_ms=0")
+    assert_turnaround(replies, 150 - 1, 1)
+
+
+def test_scenario_policy_steps_slow_the_meter_down_without_a_fault(mepsim):
+    """fixtures/scenarios/slow-meter.json at 10x: 30-40 ms, then from 30 s
+    (3 s wall) 450-480 ms, from 60 s (6 s wall) 700 ms; every reply valid."""
+    scen = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios" / "slow-meter.json"
+    sim = mepsim("--pty", "meter.pty", "--scenario", str(scen), "--speed", "10", "--seq-start", hex(DEFAULT_SEQ))
+    m = RawModule(sim)
+    t_start = time.monotonic()
+    assert_turnaround(mep_turnarounds(m, 3), DEFAULT_DELAY_MS, DEFAULT_JITTER_MS)
+    time.sleep(max(0.0, t_start + 3.3 - time.monotonic()))
+    assert_turnaround(mep_turnarounds(m, 3), 450, 30)
+    time.sleep(max(0.0, t_start + 6.3 - time.monotonic()))
+    assert_turnaround(mep_turnarounds(m, 2), 700, 0)
+    assert m.ctl.fault_status()["active"] == 0                  # no fault did it

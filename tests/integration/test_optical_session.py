@@ -70,7 +70,12 @@ def test_full_session_reads_what_mep_serves(optical):
     for table in (0, 1, ET(3)):
         code, data = c.read(table)
         assert code == OK, table
-        assert data == m.ctl.read_table(table), "table %d differs between optical and the store" % table
+        store = m.ctl.read_table(table)
+        if table == 0:
+            # BT00's write sets (its last BT00.13 + BT00.14 bytes) name what
+            # each port lets a client write (docs/optical.md 3.3): the rest is the same
+            data, store = data[:-(data[13] + data[14])], store[:-(store[13] + store[14])]
+        assert data == store, "table %d differs between optical and the store" % table
     assert c.security(MK)[0] == OK
     for table in (23, 28, 21):
         code, opt = c.read(table)

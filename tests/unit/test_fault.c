@@ -347,6 +347,69 @@ START_TEST(test_latchup_after_frames_garbage_and_recover_p0)
 }
 END_TEST
 
+/* Noise toward the module while latched in garbage mode (S09): rate x time
+ * bytes on the burst clock, of the pattern; random noise repeats per seed;
+ * none in silence mode, with noise=0, or once the latch-up is cleared. */
+static size_t noise_over(sim_fault *f, uint64_t from_us, uint64_t to_us, uint8_t *all, size_t cap)
+{
+    size_t total = 0;
+    for (uint64_t t = from_us; t < to_us; t += MS) {
+        uint8_t b[256];
+        size_t k;
+        while ((k = sim_fault_due(f, SIM_DIR_TO_MODULE, t, b, sizeof b)) > 0) {
+            if (all && total + k <= cap)
+                memcpy(all + total, b, k);
+            total += k;
+        }
+    }
+    return total;
+}
+
+START_TEST(test_latchup_garbage_sends_noise_toward_the_module)
+{
+    sim_fault f, g;
+    uint8_t a[512], b[512];
+    begin(&f, 5, "latchup off=1000", 0);
+    ck_assert(sim_fault_latched(&f));
+    ck_assert_uint_eq(sim_fault_next_wake(&f, 0), 0); /* the first burst at once */
+    size_t n = noise_over(&f, 0, 2000 * MS, a, sizeof a);
+    ck_assert_uint_ge(n, 198);                        /* default 100 bytes/s over 2 s */
+    ck_assert_uint_le(n, 202);
+    ck_assert_uint_eq(f.c.noise_bytes, n);
+    begin(&g, 5, "latchup off=1000", 0);
+    ck_assert_uint_eq(noise_over(&g, 0, 2000 * MS, b, sizeof b), n);
+    ck_assert_mem_eq(a, b, n);                         /* seeded: the same noise again */
+    /* the module's power cycle clears the latch-up and the noise with it */
+    sim_fault_line_event(&f, SIM_LINE_POWER, false, 2000 * MS);
+    sim_fault_line_event(&f, SIM_LINE_POWER, true, 3000 * MS);
+    ck_assert(!sim_fault_latched(&f));
+    ck_assert_uint_eq(noise_over(&f, 3000 * MS, 4000 * MS, NULL, 0), 0);
+    ck_assert_uint_eq(sim_fault_next_wake(&f, 3000 * MS), UINT64_MAX);
+
+    begin(&f, 5, "latchup noise=10 pattern=0x55", 0);  /* slow: one byte per 100 ms */
+    n = noise_over(&f, 0, 1000 * MS, a, sizeof a);
+    ck_assert_uint_eq(n, 10);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_uint_eq(a[i], 0x55);
+    begin(&f, 5, "latchup noise=0", 0);
+    ck_assert_uint_eq(noise_over(&f, 0, 500 * MS, NULL, 0), 0);
+    begin(&f, 5, "latchup mode=silence", 0);
+    ck_assert_uint_eq(noise_over(&f, 0, 500 * MS, NULL, 0), 0);
+    /* the parameters come from the spec table: ranges and names are checked */
+    sim_fault_spec sp;
+    char err[200];
+    ck_assert_int_eq(sim_fault_spec_parse(&sp, "latchup noise=961", err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "noise"));
+    ck_assert_int_eq(sim_fault_spec_parse(&sp, "latchup pattern=0x12", err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "random|0x00|0xff|0x55"));
+    ck_assert_int_eq(sim_fault_spec_parse(&sp, "flip noise=5", err, sizeof err), -1);
+    ck_assert_int_eq(sim_fault_spec_parse(&sp, "latchup noise=300 pattern=0xFF", err, sizeof err), 0);
+    char txt[200];
+    sim_fault_spec_format(&sp, txt, sizeof txt);
+    ck_assert_ptr_nonnull(strstr(txt, "noise=300 pattern=0xff"));
+}
+END_TEST
+
 START_TEST(test_latchup_at_time)
 {
     sim_fault f;
@@ -701,6 +764,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_latchup_by_power_ignores_enable);
     tcase_add_test(tc, test_latchup_after_frames_garbage_and_recover_p0);
     tcase_add_test(tc, test_latchup_at_time);
+    tcase_add_test(tc, test_latchup_garbage_sends_noise_toward_the_module);
     suite_add_tcase(s, tc);
     tc = tcase_create("protocol");
     tcase_add_test(tc, test_pfault_perpetual_seq_and_last);

@@ -9,8 +9,10 @@
  * 115200 baud with 10 (8N1) or 11 (8E1) bits per character, alert `00 00`
  * timing (>= 1 s apart, not within 1 s of a received byte, never inside a
  * response), ENABLE off = heard but not answered, transceiver off = nothing
- * heard (docs/module-behaviour.md 2), and a baud change written to ET13 applied
- * only after the response is out (docs/mep.md 2). */
+ * heard (docs/module-behaviour.md 2), a baud change written to ET13 applied
+ * only after the response is out (docs/mep.md 2), and the meter's turnaround
+ * (policy reply_delay_ms + seeded jitter, from a request's last byte to its
+ * reply's first, well inside the client's 500 ms). */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,6 +227,7 @@ START_TEST(test_throttle_delays_never_drops)
 {
     lt t;
     lt_open(&t, 115200, 10);
+    sim_meter_set_reply_delay(t.m, 0, 0); /* the throttle alone (turnaround: below) */
     uint8_t f[3][32];
     size_t n[3];
     for (int i = 0; i < 3; i++)
@@ -447,9 +450,10 @@ START_TEST(test_baud_change_applies_after_the_response)
     uint8_t q[9] = {0x4F, 0x08, 0x0D, 0x00, 0x01, 0x0E, 0x00, 0x01, 8};
     uint8_t f[32];
     size_t n = mk(&t, MAK, q, sizeof q, f);
+    sim_meter_set_reply_delay(t.m, 20, 0); /* the reply starts 20 ms after the request */
     send(&t, f, n);
     /* while the 11-byte reply is on the wire the line stays at 9600 */
-    run_for(&t, 5000);
+    run_for(&t, 25000);
     ck_assert(t.l.tx_active);
     ck_assert_uint_eq(t.l.baud, 9600);
     ck_assert(!t.l.baud_dirty);
@@ -462,6 +466,91 @@ START_TEST(test_baud_change_applies_after_the_response)
     /* the reply itself went out at 9600: 11 bytes x 10 bits = 11.46 ms */
     size_t first = t.resp_first[1];
     ck_assert_uint_ge(t.at[first + 10] - t.resp_start[1] + SIM_LINE_EARLY_US + STEP_US, 11458u);
+    lt_close(&t);
+}
+END_TEST
+
+/* ---- turnaround (docs/mep.md 4; sim_profile.h reply_delay_ms) ---- */
+
+/* Request i is sent whole at one tick; its reply's first byte must leave
+ * its turnaround later. Returns the turnaround of each of n requests (us). */
+static void turnarounds(lt *t, uint64_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t f[32];
+        size_t len = mk_read(t, MEP_BT(52), 0, 4, f);
+        send(t, f, len);
+        uint64_t done = t->now;
+        size_t before = t->n_resp;
+        run_for(t, 600000); /* > 100 ms throttle: each request stands alone */
+        ck_assert_uint_eq(t->n_resp, before + 1);
+        ck_assert_uint_eq(t->out[t->resp_first[before] + 2], 0x00);
+        out[i] = t->resp_start[before] - done;
+    }
+}
+
+START_TEST(test_turnaround_default_is_delay_plus_seeded_jitter)
+{
+    ck_assert_uint_lt(SIM_POLICY_DEFAULT_REPLY_DELAY_MS + SIM_POLICY_DEFAULT_REPLY_JITTER_MS, 500u);
+    lt a, b;
+    lt_open(&a, 9600, 10);
+    lt_open(&b, 9600, 10);
+    uint64_t ta[12], tb[12];
+    turnarounds(&a, ta, 12);
+    turnarounds(&b, tb, 12);
+    uint64_t lo = (uint64_t)SIM_POLICY_DEFAULT_REPLY_DELAY_MS * 1000u;
+    uint64_t hi = lo + (uint64_t)SIM_POLICY_DEFAULT_REPLY_JITTER_MS * 1000u;
+    bool varies = false;
+    for (size_t i = 0; i < 12; i++) {
+        /* the core starts a due reply on the next 100 us tick */
+        ck_assert_msg(ta[i] >= lo && ta[i] <= hi + STEP_US, "turnaround %zu: %llu us", i,
+                      (unsigned long long)ta[i]);
+        ck_assert_uint_eq(ta[i], tb[i]); /* same seed, same jitter: runs repeat */
+        varies |= ta[i] != ta[0];
+    }
+    ck_assert_msg(varies, "the jitter never moved the turnaround");
+    lt_close(&a);
+    lt_close(&b);
+}
+END_TEST
+
+START_TEST(test_turnaround_follows_the_policy)
+{
+    lt t;
+    lt_open(&t, 9600, 10);
+    uint64_t ta[3];
+    sim_meter_set_reply_delay(t.m, 250, 0); /* a slow meter, still inside 500 ms */
+    turnarounds(&t, ta, 3);
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_uint_le(ta[i] - 250000u, STEP_US);
+    sim_meter_set_reply_delay(t.m, 0, 0);
+    turnarounds(&t, ta, 1);
+    ck_assert_uint_le(ta[0], STEP_US);
+    /* no alert or other request slips in while the meter takes its time */
+    ck_assert_uint_eq(t.n_alerts, 0);
+    lt_close(&t);
+}
+END_TEST
+
+/* The throttle counts from when the meter took the previous request. */
+START_TEST(test_turnaround_and_throttle_combine)
+{
+    lt t;
+    lt_open(&t, 115200, 10);
+    sim_meter_set_reply_delay(t.m, 60, 0);
+    uint8_t f[2][32];
+    size_t n[2];
+    for (int i = 0; i < 2; i++)
+        n[i] = mk_read(&t, MEP_BT(52), 0, 4, f[i]);
+    uint64_t t0 = t.now;
+    send(&t, f[0], n[0]);
+    run_for(&t, 10000);
+    send(&t, f[1], n[1]);
+    run_to(&t, t0 + 400000);
+    ck_assert_uint_eq(t.n_resp, 2);
+    ck_assert_uint_le(t.resp_start[0] - (t0 + 60000u), STEP_US);
+    /* the second: its own 60 ms turnaround has passed, the 100 ms rule decides */
+    ck_assert_uint_le(t.resp_start[1] - (t.resp_start[0] + 100000u), STEP_US);
     lt_close(&t);
 }
 END_TEST
@@ -483,6 +572,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_enable_off_heard_but_no_reply);
     tcase_add_test(tc, test_transceiver_off_nothing_heard);
     tcase_add_test(tc, test_baud_change_applies_after_the_response);
+    tcase_add_test(tc, test_turnaround_default_is_delay_plus_seeded_jitter);
+    tcase_add_test(tc, test_turnaround_follows_the_policy);
+    tcase_add_test(tc, test_turnaround_and_throttle_combine);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -170,6 +170,32 @@ START_TEST(test_write_persists_and_extra_ignored)
 }
 END_TEST
 
+/* C12.19 SP08 "clear manufacturer status flags" written to BT07 from the
+ * optical port clears BT03's manufacturer bytes (the invalid-password alarm,
+ * docs/optical.md 4) and posts its result in BT08; over MEP (which does not
+ * serve BT03) the same call is an unknown procedure: result 6. */
+START_TEST(test_sp08_from_the_optical_port_clears_bt03_alarms)
+{
+    cli c;
+    cli_open(&c);
+    *raw(&c, BT(3), 5) = 0x01;  /* invalid password */
+    *raw(&c, BT(3), 8) = 0x40;  /* another manufacturer bit */
+    *raw(&c, BT(3), 1) = 0x02;  /* a standard status bit: not SP08's */
+    const uint8_t mep_call[] = {0x40, 0x00, 0x07, 0x00, 0x03, 0x08, 0x00, 0x21};
+    ck_assert_uint_eq(send_msg(&c, MAK, mep_call, sizeof mep_call), MEP_RSP_OK);
+    ck_assert_uint_eq(*raw(&c, BT(8), 3), 6);
+    ck_assert_uint_eq(*raw(&c, BT(3), 5), 0x01);
+    const uint8_t sp08[] = {0x08, 0x00, 0x22};
+    ck_assert_int_eq(sim_meter_optical_write(c.m, BT(7), 0, sp08, sizeof sp08, c.now + 200), 3);
+    ck_assert_uint_eq(*raw(&c, BT(3), 5), 0x00);
+    ck_assert_uint_eq(*raw(&c, BT(3), 8), 0x00);
+    ck_assert_uint_eq(*raw(&c, BT(3), 1), 0x02);
+    static const uint8_t done[4] = {0x08, 0x00, 0x22, 0x00};
+    ck_assert_int_eq(memcmp(raw(&c, BT(8), 0), done, 4), 0);
+    cli_close(&c);
+}
+END_TEST
+
 START_TEST(test_registration_handle_and_et14)
 {
     cli c;
@@ -594,6 +620,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_strict_full_read_count_policy);
     tcase_add_test(tc, test_write_persists_and_extra_ignored);
     tcase_add_test(tc, test_registration_handle_and_et14);
+    tcase_add_test(tc, test_sp08_from_the_optical_port_clears_bt03_alarms);
     tcase_add_test(tc, test_alert_pending_rules);
     tcase_add_test(tc, test_health_timeout_via_tick);
     tcase_add_test(tc, test_health_off_by_default);

@@ -1156,6 +1156,57 @@ START_TEST(test_link_ack_timer_starts_after_the_wire_time)
 }
 END_TEST
 
+static uint32_t delay_40(void *ctx)
+{
+    (*(int *)ctx)++;
+    return 40;
+}
+
+/* The meter's turnaround (docs/optical.md 2.7): the ACK at once (2.3 step
+ * 5), the reply packet 40 ms after the request's last byte; its response
+ * timer starts then; a stray ACK meanwhile acknowledges nothing; a new
+ * request meanwhile cuts the held reply. */
+START_TEST(test_link_reply_waits_for_the_turnaround)
+{
+    sim_optical_cfg c;
+    cfg_test(&c);
+    int asked = 0;
+    c.reply_delay_ms = delay_40;
+    c.reply_delay_ctx = &asked;
+    rig *r = rig_new_cfg(&c);
+    uint8_t p[32];
+    uint64_t t0 = r->now;
+    feed(r, p, pkt(0, Q_IDENT, 1, p));
+    ck_assert_int_eq(asked, 1);
+    ck_assert_uint_eq(r->out_len, 1);
+    ck_assert_uint_eq(r->out[0], SIM_OPTICAL_ACK);
+    ck_assert_uint_eq(sim_optical_deadline(r->o), t0 + 40);
+    ack(r); /* stray: the reply is not out yet */
+    ck_assert_uint_eq(r->out_len, 0);
+    tick(r, t0 + 39);
+    ck_assert_uint_eq(r->out_len, 0);
+    tick(r, t0 + 40);
+    sim_optical_packet pp;
+    ck_assert_int_eq(sim_optical_packet_parse(r->out, r->out_len, &pp), SIM_OPTICAL_PKT_OK);
+    ck_assert_uint_eq(pp.data[0], SIM_OPTICAL_OK);
+    size_t rlen = r->out_len;
+    tick(r, t0 + 40 + SIM_OPTICAL_ACK_TIMEOUT_MS - 1);
+    ck_assert_uint_eq(r->out_len, 0);
+    tick(r, t0 + 40 + SIM_OPTICAL_ACK_TIMEOUT_MS);
+    ck_assert_uint_eq(r->out_len, rlen); /* retransmitted: the timer ran from the send */
+    ack(r);
+    /* a new request while a reply is held: that reply is dropped, the new one answered */
+    feed(r, p, pkt(1, Q_IDENT, 1, p));
+    uint64_t t1 = r->now;
+    feed(r, p, pkt(0, Q_TERM, 1, p));
+    ck_assert_uint_eq(r->out_len, 1); /* ACK only */
+    ck_assert_uint_eq(sim_optical_counters_get(r->o)->replies_cut, 1);
+    tick(r, t1 + 40);
+    ck_assert_int_eq(sim_optical_packet_parse(r->out, r->out_len, &pp), SIM_OPTICAL_PKT_OK);
+    rig_free(r);
+}
+END_TEST
+
 START_TEST(test_link_multi_packet_reply_after_negotiate)
 {
     rig *r = rig_new();
@@ -1506,6 +1557,7 @@ START_TEST(test_codes_wrong_password_err_and_alarm)
     /* the keys in order; PK disabled through ET04 is refused */
     ck_assert_uint_eq(security(r, PW_PK), 0);
     ck_assert_int_eq(sim_optical_get_key(r->o), SIM_OPTICAL_KEY_PK);
+    ck_assert_uint_eq(tb(r, 3)[5] & 1, 1); /* latched: a good password leaves it [E] */
     ck_assert_uint_eq(security(r, PW_MK), 0);
     ck_assert_int_eq(sim_optical_get_key(r->o), SIM_OPTICAL_KEY_MK);
     ck_assert_uint_eq(sim_optical_counters_get(r->o)->auth_fail, 2);
@@ -1818,6 +1870,7 @@ static Suite *suite(void)
     tcase_add_test(l, test_link_nak_retransmits_then_gives_up);
     tcase_add_test(l, test_link_ack_timeout_retransmits);
     tcase_add_test(l, test_link_ack_timer_starts_after_the_wire_time);
+    tcase_add_test(l, test_link_reply_waits_for_the_turnaround);
     tcase_add_test(l, test_link_multi_packet_reply_after_negotiate);
     tcase_add_test(l, test_link_multi_packet_request_reassembled);
     tcase_add_test(l, test_link_implicit_ack_by_next_request);

@@ -13,6 +13,7 @@
 
 #include "check_run.h"
 #include "sim_profile.h"
+#include "sim_tables.h"
 
 static const char *const SHIPPED[] = {"nes-3ph", "nes-1ph", "nes-3ph-fw4", "guide-example", "guide-tx"};
 
@@ -105,6 +106,8 @@ START_TEST(test_nes_3ph_content)
     ck_assert(!p.policy.past_end_error);
     ck_assert_int_eq(p.policy.auth_reply, SIM_AUTH_REPLY_SHORT);
     ck_assert_int_eq(p.policy.proc_deny, SIM_PROC_DENY_RESULT5);
+    ck_assert_uint_eq(p.policy.reply_delay_ms, SIM_POLICY_DEFAULT_REPLY_DELAY_MS); /* turnaround */
+    ck_assert_uint_eq(p.policy.reply_jitter_ms, SIM_POLICY_DEFAULT_REPLY_JITTER_MS);
 }
 END_TEST
 
@@ -204,6 +207,10 @@ START_TEST(test_error_other_checks)
                  "$.overrides[0].hex: has an odd number of hex digits");
     expect_error("{\"name\": \"x\", \"policy\": {\"seq_reply\": \"previous\"}}",
                  "$.policy.seq_reply: must be one of \"next\", \"last\"");
+    expect_error("{\"name\": \"x\", \"policy\": {\"reply_delay_ms\": 4001}}",
+                 "$.policy.reply_delay_ms: must be between 0 and 4000");
+    expect_error("{\"name\": \"x\", \"policy\": {\"reply_jitter_ms\": 1001}}",
+                 "$.policy.reply_jitter_ms: must be between 0 and 1000");
     expect_error("{\"name\": \"x\", \"clock\": {\"start_utc\": \"yesterday\"}}",
                  "$.clock.start_utc: must be \"YYYY-MM-DDThh:mm:ssZ\" (2000..2099) or Unix seconds");
     expect_error("{\"name\": \"x\", \"clock\": {\"start_utc\": \"2023-02-29T00:00:00Z\"}}",
@@ -244,7 +251,8 @@ START_TEST(test_good_options_parse)
                  " \"clock\": {\"start_utc\": \"2024-02-29T12:34:56Z\", \"tz_offset_min\": -300},"
                  " \"policy\": {\"seq_reply\": \"last\", \"seq_window\": 3, \"strict_full_read_count\": true,"
                  "   \"auth_reply\": \"silent\", \"proc_deny\": \"isc\", \"past_end_error\": true,"
-                 "   \"proc_latency_ms\": 700, \"idt_bump_adds_25\": false},"
+                 "   \"proc_latency_ms\": 700, \"idt_bump_adds_25\": false, \"reply_delay_ms\": 120,"
+                 "   \"reply_jitter_ms\": 0},"
                  " \"locked_tables\": [\"ET13\", \"bt23\", 2052],"
                  " \"overrides\": [{\"table\": \"ET03\", \"offset\": 2, \"hex\": \"22:5c FF\"}],"
                  " \"identity\": {\"fw_version\": \"3.10.21\", \"meter_serial\": \"42\", \"model\": \"AB\"}}");
@@ -262,6 +270,8 @@ START_TEST(test_good_options_parse)
     ck_assert(p.policy.strict_full_read_count);
     ck_assert_int_eq(p.policy.auth_reply, SIM_AUTH_REPLY_SILENT);
     ck_assert_int_eq(p.policy.proc_deny, SIM_PROC_DENY_ISC);
+    ck_assert_uint_eq(p.policy.reply_delay_ms, 120);
+    ck_assert_uint_eq(p.policy.reply_jitter_ms, 0);
     ck_assert(p.policy.past_end_error);
     ck_assert_uint_eq(p.policy.proc_latency_ms, 700);
     ck_assert(!p.policy.idt_bump_adds_25);
@@ -310,6 +320,97 @@ START_TEST(test_parse_key_forms)
 }
 END_TEST
 
+/* A cloned profile: "tables" (verbatim static tables, beyond the 16-override
+ * limit, before the overrides) and the "import" provenance object
+ * (fixtures/meters/README.md "Cloned profiles"). */
+START_TEST(test_tables_and_import_parse)
+{
+    const char *txt = "{\"name\": \"clone\","
+                      " \"import\": {\"tool\": \"mepsim-profile\", \"route\": \"dump\", \"source\": \"d.txt\","
+                      "  \"date\": \"2026-12-06T00:00:00Z\", \"verbatim\": [\"BT01\"], \"derived\": [\"identity\"],"
+                      "  \"modelled\": [\"BT23\"], \"skipped\": []},"
+                      " \"overrides\": [{\"table\": \"BT01\", \"offset\": 1, \"hex\": \"EE\"}],"
+                      " \"tables\": [{\"table\": \"BT01\", \"hex\": \"4E 45 53 20\"},"
+                      "  {\"table\": 2051, \"hex\": \"41:42\", \"comment\": \"ET03\"}]}";
+    sim_profile p;
+    char err[512] = "";
+    ck_assert_int_eq(sim_profile_parse(&p, txt, strlen(txt), "clone.json", err, sizeof err), 0);
+    ck_assert_uint_eq(p.n_overrides, 3);
+    ck_assert(p.overrides[0].from_tables);
+    ck_assert_uint_eq(p.overrides[0].table_id, 1);
+    ck_assert_uint_eq(p.overrides[0].offset, 0);
+    ck_assert_uint_eq(p.overrides[0].len, 4);
+    ck_assert_uint_eq(p.overrides[1].table_id, 0x0803);
+    ck_assert_uint_eq(p.overrides[1].index, 1);
+    ck_assert_uint_eq(p.overrides[1].bytes[1], 0x42);
+    /* the override comes last, so it applies on top of the verbatim bytes */
+    ck_assert(!p.overrides[2].from_tables);
+    ck_assert_uint_eq(p.overrides[2].index, 0);
+    ck_assert_uint_eq(p.overrides[2].bytes[0], 0xEE);
+    sim_profile_free(&p);
+}
+END_TEST
+
+START_TEST(test_tables_and_import_errors)
+{
+    expect_error("{\"name\": \"x\", \"tables\": [{\"table\": \"BT23\", \"hex\": \"00\"}]}",
+                 "$.tables[0].table: BT23 is rendered from the model: give its start in model.registers");
+    expect_error("{\"name\": \"x\", \"tables\": [{\"table\": \"BT01\", \"hex\": \"00\"},"
+                 " {\"table\": 1, \"hex\": \"00\"}]}",
+                 "$.tables[1].table: table given twice (also $.tables[0])");
+    expect_error("{\"name\": \"x\", \"tables\": [{\"table\": \"BT01\", \"offset\": 2, \"hex\": \"00\"}]}",
+                 "$.tables[0].offset: unknown key");
+    expect_error("{\"name\": \"x\", \"tables\": [{\"table\": \"BT01\", \"hex\": \"0g\"}]}",
+                 "$.tables[0].hex: 'g' at position 1 is not a hex digit");
+    expect_error("{\"name\": \"x\", \"tables\": [{\"table\": \"BT01\"}]}", "$.tables[0].hex: is required");
+    expect_error("{\"name\": \"x\", \"tables\": {}}", "$.tables: must be an array of {table, hex} objects");
+    expect_error("{\"name\": \"x\", \"import\": {\"by\": \"me\"}}", "$.import.by: unknown key");
+    expect_error("{\"name\": \"x\", \"import\": {\"route\": 3}}", "$.import.route: must be a string");
+    expect_error("{\"name\": \"x\", \"import\": {\"verbatim\": [\"BT01\", 1]}}",
+                 "$.import.verbatim: must be an array of strings");
+    expect_error("{\"name\": \"x\", \"import\": []}", "$.import: must be an object");
+}
+END_TEST
+
+/* The store serves "tables" bytes verbatim, overrides on top; a verbatim
+ * table longer than the meter's, or one the meter lacks, stops the start
+ * with a message naming $.tables[i]. */
+START_TEST(test_tables_served_by_the_store)
+{
+    const char *txt = "{\"name\": \"clone\","
+                      " \"overrides\": [{\"table\": \"BT21\", \"offset\": 9, \"hex\": \"36\"}],"
+                      " \"tables\": [{\"table\": \"BT21\", \"hex\": \"01 02 00 0B 00 00 00 04 00 37\"},"
+                      "  {\"table\": \"ET03\", \"hex\": \"41 42 43\"}]}";
+    sim_profile p;
+    char err[512] = "";
+    ck_assert_int_eq(sim_profile_parse(&p, txt, strlen(txt), "clone.json", err, sizeof err), 0);
+    sim_model m;
+    sim_model_init(&m, &p.model, 1, 1709210096000LL);
+    sim_tables *t = sim_tables_new(&p, &m, err, sizeof err);
+    ck_assert_msg(t != NULL, "%s", err);
+    static const uint8_t want[10] = {0x01, 0x02, 0x00, 0x0B, 0x00, 0x00, 0x00, 0x04, 0x00, 0x36};
+    uint8_t b[10];
+    ck_assert_int_eq(sim_tables_read(t, 21, 0, 10, b), 10);
+    ck_assert_mem_eq(b, want, 10);
+    ck_assert_int_eq(sim_tables_read(t, 0x0803, 0, 4, b), 4);
+    ck_assert_mem_eq(b, "ABC\0", 4);   /* a shorter table: its first bytes, the rest as built */
+    sim_tables_free(t);
+    /* ET03 is 143 bytes: 144 run past its end */
+    uint8_t *big = calloc(1, 144);
+    ck_assert_ptr_nonnull(big);
+    free(p.overrides[1].bytes);
+    p.overrides[1].bytes = big;
+    p.overrides[1].len = 144;
+    ck_assert_ptr_null(sim_tables_new(&p, &m, err, sizeof err));
+    ck_assert_str_eq(err, "clone.json: $.tables[1]: 144 bytes at offset 0 run past the end of ET03 (143 bytes)");
+    p.overrides[1].len = 3;
+    p.overrides[1].table_id = 0x0800 + 99;
+    ck_assert_ptr_null(sim_tables_new(&p, &m, err, sizeof err));
+    ck_assert_str_eq(err, "clone.json: $.tables[1].table: ET99 does not exist in this meter");
+    sim_profile_free(&p);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("profile");
@@ -326,6 +427,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_error_invalid_json_and_missing_file);
     tcase_add_test(tc, test_good_options_parse);
     tcase_add_test(tc, test_parse_key_forms);
+    tcase_add_test(tc, test_tables_and_import_parse);
+    tcase_add_test(tc, test_tables_and_import_errors);
+    tcase_add_test(tc, test_tables_served_by_the_store);
     suite_add_tcase(s, tc);
     return s;
 }

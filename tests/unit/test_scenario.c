@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "check_run.h"
+#include "guide_meter.h"
 #include "mep_frame.h"
 #include "sim_fault_set.h"
 
@@ -101,7 +102,17 @@ static const struct {
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"after\": 2, \"end\": true}]}",
      "/some/dir/bad.json: $.timeline[0]: needs exactly one of \"at\" or \"after\""},
     {"{" HEAD "\"timeline\": [{\"at\": 1}]}",
-     "/some/dir/bad.json: $.timeline[0]: no action (load, fault, stop, glitch, alert, clock, seq_jump, reboot, wait, end)"},
+     "/some/dir/bad.json: $.timeline[0]: no action (load, fault, stop, glitch, alert, clock, seq_jump, reboot, wait, end, "
+     "optical, policy)"},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"policy\": {\"seq_window\": 4}}]}",
+     "/some/dir/bad.json: $.timeline[0].policy: unknown key \"seq_window\""},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"policy\": {}}]}",
+     "/some/dir/bad.json: $.timeline[0].policy: names no policy (reply_delay_ms, reply_jitter_ms, proc_latency_ms)"},
+    {"{" HEAD "\"timeline\": [{\"at\": 1, \"policy\": {\"reply_delay_ms\": 4001}}]}",
+     "/some/dir/bad.json: $.timeline[0].policy.reply_delay_ms: must be 0..4000 (ms from the request's last byte to "
+     "the reply's first)"},
+    {"{" HEAD "\"timeline\": [], \"policy\": {\"reply_jitter_ms\": -1}}",
+     "/some/dir/bad.json: $.policy.reply_jitter_ms: must be 0..1000"},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"wait\": true, \"end\": true}]}",
      "/some/dir/bad.json: $.timeline[0]: has both \"wait\" and \"end\": one action per step"},
     {"{" HEAD "\"timeline\": [{\"at\": 1, \"fault\": \"zap\"}]}",
@@ -283,6 +294,44 @@ START_TEST(test_fault_set_control_commands)
 }
 END_TEST
 
+/* A "policy" step slows the meter down at run time without a fault: the
+ * turnaround (docs/mep.md 4) and the procedure latency change, the rest stays. */
+START_TEST(test_policy_step_slows_the_meter)
+{
+    const char *t = "{" HEAD "\"policy\": {\"reply_delay_ms\": 5},"
+                    "\"timeline\": [{\"at\": 60, \"policy\": {\"reply_delay_ms\": 400, \"reply_jitter_ms\": 0}},"
+                    "{\"at\": 90, \"policy\": {\"proc_latency_ms\": 700}}]}";
+    char err[512];
+    sim_scenario *s = sim_scenario_parse(t, strlen(t), "slow.json", &NOCHECK, err, sizeof err);
+    ck_assert_msg(s != NULL, "%s", err);
+    ck_assert(s->policy.has_reply_delay_ms && !s->policy.has_reply_jitter_ms);
+    char line[256];
+    sim_scenario_step_format(&s->steps[0], line, sizeof line);
+    ck_assert_str_eq(line, "t=60.000s policy reply_delay_ms=400 reply_jitter_ms=0");
+
+    sim_profile prof;
+    sim_meter_cfg cfg;
+    guide_meter_cfg(&prof, &cfg, "slow");
+    cfg.policy.reply_delay_ms = s->policy.reply_delay_ms;
+    sim_meter *m = sim_meter_new(&cfg, 1000, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s", err);
+    ck_assert_uint_eq(sim_meter_policy(m)->reply_delay_ms, 5);
+    ck_assert_uint_eq(sim_meter_policy(m)->reply_jitter_ms, SIM_POLICY_DEFAULT_REPLY_JITTER_MS);
+    sim_fault_set fs;
+    sim_fault_set_init(&fs, 5);
+    ck_assert_int_eq(sim_fault_set_apply_step(&fs, m, &s->steps[0], 60000000u, err, sizeof err),
+                     SIM_FAULT_SET_STEP_DONE);
+    ck_assert_uint_eq(sim_meter_reply_delay_us(m), 400000u);
+    ck_assert_int_eq(sim_fault_set_apply_step(&fs, m, &s->steps[1], 90000000u, err, sizeof err),
+                     SIM_FAULT_SET_STEP_DONE);
+    ck_assert_uint_eq(sim_meter_policy(m)->proc_latency_ms, 700);
+    ck_assert_uint_eq(sim_meter_policy(m)->reply_delay_ms, 400); /* kept */
+    sim_meter_free(m);
+    sim_profile_free(&prof);
+    sim_scenario_free(s);
+}
+END_TEST
+
 START_TEST(test_fault_set_line_wiring)
 {
     sim_fault_set fs;
@@ -459,6 +508,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_runner_due_in_order_once);
     tcase_add_test(tc, test_fault_set_control_commands);
     tcase_add_test(tc, test_fault_set_line_wiring);
+    tcase_add_test(tc, test_policy_step_slows_the_meter);
     tcase_add_test(tc, test_field_day_deterministic_for_seed);
     tcase_add_test(tc, test_readme_matches_family_tables);
     suite_add_tcase(s, tc);

@@ -95,37 +95,19 @@ START_TEST(test_bt03_bt05_not_on_mep)
 }
 END_TEST
 
-START_TEST(test_bt00_write_sets_per_port)
+START_TEST(test_bt00_write_sets_in_the_store_are_the_mep_rights)
 {
     store s;
     open_store(&s, "nes-3ph-fw4");
-    uint8_t mep[128], opt[128];
-    int n = sim_tables_read_port(s.t, SIM_TABLES_PORT_MEP, MEP_BT(0), 0, sizeof mep, mep);
-    ck_assert_int_eq(sim_tables_read_port(s.t, SIM_TABLES_PORT_OPTICAL, MEP_BT(0), 0, sizeof opt, opt), n);
+    uint8_t mep[128];
+    int n = sim_tables_read(s.t, MEP_BT(0), 0, sizeof mep, mep);
     unsigned a = mep[13], e = mep[14], wr = 19u + a + e + mep[15] + mep[16];
     ck_assert_uint_eq(wr + a + e, (unsigned)n);
-    /* header, used sets and procedure sets are the same on both ports */
-    ck_assert_int_eq(memcmp(mep, opt, wr), 0);
-    const uint8_t *used = opt + 19, *xused = used + a;
+    const uint8_t *used = mep + 19;
     ck_assert(bit(used, 3) && bit(used, 5)); /* BT03, BT05 are tables of this meter */
-    (void)xused;
-    /* MEP: what the MAK may write (ET13, ET50, BT07 ...) */
+    /* MEP: what the MAK may write (ET13, ET50, BT07 ...); the optical port's
+     * view is the optical core's (test_optical_core_bt00_write_sets_follow_its_rules) */
     ck_assert(bit(mep + wr, 7) && bit(mep + wr + a, 13) && bit(mep + wr + a, 50));
-    /* optical: BT07 and ET51, nothing else */
-    for (unsigned id = 0; id < 8 * a; id++)
-        ck_assert_msg(bit(opt + wr, id) == (id == 7), "BT%02u", id);
-    for (unsigned id = 0; id < 8 * e; id++)
-        ck_assert_msg(bit(opt + wr + a, id) == (id == 51), "ET%02u", id);
-    /* a partial read returns the same bytes of that view */
-    uint8_t part[8];
-    ck_assert_int_eq(sim_tables_read_port(s.t, SIM_TABLES_PORT_OPTICAL, MEP_BT(0), wr, 8, part), 8);
-    ck_assert_int_eq(memcmp(part, opt + wr, 8), 0);
-    /* other tables: the same on both ports */
-    uint8_t x[24], y[24];
-    ck_assert_int_eq(sim_tables_read_port(s.t, SIM_TABLES_PORT_OPTICAL, MEP_BT(1), 0, 24, x), 24);
-    ck_assert_int_eq(sim_tables_read(s.t, MEP_BT(1), 0, 24, y), 24);
-    ck_assert_int_eq(memcmp(x, y, 24), 0);
-    ck_assert_int_eq(sim_tables_read_port(s.t, SIM_TABLES_PORT_OPTICAL, MEP_BT(99), 0, 1, x), SIM_TBL_UNKNOWN);
     close_store(&s);
 }
 END_TEST
@@ -185,7 +167,7 @@ START_TEST(test_get_info_session_on_the_real_store)
     ck_assert_uint_eq(n, 24);
     ck_assert_uint_eq(full_read(o, MEP_BT(3), d, &n), SIM_OPTICAL_OK);
     ck_assert_uint_eq(n, 13);
-    ck_assert_uint_eq(d[5] & 1, 1);
+    ck_assert_uint_eq(d[5] & 1, 1); /* latched: the good password leaves it [E] */
     ck_assert_uint_eq(full_read(o, MEP_BT(5), d, &n), SIM_OPTICAL_OK);
     ck_assert_uint_eq(n, 10); /* docs/optical.md 7.9 */
     static const uint8_t ID[10] = {0, 0, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78};
@@ -209,6 +191,66 @@ START_TEST(test_get_info_session_on_the_real_store)
 }
 END_TEST
 
+/* The store as MEP sees it (no per-port view): the optical core itself
+ * shows BT00's write sets from its own rules. */
+static int mep_size(void *ctx, uint16_t id) { return sim_tables_size(ctx, id); }
+static int mep_read(void *ctx, uint16_t id, uint32_t off, uint32_t n, uint8_t *out)
+{
+    return sim_tables_read(ctx, id, off, n, out);
+}
+
+START_TEST(test_optical_core_bt00_write_sets_follow_its_rules)
+{
+    store s;
+    open_store(&s, "nes-3ph");
+    sim_optical_cfg cfg;
+    sim_optical_cfg_defaults(&cfg);
+    /* a profile rule may open a table for writing, or lock one */
+    ck_assert_int_eq(sim_optical_cfg_rule(&cfg, MEP_BT(53), SIM_OPTICAL_R_WRITE_MK), 0);
+    ck_assert_int_eq(sim_optical_cfg_rule(&cfg, MEP_ET(51), SIM_OPTICAL_R_WRITABLE | SIM_OPTICAL_R_LOCK_WRITE), 0);
+    sim_optical_store os = {s.t, mep_size, mep_read, NULL, NULL};
+    char err[200];
+    sim_optical *o = sim_optical_new(&cfg, &os, 0, err, sizeof err);
+    ck_assert_msg(o != NULL, "%s", err);
+    uint8_t rep[1200], d[1200], mep[1200];
+    size_t rn, n;
+    static const uint8_t IDENT[] = {0x20};
+    static const uint8_t NEGOTIATE[] = {0x61, 0x02, 0x00, 0x02, 0x06};
+    static const uint8_t LOGON[] = {0x50, 0x00, 0x02, 'p', 'r', 'o', 'b', 'e', ' ', ' ', ' ', ' ', ' '};
+    ck_assert_uint_eq(psem(o, IDENT, 1, rep, &rn), SIM_OPTICAL_OK);
+    ck_assert_uint_eq(psem(o, NEGOTIATE, sizeof NEGOTIATE, rep, &rn), SIM_OPTICAL_OK);
+    ck_assert_uint_eq(psem(o, LOGON, sizeof LOGON, rep, &rn), SIM_OPTICAL_OK);
+    ck_assert_uint_eq(full_read(o, MEP_BT(0), d, &n), SIM_OPTICAL_OK); /* open without a key */
+    int m = sim_tables_read(s.t, MEP_BT(0), 0, sizeof mep, mep);
+    ck_assert_int_eq(m, (int)n);
+    unsigned a = d[13], e = d[14], wr = 19u + a + e + d[15] + d[16];
+    ck_assert_int_eq(memcmp(d, mep, wr), 0); /* only the write sets differ */
+    for (unsigned id = 0; id < 8 * a; id++)
+        ck_assert_msg(bit(d + wr, id) == (id == 7 || id == 53), "BT%02u", id);
+    for (unsigned id = 0; id < 8 * e; id++)
+        ck_assert_msg(!bit(d + wr + a, id), "ET%02u", id); /* ET51 locked here */
+    /* a partial read of the write sets shows the same */
+    uint8_t q[8] = {0x3F, 0, 0, 0, 0, (uint8_t)wr, 0, 8};
+    ck_assert_uint_eq(psem(o, q, 8, rep, &rn), SIM_OPTICAL_OK);
+    ck_assert_int_eq(memcmp(rep + 3, d + wr, 8), 0);
+    sim_optical_free(o);
+    /* default rules: BT07 and ET51, the tables the optical port writes (3.3) */
+    sim_optical_cfg_defaults(&cfg);
+    o = sim_optical_new(&cfg, &os, 0, err, sizeof err);
+    ck_assert_msg(o != NULL, "%s", err);
+    ck_assert_uint_eq(psem(o, IDENT, 1, rep, &rn), SIM_OPTICAL_OK);
+    ck_assert_uint_eq(psem(o, NEGOTIATE, sizeof NEGOTIATE, rep, &rn), SIM_OPTICAL_OK);
+    ck_assert_uint_eq(psem(o, LOGON, sizeof LOGON, rep, &rn), SIM_OPTICAL_OK);
+    ck_assert_uint_eq(full_read(o, MEP_BT(0), d, &n), SIM_OPTICAL_OK);
+    for (unsigned id = 0; id < 8 * a; id++)
+        ck_assert_msg(bit(d + wr, id) == (id == 7), "BT%02u", id);
+    for (unsigned id = 0; id < 8 * e; id++)
+        ck_assert_msg(bit(d + wr + a, id) == (id == 51), "ET%02u", id);
+    sim_optical_free(o);
+    close_store(&s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("std_tables");
@@ -216,8 +258,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_bt03_size_follows_bt00_17_and_starts_clear);
     tcase_add_test(tc, test_bt05_is_10_bcd_bytes_of_the_meter_serial);
     tcase_add_test(tc, test_bt03_bt05_not_on_mep);
-    tcase_add_test(tc, test_bt00_write_sets_per_port);
+    tcase_add_test(tc, test_bt00_write_sets_in_the_store_are_the_mep_rights);
     tcase_add_test(tc, test_get_info_session_on_the_real_store);
+    tcase_add_test(tc, test_optical_core_bt00_write_sets_follow_its_rules);
     suite_add_tcase(s, tc);
     return s;
 }
