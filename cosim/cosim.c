@@ -15,11 +15,7 @@
  * the meter and the fault set the way io/sim_port.c hands them on
  * (sim_meter_set_line, then the line's line_event hook, then a kick).
  */
-#include "cosim.h"
-#include "cosim_out.h"
-#include "cosim_queue.h"
-#include "cosim_report.h"
-#include "cosim_wire.h"
+#include "cosim_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -27,71 +23,6 @@
 #include <jansson.h>
 
 #include "host_dash.h"
-#include "mepc.h"
-#include "sim_fault_set.h"
-#include "sim_line.h"
-#include "sim_meter.h"
-#include "sim_profile.h"
-#include "sim_scenario.h"
-
-enum { SRC_SCEN = 0, SRC_MODTX, SRC_LINE, SRC_FW, SRC_COUNT };
-
-#define V0_US 1000000ull                  /* virtual time of the start (0 is avoided) */
-#define DEFAULT_UTC_MS 1735689600000LL    /* 2025-01-01T00:00:00Z when nothing gives a start */
-#define DEFAULT_DURATION_US 3600000000ull /* 1 h without a scenario */
-#define MODTX_CAP 4096                    /* module UART transmit buffer */
-#define HOLD_MAX_US 20000000ull           /* a held timeline starts after 20 s without a reading
-                                             (tests/hil/scenario_checks.py wait_first_reading) */
-
-struct cosim {
-    /* First member: the line hooks' ctx is the cosim and, converted, the
-     * fault set the sim_fault_set_*_hook functions expect (C11 6.7.2.1). */
-    sim_fault_set faults;
-    cosim_cfg cfg;
-    FILE *log;
-    sim_profile prof;
-    bool prof_loaded;
-    sim_scenario *sc;
-    sim_meter_cfg mcfg;
-    sim_meter *meter;
-    sim_line line;
-    mepc_config fwcfg;
-    mepc_hal hal;
-    mepc_client fw;
-    cosim_queue q;
-    uint64_t now, end;
-    int64_t start_utc_ms;
-    unsigned bits_per_char;
-    uint32_t module_baud;         /* the module's UART rate: the line's initial rate, fixed */
-    /* module UART transmitter */
-    uint8_t tx[MODTX_CAP];
-    size_t tx_head, tx_n;
-    uint64_t tx_burst_us, tx_burst_k;
-    /* scenario runner: elapsed timeline time, stopped while the meter clock is frozen */
-    uint64_t sc_elapsed_us, sc_last_us;
-    bool sc_ended;
-    bool sc_held;                 /* waiting for the module's first published reading */
-    uint64_t sc_hold_from, sc_started_us;
-    bool auto_end;                /* no --duration: the end follows the timeline */
-    /* board */
-    bool xcvr_on, enable_on;
-    /* firmware persistent store (mepc_hal.store_*) */
-    uint8_t store[512];
-    size_t store_n;
-    /* publishing */
-    bool pub_any;
-    uint32_t pub_bt28_at;
-    int64_t pub_fwd, pub_rev;
-    char pub_sn[sizeof ((mepc_readings *)0)->utility_sn];
-    bool sn_changed;              /* the meter was replaced (S17): no truth to compare with */
-    uint64_t published, suspect;
-    cosim_counters c;
-    cosim_out out;
-    bool out_open;
-    cosim_wire wire;
-    uint64_t events;
-    char sha[65];
-};
 
 static uint32_t fw_ms(const cosim *s) { return (uint32_t)(s->now / 1000u); }
 static double sim_s(const cosim *s) { return (double)(s->now - V0_US) / 1e6; }
@@ -313,6 +244,12 @@ static void run_line(cosim *s)
     size_t n;
     while ((n = sim_line_poll(&s->line, s->now, out, sizeof out)) > 0) {
         cosim_wire_chunk(&s->wire, COSIM_WIRE_TO_MODULE, s->now, out, n);
+        if (s->sketch) {          /* the sketch's own transceiver model drops what it must */
+            if (!s->xcvr_on)
+                s->c.rx_unpowered += n;
+            cosim_sketch_line_bytes(s, out, n);
+            continue;
+        }
         if (!s->xcvr_on) {
             s->c.rx_unpowered += n;   /* an unpowered transceiver passes nothing */
             continue;
@@ -328,27 +265,26 @@ static void run_line(cosim *s)
 
 /* ---- publishing ----------------------------------------------------------------- */
 
-static void maybe_publish(cosim *s)
+/* The bookkeeping of one published reading (any firmware): counts, a
+ * reading that fell or exceeds the model, a meter change, the start of a
+ * held timeline. Gives the model's registers now. */
+void cosim_published(cosim *s, int64_t fwd_wh, int64_t rev_wh, const char *sn, bool suspect, int64_t *model_fwd,
+                     int64_t *model_rev)
 {
-    const mepc_readings *r = mepc_get_readings(&s->fw);
-    /* one line per completed poll: the core reads BT23 then BT28 */
-    if (!r->present_valid || (s->pub_any && r->bt28.at_ms == s->pub_bt28_at))
-        return;
-    if (!host_dash_ready(r, fw_ms(s), NULL))
-        return;
+    if (!sn)
+        sn = "";
     s->pub_any = true;
-    s->pub_bt28_at = r->bt28.at_ms;
     if (s->sc_held)               /* a held timeline starts at the first reading (cosim.h) */
         release_timeline(s);
     /* a new Utility_SN is a new meter (S17 reset): a new baseline */
-    bool same_meter = !strcmp(s->pub_sn, r->utility_sn);
-    if (s->published && same_meter && (r->fwd_wh < s->pub_fwd || r->rev_wh < s->pub_rev))
+    bool same_meter = !strcmp(s->pub_sn, sn);
+    if (s->published && same_meter && (fwd_wh < s->pub_fwd || rev_wh < s->pub_rev))
         s->c.published_fell++;
-    snprintf(s->pub_sn, sizeof s->pub_sn, "%s", r->utility_sn);
-    s->pub_fwd = r->fwd_wh;
-    s->pub_rev = r->rev_wh;
+    snprintf(s->pub_sn, sizeof s->pub_sn, "%s", sn);
+    s->pub_fwd = fwd_wh;
+    s->pub_rev = rev_wh;
     s->published++;
-    if (r->energy_suspect)
+    if (suspect)
         s->suspect++;
     /* the truth at this moment (the model integrates lazily: exact at any time) */
     sim_meter_advance(s->meter, s->now / 1000u);
@@ -359,16 +295,52 @@ static void maybe_publish(cosim *s)
      * are no longer what the meter serves */
     if (!s->sn_changed && s->published > 1 && !same_meter)
         s->sn_changed = true;
-    if (!s->sn_changed && (r->fwd_wh > fwd || r->rev_wh > rev))
+    if (!s->sn_changed && (fwd_wh > fwd || rev_wh > rev))
         s->c.published_above_truth++;
+    *model_fwd = fwd;
+    *model_rev = rev;
+}
+
+static void maybe_publish(cosim *s)
+{
+    const mepc_readings *r = mepc_get_readings(&s->fw);
+    /* one line per completed poll: the core reads BT23 then BT28 */
+    if (!r->present_valid || (s->pub_any && r->bt28.at_ms == s->pub_bt28_at))
+        return;
+    if (!host_dash_ready(r, fw_ms(s), NULL))
+        return;
+    s->pub_bt28_at = r->bt28.at_ms;
+    int64_t fwd, rev;
+    cosim_published(s, r->fwd_wh, r->rev_wh, r->utility_sn, r->energy_suspect, &fwd, &rev);
     if (!s->out.published)
         return;
     int64_t utc = s->start_utc_ms + (int64_t)((s->now - V0_US) / 1000u);
     cosim_out_publish(&s->out, r, fw_ms(s), sim_s(s), utc, fwd, rev);
 }
 
+double cosim_sim_seconds(const cosim *s) { return sim_s(s); }
+
+int64_t cosim_utc_ms(const cosim *s) { return s->start_utc_ms + (int64_t)((s->now - V0_US) / 1000u); }
+
+void cosim_module_uart_write(cosim *s, const uint8_t *p, size_t n) { hal_uart_write(s, p, n); }
+
+void cosim_module_line(cosim *s, bool transceiver, bool on)
+{
+    /* through the HAL's pointers, as the core's own events go, so whatever
+     * observes them (the control channel's record, cosim_ctl.c) sees a
+     * sketch's lines too */
+    if (transceiver)
+        s->hal.transceiver_power(s->hal.ctx, on);
+    else
+        s->hal.meter_enable(s->hal.ctx, on);
+}
+
 static void run_fw(cosim *s)
 {
+    if (s->sketch) {
+        cosim_sketch_run(s);
+        return;
+    }
     uint32_t w = mepc_run(&s->fw, fw_ms(s));
     cosim_queue_set(&s->q, SRC_FW, s->now + (uint64_t)(w ? w : 1) * 1000u);
     maybe_publish(s);
@@ -456,10 +428,8 @@ static void setup_firmware(cosim *s)
 
 cosim *cosim_new(const cosim_cfg *cfg, char *err, size_t errlen)
 {
-    if (cfg->firmware != COSIM_FIRMWARE_CORE) {
-        snprintf(err, errlen, "only --firmware core is supported");
+    if (cfg->firmware == COSIM_FIRMWARE_SKETCH && !cosim_sketch_check_path(cfg->firmware_path, err, errlen))
         return NULL;
-    }
     if (cfg->profile_path && cfg->scenario_path) {
         snprintf(err, errlen, "give --profile or --scenario (the scenario names its profile)");
         return NULL;
@@ -510,6 +480,14 @@ cosim *cosim_new(const cosim_cfg *cfg, char *err, size_t errlen)
                         .line_event = sim_fault_set_event_hook, .ctx = s};
     sim_line_set_hooks(&s->line, &h);
     setup_firmware(s);
+    if (cfg->firmware == COSIM_FIRMWARE_SKETCH) {
+        /* the sketch drives the lines itself; the meter sees them on until it does */
+        s->sketch = cosim_sketch_start(s, err, errlen);
+        if (!s->sketch) {
+            cosim_free(s);
+            return NULL;
+        }
+    }
     s->sc_last_us = s->now;
     s->sc_held = s->sc && !cfg->start_at_once && timeline_wants_hold(s->sc);
     s->sc_hold_from = s->sc_started_us = s->now;
@@ -531,6 +509,8 @@ bool cosim_run_until(cosim *s, uint64_t t_us)
     uint64_t at;
     /* s->end may move while running (a held timeline sets it when it starts) */
     while (cosim_queue_peek(&s->q, &src, &at) && at <= stop && at <= s->end) {
+        if (s->sketch && cosim_sketch_take_break(s->sketch))
+            return true;          /* an awaited answer arrived (cosim_http_get): stop here */
         if (at > s->now)
             s->now = at;
         s->events++;
@@ -546,6 +526,8 @@ bool cosim_run_until(cosim *s, uint64_t t_us)
             w = s->now + 1;       /* polled now and nothing moved: never spin at one instant */
         cosim_queue_set(&s->q, SRC_LINE, w);
     }
+    if (s->sketch && cosim_sketch_take_break(s->sketch))
+        return true;
     uint64_t t = stop < s->end ? stop : s->end;
     if (t > s->now)
         s->now = t;
@@ -579,13 +561,27 @@ static json_t *counters_json(cosim *s)
         .published_fwd_wh = s->pub_fwd,
         .published_rev_wh = s->pub_rev,
     };
-    return cosim_report_json(&r);
+    json_t *o = cosim_report_json(&r);
+    if (o && s->sketch)
+        json_object_set_new(o, "sketch", cosim_sketch_counters(s->sketch));
+    return o;
 }
 
 cosim_result cosim_finish(cosim *s, char *err, size_t errlen)
 {
     cosim_run_until(s, UINT64_MAX);
+    if (s->sketch)
+        cosim_sketch_stop(s);
     cosim_wire_finish(&s->wire, s->sha);
+    if (s->sketch && cosim_sketch_error(s->sketch)) {
+        snprintf(err, errlen, "%s", cosim_sketch_error(s->sketch));
+        if (s->out_open) {
+            char e2[64];
+            cosim_out_close(&s->out, e2, sizeof e2);
+            s->out_open = false;
+        }
+        return COSIM_ERR_CONFIG;
+    }
     if (!s->out_open)
         return COSIM_OK;
     json_t *o = counters_json(s);
@@ -613,6 +609,11 @@ void cosim_free(cosim *s)
 {
     if (!s)
         return;
+    if (s->sketch) {
+        cosim_sketch_stop(s);
+        cosim_sketch_free(s->sketch);
+        s->sketch = NULL;
+    }
     if (s->out_open) {
         char err[64];
         cosim_out_close(&s->out, err, sizeof err);
@@ -626,4 +627,61 @@ void cosim_free(cosim *s)
     if (s->prof_loaded)
         sim_profile_free(&s->prof);
     free(s);
+}
+
+/* ---- driving a run from outside ------------------------------------------------- */
+
+uint64_t cosim_now_us(const cosim *s) { return s->now - V0_US; }
+
+/* body/ctype out as cosim_http_get describes; the status back */
+static int http_answer(int status, const char *ctype, const char *text, char *body, size_t cap, size_t *len,
+                       char *ct, size_t ctcap)
+{
+    size_t n = strlen(text);
+    if (len)
+        *len = n;
+    if (body && cap) {
+        size_t k = n < cap - 1 ? n : cap - 1;
+        memcpy(body, text, k);
+        body[k] = '\0';
+    }
+    if (ct && ctcap)
+        snprintf(ct, ctcap, "%s", ctype);
+    return status;
+}
+
+/* The core's answers, as mepmod serves them (firmware/host/host_dash.c). */
+static int core_http_get(cosim *s, const char *path, char *body, size_t cap, size_t *len, char *ct, size_t ctcap)
+{
+    const mepc_readings *r = mepc_get_readings(&s->fw);
+    int64_t utc_s = (s->start_utc_ms + (int64_t)((s->now - V0_US) / 1000u)) / 1000;
+    int status = 200;
+    char *text = NULL;
+    const char *ctype = "application/json";
+    if (!strcmp(path, "/getDashDataWS")) {
+        host_clock clk = host_dash_clock(r, fw_ms(s), utc_s);
+        text = host_dash_json(r, &clk, NULL, &status);
+        ctype = host_dash_content_type(status);
+    } else if (!strcmp(path, "/status")) {
+        text = host_dash_status_json(r, fw_ms(s), NULL);
+    } else {
+        return http_answer(404, "text/plain", "not found\n", body, cap, len, ct, ctcap);
+    }
+    if (!text)
+        return http_answer(500, "text/plain", "out of memory\n", body, cap, len, ct, ctcap);
+    http_answer(status, ctype, text, body, cap, len, ct, ctcap);
+    free(text);
+    return status;
+}
+
+int cosim_http_get(cosim *s, const char *path, char *body, size_t cap, size_t *len, char *ctype, size_t ctcap)
+{
+    if (s->sketch)
+        return cosim_sketch_http_get(s, path, body, cap, len, ctype, ctcap);
+    return core_http_get(s, path, body, cap, len, ctype, ctcap);
+}
+
+size_t cosim_mqtt_take(cosim *s, cosim_mqtt_msg *out, size_t max)
+{
+    return s->sketch ? cosim_sketch_mqtt_take(s->sketch, out, max) : 0;
 }

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "mepc.h"
+#include "osgp_version.h"
+#include "cosim_sketch.h"
 
 typedef bool (*opt_fn)(cosim_cfg *cfg, const char *val, char *why, size_t whylen);
 
@@ -35,8 +37,12 @@ static bool set_firmware(cosim_cfg *c, const char *v, char *why, size_t n)
         c->firmware = COSIM_FIRMWARE_CORE;
         return true;
     }
-    snprintf(why, n, "--firmware PATH (Arduino sketches in virtual time) is not supported yet");
-    return false;
+    /* an Arduino sketch built with hil/arduino-host/build ... --virtual-time (cosim_sketch.h) */
+    if (!cosim_sketch_check_path(v, why, n))
+        return false;
+    c->firmware = COSIM_FIRMWARE_SKETCH;
+    c->firmware_path = v;
+    return true;
 }
 static bool set_profile(cosim_cfg *c, const char *v, char *why, size_t n)
 {
@@ -67,6 +73,16 @@ static bool set_duration(cosim_cfg *c, const char *v, char *why, size_t n)
     }
     return true;
 }
+static bool set_key(uint8_t out[16], bool *has, const char *opt, const char *v, char *why, size_t n);
+static bool set_state_dir(cosim_cfg *c, const char *v, char *why, size_t n)
+{
+    if (!v[0]) {
+        snprintf(why, n, "--state-dir: empty directory name");
+        return false;
+    }
+    c->state_dir = v;
+    return true;
+}
 static bool set_key(uint8_t out[16], bool *has, const char *opt, const char *v, char *why, size_t n)
 {
     if (!mepc_parse_key(v, out)) {
@@ -78,6 +94,7 @@ static bool set_key(uint8_t out[16], bool *has, const char *opt, const char *v, 
 }
 static bool set_mbk(cosim_cfg *c, const char *v, char *why, size_t n)
 {
+    c->mbk_text = v;              /* a sketch is given the key as the user typed it */
     return set_key(c->mbk, &c->has_mbk, "--mbk", v, why, n);
 }
 static bool set_mak(cosim_cfg *c, const char *v, char *why, size_t n)
@@ -130,6 +147,12 @@ static bool set_timeline(cosim_cfg *c, const char *v, char *why, size_t n)
 {
     return two_words(v, "first-reading", "now", &c->start_at_once, "--timeline-start", why, n);
 }
+static bool set_control(cosim_cfg *c, const char *v, char *why, size_t n)
+{
+    (void)v; (void)why; (void)n;
+    c->control_stdio = true;
+    return true;
+}
 static bool set_verbose(cosim_cfg *c, const char *v, char *why, size_t n)
 {
     (void)v; (void)why; (void)n;
@@ -138,19 +161,23 @@ static bool set_verbose(cosim_cfg *c, const char *v, char *why, size_t n)
 }
 
 static const cli_opt opts[] = {
-    {"--firmware", "core", set_firmware, "firmware under test: core (firmware/core); a sketch PATH is not supported yet"},
+    {"--firmware", "core|PATH", set_firmware,
+     "firmware under test: core (firmware/core), or an Arduino sketch built with "
+     "hil/arduino-host/build SKETCH -o PATH --virtual-time"},
     {"--profile", "FILE", set_profile, "meter profile (fixtures/meters); default: the built-in profile"},
     {"--scenario", "FILE", set_scenario, "scenario file (fixtures/scenarios); names its own profile"},
     {"--seed", "N", set_seed, "seed of every generator (default: the scenario's, else 1)"},
     {"--duration", "D", set_duration, "virtual time to run: 90s, 15m, 24h, 7d (default: scenario end, else 1h)"},
     {"--mbk", "KEY", set_mbk, "the module's MBK (default: the profile's)"},
     {"--mak", "KEY", set_mak, "the module uses this MAK (full access) instead of the MBK"},
-    {"--poll-ms", "N", set_poll, "the module's poll period in ms (default 2000)"},
+    {"--poll-ms", "N", set_poll, "the module's poll period in ms (default 2000; a sketch gets it at set-up)"},
+    {"--state-dir", "DIR", set_state_dir, "a sketch's flash (Preferences, SPIFFS); default: a fresh temporary one"},
     {"--out", "DIR", set_out, "write published.jsonl, wire.jsonl and counters.json here"},
     {"--capture", "jsonl|none", set_capture, "wire capture format in --out (default jsonl)"},
     {"--published", "jsonl|none", set_published, "published.jsonl in --out (default jsonl; none for long soaks)"},
     {"--timeline-start", "first-reading|now", set_timeline,
      "scenario timeline starts at the first published reading (default, as tests/hil) or at 0"},
+    {"--control-stdio", NULL, set_control, "drive the run step by step: JSON-lines requests on stdin (hil/README.md, cosim_ctl.h)"},
     {"-v", NULL, set_verbose, "decoded frames, line and board events to stderr (-v -v: + core info)"},
 };
 #define N_OPTS (sizeof opts / sizeof opts[0])
@@ -158,9 +185,10 @@ static const cli_opt opts[] = {
 void cosim_cli_usage(FILE *f)
 {
     fprintf(f, "usage: mepsim-cosim [options]\n"
-               "Runs the emulated meter (line, faults, scenario) and the firmware core on one virtual\n"
-               "clock and ends with one line: simulated S s in W s wall (X x), wire sha256 H,\n"
-               "published N values, suspect K.\n\n");
+               "Runs the emulated meter (line, faults, scenario) and the firmware core, or an Arduino\n"
+               "sketch built with hil/arduino-host/build --virtual-time, on one virtual clock and ends\n"
+               "with one line: simulated S s in W s wall (X x), wire sha256 H, published N values,\n"
+               "suspect K.\n\n");
     for (size_t i = 0; i < N_OPTS; i++) {
         char left[48];
         snprintf(left, sizeof left, "%s%s%s", opts[i].name, opts[i].arg ? " " : "", opts[i].arg ? opts[i].arg : "");
@@ -170,6 +198,7 @@ void cosim_cli_usage(FILE *f)
             fprintf(f, "  %-22s %s\n", left, opts[i].help);
     }
     fprintf(f, "  %-22s %s\n", "-h, --help", "this text");
+    fprintf(f, "  %-22s %s\n", "--version", "the version");
 }
 
 bool cosim_cli_duration(const char *text, uint64_t *us)
@@ -208,6 +237,10 @@ cosim_cli_result cosim_cli_parse(int argc, char **argv, cosim_cfg *cfg, char *er
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             cosim_cli_usage(stdout);
+            return COSIM_CLI_HELP;
+        }
+        if (!strcmp(a, "--version")) {
+            printf("mepsim-cosim %s\n", OSGP_VERSION);
             return COSIM_CLI_HELP;
         }
         if (!strcmp(a, "-vv")) {

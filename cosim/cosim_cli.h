@@ -12,7 +12,7 @@
 
 typedef enum {
     COSIM_CLI_RUN = 0,             /* cfg is complete */
-    COSIM_CLI_HELP,                /* --help was printed */
+    COSIM_CLI_HELP,                /* --help or --version was printed: exit 0 */
     COSIM_CLI_ERROR,               /* message in err: exit 2 */
 } cosim_cli_result;
 

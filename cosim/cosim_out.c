@@ -2,6 +2,8 @@
 #include "cosim_out.h"
 #include "host_dash.h"
 
+#include <jansson.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +84,35 @@ void cosim_out_publish(cosim_out *o, const mepc_readings *r, uint32_t fw_ms, dou
                 sim_s, iso, (long long)model_fwd_wh, (long long)model_rev_wh, body + 1) < 0)
         o->failed = true;
     free(body);
+}
+
+void cosim_out_publish_doc(cosim_out *o, double sim_s, int64_t utc_ms, int64_t model_fwd_wh, int64_t model_rev_wh,
+                           const char *topic, const char *doc)
+{
+    if (!o->published)
+        return;
+    char iso[32];
+    cosim_out_iso_utc(utc_ms, iso);
+    int rc;
+    if (topic) {
+        json_t *t = json_string(topic);
+        char *tq = t ? json_dumps(t, JSON_ENCODE_ANY) : NULL;
+        json_decref(t);
+        rc = fprintf(o->published,
+                     "{\"Sim_s\":%.3f,\"Sim_UTC\":\"%s\",\"Model_Fwd_Wh\":%lld,\"Model_Rev_Wh\":%lld,\"Topic\":%s,"
+                     "\"Payload\":%s}\n",
+                     sim_s, iso, (long long)model_fwd_wh, (long long)model_rev_wh, tq ? tq : "\"\"", doc);
+        free(tq);
+    } else {
+        while (*doc == ' ' || *doc == '\t' || *doc == '\r' || *doc == '\n')
+            doc++;
+        bool empty = doc[0] == '{' && doc[1] == '}';
+        rc = fprintf(o->published, "{\"Sim_s\":%.3f,\"Sim_UTC\":\"%s\",\"Model_Fwd_Wh\":%lld,\"Model_Rev_Wh\":%lld%s%s\n",
+                     sim_s, iso, (long long)model_fwd_wh, (long long)model_rev_wh, empty ? "}" : ",",
+                     empty ? "" : doc + 1);
+    }
+    if (rc < 0)
+        o->failed = true;
 }
 
 int cosim_out_write_file(cosim_out *o, const char *name, const char *text, char *err, size_t errlen)

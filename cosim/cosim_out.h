@@ -31,6 +31,12 @@ int cosim_out_open(cosim_out *o, const char *dir, bool published, bool capture_w
 /* One published.jsonl line. */
 void cosim_out_publish(cosim_out *o, const mepc_readings *r, uint32_t fw_ms, double sim_s, int64_t utc_ms,
                        int64_t model_fwd_wh, int64_t model_rev_wh);
+/* One published.jsonl line for a firmware that publishes a JSON document
+ * itself (an Arduino sketch): doc is its text (an object); with a topic (an
+ * MQTT payload) the line is {.., "Topic": topic, "Payload": doc}, else the
+ * document's members follow the time and model members as for the core. */
+void cosim_out_publish_doc(cosim_out *o, double sim_s, int64_t utc_ms, int64_t model_fwd_wh, int64_t model_rev_wh,
+                           const char *topic, const char *doc);
 /* Write text as DIR/name. -1 with a message. */
 int cosim_out_write_file(cosim_out *o, const char *name, const char *text, char *err, size_t errlen);
 /* Close the files; -1 with a message if any write failed. */

@@ -38,7 +38,10 @@ control lines, and which of the suite's expectations do not apply to it:
                ``[{request: "POST /setup", body: "mbk={mbk}", status: 200,
                reboots: {log: REGEX}}]``
 ``scenarios``  which scenarios of the suite it claims to handle:
-               ``only: [names]`` or ``skip: {name: reason}``
+               ``only: [names]`` or ``skip: {name: reason}``; and
+               ``findings: {name: reason}``, scenarios it is known to fail
+               (reported as xfail with what it did; a declared finding that
+               does not occur fails: the description is out of date)
 
 The program runs in the description's directory (for ``--board-command``,
 where pytest started); the shipped descriptions run in the artefact directory.
@@ -156,6 +159,7 @@ class BoardSpec:
     provision: list = field(default_factory=list)        # [ProvisionStep]
     scenarios_only: Optional[tuple] = None               # names it claims to handle
     scenarios_skip: dict = field(default_factory=dict)   # name -> why it does not
+    scenarios_findings: dict = field(default_factory=dict)  # name -> what it is known to get wrong
 
     def scenario_skip_reason(self, name):
         """Why this board does not claim scenario `name` (None: it does)."""
@@ -169,7 +173,7 @@ class BoardSpec:
 
     def scenario_names(self):
         """Every scenario name the description mentions."""
-        return set(self.scenarios_only or ()) | set(self.scenarios_skip)
+        return set(self.scenarios_only or ()) | set(self.scenarios_skip) | set(self.scenarios_findings)
 
     @property
     def reports_lines(self):
@@ -520,9 +524,10 @@ def _name_reasons(v, path):
 
 
 def _scenarios(v, path):
-    d = _walk(v, {"only": (_names, False), "skip": (_name_reasons, False)}, path)
+    d = _walk(v, {"only": (_names, False), "skip": (_name_reasons, False),
+                  "findings": (_name_reasons, False)}, path)
     if not d:
-        raise BoardError(f"{path}: give only: [names] or skip: {{name: reason}}")
+        raise BoardError(f"{path}: give only: [names], skip: {{name: reason}} or findings: {{name: reason}}")
     if "only" in d and "skip" in d:
         raise BoardError(f"{path}: only and skip together are ambiguous; give one")
     return d
@@ -671,7 +676,8 @@ def _build(d, source, base_dir, path, need_command):
         binary=_resolve(base_dir, binary["path"]) if "path" in binary else binary.get("name"),
         binary_env=binary.get("env"), binary_build=binary.get("build"),
         build=build, state_files=d.get("state_files", []), provision=d.get("provision", []),
-        scenarios_only=sc.get("only"), scenarios_skip=sc.get("skip", {}))
+        scenarios_only=sc.get("only"), scenarios_skip=sc.get("skip", {}),
+        scenarios_findings=sc.get("findings", {}))
     if need_command:
         used = _placeholders_of(cmd) | set().union(*[_placeholders_of(v) for v in env.values()])
         for key, ph, why in (("command", "port", "the board could not reach the meter"),

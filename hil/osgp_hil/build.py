@@ -55,8 +55,10 @@ def _values(out):
     return {"out": str(out), "checkout": None if paths.CHECKOUT is None else str(paths.CHECKOUT)}
 
 
-def build_argv(spec, out):
-    """The build's command line for board description `spec` making `out`."""
+def build_argv(spec, out, virtual_time=False):
+    """The build's command line for board description `spec` making `out`;
+    `virtual_time`: the kit's co-simulation variant (`--virtual-time`, a
+    program for mepsim-cosim --firmware PATH)."""
     b = spec.build
     vals = _values(out)
     if b.sketch is not None:
@@ -70,7 +72,10 @@ def build_argv(spec, out):
             raise BuildError(f"board {spec.name}: build.sketch: {sketch} is not a sketch folder "
                              f"({spec.source})")
         return [str(kit_command()), str(sketch), "-o", str(out), "--board", b.board,
-                "--abi", str(b.abi)]
+                "--abi", str(b.abi)] + (["--virtual-time"] if virtual_time else [])
+    if virtual_time:
+        raise BuildUnavailable(f"board {spec.name}: build.command makes a program for the "
+                               f"wall clock; the virtual-time rig builds sketches (build.sketch)")
     from .boards import BoardError, _expand
     try:
         return _expand(b.command, vals, spec.source, "$.build.command")
@@ -78,13 +83,14 @@ def build_argv(spec, out):
         raise BuildUnavailable(f"board {spec.name}: {e}") from None
 
 
-def build_program(spec, root):
+def build_program(spec, root, virtual_time=False):
     """Build board `spec`'s program under `root` (once per process and
-    command line); return its path. BuildError when the build fails,
+    command line; `virtual_time`: the co-simulation variant, in its own
+    directory); return its path. BuildError when the build fails,
     BuildUnavailable when it cannot run here."""
     root = Path(root)
-    out = root / spec.name / spec.name
-    argv = build_argv(spec, out)
+    out = root / (spec.name + ("-vt" if virtual_time else "")) / spec.name
+    argv = build_argv(spec, out, virtual_time)
     key = tuple(argv)
     if key in _built and Path(_built[key][0]).exists():
         return Path(_built[key][0])

@@ -37,6 +37,7 @@ import pytest
 from . import paths, procs
 from .boards import BoardError, default_board
 from .build import BuildError, BuildUnavailable, build_program
+from .clock import VirtualClock, WallClock
 from .link import SerialLink
 from .mepsim_control import MepsimControl, MepsimControlError
 from .modem import ModemLines, open_adapter
@@ -285,12 +286,17 @@ class Meter(_Program):
         """What the board connects to: the PTY (virtual) or the UART (bench)."""
         return self.cfg.uart if self.bench_uart else str(self.pty_path)
 
+    _help_text = {}     # binary path -> its --help (what options it has)
+
     def _help(self, binary):
-        try:
-            return subprocess.run([str(binary), "--help"], capture_output=True, text=True,
-                                  timeout=10).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            return ""
+        key = str(binary)
+        if key not in Meter._help_text:
+            try:
+                Meter._help_text[key] = subprocess.run([key, "--help"], capture_output=True, text=True,
+                                                       timeout=10).stdout
+            except (OSError, subprocess.TimeoutExpired):
+                return ""
+        return Meter._help_text[key]
 
     def argv_for(self, binary, profile=None, scenario=None, extra=()):
         argv = [binary]
@@ -309,6 +315,10 @@ class Meter(_Program):
                 pytest.skip(f"scenario {scenario!r}: this mepsim has no --scenario option")
             sdir = Path(self.cfg.scenario_dir) if self.cfg.scenario_dir else paths.fixture("scenarios")
             argv += ["--scenario", str(paths.find_in(scenario, sdir))]
+        if "--capture" in self._help(binary):
+            # every byte of the run as a pcapng artefact (capture/README.md; Wireshark
+            # with hil/wireshark/mep.lua shows it by field names)
+            argv += ["--capture", str(self.workdir / f"{self.name}.pcapng")]
         self.profile, self.scenario = prof, scenario
         return argv + list(extra)
 
@@ -895,8 +905,15 @@ class Rig:
         self.rundir = Path(tempfile.mkdtemp(prefix="osgp-hil-"))
         self.serial_factory = serial_factory
         self.trace = Trace()
-        self.meter = Meter(self.artifacts, self.rundir, self.config.meter, name="mepsim",
-                           bench_uart=not self.config.is_virtual)
+        if self.config.is_virtual_time:
+            # one mepsim-cosim process is meter and board, on one virtual clock
+            from .vtrig import CosimMeter
+            self.meter = CosimMeter(self)
+            self.clock = VirtualClock(lambda: self.meter.ctl)
+        else:
+            self.meter = Meter(self.artifacts, self.rundir, self.config.meter, name="mepsim",
+                               bench_uart=not self.config.is_virtual)
+            self.clock = WallClock()
         self._board = None
         self.added = []          # anything else the test started (meters, boards, brokers)
         self.broker = None       # a test's own Broker
@@ -909,7 +926,11 @@ class Rig:
     @property
     def board(self):
         if self._board is None:
-            self._board = Board(self)
+            if self.config.is_virtual_time:
+                from .vtrig import CosimBoard
+                self._board = CosimBoard(self)
+            else:
+                self._board = Board(self)
         return self._board
 
     def add(self, thing):
@@ -922,6 +943,8 @@ class Rig:
     # ---- line events ----
     def lines_reported(self):
         """Whether this rig sees the board's transceiver/ENABLE lines at all."""
+        if self.config.is_virtual_time:
+            return True     # the core's HAL line hooks and a sketch's pins alike (vtrig.line_events)
         if self.config.is_virtual:
             return self.board.spec.reports_lines
         b = self._board
@@ -929,7 +952,11 @@ class Rig:
 
     def line_events(self):
         """(wall time, line, on) of the board's control lines: from mepsim's
-        log (board-line protocol, virtual rig) or the modem inputs (bench)."""
+        log (board-line protocol, virtual rig) or the modem inputs (bench);
+        the core's HAL on the virtual-time rig (virtual seconds)."""
+        if self.config.is_virtual_time:
+            from .vtrig import line_events
+            return line_events(self)
         return self._all_trace().line_events()
 
     def wait_line(self, name, on, timeout, after=None):
@@ -938,6 +965,9 @@ class Rig:
         if not self.lines_reported():
             pytest.skip(f"board {self.board.name} reports no transceiver/ENABLE lines "
                         f"(lines: none, or no modem inputs wired)")
+        if self.config.is_virtual_time:
+            from .vtrig import wait_line
+            return wait_line(self, name, on, timeout, after)
 
         def found():
             for t, n, o in self.line_events():
@@ -982,7 +1012,8 @@ class Rig:
         if self.broker is not None:
             self.broker.stop()
         try:
-            self._all_trace().write(self.artifacts / "trace.txt")
+            if not self.config.is_virtual_time:   # virtual time: cosim/ in the artefacts
+                self._all_trace().write(self.artifacts / "trace.txt")
         except OSError:
             pass
         if self._board is not None:

@@ -31,6 +31,7 @@ PROGRAMS = {
     "mepsim": ("MEPSIM_BIN", "simulator/mepsim"),
     "mepsim-ctl": ("MEPSIM_CTL", "simulator/mepsim-ctl"),
     "mepmod": ("MEPMOD_BIN", "firmware/host/mepmod"),
+    "mepsim-cosim": ("MEPSIM_COSIM_BIN", "cosim/mepsim-cosim"),
 }
 
 _fixtures_override = [None]     # set by the plugin's --hil-fixtures

@@ -5,7 +5,11 @@ entry point ``osgp_hil``; from a checkout without installing, use
 ``PYTHONPATH=hil`` and ``-p osgp_hil.plugin`` (or ``pytest_plugins``).
 
 Options
-  --rig virtual|FILE      the built-in virtual rig (default) or a rig YAML
+  --rig virtual|virtual-time|FILE
+                          the built-in virtual rig (default: mepsim on a PTY +
+                          a board program, real time), the virtual-time rig
+                          (mepsim-cosim: meter + our firmware core on one
+                          virtual clock; rig.clock is virtual) or a rig YAML
   --board FILE|NAME       board description (shipped: mepmod, arduino-host,
                           arduino-mep-module, arduino-hobby)
   --board-command CMD     the board's command line template ({port} ...)
@@ -19,7 +23,9 @@ Options
 Fixtures
   meter   mepsim started for this test (profile/scenario from markers)
   board   the module under test, started after the meter
-  rig     both, plus the meter-line trace and the artefact directory
+  rig     both, plus the meter-line trace, the artefact directory and
+          rig.clock (now(), sleep(dt): wall time, or virtual time on
+          --rig virtual-time)
   rig_config  the validated RigConfig (no processes)
 
 Markers
@@ -48,13 +54,14 @@ import pytest
 from . import paths
 from .boards import BoardError, from_options
 from .harness import Rig
-from .rig import RigError, load_rig, virtual_rig
+from .rig import RigError, load_rig, virtual_rig, virtual_time_rig
 
 
 def pytest_addoption(parser):
     g = parser.getgroup("osgp-hil", "OSGP HIL rig")
     g.addoption("--rig", default="virtual",
-                help="'virtual' (mepsim on a PTY + mepmod, default) or a rig YAML file")
+                help="'virtual' (mepsim on a PTY + mepmod, default), 'virtual-time' "
+                     "(mepsim-cosim: meter and firmware core on one virtual clock) or a rig YAML file")
     g.addoption("--board", default=None, metavar="FILE|NAME",
                 help="board description YAML, or a shipped one (mepmod, arduino-host, arduino-mep-module, arduino-hobby)")
     g.addoption("--board-command", default=None, metavar="CMD",
@@ -91,7 +98,8 @@ def pytest_configure(config):
         paths.set_fixtures_dir(Path(fx).resolve())
     spec = config.getoption("--rig", default="virtual")
     try:
-        rc = virtual_rig() if spec == "virtual" else load_rig(spec)
+        rc = virtual_rig() if spec == "virtual" else virtual_time_rig() \
+            if spec == "virtual-time" else load_rig(spec)
     except RigError as e:
         raise pytest.UsageError(f"--rig: {e}") from None
     try:
@@ -101,6 +109,12 @@ def pytest_configure(config):
     except BoardError as e:
         raise pytest.UsageError(f"--board: {e}") from None
     if board is not None:
+        if rc.is_virtual_time:
+            from .vtrig import sketch_board_problem, virtual_time_board
+            why = sketch_board_problem(board)
+            if why:
+                raise pytest.UsageError(f"--board: {why}")
+            board = virtual_time_board(board)
         rc.board.spec = board
     config._osgp_rig = rc
     art = Path(config.getoption("--hil-artifacts", default="artifacts"))
@@ -115,6 +129,8 @@ def pytest_report_header(config):
         return None
     bname = rc.board.spec.name if rc.board.spec else "mepmod"
     where = f"mepsim PTY + board {bname}" if rc.is_virtual else f"meter UART {rc.meter.uart}"
+    if rc.is_virtual_time:
+        where = f"mepsim-cosim, meter + {bname} on one virtual clock"
     return f"osgp-hil rig: {rc.name} ({rc.kind}: {where}); artefacts in {config._osgp_artifacts}"
 
 

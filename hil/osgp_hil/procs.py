@@ -51,6 +51,14 @@ def wait_for(cond, timeout, what, interval=0.05, abort=None):
         time.sleep(interval)
 
 
+def sanitizer_reports(name, err):
+    """[the problem] when a sanitizer reported in err (a program's stderr), else []."""
+    for m in SANITIZER_MARKS:
+        if m in err:
+            return [f"{name}: sanitizer report ({m}):\n{tail(err, 3000)}"]
+    return []
+
+
 def tail(text, n=2000):
     return text[-n:] if len(text) > n else text
 
@@ -145,12 +153,7 @@ class Proc:
         an unaccepted exit status)."""
         if rc is None:
             rc = self.rc if self.rc is not None else self.p.poll()
-        out = []
-        err = self.stderr()
-        for m in SANITIZER_MARKS:
-            if m in err:
-                out.append(f"{self.name}: sanitizer report ({m}):\n{tail(err, 3000)}")
-                break
+        out = sanitizer_reports(self.name, self.stderr())
         if rc == "hang":
             out.append(f"{self.name}: did not exit within 10 s of SIGTERM")
         elif isinstance(rc, int) and rc != -signal.SIGKILL and rc not in self.exit_ok:

@@ -92,7 +92,7 @@ class Board:
 @dataclass
 class RigConfig:
     name: str
-    kind: str                          # "virtual" or "bench"
+    kind: str                          # "virtual", "virtual-time" or "bench"
     meter: MeterSide
     lines: Lines
     board: Board
@@ -100,7 +100,13 @@ class RigConfig:
 
     @property
     def is_virtual(self):
-        return self.kind == "virtual"
+        """The board is emulated (a program here), on either clock."""
+        return self.kind in ("virtual", "virtual-time")
+
+    @property
+    def is_virtual_time(self):
+        """Meter and board are one mepsim-cosim on one virtual clock (osgp_hil.vtrig)."""
+        return self.kind == "virtual-time"
 
 
 # ---- schema ---------------------------------------------------------------
@@ -363,3 +369,12 @@ def virtual_rig(spec=None):
         spec = default_board()
     return RigConfig(name="virtual", kind="virtual", meter=MeterSide(), lines=Lines(),
                      board=Board(boot_timeout_s=30.0, spec=spec), source=None)
+
+
+def virtual_time_rig(spec=None):
+    """The virtual-time rig: the emulated meter and our firmware core in one
+    mepsim-cosim process on one virtual clock (osgp_hil.vtrig); the board is
+    mepmod's core (spec: its description, default mepmod's)."""
+    from .vtrig import virtual_time_board
+    return RigConfig(name="virtual-time", kind="virtual-time", meter=MeterSide(), lines=Lines(),
+                     board=Board(boot_timeout_s=30.0, spec=virtual_time_board(spec)), source=None)

@@ -30,6 +30,10 @@ struct Options {
     std::string pins_file;         /* --pins FILE */
     unsigned loop_pause_us = 100;  /* --loop-pause-us N: host CPU relief between loop() calls */
     std::vector<SerialSpec> serials;
+    /* a --virtual-time build (src/runtime/ahk_vt.h): the co-simulation's socket, seed, UTC base */
+    int vt_fd = -1;                /* --vt-fd N */
+    uint64_t vt_seed = 1;          /* --vt-seed N */
+    int64_t vt_utc_base_ms = 0;    /* --vt-utc-base-ms N: UTC in ms at virtual time 0 */
 };
 
 const Options &options();

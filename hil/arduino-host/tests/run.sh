@@ -4,7 +4,8 @@
 # (under qemu-i386 where the kernel cannot run 32-bit programs) and sums their
 # "NAME: N passed, M failed" lines; then checks whole sketches built with `build`: Preferences
 # across ESP.restart() with the reboot counter, the program's option errors, and a build that
-# names a missing header. Prints "N passed, N failed"; exits 1 if anything failed.
+# names a missing header, and a --virtual-time build (the marker, refusing to run alone).
+# Prints "N passed, N failed"; exits 1 if anything failed.
 set -u
 KIT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ABI="${AHK_TEST_ABI:-32}"
@@ -114,6 +115,24 @@ if "$KIT/build" "$KIT/tests/sketches/reboot" -o "$sk" --abi "$ABI" >"$WORK/build
 else
     cat "$WORK/build.log" >&2
     bad "build of tests/sketches/reboot"
+fi
+
+# a --virtual-time build (README.md, "Virtual time"): the marker, and a program that refuses to run
+# without the co-simulation (mepsim-cosim --firmware runs it; tests/integration/test_cosim_sketch.py)
+if "$KIT/build" "$KIT/tests/sketches/busywait" -o "$WORK/bw" --virtual-time >"$WORK/bw.log" 2>&1; then
+    ok
+    check "virtual time: the marker file" test -f "$WORK/bw.d/virtual-time"
+    "$WORK/bw" --state-dir "$WORK/bw-state" >/dev/null 2>"$WORK/bw.err"
+    check "virtual time: without --vt-fd exit 2" test $? -eq 2
+    check "virtual time: the message names mepsim-cosim" grep -q "virtual-time build (--virtual-time): run it with mepsim-cosim --firmware" "$WORK/bw.err"
+    check "virtual time: refused, so no state directory" test ! -e "$WORK/bw-state"
+    "$WORK/bw" --vt-fd 9 --state-dir "$WORK/bw-state" >/dev/null 2>"$WORK/bw.err" 9</dev/null
+    check "virtual time: a --vt-fd that is not the co-simulation: exit 3" test $? -eq 3
+    "$WORK/bw" --help >"$WORK/bw-help.txt" 2>&1
+    check "virtual time: --help lists --vt-fd" grep -q -- "--vt-fd N" "$WORK/bw-help.txt"
+else
+    cat "$WORK/bw.log" >&2
+    bad "build of tests/sketches/busywait --virtual-time"
 fi
 
 "$KIT/build" "$KIT/tests/sketches/missing_header" -o "$WORK/mh" --abi "$ABI" >"$WORK/mh.log" 2>&1

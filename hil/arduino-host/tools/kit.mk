@@ -15,11 +15,17 @@ else
 BOARD_DEFS := -DARDUINO_ESP32_DEV -DCONFIG_IDF_TARGET_ESP32=1 -DARDUINO_BOARD='"ESP32_DEV"' \
               -DARDUINO_VARIANT='"esp32"' -DAHK_BOARD='"esp32"'
 endif
+# VT=1: the co-simulation variant (src/runtime/ahk_vt.h): the kit library only; the sketch is unchanged
+ifeq ($(VT),1)
+VT_DEFS := -DAHK_VIRTUAL_TIME=1
+else
+VT_DEFS :=
+endif
 COMMON_DEFS := -DESP32 -DARDUINO=10819 -DARDUINO_ARCH_ESP32 -DAHK_HOST_KIT=1 $(BOARD_DEFS)
 
 KIT_INC := -I$(KIT)/include -I$(KIT)/src/runtime -I$(KIT)/src/core
 # 64-bit file offsets: a 32-bit readdir()/stat() fails with EOVERFLOW on file systems with large inode numbers
-KIT_CXXFLAGS := $(ARCH) -std=gnu++17 -O1 -g -pthread -Wall -Wextra -Werror -D_FILE_OFFSET_BITS=64 $(KIT_INC) $(COMMON_DEFS) -MMD -MP
+KIT_CXXFLAGS := $(ARCH) -std=gnu++17 -O1 -g -pthread -Wall -Wextra -Werror -D_FILE_OFFSET_BITS=64 $(KIT_INC) $(COMMON_DEFS) $(VT_DEFS) -MMD -MP
 # sketches compile as in the Arduino IDE with "Compiler warnings: None"
 SK_CXXFLAGS := $(ARCH) -std=gnu++17 -O1 -g -pthread -w -I$(KIT)/include -I$(SKETCH_DIR) $(COMMON_DEFS) -MMD -MP \
                $(AHK_CXXFLAGS)

@@ -9,6 +9,7 @@
 
 #include "Arduino.h"
 #include "esp_system.h"
+#include "ahk_vt.h"
 #include "ahk_runtime.h"
 
 EspClass ESP;
@@ -70,6 +71,11 @@ uint64_t EspClass::getEfuseMac()
     char real[4096];
     const std::string &dir = ahk::options().state_dir;
     const char *name = realpath(dir.empty() ? "." : dir.c_str(), real) ? real : dir.c_str();
+    char seed[32];
+    if (ahk::vt::enabled) { /* virtual time: a fresh temporary flash per run; the run's seed keeps it repeatable */
+        snprintf(seed, sizeof seed, "vt-%llu", (unsigned long long)ahk::options().vt_seed);
+        name = seed;
+    }
     uint32_t h = 2166136261u;
     for (const char *p = name; *p; p++)
         h = (h ^ (uint8_t)*p) * 16777619u;

@@ -7,6 +7,7 @@
 
 #include "ahk_runtime.h"
 #include "ahk_uart.h"
+#include "ahk_vt.h"
 
 HardwareSerial Serial(0);
 HardwareSerial Serial1(1);
@@ -100,6 +101,8 @@ int HardwareSerial::console_fill()
 {
     if (in_char_ >= 0)
         return 1;
+    if (ahk::vt::enabled) /* a virtual board has no console input */
+        return 0;
     struct pollfd p = {0, POLLIN, 0};
     unsigned char c;
     if (poll(&p, 1, 0) == 1 && (p.revents & POLLIN) && ::read(0, &c, 1) == 1)
@@ -116,7 +119,11 @@ void HardwareSerial::console_write(const uint8_t *p, size_t n)
     uint64_t start = busy_until_us_ > now ? busy_until_us_ : now;
     busy_until_us_ = start + (uint64_t)n * 10u * 1000000u / baud;
     uint64_t fifo_us = 128u * 10u * 1000000u / baud;
-    if (busy_until_us_ > now + fifo_us) {
+    if (ahk::vt::enabled) {
+        ahk::vt::note_io();
+        if (busy_until_us_ > now + fifo_us)
+            ahk::vt::advance(busy_until_us_ - fifo_us - now);
+    } else if (busy_until_us_ > now + fifo_us) {
         uint64_t wait = busy_until_us_ - fifo_us - now;
         struct timespec ts = {(time_t)(wait / 1000000u), (long)(wait % 1000000u) * 1000L};
         nanosleep(&ts, nullptr);
@@ -187,7 +194,10 @@ void HardwareSerial::flush(bool txOnly)
 {
     if (uart_nr_ == 0) {
         uint64_t now = ahk::now_us();
-        if (busy_until_us_ > now) {
+        if (ahk::vt::enabled) {
+            if (busy_until_us_ > now)
+                ahk::vt::advance(busy_until_us_ - now);
+        } else if (busy_until_us_ > now) {
             uint64_t wait = busy_until_us_ - now;
             struct timespec ts = {(time_t)(wait / 1000000u), (long)(wait % 1000000u) * 1000L};
             nanosleep(&ts, nullptr);

@@ -14,6 +14,7 @@
 
 #include "ahk_internal.h"
 #include "ahk_runtime.h"
+#include "ahk_vt.h"
 
 namespace ahk {
 namespace {
@@ -26,6 +27,8 @@ int64_t &offset_us()
 
 int64_t host_us()
 {
+    if (vt::enabled) /* a virtual board's "host clock" is the co-simulation's UTC */
+        return vt::utc_us();
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
@@ -135,10 +138,13 @@ void sntp_start(const char *s1, const char *s2, const char *s3)
         ahk::log("TIME", "configTime: no SNTP server: the board clock is left as it is");
         return;
     }
-    /* no internet on the rig: the SNTP answer is the host's clock */
+    /* no internet on the rig: the SNTP answer is the host's clock (virtual time: the co-simulation's UTC) */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    ahk::clock_set_wall_us((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+    int64_t us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    if (ahk::vt::enabled)
+        us = ahk::vt::utc_us();
+    ahk::clock_set_wall_us(us);
     ahk::log("TIME", "SNTP (%s): board clock synchronised to the host's clock", server);
 }
 

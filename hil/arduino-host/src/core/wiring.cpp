@@ -10,16 +10,32 @@
 
 #include "ahk_internal.h"
 #include "ahk_runtime.h"
+#include "ahk_vt.h"
 
 extern "C" {
 
-unsigned long millis(void) { return (unsigned long)(ahk::now_us() / 1000u); }
-unsigned long micros(void) { return (unsigned long)ahk::now_us(); }
+/* virtual time: each call costs a quantum, so a loop that only reads the clock ends (ahk_vt.h) */
+unsigned long millis(void)
+{
+    if (ahk::vt::enabled)
+        ahk::vt::advance(ahk::vt::k_q_time_us);
+    return (unsigned long)(ahk::now_us() / 1000u);
+}
+unsigned long micros(void)
+{
+    if (ahk::vt::enabled)
+        ahk::vt::advance(ahk::vt::k_q_time_us);
+    return (unsigned long)ahk::now_us();
+}
 
 /* delay() lets the runtime serve I/O while it waits, as the board's other tasks run while
  * the loop task sleeps */
 void delay(uint32_t ms)
 {
+    if (ahk::vt::enabled) {
+        ahk::vt::advance((uint64_t)ms * 1000u);
+        return;
+    }
     uint64_t end = ahk::now_us() + (uint64_t)ms * 1000u;
     for (;;) {
         uint64_t now = ahk::now_us();
@@ -32,6 +48,10 @@ void delay(uint32_t ms)
 /* a busy wait on the board: nothing else runs */
 void delayMicroseconds(uint32_t us)
 {
+    if (ahk::vt::enabled) {
+        ahk::vt::advance(us);
+        return;
+    }
     uint64_t end = ahk::now_us() + us;
     if (us > 50) {
         struct timespec ts = {(time_t)((us - 20) / 1000000u), (long)((us - 20) % 1000000u) * 1000L};
@@ -53,6 +73,8 @@ uint16_t analogRead(uint8_t pin) { return (uint16_t)ahk::pin_analog(pin); }
 uint32_t esp_random(void)
 {
     uint32_t v = 0;
+    if (ahk::vt::enabled) /* repeatable: seeded by --vt-seed */
+        return (uint32_t)(ahk::vt::random64() >> 32);
     if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
         v = (uint32_t)ahk::now_us() * 2654435761u;
     return v;

@@ -9,6 +9,7 @@
 
 #include "../../bridge/ahk_mqtt_bridge_proto.h"
 #include "ahk_runtime.h"
+#include "ahk_vt.h"
 #include "mqtt_link.h"
 #include "net_host.h"
 
@@ -55,8 +56,37 @@ void put_blob(std::string &b, const void *p, size_t n)
     _exit(127);
 }
 
+/* Virtual time: no bridge process and no broker on the network; the session is up at once
+ * (CONNECT answered "connected") and each PUBLISH goes to the co-simulation with its
+ * virtual time. Subscriptions receive nothing. */
+static constexpr int k_virtual_fd = 1 << 30;
+
+bool BridgeLink::virtual_send(uint8_t type, const std::string &body)
+{
+    if (type == AHKB_CONNECT) {
+        vt_in_.push_back({AHKB_CONNECT_RESULT, std::string(1, '\0')});
+        return true;
+    }
+    if (type != AHKB_PUBLISH)
+        return true;
+    struct ahkb_reader r = {(const uint8_t *)body.data(), body.size(), 0};
+    size_t tl, pl;
+    const uint8_t *t = ahkb_str(&r, &tl);
+    const uint8_t *p = ahkb_blob(&r, &pl);
+    unsigned flags = ahkb_u8(&r);
+    if (r.bad)
+        return false;
+    ahk::vt::mqtt_publish(std::string((const char *)t, tl), std::string((const char *)p, pl), flags & AHKB_F_RETAIN);
+    return true;
+}
+
 bool BridgeLink::start()
 {
+    if (ahk::vt::enabled) {
+        fd_ = k_virtual_fd;
+        vt_in_.clear();
+        return true;
+    }
     const std::string &path = ahk::options().bridge_path;
     if (path.empty() || access(path.c_str(), X_OK) != 0) {
         ahk::log("MQTT", "cannot start the MQTT bridge: %s", path.empty() ? "no bridge program configured"
@@ -89,6 +119,11 @@ bool BridgeLink::start()
 
 void BridgeLink::close()
 {
+    if (ahk::vt::enabled) {
+        fd_ = -1;
+        vt_in_.clear();
+        return;
+    }
     if (fd_ >= 0)
         ::close(fd_);
     fd_ = -1;
@@ -99,6 +134,8 @@ bool BridgeLink::send(uint8_t type, const std::string &body)
 {
     if (fd_ < 0)
         return false;
+    if (ahk::vt::enabled)
+        return virtual_send(type, body);
     std::string frame(5, '\0');
     ahkb_put_u32be((uint8_t *)&frame[0], (uint32_t)body.size() + 1);
     frame[4] = (char)type;
@@ -115,6 +152,13 @@ bool BridgeLink::receive(std::deque<BridgeFrame> &frames, int wait_ms)
 {
     if (fd_ < 0)
         return false;
+    if (ahk::vt::enabled) {
+        while (!vt_in_.empty()) {
+            frames.push_back(std::move(vt_in_.front()));
+            vt_in_.pop_front();
+        }
+        return true;
+    }
     struct pollfd pf = {fd_, POLLIN, 0};
     if (poll(&pf, 1, wait_ms) > 0) {
         char buf[65536];

@@ -27,8 +27,12 @@ public:
     bool receive(std::deque<BridgeFrame> &frames, int wait_ms);
 
 private:
+    /* virtual time: a broker inside the co-simulation (frames answered here, publishes to it) */
+    bool virtual_send(uint8_t type, const std::string &body);
+
     int fd_ = -1;
     std::string in_;
+    std::deque<BridgeFrame> vt_in_;
 };
 
 /* Field encoders of the bridge protocol. */

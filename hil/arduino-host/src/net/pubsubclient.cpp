@@ -5,6 +5,7 @@
 
 #include "../../bridge/ahk_mqtt_bridge_proto.h"
 #include "ahk_runtime.h"
+#include "ahk_vt.h"
 #include "mqtt_link.h"
 #include "net_host.h"
 #include "PubSubClient.h"
@@ -152,6 +153,11 @@ static bool target(MqttLink &m, std::string *host, unsigned *port)
     const ahk::Options &o = ahk::options();
     std::string sketch = m.use_ip ? std::string(m.ip.toString().c_str()) : m.domain;
     std::string note = sketch + ":" + std::to_string(m.port);
+    if (ahk::vt::enabled) { /* the co-simulation's broker answers whatever server the sketch names */
+        *host = sketch;
+        *port = m.port;
+        return true;
+    }
     if (!o.mqtt_host.empty() && o.mqtt_port > 0) {
         *host = o.mqtt_host;
         *port = (unsigned)o.mqtt_port;

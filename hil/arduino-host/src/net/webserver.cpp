@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ahk_runtime.h"
+#include "ahk_vt.h"
 #include "net_host.h"
 #include "webserver_state.h"
 
@@ -42,9 +43,17 @@ WebServer::WebServer(IPAddress, int port) : st_(new WebServerState((uint16_t)por
 
 WebServer::~WebServer() { close(); }
 
-void WebServer::begin() { st_->server.begin(); }
+void WebServer::begin()
+{
+    st_->begun_vt = true;
+    st_->server.begin();
+}
 
-void WebServer::begin(uint16_t port) { st_->server.begin(port); }
+void WebServer::begin(uint16_t port)
+{
+    st_->begun_vt = true;
+    st_->server.begin(port);
+}
 
 void WebServer::close()
 {
@@ -163,6 +172,18 @@ static int gather(PendingConn &c)
 void WebServer::handleClient()
 {
     WebServerState &s = *st_;
+    if (ahk::vt::enabled) { /* a virtual request from the co-simulation, answered in full */
+        uint32_t id;
+        std::string req;
+        if (s.active || !s.begun_vt || !ahk::vt::http_take(&id, &req))
+            return;
+        s.vt_capture = true;
+        ahk::vt::http_begin(id);
+        serve(-1, req);
+        s.vt_capture = false;
+        ahk::vt::http_end();
+        return;
+    }
     if (s.server.fd() < 0 || s.active)
         return;
     accept_pending(s);
@@ -501,6 +522,10 @@ bool WebServer::rawWrite(const uint8_t *data, size_t len)
     s.wrote = true;
     if (s.req.method == HTTP_HEAD && s.head_sent)
         return true;    /* no body in a reply to HEAD */
+    if (s.vt_capture) {
+        ahk::vt::http_append(data, len);
+        return true;
+    }
     if (len && !ahk_net::write_all(s.client.fd(), data, len, HTTP_MAX_SEND_WAIT)) {
         s.failed = true;
         ahk::log("HTTP", "%s: the client went away during the response", s.req.uri.c_str());

@@ -93,6 +93,9 @@ struct WebServerState {
     std::vector<KeyValue> out_headers;
     size_t content_length = CONTENT_LENGTH_NOT_SET;
     bool head_sent = false, chunked = false, wrote = false, failed = false, warned_twice = false;
+    /* virtual time: the response goes to the co-simulation (ahk_vt.h http_append), not a socket */
+    bool vt_capture = false;
+    bool begun_vt = false;     /* begin() was called: requests are served */
 
     explicit WebServerState(uint16_t port) : server(port) {}
 };

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ahk_vt.h"
 #include "ahk_runtime.h"
 #include "net_host.h"
 #include "WiFiServer.h"
@@ -28,6 +29,10 @@ void WiFiServer::begin(uint16_t port, int reuse_enable)
     if (fd_ >= 0)
         return;
     port_ = port;
+    if (ahk::vt::enabled) { /* requests come from the co-simulation (WebServer::handleClient) */
+        ahk::log("NET", "board port %u: virtual requests from the co-simulation", (unsigned)port);
+        return;
+    }
     int host_port = ahk_net::host_port_for(port);
     if (host_port < 0)
         return;

@@ -9,6 +9,31 @@
 #include "ahk_internal.h"
 #include "ahk_runtime.h"
 
+namespace ahk {
+
+/* buffer sizes: the same rules in both variants */
+size_t Uart::set_rx_capacity(size_t n)
+{
+    if (running_) {
+        log("UART", "%s: setRxBufferSize(%zu) after begin() is ignored, as on the board", name_.c_str(), n);
+        return 0;
+    }
+    rx_cap_ = n;
+    return rx_cap_;
+}
+
+size_t Uart::set_tx_capacity(size_t n)
+{
+    if (running_)
+        return 0;
+    tx_cap_ = n > 128 ? n : 128;
+    return n;
+}
+
+} // namespace ahk
+
+#ifndef AHK_VIRTUAL_TIME /* the virtual-time line is ahk_uart_vt.cpp */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -112,24 +137,6 @@ void Uart::set_baud(unsigned long baud)
     std::lock_guard<std::mutex> lock(mu_);
     if (baud)
         baud_ = baud;
-}
-
-size_t Uart::set_rx_capacity(size_t n)
-{
-    if (running_) {
-        log("UART", "%s: setRxBufferSize(%zu) after begin() is ignored, as on the board", name_.c_str(), n);
-        return 0;
-    }
-    rx_cap_ = n;
-    return rx_cap_;
-}
-
-size_t Uart::set_tx_capacity(size_t n)
-{
-    if (running_)
-        return 0;
-    tx_cap_ = n > 128 ? n : 128;
-    return n;
 }
 
 bool Uart::open_device()
@@ -323,3 +330,5 @@ void Uart::flush_rx()
 }
 
 } // namespace ahk
+
+#endif

@@ -8,6 +8,7 @@
 #include <time.h>
 #include "ahk_internal.h"
 #include "ahk_runtime.h"
+#include "ahk_vt.h"
 
 void setup(void);
 void loop(void);
@@ -29,6 +30,10 @@ int main(int argc, char **argv)
         if (serialEvent2 && Serial2.available())
             serialEvent2();
 #endif
+        if (ahk::vt::enabled) { /* the loop quantum (ahk_vt.h, the busy-wait rule) */
+            ahk::vt::loop_end();
+            continue;
+        }
         ahk::idle(0);
         unsigned pause = ahk::options().loop_pause_us;
         if (pause) {

@@ -15,6 +15,7 @@
  * '#' starts a comment. */
 #include "ahk_internal.h"
 #include "ahk_runtime.h"
+#include "ahk_vt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -208,6 +209,10 @@ bool ctl_connect(Pins &p)
 
 void report(Pins &p, Line &l)
 {
+    if (vt::enabled) { /* to the co-simulation, at this virtual time */
+        vt::line_event(&l == &p.enable ? 0 : 1, l.state == LINE_ON);
+        return;
+    }
     if (options().control.empty())
         return;
     if (p.ctl_fd < 0) {
@@ -306,7 +311,7 @@ int pin_analog(int pin)
     if (it != p.adc.end())
         return it->second;
     /* an unconnected ADC pin reads noise on the board */
-    static std::minstd_rand noise((unsigned)now_us() ^ (unsigned)getpid());
+    static std::minstd_rand noise(vt::enabled ? (unsigned)vt::random64() : (unsigned)now_us() ^ (unsigned)getpid());
     return (int)(noise() % 4096u);
 }
 

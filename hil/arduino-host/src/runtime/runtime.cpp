@@ -3,6 +3,7 @@
  * from which parsing, --help and the error messages follow. */
 #include "ahk_runtime.h"
 #include "ahk_internal.h"
+#include "ahk_vt.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -198,6 +199,45 @@ bool set_bridge(Options &o, const char *val, std::string &err)
     return true;
 }
 
+#ifdef AHK_VIRTUAL_TIME
+bool set_vt_fd(Options &o, const char *val, std::string &err)
+{
+    unsigned long fd;
+    if (!parse_uint(val, 3, 1023, &fd)) {
+        err = std::string("'") + val + "' is not a file descriptor (3-1023)";
+        return false;
+    }
+    o.vt_fd = (int)fd;
+    return true;
+}
+
+bool set_vt_seed(Options &o, const char *val, std::string &err)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(val, &end, 10);
+    if (!*val || *end || errno || val[0] == '-') {
+        err = std::string("'") + val + "' is not a seed (a non-negative integer)";
+        return false;
+    }
+    o.vt_seed = v;
+    return true;
+}
+
+bool set_vt_utc(Options &o, const char *val, std::string &err)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(val, &end, 10);
+    if (!*val || *end || errno) {
+        err = std::string("'") + val + "' is not a time in ms since the epoch";
+        return false;
+    }
+    o.vt_utc_base_ms = v;
+    return true;
+}
+#endif
+
 const OptRow k_options[] = {
     {"--serial", "NAME=PATH[:BAUD]",
      "connect the sketch's Serial1, Serial2 or SoftwareSerial to a PTY or UART; BAUD is the line's rate "
@@ -217,6 +257,11 @@ const OptRow k_options[] = {
      "sleep N us between loop() calls (default 100) so a sketch that never waits does not keep a host core busy; "
      "0 spins as the board's loop task does",
      set_loop_pause},
+#ifdef AHK_VIRTUAL_TIME
+    {"--vt-fd", "N", "virtual time: the co-simulation's socket (mepsim-cosim --firmware passes it)", set_vt_fd},
+    {"--vt-seed", "N", "virtual time: seed of esp_random() and the other generators", set_vt_seed},
+    {"--vt-utc-base-ms", "N", "virtual time: UTC (ms since the epoch) at virtual time 0", set_vt_utc},
+#endif
     {"--help", nullptr, "show this help and exit", nullptr},
 };
 
@@ -271,6 +316,8 @@ const Options &options() { return rt().opt; }
 
 uint64_t now_us()
 {
+    if (vt::enabled)
+        return vt::boot_us();
     Runtime &r = rt();
     if (r.mono0_ns == 0)
         r.mono0_ns = mono_ns();
@@ -281,6 +328,11 @@ void log(const char *tag, const char *fmt, ...)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    if (vt::enabled && vt::started()) { /* the co-simulation's UTC: a repeatable log */
+        int64_t us = vt::utc_us();
+        ts.tv_sec = (time_t)(us / 1000000);
+        ts.tv_nsec = (long)(us % 1000000) * 1000L;
+    }
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     char msg[2048];
@@ -311,6 +363,10 @@ void unwatch_fd(int fd)
 
 void idle(uint32_t max_wait_ms)
 {
+    if (vt::enabled) { /* nothing to wait for: the time passes (ahk_vt.h, the busy-wait rule) */
+        vt::advance(max_wait_ms ? (uint64_t)max_wait_ms * 1000u : vt::k_q_yield_us);
+        return;
+    }
     Runtime &r = rt();
     if (r.watches.empty()) {
         if (max_wait_ms) {
@@ -354,6 +410,8 @@ void restart(const char *why)
 {
     log("ESP", "restart: %s; the launcher starts the sketch again", why);
     clock_save_for_restart();
+    if (vt::enabled) /* the co-simulation's clock goes on from here, not from the last sync */
+        vt::sync_now();
     fflush(stdout);
     fflush(stderr);
     _exit(k_exit_restart);
@@ -405,6 +463,11 @@ void runtime_start(int argc, char **argv)
         if (!row->set(r.opt, val, err))
             bad_usage(prog, name + ": " + err);
     }
+#ifdef AHK_VIRTUAL_TIME
+    if (r.opt.vt_fd < 0) /* checked before anything is created */
+        bad_usage(prog, "this is a virtual-time build (--virtual-time): run it with mepsim-cosim --firmware " +
+                            r.prog);
+#endif
     std::string perr;
     if (!pins_init(&perr))
         bad_usage(prog, "--pins: " + perr);
@@ -416,6 +479,9 @@ void runtime_start(int argc, char **argv)
     const char *boots = getenv("AHK_REBOOTS");
     r.reboots = boots ? (unsigned)strtoul(boots, nullptr, 10) : 0;
     write_reboots(r.opt.state_dir, r.reboots);
+#ifdef AHK_VIRTUAL_TIME
+    vt::start(r.opt.vt_fd, r.opt.vt_seed, r.opt.vt_utc_base_ms, r.reboots);
+#endif
     /* an ESP32 starts with no time zone: local time is UTC until configTime/setenv say otherwise */
     setenv("TZ", "UTC0", 1);
     tzset();
