@@ -16,6 +16,10 @@ PKGS=(
   # Arduino host kit: 32-bit sketches (g++ -m32 -static), run through qemu-i386 where the
   # kernel has no IA32 emulation
   g++-multilib qemu-user curl
+  # captures: tshark runs the Wireshark dissector in tests (hil/wireshark/mep.lua)
+  tshark
+  # the dashboard's real-browser test (headless), certificates for the MQTT TLS tests
+  chromium openssl
 )
 
 missing=()
@@ -40,6 +44,8 @@ if [ "$(id -u)" -ne 0 ]; then
   fi
 fi
 export DEBIAN_FRONTEND=noninteractive
+# tshark's package asks whether non-root users may capture: no (nothing here captures live)
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "deps: done"

@@ -41,11 +41,11 @@ bin=$root/usr/bin
 fail=0
 check() { if "$@"; then echo "ok: $desc"; else echo "FAILED: $desc"; fail=1; fi; }
 
-for p in mepsim mepsim-ctl mepmod mepsim-cosim; do
+for p in mepsim mepsim-ctl mepsim-profile mepmod mepsim-cosim; do
   desc="$p --version"
   check bash -c "'$bin/$p' --version | grep -q '[0-9]\+\.[0-9]\+\.[0-9]\+'"
 done
-for m in man1/mepsim.1 man1/mepsim-ctl.1 man1/mepmod.1 man1/mepsim-cosim.1 man5/mepsim.conf.5; do
+for m in man1/mepsim.1 man1/mepsim-ctl.1 man1/mepmod.1 man1/mepsim-cosim.1 man1/mepsim-profile.1 man5/mepsim.conf.5; do
   desc="man page $m renders"
   check bash -c "MANWIDTH=80 man -l '$root/usr/share/man/$m'* 2>/dev/null | grep -q '^NAME'"
 done
