@@ -464,6 +464,20 @@ cosim *cosim_new(const cosim_cfg *cfg, char *err, size_t errlen)
         s->out_open = true;
     }
     cosim_wire_init(&s->wire, s->out.wire);
+    if (s->out_open && cfg->capture_pcapng) {
+        /* the wire also as pcapng (capture/README.md), stamped with the meter's UTC */
+        char path[sizeof s->out.dir + 16], owner[96], sub2[300];
+        snprintf(path, sizeof path, "%s/wire.pcapng", s->out.dir);
+        snprintf(owner, sizeof owner, "mepsim-cosim (seed %llu)", (unsigned long long)s->mcfg.seed);
+        cap_line *cl = cap_line_open(path, owner, "meter0", "MEP port (virtual time, mepsim-cosim)", CAP_PORT_MEP,
+                                     sub2, sizeof sub2);
+        if (!cl) {
+            snprintf(err, errlen, "--out: wire.pcapng: %s", sub2);
+            cosim_free(s);
+            return NULL;
+        }
+        cosim_wire_pcapng(&s->wire, cl, (uint64_t)(s->start_utc_ms * 1000) - V0_US);
+    }
     /* faults and glitches draw from the meter's seed, as in the station */
     sim_fault_set_init(&s->faults, s->mcfg.seed);
     sim_meter_fault_hooks fh;

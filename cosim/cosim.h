@@ -39,6 +39,7 @@ typedef struct {
     uint32_t poll_ms;              /* 0: the core's default (2000) */
     const char *out_dir;           /* NULL: no files */
     bool capture_wire;             /* write wire.jsonl into out_dir */
+    bool capture_pcapng;           /* write wire.pcapng into out_dir (capture/README.md) */
     bool no_published;             /* do not write published.jsonl (long soaks) */
     bool start_at_once;            /* start the timeline at t=0, not at the first published reading */
     bool control_stdio;            /* --control-stdio: JSON-lines requests on stdin (cosim_ctl.h) */

@@ -133,11 +133,17 @@ static bool two_words(const char *v, const char *first, const char *second_word,
 }
 static bool set_capture(cosim_cfg *c, const char *v, char *why, size_t n)
 {
-    bool none;
-    if (!two_words(v, "jsonl", "none", &none, "--capture", why, n))
-        return false;
-    c->capture_wire = !none;
-    return true;
+    /* which wire captures --out gets: wire.jsonl, wire.pcapng, both or none */
+    static const struct { const char *word; bool jsonl, pcapng; } kinds[] = {
+        {"all", true, true}, {"jsonl", true, false}, {"pcapng", false, true}, {"none", false, false}};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcmp(v, kinds[i].word)) {
+            c->capture_wire = kinds[i].jsonl;
+            c->capture_pcapng = kinds[i].pcapng;
+            return true;
+        }
+    snprintf(why, n, "--capture: '%s' is not all, jsonl, pcapng or none", v);
+    return false;
 }
 static bool set_published(cosim_cfg *c, const char *v, char *why, size_t n)
 {
@@ -173,7 +179,7 @@ static const cli_opt opts[] = {
     {"--poll-ms", "N", set_poll, "the module's poll period in ms (default 2000; a sketch gets it at set-up)"},
     {"--state-dir", "DIR", set_state_dir, "a sketch's flash (Preferences, SPIFFS); default: a fresh temporary one"},
     {"--out", "DIR", set_out, "write published.jsonl, wire.jsonl and counters.json here"},
-    {"--capture", "jsonl|none", set_capture, "wire capture format in --out (default jsonl)"},
+    {"--capture", "all|jsonl|pcapng|none", set_capture, "wire captures in --out: wire.jsonl and wire.pcapng (default all)"},
     {"--published", "jsonl|none", set_published, "published.jsonl in --out (default jsonl; none for long soaks)"},
     {"--timeline-start", "first-reading|now", set_timeline,
      "scenario timeline starts at the first published reading (default, as tests/hil) or at 0"},
@@ -233,6 +239,7 @@ cosim_cli_result cosim_cli_parse(int argc, char **argv, cosim_cfg *cfg, char *er
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->capture_wire = true;
+    cfg->capture_pcapng = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {

@@ -29,6 +29,12 @@ void cosim_wire_init(cosim_wire *w, FILE *capture)
     w->capture = capture;
 }
 
+void cosim_wire_pcapng(cosim_wire *w, cap_line *l, uint64_t epoch_us)
+{
+    w->pcap = l;
+    w->pcap_epoch_us = epoch_us;
+}
+
 void cosim_wire_chunk(cosim_wire *w, unsigned dir, uint64_t t_us, const uint8_t *p, size_t n)
 {
     if (n == 0)
@@ -43,6 +49,13 @@ void cosim_wire_chunk(cosim_wire *w, unsigned dir, uint64_t t_us, const uint8_t 
     mbedtls_sha256_update_ret(&w->sha, p, n);
     w->bytes[dir & 3u] += n;
     w->chunks++;
+    w->last_us = t_us;
+    if (w->pcap && cap_line_bytes(w->pcap, dir == COSIM_WIRE_TO_METER ? CAP_DIR_TO_METER : CAP_DIR_FROM_METER,
+                                  p, n, w->pcap_epoch_us + t_us) != CAP_OK) {
+        fprintf(stderr, "mepsim-cosim: wire.pcapng: %s; the capture stops here\n", cap_line_error(w->pcap));
+        cap_line_close(w->pcap, w->pcap_epoch_us + t_us);
+        w->pcap = NULL;
+    }
     if (!w->capture)
         return;
     if (w->b_n && (dir != w->b_dir || t_us > w->b_last_us + COSIM_WIRE_BURST_GAP_US))
@@ -68,6 +81,10 @@ void cosim_wire_chunk(cosim_wire *w, unsigned dir, uint64_t t_us, const uint8_t 
 void cosim_wire_finish(cosim_wire *w, char hex[65])
 {
     burst_flush(w);
+    if (w->pcap) {
+        cap_line_close(w->pcap, w->pcap_epoch_us + w->last_us + 1000000u);
+        w->pcap = NULL;
+    }
     uint8_t d[32];
     mbedtls_sha256_context c;
     mbedtls_sha256_init(&c);
@@ -78,4 +95,10 @@ void cosim_wire_finish(cosim_wire *w, char hex[65])
         snprintf(hex + 2 * i, 3, "%02x", d[i]);
 }
 
-void cosim_wire_free(cosim_wire *w) { mbedtls_sha256_free(&w->sha); }
+void cosim_wire_free(cosim_wire *w)
+{
+    if (w->pcap)
+        cap_line_close(w->pcap, w->pcap_epoch_us);
+    w->pcap = NULL;
+    mbedtls_sha256_free(&w->sha);
+}

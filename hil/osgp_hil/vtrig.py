@@ -88,7 +88,7 @@ class CosimMeter(Meter):
 
     def argv_for(self, binary, profile=None, scenario=None, extra=()):
         argv = [binary, "--control-stdio", "--firmware", firmware_of(self.rig), "--seed", max(1, self.cfg.seed),
-                "--out", self.workdir / "cosim", "--capture", "none"]
+                "--out", self.workdir / "cosim", "--capture", "pcapng"]
         prof = str(paths.find_in(profile, paths.fixture("meters"))) if profile else self.cfg.profile
         if prof:
             argv += ["--profile", prof]
