@@ -17,21 +17,18 @@
  * publishing moment to make them.
  */
 #include "cosim_ctl.h"
+#include "sim_report.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
 #include "cosim_internal.h"
 #include "host_dash.h"
 #include "host_mqtt.h"
-#include "mep_frame.h"
-#include "sim_layout.h"
-#include "sim_tables.h"
 
 #define MQTT_KEEP 4096u              /* messages kept between two `mqtt` calls */
 #define LINE_EVENTS_KEEP 4096u       /* board-line events kept (the oldest are dropped) */
@@ -96,14 +93,6 @@ static json_t *with_time(json_t *r, const cosim *s)
 }
 
 /* "2025-01-01T00:00:00Z" from UTC ms (the meter's sim_time). */
-static void iso_utc(int64_t ms, char out[32])
-{
-    time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* The station's kick after a control command (io/sim_port.c): the line
  * looks at its state again now. */
 static void kick(cosim *s)
@@ -260,59 +249,14 @@ static json_t *cmd_advance(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
     return with_time(ok(), s);
 }
 
-static void get_tables(sim_meter *m, json_t *r)
-{
-    sim_tables *t = sim_meter_tables(m);
-    uint8_t bt21[10], b[4];
-    if (sim_tables_read(t, MEP_BT(21), 0, 10, bt21) != 10)
-        return;
-    sim_layout lay;
-    sim_layout_from_bt21(bt21, &lay);
-    int32_t fwd = 0, rev = 0;
-    bool have = sim_tables_read(t, MEP_BT(23), lay.bt23_summation0, 4, b) == 4;
-    fwd = (int32_t)mep_get_le32(b);
-    have = have && sim_tables_read(t, MEP_BT(23), lay.bt23_summation0 + 4, 4, b) == 4;
-    rev = (int32_t)mep_get_le32(b);
-    if (have)
-        json_object_set_new(r, "bt23", json_pack("{s:i, s:i}", "fwd_wh", (int)fwd, "rev_wh", (int)rev));
-    json_t *vals = json_array();
-    uint8_t v[4 * 64];            /* one read of the whole block: a read renders the table */
-    uint32_t n = lay.n_present_values < 64 ? lay.n_present_values : 64;
-    int got = n ? sim_tables_read(t, MEP_BT(28), lay.bt28_value0, 4 * n, v) : 0;
-    for (uint32_t k = 0; got > 0 && k < (uint32_t)got / 4; k++)
-        json_array_append_new(vals, json_integer((int32_t)mep_get_le32(v + 4 * k)));
-    json_object_set_new(r, "bt28", vals);
-}
-
 /* The model's truth as a read would serve it now: mepsim's `get`. */
 static json_t *cmd_get(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
 {
     (void)req, (void)cmd;
     cosim *s = c->s;
-    uint64_t ms = s->now / 1000u;
-    sim_meter_advance(s->meter, ms);
-    const sim_model *md = sim_meter_model(s->meter);
-    int64_t sim_ms = sim_meter_sim_now(s->meter, ms);
-    char iso[32];
-    iso_utc(sim_ms, iso);
     json_t *r = with_time(ok(), s);
     json_object_set_new(r, "meter", json_string("meter0"));
-    json_object_set_new(r, "sim_time", json_string(iso));
-    json_object_set_new(r, "sim_time_ms", json_integer(sim_ms));
-    json_t *ph = json_array();
-    for (int i = 0; i < md->cfg.phases && i < SIM_MAX_PHASES; i++)
-        json_array_append_new(ph, json_pack("{s:i, s:f, s:f, s:f, s:f, s:f}", "phase", i + 1, "v", md->ph[i].v,
-                                            "i", md->ph[i].i, "p", md->ph[i].p, "q", md->ph[i].q, "pf",
-                                            md->ph[i].pf));
-    json_object_set_new(r, "phases", ph);
-    json_object_set_new(r, "frequency", json_real(md->freq_hz));
-    json_object_set_new(r, "total_power_w", json_real(sim_model_total_power_w(md)));
-    json_object_set_new(r, "registers",
-                        json_pack("{s:I, s:I, s:I, s:I}", "fwd_wh", (json_int_t)sim_model_register(md, SIM_REG_FWD_WH),
-                                  "rev_wh", (json_int_t)sim_model_register(md, SIM_REG_REV_WH), "imp_varh",
-                                  (json_int_t)sim_model_register(md, SIM_REG_IMP_VARH), "exp_varh",
-                                  (json_int_t)sim_model_register(md, SIM_REG_EXP_VARH)));
-    get_tables(s->meter, r);
+    sim_report_truth(r, s->meter, s->now / 1000u);
     return r;
 }
 
@@ -333,8 +277,8 @@ static json_t *cmd_status(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
     (void)req, (void)cmd;
     cosim *s = c->s;
     uint64_t ms = s->now / 1000u;
-    char iso[32], e[11];
-    iso_utc(sim_meter_sim_now(s->meter, ms), iso);
+    char iso[40], e[11];
+    sim_report_iso_utc(sim_meter_sim_now(s->meter, ms), iso, sizeof iso);
     snprintf(e, sizeof e, "0x%08X", (unsigned)sim_meter_next_seq(s->meter));
     json_t *st = json_pack("{s:s, s:I, s:s, s:I, s:s, s:I, s:b, s:I, s:s, s:{s:b, s:b}}", "name", "meter0",
                            "index", (json_int_t)0, "device", "cosim", "baud", (json_int_t)s->line.baud, "E", e,
@@ -352,57 +296,15 @@ static json_t *cmd_status(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
     return r;
 }
 
-static void set_counts(json_t *o, const char *const *names, const uint64_t *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        json_object_set_new(o, names[i], json_integer((json_int_t)v[i]));
-}
-
-/* Response codes sent, {"0x0C": 3, ...}, from code `from` on. */
-static json_t *code_counts(const sim_meter_counters *mc, int from)
-{
-    json_t *codes = json_object();
-    for (int k = from; k < 256; k++)
-        if (mc->responses[k]) {
-            char key[8];
-            snprintf(key, sizeof key, "0x%02X", k);
-            json_object_set_new(codes, key, json_integer((json_int_t)mc->responses[k]));
-        }
-    return codes;
-}
-
 /* mepsim's `counters`: meter counters at the top level, line counters under "line". */
 static json_t *cmd_counters(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
 {
     (void)req, (void)cmd;
     cosim *s = c->s;
-    const sim_meter_counters *mc = sim_meter_counters_get(s->meter);
-    static const char *const mn[] = {"frames_rx", "frames_malformed", "auth_fail", "seq_rejects", "replays",
-                                     "encrypted_rx", "mak_requests", "mbk_requests", "alerts_sent", "procedures",
-                                     "registrations", "health_down", "baud_changes", "line_events",
-                                     "transceiver_off_events", "enable_off_events"};
-    const uint64_t mv[] = {mc->frames_rx, mc->frames_malformed, mc->auth_fail, mc->seq_rejects, mc->replays,
-                           mc->encrypted_rx, mc->mak_requests, mc->mbk_requests, mc->alerts_sent, mc->procedures,
-                           mc->registrations, mc->health_down, mc->baud_changes, mc->line_events,
-                           mc->transceiver_off_events, mc->enable_off_events};
     json_t *r = with_time(ok(), s);
     json_object_set_new(r, "meter", json_string("meter0"));
-    set_counts(r, mn, mv, sizeof mv / sizeof mv[0]);
-    json_int_t total = 0;
-    for (int i = 0; i < 256; i++)
-        total += (json_int_t)mc->responses[i];
-    json_object_set_new(r, "responses_total", json_integer(total));
-    json_object_set_new(r, "responses", code_counts(mc, 0));
-    const sim_line_counters *lc = &s->line.c;
-    static const char *const ln[] = {"bytes_rx", "bytes_tx", "frames_rx", "gap_aborts", "oversize",
-                                     "zero_rx", "throttled", "queue_overflow", "responses", "silent",
-                                     "muted", "deaf_bytes", "tx_lost", "alerts", "baud_changes"};
-    const uint64_t lv[] = {lc->bytes_rx, lc->bytes_tx, lc->frames_rx, lc->gap_aborts, lc->oversize,
-                           lc->zero_rx, lc->throttled, lc->queue_overflow, lc->responses, lc->silent,
-                           lc->muted, lc->deaf_bytes, lc->tx_lost, lc->alerts, lc->baud_changes};
-    json_t *line = json_object();
-    set_counts(line, ln, lv, sizeof lv / sizeof lv[0]);
-    json_object_set_new(r, "line", line);
+    sim_report_meter_counters(r, sim_meter_counters_get(s->meter));
+    json_object_set_new(r, "line", sim_report_line_counters(&s->line.c));
     return r;
 }
 
@@ -476,35 +378,8 @@ static json_t *cmd_fault_status(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
 {
     (void)req, (void)cmd;
     cosim *s = c->s;
-    sim_fault_set *fs = &s->faults;
-    const sim_meter_counters *mc = sim_meter_counters_get(s->meter);
-    const sim_fault_counters *fc = &fs->line.c;
-    json_t *r = with_time(ok(), s), *inj = json_object(), *gl = json_object();
-    for (int k = 0; k < SIM_FAULT_KIND_COUNT; k++)
-        json_object_set_new(inj, sim_fault_kind_name((sim_fault_kind)k), json_integer((json_int_t)fc->injected[k]));
-    for (int k = 0; k < SIM_PF_KIND_COUNT; k++)
-        json_object_set_new(inj, sim_pfault_kind_name((sim_pfault_kind)k),
-                            json_integer((json_int_t)fs->proto.c.injected[k]));
-    for (int k = 0; k < SIM_GLITCH_KIND_COUNT; k++)
-        json_object_set_new(gl, sim_glitch_kind_name((sim_glitch_kind)k),
-                            json_integer((json_int_t)fs->glitch.c.applied[k]));
-    json_object_set_new(r, "injected", inj);
-    json_object_set_new(r, "glitched", gl);
-    static const char *const names[] = {"power_cycles_long", "power_cycles_short", "enable_cycles_long",
-                                        "enable_cycles_short", "latchups", "latchups_cleared",
-                                        "latchup_recover_failed", "worn_off", "active", "replays",
-                                        "seq_rejects", "auth_fail", "reboots", "pfault_acted"};
-    const uint64_t values[] = {fc->power_cycles_long, fc->power_cycles_short, fc->enable_cycles_long,
-                               fc->enable_cycles_short, fc->latchups, fc->latchups_cleared,
-                               fc->latchup_recover_failed, sim_fault_set_worn_off(fs),
-                               sim_fault_active(&fs->line, s->now), mc->replays, mc->seq_rejects, mc->auth_fail,
-                               mc->reboots, mc->pfault_acted};
-    set_counts(r, names, values, sizeof values / sizeof values[0]);
-    json_object_set_new(r, "latched", json_boolean(sim_fault_latched(&fs->line)));
-    json_object_set_new(r, "error_codes", code_counts(mc, 1));
-    char text[8192];
-    sim_fault_set_list(fs, s->now, text, sizeof text);
-    json_object_set_new(r, "list", json_string(text));
+    json_t *r = with_time(ok(), s);
+    sim_report_fault_status(r, &s->faults, sim_meter_counters_get(s->meter), s->now);
     return r;
 }
 

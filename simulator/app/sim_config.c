@@ -7,6 +7,7 @@
  * sets and the command line may override.
  */
 #include "sim_config.h"
+#include "sim_report.h"
 
 #include <errno.h>
 #include <math.h>
@@ -173,13 +174,7 @@ int sim_config_parse_time(const char *text, int64_t *utc_ms)
 
 void sim_config_format_time(int64_t utc_ms, char *buf, size_t len)
 {
-    int64_t sec = utc_ms >= 0 ? utc_ms / 1000 : (utc_ms - 999) / 1000;
-    int ms = (int)(utc_ms - sec * 1000);
-    time_t t = (time_t)sec;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    sim_report_iso_utc(utc_ms, buf, len);
 }
 
 int sim_config_policy_set(sim_policy *p, const char *name, const char *value, char *err, size_t errlen)

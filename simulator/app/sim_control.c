@@ -13,6 +13,7 @@
  * would serve at that moment.
  */
 #include "sim_control.h"
+#include "sim_report.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -138,35 +139,6 @@ static int parse_table(json_t *v, uint16_t *id)
     return -1;
 }
 
-static int read_le32s(sim_tables *t, uint16_t id, uint32_t off, int32_t *out)
-{
-    uint8_t b[4];
-    if (sim_tables_read(t, id, off, 4, b) != 4)
-        return -1;
-    *out = (int32_t)mep_get_le32(b);
-    return 0;
-}
-
-/* Counters as {"name": value, ...}: names[i] -> values[i]. */
-static void set_counts(json_t *obj, const char *const *names, const uint64_t *values, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        json_object_set_new(obj, names[i], json_integer((json_int_t)values[i]));
-}
-
-/* Response codes sent, {"0x0C": 3, ...}, from code `from` on (0x00 = OK). */
-static json_t *code_counts(const sim_meter_counters *mc, int from)
-{
-    json_t *codes = json_object();
-    for (int k = from; k < 256; k++)
-        if (mc->responses[k]) {
-            char key[8];
-            snprintf(key, sizeof key, "0x%02X", k);
-            json_object_set_new(codes, key, json_integer((json_int_t)mc->responses[k]));
-        }
-    return codes;
-}
-
 /* ---- the command table -------------------------------------------------- */
 
 typedef enum { ARG_INT, ARG_NUMBER, ARG_STRING, ARG_BOOL, ARG_ANY } arg_type;
@@ -235,57 +207,12 @@ static json_t *cmd_status(sim_control *c, sim_station *s, json_t *req, const ctl
     return r;
 }
 
-/* What a read serves now: BT23 totals and BT28 values through the BT21
- * layout (docs/mep.md 12.6, 12.8). */
-static void get_tables(sim_tables *t, json_t *r)
-{
-    uint8_t bt21[10];
-    if (sim_tables_read(t, MEP_BT(21), 0, 10, bt21) != 10)
-        return;
-    sim_layout lay;
-    sim_layout_from_bt21(bt21, &lay);
-    int32_t fwd, rev;
-    if (read_le32s(t, MEP_BT(23), lay.bt23_summation0, &fwd) == 0 &&
-        read_le32s(t, MEP_BT(23), lay.bt23_summation0 + 4, &rev) == 0)
-        json_object_set_new(r, "bt23", json_pack("{s:i, s:i}", "fwd_wh", (int)fwd, "rev_wh", (int)rev));
-    json_t *vals = json_array();
-    for (uint32_t k = 0; k < lay.n_present_values; k++) {
-        int32_t v;
-        if (read_le32s(t, MEP_BT(28), lay.bt28_value0 + 4 * k, &v) != 0)
-            break;
-        json_array_append_new(vals, json_integer(v));
-    }
-    json_object_set_new(r, "bt28", vals);
-}
-
 static json_t *cmd_get(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
     (void)c, (void)req, (void)cmd;
-    sim_meter *m = sim_station_meter(s);
-    uint64_t now = now_ms();
-    sim_meter_advance(m, now);
-    sim_model *md = sim_meter_model(m);
-    int64_t sim_ms = sim_meter_sim_now(m, now);
-    char iso[40];
-    sim_config_format_time(sim_ms, iso, sizeof iso);
     json_t *r = sim_ctlreply_ok();
     json_object_set_new(r, "meter", json_string(sim_station_name(s)));
-    json_object_set_new(r, "sim_time", json_string(iso));
-    json_object_set_new(r, "sim_time_ms", json_integer(sim_ms));
-    json_t *ph = json_array();
-    for (int i = 0; i < md->cfg.phases && i < SIM_MAX_PHASES; i++)
-        json_array_append_new(ph, json_pack("{s:i, s:f, s:f, s:f, s:f, s:f}", "phase", i + 1, "v", md->ph[i].v,
-                                            "i", md->ph[i].i, "p", md->ph[i].p, "q", md->ph[i].q, "pf",
-                                            md->ph[i].pf));
-    json_object_set_new(r, "phases", ph);
-    json_object_set_new(r, "frequency", json_real(md->freq_hz));
-    json_object_set_new(r, "total_power_w", json_real(sim_model_total_power_w(md)));
-    json_object_set_new(r, "registers",
-                        json_pack("{s:I, s:I, s:I, s:I}", "fwd_wh", (json_int_t)sim_model_register(md, SIM_REG_FWD_WH),
-                                  "rev_wh", (json_int_t)sim_model_register(md, SIM_REG_REV_WH), "imp_varh",
-                                  (json_int_t)sim_model_register(md, SIM_REG_IMP_VARH), "exp_varh",
-                                  (json_int_t)sim_model_register(md, SIM_REG_EXP_VARH)));
-    get_tables(sim_meter_tables(m), r);
+    sim_report_truth(r, sim_station_meter(s), now_ms());
     return r;
 }
 
@@ -417,53 +344,16 @@ static json_t *cmd_freeze_clock(sim_control *c, sim_station *s, json_t *req, con
 
 /* ---- counters and tables ------------------------------------------------ */
 
-static json_t *meter_counters(const sim_meter_counters *mc)
-{
-    static const char *const names[] = {
-        "frames_rx",    "frames_malformed", "auth_fail",        "seq_rejects",  "replays",
-        "encrypted_rx", "mak_requests",     "mbk_requests",     "alerts_sent",  "procedures",
-        "registrations", "health_down",     "baud_changes",     "line_events",  "transceiver_off_events",
-        "enable_off_events"};
-    const uint64_t values[] = {
-        mc->frames_rx,    mc->frames_malformed, mc->auth_fail,    mc->seq_rejects, mc->replays,
-        mc->encrypted_rx, mc->mak_requests,     mc->mbk_requests, mc->alerts_sent, mc->procedures,
-        mc->registrations, mc->health_down,     mc->baud_changes, mc->line_events, mc->transceiver_off_events,
-        mc->enable_off_events};
-    json_t *meter = json_object();
-    set_counts(meter, names, values, sizeof values / sizeof values[0]);
-    json_int_t total = 0;
-    for (int i = 0; i < 256; i++)
-        total += (json_int_t)mc->responses[i];
-    json_object_set_new(meter, "responses_total", json_integer(total));
-    json_object_set_new(meter, "responses", code_counts(mc, 0));
-    return meter;
-}
-
-static json_t *line_counters(const sim_line_counters *lc)
-{
-    static const char *const names[] = {"bytes_rx", "bytes_tx", "frames_rx", "gap_aborts", "oversize",
-                                        "zero_rx",  "throttled", "queue_overflow", "responses", "silent",
-                                        "muted",    "deaf_bytes", "tx_lost", "alerts", "baud_changes"};
-    const uint64_t values[] = {lc->bytes_rx,  lc->bytes_tx,  lc->frames_rx,      lc->gap_aborts, lc->oversize,
-                               lc->zero_rx,   lc->throttled, lc->queue_overflow, lc->responses,  lc->silent,
-                               lc->muted,     lc->deaf_bytes, lc->tx_lost,       lc->alerts,     lc->baud_changes};
-    json_t *line = json_object();
-    set_counts(line, names, values, sizeof values / sizeof values[0]);
-    return line;
-}
-
 static json_t *cmd_counters(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
     (void)c, (void)req, (void)cmd;
     json_t *r = sim_ctlreply_ok();
     json_object_set_new(r, "meter", json_string(sim_station_name(s)));
     /* meter counters at the top level (tests read them directly), line counters under "line" */
-    json_t *meter = meter_counters(sim_meter_counters_get(sim_station_meter(s)));
-    json_object_update(r, meter);
-    json_decref(meter);
+    sim_report_meter_counters(r, sim_meter_counters_get(sim_station_meter(s)));
     sim_port *p = sim_station_port(s);
     if (p)
-        json_object_set_new(r, "line", line_counters(&sim_port_line(p)->c));
+        json_object_set_new(r, "line", sim_report_line_counters(&sim_port_line(p)->c));
     return r;
 }
 
@@ -588,39 +478,8 @@ static json_t *cmd_faults_line(sim_control *c, sim_station *s, json_t *req, cons
 static json_t *cmd_fault_status(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
     (void)c, (void)req, (void)cmd;
-    sim_fault_set *fs = sim_station_faults(s);
-    const sim_meter_counters *mc = sim_meter_counters_get(sim_station_meter(s));
-    const sim_fault_counters *fc = &fs->line.c;
-    uint64_t now = sim_now_us();
-    json_t *r = sim_ctlreply_ok(), *inj = json_object(), *gl = json_object();
-    for (int k = 0; k < SIM_FAULT_KIND_COUNT; k++)
-        json_object_set_new(inj, sim_fault_kind_name((sim_fault_kind)k), json_integer((json_int_t)fc->injected[k]));
-    for (int k = 0; k < SIM_PF_KIND_COUNT; k++)
-        json_object_set_new(inj, sim_pfault_kind_name((sim_pfault_kind)k),
-                            json_integer((json_int_t)fs->proto.c.injected[k]));
-    for (int k = 0; k < SIM_GLITCH_KIND_COUNT; k++)
-        json_object_set_new(gl, sim_glitch_kind_name((sim_glitch_kind)k),
-                            json_integer((json_int_t)fs->glitch.c.applied[k]));
-    json_object_set_new(r, "injected", inj);
-    json_object_set_new(r, "glitched", gl);
-    static const char *const names[] = {"power_cycles_long", "power_cycles_short", "enable_cycles_long",
-                                        "enable_cycles_short", "latchups", "latchups_cleared",
-                                        "latchup_recover_failed", "noise_bytes", "worn_off", "active", "replays",
-                                        "seq_rejects", "auth_fail", "reboots", "pfault_acted"};
-    const uint64_t values[] = {fc->power_cycles_long, fc->power_cycles_short, fc->enable_cycles_long,
-                               fc->enable_cycles_short, fc->latchups, fc->latchups_cleared,
-                               fc->latchup_recover_failed, fc->noise_bytes, sim_fault_set_worn_off(fs),
-                               sim_fault_active(&fs->line, now), mc->replays, mc->seq_rejects, mc->auth_fail,
-                               mc->reboots, mc->pfault_acted};
-    set_counts(r, names, values, sizeof values / sizeof values[0]);
-    json_object_set_new(r, "latched", json_boolean(sim_fault_latched(&fs->line)));
-    json_object_set_new(r, "error_codes", code_counts(mc, 1));
-    char *text = malloc(8192);
-    if (text) {
-        sim_fault_set_list(fs, now, text, 8192);
-        json_object_set_new(r, "list", json_string(text));
-        free(text);
-    }
+    json_t *r = sim_ctlreply_ok();
+    sim_report_fault_status(r, sim_station_faults(s), sim_meter_counters_get(sim_station_meter(s)), sim_now_us());
     return r;
 }
 
