@@ -164,7 +164,8 @@ static bool try_open(host_serial *s, char *err, size_t errlen)
     s->wio.data = s;
     ev_io_start(s->loop, &s->rio);
     host_logf(s->log, HOST_LOG_INFO, "serial: opened %s at 9600 8N1%s", s->path,
-              s->via_termios ? " (open()+termios; libserialport refused this device)" : "");
+              s->via_termios ? " as a plain terminal device (a pseudo-terminal such as mepsim's, which "
+                               "libserialport does not handle: normal, nothing is wrong)" : "");
     if (s->via_termios)
         host_logf(s->log, HOST_LOG_DEBUG, "serial: libserialport said: %s", why);
     return true;

@@ -311,8 +311,14 @@ static json_t *scenario_json(const sim_station *s, bool with_running)
 {
     const station_runner *r = &s->run;
     bool done = r->ended || sim_scenario_done(r->sc);
+    /* elapsed timeline time now, not at the last step: the runner only
+     * books it when a step falls due (on_scenario_timer) */
+    double elapsed_ms = r->elapsed_ms;
+    const sim_clock *clk = sim_meter_clock(s->meter);
+    if (r->started && !done && !clk->frozen && ev_is_active(&r->timer))
+        elapsed_ms += (double)(sim_now_us() / 1000u - r->last_wall_ms) * clk->speed;
     json_t *o = json_pack("{s:s, s:I, s:I, s:f, s:b}", "name", r->sc->name, "steps", (json_int_t)r->sc->n_steps,
-                          "next", (json_int_t)r->sc->next, "elapsed_s", r->elapsed_ms / 1000.0, "done", done);
+                          "next", (json_int_t)r->sc->next, "elapsed_s", elapsed_ms / 1000.0, "done", done);
     if (with_running)
         json_object_set_new(o, "running",
                             json_boolean(ev_is_active(&r->timer) || (!r->ended && r->started &&

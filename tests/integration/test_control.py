@@ -261,3 +261,21 @@ def test_too_long_control_path_exits_2_before_anything_starts(mepsim, tmp_path):
     assert "too long" in r.stderr
     assert not (tmp_path / "x.pty").exists()
     assert not (tmp_path / long_path).exists()
+
+
+def test_scenario_status_elapsed_grows_between_steps(mepsim):
+    """`scenario status` reports the timeline time elapsed now, also between
+    two steps (slow-meter.json's steps are minutes apart), not the time of
+    the last step."""
+    from osgp_hil.paths import fixture_path
+    sim = mepsim("--pty", "meter.pty", "--scenario", fixture_path("scenarios/slow-meter.json"),
+                 "--speed", "10")
+    ctl = sim.ctl
+    first = ctl.scenario("status")
+    time.sleep(1.0)
+    second = ctl.scenario("status")
+    a = first.get("elapsed_s", first.get("scenario", {}).get("elapsed_s"))
+    b = second.get("elapsed_s", second.get("scenario", {}).get("elapsed_s"))
+    assert a is not None and b is not None, (first, second)
+    # 1 s of wall time at speed 10: about 10 s of timeline (generous: a loaded machine)
+    assert b - a >= 5.0, f"elapsed_s {a} -> {b} after 1 s at speed 10"
