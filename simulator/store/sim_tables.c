@@ -277,18 +277,20 @@ static void apply_overrides(sim_tables *st, tbl *t)
             memcpy(t->data + st->ov[i].off, st->ov[i].bytes, st->ov[i].len);
 }
 
-/* BT23 summation i in the total block (tier < 0) or a tier block (docs/mep.md 12.6). */
-static uint32_t summation_value(const sim_model *m, unsigned i, int tier)
+/* BT23 summation i in the total block (tier < 0) or a tier block
+ * (docs/mep.md 12.6), from the model's registers read once per render
+ * (reg[r] = sim_model_register(m, r)). */
+static uint32_t summation_value(const sim_model *m, const int64_t reg[SIM_REG_COUNT], unsigned i, int tier)
 {
     if (tier > 0)
         return 0; /* no tariffs: tier 0 books everything */
-    int64_t fwd = sim_model_register(m, SIM_REG_FWD_WH), rev = sim_model_register(m, SIM_REG_REV_WH);
+    int64_t fwd = reg[SIM_REG_FWD_WH], rev = reg[SIM_REG_REV_WH];
     int64_t v;
     switch (i) {
     case 0: v = fwd; break;
     case 1: v = rev; break;
-    case 2: v = sim_model_register(m, SIM_REG_IMP_VARH); break;
-    case 3: v = sim_model_register(m, SIM_REG_EXP_VARH); break;
+    case 2: v = reg[SIM_REG_IMP_VARH]; break;
+    case 3: v = reg[SIM_REG_EXP_VARH]; break;
     case 4: v = tier < 0 ? m->outage_seconds : 0; break;
     case 5: v = tier < 0 ? m->outage_count : 0; break;
     case 6: v = fwd + rev; break;
@@ -297,7 +299,7 @@ static uint32_t summation_value(const sim_model *m, unsigned i, int tier)
     case 10: v = tier < 0 ? m->error_counter : 0; break;
     default:
         if (i <= 18)
-            v = sim_model_register(m, (enum sim_register)(SIM_REG_Q1_VARH + (i - 11)));
+            v = reg[SIM_REG_Q1_VARH + (i - 11)];
         else
             v = 0;
     }
@@ -309,11 +311,15 @@ static void render_bt23(sim_tables *st, tbl *t)
 {
     const sim_layout *L = &st->lay;
     memset(t->data, 0, t->size);
+    int64_t reg[SIM_REG_COUNT];
+    for (int r = 0; r < SIM_REG_COUNT; r++)
+        reg[r] = sim_model_register(st->model, (enum sim_register)r);
+    /* the total block and tier 0's; the other tiers' blocks stay 0 (summation_value) */
     uint32_t tiers = st->bt21[7];
-    for (uint32_t b = 0; b <= tiers; b++) {
+    for (uint32_t b = 0; b <= tiers && b <= 1; b++) {
         uint8_t *blk = t->data + L->bt23_summation0 + b * L->bt23_block;
         for (unsigned i = 0; i < L->n_summations; i++)
-            mep_put_le32(blk + 4 * i, summation_value(st->model, i, (int)b - 1));
+            mep_put_le32(blk + 4 * i, summation_value(st->model, reg, i, (int)b - 1));
         /* demand and coincident records stay 0 (no demand model) */
     }
 }
