@@ -14,15 +14,19 @@
 #   8. the Debian package, installed into a scratch root and run (ci/package.sh)
 #
 # Exits non-zero if any step fails. Environment: FUZZ_SECONDS (total fuzz
-# budget, default 60), PYTEST_WORKERS (default 2), SKIP_VALGRIND=1, SKIP_FUZZ=1, JOBS.
+# budget, default 60), INTEGRATION_WORKERS (default 4), PYTEST_WORKERS (HIL,
+# default 2), SKIP_VALGRIND=1, SKIP_FUZZ=1, JOBS.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 JOBS=${JOBS:-$(nproc)}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-# The end-to-end tests mostly wait on real timers (polls, timeouts, paced
-# bytes), so two pytest-xdist workers roughly halve their wall time on the
-# 2-core CI machine; every test has its own PTYs, sockets and ports.
+# The integration tests mostly wait on real timers (polls, timeouts, paced
+# bytes; the load stays below 1 with two workers), so four pytest-xdist
+# workers on the 2-core CI machine take 11 min where two took 17; every test
+# has its own PTYs, sockets and ports, and timing bounds are generous. The
+# virtual-time HIL runs are CPU-bound: two workers.
+INTEGRATION_WORKERS=${INTEGRATION_WORKERS:-4}
 PYTEST_WORKERS=${PYTEST_WORKERS:-2}
 PY=/usr/bin/python3
 # The osgp_hil package (hil/pyproject.toml) from this tree, not an installed copy.
@@ -61,7 +65,7 @@ integration_tests() {
   export MEPSIM_BIN=$ROOT/build/simulator/mepsim
   export MEPMOD_BIN=$ROOT/build/firmware/host/mepmod
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-  timeout 1800 "$PY" -m pytest -q -p no:cacheprovider -n "$PYTEST_WORKERS" tests/integration "$@"
+  timeout 1800 "$PY" -m pytest -q -p no:cacheprovider -n "$INTEGRATION_WORKERS" tests/integration "$@"
   local rc=$?
   [ $rc -eq 5 ] && { echo "pytest: no tests collected"; return 1; }
   return $rc
