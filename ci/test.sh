@@ -79,27 +79,29 @@ hil_tests() {
   export MEPSIM_COSIM_BIN=$ROOT/build/cosim/mepsim-cosim
   export AHK_BUILD_DIR=$ROOT/build/arduino-host
   local rc=0 r
-  hil_run() {   # name, pytest arguments...
-    local name=$1; shift
+  hil_run() {   # name, workers, pytest arguments...
+    local name=$1 workers=$2; shift 2
     echo "--- $name"
-    timeout 1800 "$PY" -m pytest -q -p no:cacheprovider -n "$PYTEST_WORKERS" "$@" \
+    timeout 1800 "$PY" -m pytest -q -p no:cacheprovider -n "$workers" "$@" \
       --hil-artifacts "build/hil-artifacts/$name" --junitxml "build/hil-$name.xml"
     r=$?
     [ $r -eq 5 ] && { echo "pytest: no tests collected ($name)"; r=1; }
     [ $r -ne 0 ] && rc=$r
   }
-  hil_run plugin tests/hil --ignore tests/hil/test_scenarios.py
+  # (the plugin's tests wait on real timers like the integration tests)
+  hil_run plugin "$INTEGRATION_WORKERS" tests/hil --ignore tests/hil/test_scenarios.py
   # The whole scenario suite in virtual time (hil/README.md "The virtual-time rig"):
   # the meter at its real timing and the firmware on one clock, nothing waits. Our
   # firmware core, then the two Arduino sketches built with the kit's --virtual-time:
   # the example module (must pass everything) and the naive hobby sketch (its known
   # findings, declared in its board description, are reported as xfail).
-  hil_run virtual-time-core tests/hil/test_scenarios.py --rig virtual-time
-  hil_run virtual-time-mep-module tests/hil/test_scenarios.py --rig virtual-time --board arduino-mep-module
-  hil_run virtual-time-hobby tests/hil/test_scenarios.py --rig virtual-time --board arduino-hobby
+  hil_run virtual-time-core "$PYTEST_WORKERS" tests/hil/test_scenarios.py --rig virtual-time
+  hil_run virtual-time-mep-module "$PYTEST_WORKERS" tests/hil/test_scenarios.py --rig virtual-time \
+    --board arduino-mep-module
+  hil_run virtual-time-hobby "$PYTEST_WORKERS" tests/hil/test_scenarios.py --rig virtual-time --board arduino-hobby
   # The real path stays honest: one scenario per fault family plus the spike
   # scenarios in real time, mepsim on a PTY and mepmod as the board.
-  hil_run real-time-mepmod tests/hil/test_scenarios.py -m representative
+  hil_run real-time-mepmod "$PYTEST_WORKERS" tests/hil/test_scenarios.py -m representative
   return $rc
 }
 
