@@ -82,8 +82,16 @@ static bool plain_request(const uint8_t *bare, size_t n)
 
 static void emit(cap_decoder *d, uint32_t ifid, uint64_t ts, const char *text, const char *note)
 {
+    /* text, then " [note]" when there is one, cut to the line */
     char line[4 * CAP_DECODE_LINE];
-    snprintf(line, sizeof line, "%s%s%s%s", text, note[0] ? " [" : "", note, note[0] ? "]" : "");
+    size_t k = 0;
+    const char *parts[4] = {text, note[0] ? " [" : "", note, note[0] ? "]" : ""};
+    for (int i = 0; i < 4; i++) {
+        size_t n = strnlen(parts[i], sizeof line - 1 - k);
+        memcpy(line + k, parts[i], n);
+        k += n;
+    }
+    line[k] = 0;
     d->out(d->ctx, ifid, ts, line);
 }
 

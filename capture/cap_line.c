@@ -122,7 +122,10 @@ static bool hold_frame(cap_line *l, const cap_frame *f, char *mark)
     memcpy(l->held_bytes + l->held_used, f->b, f->n);
     l->held_used += f->n;
     h->dir = l->cur_dir;
-    snprintf(h->mark, sizeof h->mark, "%s", mark);
+    /* the mark lives in the same cap_line: copy without assuming disjoint buffers */
+    size_t k = strnlen(mark, sizeof h->mark - 1);
+    memmove(h->mark, mark, k);
+    h->mark[k] = 0;
     return true;
 }
 

@@ -71,7 +71,7 @@ void sim_report_truth(json_t *r, sim_meter *m, uint64_t now_ms)
     sim_meter_advance(m, now_ms);
     const sim_model *md = sim_meter_model(m);
     int64_t sim_ms = sim_meter_sim_now(m, now_ms);
-    char iso[40];
+    char iso[64];
     sim_report_iso_utc(sim_ms, iso, sizeof iso);
     json_object_set_new(r, "sim_time", json_string(iso));
     json_object_set_new(r, "sim_time_ms", json_integer(sim_ms));

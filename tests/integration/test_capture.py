@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-import c1218
+from osgp_hil import c1218
 from osgp_hil import mepframe, paths
 from osgp_hil.link import DEFAULT_SEQ, RawModule
 

@@ -25,7 +25,7 @@ from osgp_hil.link import DEFAULT_SEQ, RawModule
 from osgp_hil.mepframe import OK
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import c1218  # noqa: E402
+from osgp_hil import c1218  # noqa: E402
 
 DEFAULT_DELAY_MS, DEFAULT_JITTER_MS = 30, 10     # sim_profile.h SIM_POLICY_DEFAULT_REPLY_*
 

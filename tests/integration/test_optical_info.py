@@ -1,5 +1,5 @@
 """termineter-style get_info over the optical port, with the project's own
-C12.18 client (tests/integration/c1218.py) on mepsim's optical PTY.
+C12.18 client (hil/osgp_hil/c1218.py) on mepsim's optical PTY.
 
 What a probe's get_info / alarm handling needs (docs/optical.md 5 and 7):
 BT00 readable without a key and its write sets naming what THIS port lets a
@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import c1218  # noqa: E402
-from c1218 import ERR, ET, OK  # noqa: E402
+from osgp_hil import c1218  # noqa: E402
+from osgp_hil.c1218 import ERR, ET, OK  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 MK = b"OPTICAL-MK-000000001"          # fixtures/meters/nes-3ph.json optical keys

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import c1218  # noqa: E402
-from c1218 import ET, OK  # noqa: E402
+from osgp_hil import c1218  # noqa: E402
+from osgp_hil.c1218 import ET, OK  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 MK = b"OPTICAL-MK-000000001"

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 
-import c1218  # noqa: E402
+from osgp_hil import c1218  # noqa: E402
 from osgp_hil import mepframe  # noqa: E402
-from c1218 import ET, IAR, ISC, ISSS, OK, ONP, ERR, SNS  # noqa: E402
+from osgp_hil.c1218 import ET, IAR, ISC, ISSS, OK, ONP, ERR, SNS  # noqa: E402
 from osgp_hil.link import DEFAULT_SEQ, RawModule  # noqa: E402
 from osgp_hil.paths import fixture_path  # noqa: E402
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-import c1218  # noqa: E402
-from c1218 import OK  # noqa: E402
+from osgp_hil import c1218  # noqa: E402
+from osgp_hil.c1218 import OK  # noqa: E402
 from osgp_hil import mepframe  # noqa: E402
 from osgp_hil.link import DEFAULT_SEQ, RawModule  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""c1218: a small ANSI C12.18 (optical port, PSEM) client for the tests.
+"""c1218: a small ANSI C12.18 (optical port, PSEM) client: the tests' and mepsim-profile's.
 
 Python has no C12.18 library we may use, so this is written from
 docs/optical.md: packets (2.1), CRC-16/X-25 sent low byte
