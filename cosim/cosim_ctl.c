@@ -72,12 +72,11 @@ struct cosim_ctl {
 static json_t *fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static json_t *fail(const char *fmt, ...)
 {
-    char msg[1200];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    json_t *r = sim_report_failv(fmt, ap); /* ASCII only: see sim_report.h */
     va_end(ap);
-    return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+    return r;
 }
 
 static json_t *ok(void) { return json_pack("{s:b}", "ok", 1); }
@@ -694,11 +693,10 @@ char *cosim_ctl_exec(cosim_ctl *c, const char *line)
             json_object_set(rep, "id", id);   /* echo a client's request id */
         json_decref(req);
     }
-    if (!rep)
-        return NULL;
-    char *s = json_dumps(rep, JSON_COMPACT);
+    char *s = rep ? json_dumps(rep, JSON_COMPACT) : NULL;
     json_decref(rep);
-    return s;
+    /* every line gets its one reply, even when the reply could not be made */
+    return s ? s : strdup("{\"ok\":false,\"error\":\"the reply could not be encoded (out of memory?)\"}");
 }
 
 bool cosim_ctl_finished(const cosim_ctl *c) { return c->finished; }

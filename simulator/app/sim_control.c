@@ -813,9 +813,10 @@ char *sim_control_exec(sim_control *c, const char *line)
             json_object_set(rep, "id", id); /* echo a client's request id */
         json_decref(req);
     }
-    char *s = json_dumps(rep, JSON_COMPACT);
+    char *s = rep ? json_dumps(rep, JSON_COMPACT) : NULL;
     json_decref(rep);
-    return s;
+    /* every line gets its one reply, even when the reply could not be made */
+    return s ? s : strdup("{\"ok\":false,\"error\":\"the reply could not be encoded (out of memory?)\"}");
 }
 
 /* ---- socket ------------------------------------------------------------ */

@@ -32,6 +32,16 @@ static json_t *code_counts(const sim_meter_counters *mc, int from)
     return codes;
 }
 
+json_t *sim_report_failv(const char *fmt, va_list ap)
+{
+    char msg[1200];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            *p = '?';
+    return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+}
+
 void sim_report_iso_utc(int64_t utc_ms, char *buf, size_t len)
 {
     int64_t sec = utc_ms >= 0 ? utc_ms / 1000 : (utc_ms - 999) / 1000;

@@ -10,6 +10,7 @@
 #ifndef SIM_REPORT_H
 #define SIM_REPORT_H
 
+#include <stdarg.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -33,6 +34,11 @@ json_t *sim_report_line_counters(const sim_line_counters *lc);
  * wore off and is active at now_us, replays, error codes the meter sent,
  * reboots, and the list text of what is active. */
 void sim_report_fault_status(json_t *obj, sim_fault_set *fs, const sim_meter_counters *mc, uint64_t now_us);
+/* {"ok": false, "error": <printf text>}: the refusal every control front end
+ * answers with. The text is cut to ASCII (other bytes become '?'): it may
+ * quote what the client sent (a JSON parser's "near '...'"), and a string
+ * that is not valid UTF-8 cannot be encoded at all. NULL only if out of memory. */
+json_t *sim_report_failv(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 /* UTC ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" (len >= 25). */
 void sim_report_iso_utc(int64_t utc_ms, char *buf, size_t len);
 

@@ -2,16 +2,16 @@
 #include "sim_ctlreply.h"
 
 #include <stdarg.h>
-#include <stdio.h>
+
+#include "sim_report.h"
 
 json_t *sim_ctlreply_fail(const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    json_t *r = sim_report_failv(fmt, ap); /* ASCII only: see sim_report.h */
     va_end(ap);
-    return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+    return r;
 }
 
 json_t *sim_ctlreply_ok(void) { return json_pack("{s:b}", "ok", 1); }

@@ -43,6 +43,15 @@ def test_bad_request_gets_error_and_changes_nothing(meter, line, needle):
     assert [p["p"] for p in after["phases"]] == [p["p"] for p in before["phases"]]
 
 
+@pytest.mark.parametrize("line", [b'{"cm\xde\x9e\x8a\x8fht"}', b'{"cmd":"get","x\xff":1}', b'\xff\xfe'])
+def test_invalid_utf8_gets_an_ascii_refusal(meter, line):
+    # a parser error quotes the bytes it choked on: the refusal must still be
+    # valid JSON (found by fuzz_control), and the connection stays usable
+    rep = meter.ctl.send_line(line)
+    assert rep["ok"] is False and rep["error"].isascii(), rep
+    assert meter.ctl.get()["registers"]
+
+
 def test_client_raises_on_error_reply(meter):
     with pytest.raises(MepsimControlError, match="unknown register"):
         meter.ctl.set_register("gold", 5)
