@@ -12,7 +12,9 @@
 # failure or a target without a seed corpus, 2 bad arguments.
 #
 # Environment: FUZZ_BUILD_DIR (default build-fuzz-long), JOBS (build
-# parallelism, default 2), CC (default clang).
+# parallelism, default 2), CC (default clang), FUZZ_RUNS (stop a target once
+# it has run this many inputs, e.g. 10000000; MINUTES is then the cap: a
+# target on a busy machine still reaches the count, not a share of the CPU).
 # Example: ci/fuzz-long.sh 60            # an hour per target
 #          ci/fuzz-long.sh 0.2 fuzz_fw_http fuzz_fw_ctlreply
 set -u
@@ -26,6 +28,8 @@ usage() {
 minutes=$1
 shift
 [[ "$minutes" =~ ^[0-9]+(\.[0-9]+)?$ ]] || usage
+runs=${FUZZ_RUNS:-}
+[ -z "$runs" ] || [[ "$runs" =~ ^[1-9][0-9]*$ ]] || { echo "ci/fuzz-long.sh: FUZZ_RUNS must be a positive integer, not '$runs'" >&2; exit 2; }
 secs=$(awk -v m="$minutes" 'BEGIN { s = int(m * 60 + 0.5); print (s < 1 ? 0 : s) }')
 [ "$secs" -ge 1 ] || { echo "ci/fuzz-long.sh: $minutes minutes is less than a second" >&2; exit 2; }
 
@@ -68,9 +72,11 @@ for name in "${names[@]}"; do
     rc=1
   fi
   rm -f "$build/artifacts/$name-"*
-  timeout $((secs + 120)) "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+  t0=$SECONDS
+  timeout $((secs + 120)) "$bin" -max_total_time="$secs" ${runs:+-runs="$runs"} -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$build/artifacts/$name-" "$work" >"$log" 2>&1
   status=$?
+  took=$((SECONDS - t0))
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   last=$(grep -aE '^#[0-9]+.*cov: ' "$log" | tail -1)
@@ -82,7 +88,7 @@ for name in "${names[@]}"; do
     result="FOUND A PROBLEM (exit $status${found:+, $found}; log $log)"
     rc=1
   fi
-  printf '%-20s %7s %12s %9s %7s %7s %7s  %s\n' "$name" "$secs" "${execs:-?}" "${rate:-?}" \
+  printf '%-20s %7s %12s %9s %7s %7s %7s  %s\n' "$name" "$took" "${execs:-?}" "${rate:-?}" \
     "${cov:-?}" "${ft:-?}" "$corpus" "$result"
 done
 exit $rc

@@ -33,7 +33,8 @@
 typedef struct {
     struct ev_loop *loop;
     sim_config cfg;
-    sim_station *stations[SIM_CONFIG_MAX_METERS];
+    sim_profiles *profiles;        /* each profile parsed once, shared by its meters */
+    sim_station **stations;        /* one per configured meter */
     size_t n;                      /* stations built */
     sim_control *control;
     sim_display *display;
@@ -78,6 +79,9 @@ static int finish(mepsim_app *app, int code)
     sim_control_free(app->control);
     for (size_t i = 0; i < app->n; i++)
         sim_station_free(app->stations[i]);
+    free(app->stations);
+    sim_profiles_free(app->profiles); /* after the meters that share them */
+    sim_config_free(&app->cfg);
     if (app->loop) {
         ev_signal_stop(app->loop, &app->sigint);
         ev_signal_stop(app->loop, &app->sigterm);
@@ -122,8 +126,14 @@ static int configure(mepsim_app *app, int argc, char **argv, char *err, size_t e
 static int build_stations(mepsim_app *app, char *err, size_t errlen)
 {
     uint64_t now_ms = sim_now_us() / 1000u;
+    app->stations = calloc(app->cfg.n_meters, sizeof *app->stations);
+    app->profiles = sim_profiles_new();
+    if (!app->stations || !app->profiles) {
+        snprintf(err, errlen, "out of memory for %zu meters", app->cfg.n_meters);
+        return -1;
+    }
     for (size_t i = 0; i < app->cfg.n_meters; i++) {
-        app->stations[i] = sim_station_new(&app->cfg.meters[i], i, now_ms, err, errlen);
+        app->stations[i] = sim_station_new(&app->cfg.meters[i], i, app->profiles, now_ms, err, errlen);
         if (!app->stations[i])
             return -1;
         app->n = i + 1;
@@ -175,13 +185,14 @@ static int open_extras(mepsim_app *app, char *err, size_t errlen)
 
 int main(int argc, char **argv)
 {
-    mepsim_app *app = calloc(1, sizeof *app); /* large (the config); lives for the whole run */
+    mepsim_app *app = calloc(1, sizeof *app); /* lives for the whole run */
     char err[1024];
     if (!app) {
         fprintf(stderr, "mepsim: out of memory\n");
         return 1;
     }
-    /* Many meters = many PTYs (two fds each): use the whole fd allowance. */
+    /* Many meters = many PTYs or sockets (an fd each, two with a client
+     * connected): use the whole fd allowance. */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;

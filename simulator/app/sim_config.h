@@ -18,31 +18,36 @@
 #include "sim_meter.h"
 #include "sim_modem.h"
 #include "sim_profile.h"
+#include "sim_profiles.h"
 #include "sim_scenario.h"
 
-/* Meters in one process: each PTY meter costs two fds and ~8 KiB of
- * configuration (bench/bench_scale measures how many one loop serves). */
-#define SIM_CONFIG_MAX_METERS 4096
 #define SIM_CONFIG_MAX_POLICIES 16
-#define SIM_CONFIG_PATH 512
+#define SIM_CONFIG_PATH 4096       /* longest path accepted (PATH_MAX) */
+#define SIM_CONFIG_MAX_COUNT 100000 /* --count: meters one section may stand for */
 
 typedef struct {
     char name[64];
     char value[64];
 } sim_config_policy;
 
-/* One meter section. has_* flags say what was given explicitly. */
+/* One meter section. has_* flags say what was given explicitly. Path
+ * strings are never NULL: "" when not given, else an owned copy (a meter
+ * costs a few hundred bytes of configuration, not kilobytes, so a fleet of
+ * 10,000 fits in memory; sim_config_free releases them). */
 typedef struct {
     char name[64];
-    char pty[SIM_CONFIG_PATH];
-    char uart[SIM_CONFIG_PATH];
-    char optical_pty[SIM_CONFIG_PATH];  /* separate optical port (docs/optical.md; Gen 4), or */
-    char optical_uart[SIM_CONFIG_PATH]; /* ...on a serial device; neither: shared on Gen 2/3 */
+    const char *pty;
+    const char *uart;
+    const char *tcp;               /* "ADDR:PORT" (normalised: numeric address, [v6]), or */
+    const char *unix_path;         /* a Unix stream socket path (--unix) */
+    const char *optical_pty;       /* separate optical port (docs/optical.md; Gen 4), or */
+    const char *optical_uart;      /* ...on a serial device; neither: shared on Gen 2/3 */
     uint32_t baud;                 /* 0 = the meter's (9600) */
     char format[8];                /* "8N1" */
-    char profile[SIM_CONFIG_PATH]; /* empty = built-in default profile */
-    char scenario[SIM_CONFIG_PATH]; /* fixtures/scenarios file; sets profile, keys, seed ... */
-    char state[SIM_CONFIG_PATH];   /* --state FILE (store/sim_state.h); empty = keep nothing */
+    const char *profile;           /* "" = built-in default profile */
+    const char *scenario;          /* fixtures/scenarios file; sets profile, keys, seed ... */
+    const char *state;             /* --state FILE (store/sim_state.h); "" = keep nothing */
+    uint32_t count;                /* --count N before expansion (0/1 = one meter) */
     bool has_mbk, has_mak;
     uint8_t mbk[16], mak[16];
     bool has_seq_start;
@@ -52,7 +57,7 @@ typedef struct {
     double speed;                  /* 0 = 1.0 */
     bool has_start_time;
     int64_t start_utc_ms;
-    sim_config_policy policies[SIM_CONFIG_MAX_POLICIES];
+    sim_config_policy *policies;   /* owned, up to SIM_CONFIG_MAX_POLICIES (NULL: none) */
     size_t n_policies;
     /* HIL modem lines (--sense-transceiver/--sense-enable/--reset-line/
      * --power-line/--modem-poll-ms/--modem-debounce; UART only) */
@@ -60,9 +65,12 @@ typedef struct {
     bool has_modem;                /* any of those options was given */
 } sim_config_meter;
 
+/* The whole configuration. The meters array grows as sections are parsed
+ * (no fixed limit); --count sections are expanded into one entry per meter
+ * when parsing ends. Free with sim_config_free. */
 typedef struct {
-    sim_config_meter meters[SIM_CONFIG_MAX_METERS];
-    size_t n_meters;
+    sim_config_meter *meters;
+    size_t n_meters, cap_meters;
     char control[SIM_CONFIG_PATH]; /* control socket path, empty = none */
     char capture[SIM_CONFIG_PATH]; /* --capture pcapng file for every line, empty = none */
     char state_dir[SIM_CONFIG_PATH]; /* --state-dir: DIR/<meter name>.json for meters without --state */
@@ -72,17 +80,29 @@ typedef struct {
     bool help, version;
 } sim_config;
 
-/* Parse argv. Returns 0, or -1 with a message naming the bad flag/value.
- * --config files are loaded while parsing (their meters are appended). */
+/* A section as the defaults make it (name "meterN", format 8N1, no paths);
+ * for tests that build a section by hand. Free with sim_config_meter_clear. */
+void sim_config_meter_init(sim_config_meter *m, size_t index);
+/* Set one of a section's path strings (m->pty, m->profile ...) to a copy of
+ * value. -1 only when out of memory. */
+int sim_config_meter_set(const char **field, const char *value);
+void sim_config_meter_clear(sim_config_meter *m);
+/* Release everything a parse allocated; c is zeroed (parsing again is fine). */
+void sim_config_free(sim_config *c);
+
+/* Parse argv into c (c's previous contents are ignored: zero it first or
+ * sim_config_free it). Returns 0, or -1 with a message naming the bad
+ * flag/value; sim_config_free releases c either way. --config files are
+ * loaded while parsing (their meters are appended). */
 int sim_config_parse_args(sim_config *c, int argc, char **argv, char *err, size_t errlen);
-/* Load a JSON config file into c (appending meters). */
+/* Load a JSON config file into c (appending meters; c zeroed or parsed). */
 int sim_config_load_file(sim_config *c, const char *path, char *err, size_t errlen);
 /* The same from a JSON text (name stands for the file in messages and as
  * the base of relative paths): fuzzing and tests. */
 int sim_config_load_buffer(sim_config *c, const char *text, size_t len, const char *name, char *err,
                            size_t errlen);
 /* Check the result is runnable: at least one meter, each with one transport,
- * unique names and paths. */
+ * unique names, paths and TCP ports (sorted, so 10,000 meters check fast). */
 int sim_config_validate(const sim_config *c, char *err, size_t errlen);
 
 /* The control socket path is not the live socket of another process:
@@ -107,6 +127,11 @@ const char *sim_config_policy_help(void);
  * runs (line/protocol faults and glitches in the port's fault set). */
 int sim_config_meter_cfg(const sim_config_meter *s, sim_profile *prof, sim_meter_cfg *out,
                          sim_scenario **scen, char *err, size_t errlen);
+/* The same for a section without a scenario, its profile taken from the
+ * shared store (parsed once for every meter that names it; nothing to free
+ * but the store, after the meter). */
+int sim_config_meter_cfg_shared(const sim_config_meter *s, sim_profiles *shared, sim_meter_cfg *out, char *err,
+                                size_t errlen);
 
 /* Parse "YYYY-MM-DDTHH:MM:SSZ" (UTC) into Unix ms. */
 int sim_config_parse_time(const char *text, int64_t *utc_ms);

@@ -43,8 +43,8 @@ struct sim_station {
     FILE *log;
     int verbose;
     const char *capture;          /* --capture pcapng file (the app's config), NULL: none */
-    sim_profile profile;
-    bool profile_loaded;
+    sim_profile *own_profile;      /* a private profile (scenario patches, no shared store);
+                                    * NULL: mcfg.profile belongs to the shared store */
     sim_meter_cfg mcfg;
     sim_meter *meter;
     sim_port *port;
@@ -490,7 +490,8 @@ static void on_save_timer(struct ev_loop *loop, ev_timer *w, int revents)
     s->save_failed = r == SIM_STATION_SAVE_FAILED;
 }
 
-sim_station *sim_station_new(const sim_config_meter *sec, size_t index, uint64_t now_ms, char *err, size_t errlen)
+sim_station *sim_station_new(const sim_config_meter *sec, size_t index, sim_profiles *shared, uint64_t now_ms,
+                             char *err, size_t errlen)
 {
     sim_station *s = sim_ev_new(sizeof *s, err, errlen);
     if (!s)
@@ -498,11 +499,25 @@ sim_station *sim_station_new(const sim_config_meter *sec, size_t index, uint64_t
     s->sec = sec;
     s->index = index;
     s->log = stderr;
-    if (sim_config_meter_cfg(sec, &s->profile, &s->mcfg, &s->run.sc, err, errlen) != 0) {
-        sim_station_free(s);
-        return NULL;
+    if (shared && !sec->scenario[0]) {
+        if (sim_config_meter_cfg_shared(sec, shared, &s->mcfg, err, errlen) != 0) {
+            sim_station_free(s);
+            return NULL;
+        }
+    } else {
+        sim_profile *own = calloc(1, sizeof *own);
+        if (!own) {
+            snprintf(err, errlen, "meter %s: out of memory", sec->name);
+            sim_station_free(s);
+            return NULL;
+        }
+        if (sim_config_meter_cfg(sec, own, &s->mcfg, &s->run.sc, err, errlen) != 0) {
+            free(own);
+            sim_station_free(s);
+            return NULL;
+        }
+        s->own_profile = own;
     }
-    s->profile_loaded = true;
     char sub[700];
     s->meter = sim_meter_new(&s->mcfg, now_ms, sub, sizeof sub);
     if (!s->meter) {
@@ -576,6 +591,8 @@ int sim_station_open(sim_station *s, struct ev_loop *loop, int verbose, FILE *lo
         .name = c->name,
         .pty_path = c->pty[0] ? c->pty : NULL,
         .uart = c->uart[0] ? c->uart : NULL,
+        .tcp = c->tcp[0] ? c->tcp : NULL,
+        .unix_path = c->unix_path[0] ? c->unix_path : NULL,
         .baud = c->baud,
         .format = c->format[0] ? c->format : NULL,
         .verbose = verbose,
@@ -601,7 +618,8 @@ int sim_station_open(sim_station *s, struct ev_loop *loop, int verbose, FILE *lo
         ev_timer_start(loop, &s->run.timer);
         printf("%s: scenario %s (%zu steps)\n", c->name, s->run.sc->name, s->run.sc->n_steps);
     }
-    printf("%s: %s %s -> %s (%u baud, E=0x%08X)\n", c->name, c->pty[0] ? "pty" : "uart", sim_port_path(s->port),
+    printf("%s: %s %s -> %s (%u baud, E=0x%08X)\n", c->name,
+           c->pty[0] ? "pty" : c->uart[0] ? "uart" : c->tcp[0] ? "tcp" : "unix", sim_port_path(s->port),
            sim_port_device(s->port), (unsigned)sim_port_line(s->port)->baud,
            (unsigned)sim_meter_next_seq(s->meter));
     return 0;
@@ -640,8 +658,10 @@ void sim_station_free(sim_station *s)
     }
     sim_tls_free(s->tls);
     sim_scenario_free(s->run.sc);
-    if (s->profile_loaded)
-        sim_profile_free(&s->profile);
+    if (s->own_profile) { /* after the meter, which uses it */
+        sim_profile_free(s->own_profile);
+        free(s->own_profile);
+    }
     free(s);
 }
 

@@ -41,9 +41,12 @@ typedef struct sim_station sim_station;
 /* Build the station of config section sec (kept by pointer: it must outlive
  * the station) at wall time now_ms: profile, scenario file, meter. Touches no
  * device, so a bad profile fails before any PTY symlink exists. index is the
- * section's position in the config. NULL with a message in err. */
-sim_station *sim_station_new(const sim_config_meter *sec, size_t index, uint64_t now_ms, char *err,
-                             size_t errlen);
+ * section's position in the config. shared: the process's profile store
+ * (the profile is parsed once per fleet; must outlive the station), or
+ * NULL to load a private copy; a meter with a scenario always has its own
+ * (the scenario patches it). NULL with a message in err. */
+sim_station *sim_station_new(const sim_config_meter *sec, size_t index, sim_profiles *shared, uint64_t now_ms,
+                             char *err, size_t errlen);
 /* Open the station's lines on loop: the MEP port, its modem lines, the
  * optical port (separate, or shared on Gen 2/3), and start a scenario given
  * with --scenario. verbose: 0, 1 (-v), 2 (-vv); log lines go to log (stderr

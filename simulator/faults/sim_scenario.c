@@ -1017,6 +1017,13 @@ int sim_scenario_meter_cfg(const sim_scenario *sc, const char *profile_path, sim
     } else {
         sim_profile_default(prof);
     }
+    sim_scenario_meter_cfg_of(sc, prof, out);
+    return 0;
+}
+
+void sim_scenario_meter_cfg_of(const sim_scenario *sc, const sim_profile *prof, sim_meter_cfg *out)
+{
+    memset(out, 0, sizeof *out);
     out->profile = prof;
     memcpy(out->mbk, (sc && sc->has_mbk) ? sc->mbk : prof->mbk, 16);
     memcpy(out->mak, (sc && sc->has_mak) ? sc->mak : prof->mak, 16);
@@ -1037,5 +1044,4 @@ int sim_scenario_meter_cfg(const sim_scenario *sc, const char *profile_path, sim
         if (sp->has_reply_delay_ms) out->policy.reply_delay_ms = sp->reply_delay_ms;
         if (sp->has_reply_jitter_ms) out->policy.reply_jitter_ms = sp->reply_jitter_ms;
     }
-    return 0;
 }

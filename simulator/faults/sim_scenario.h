@@ -157,5 +157,9 @@ size_t sim_scenario_step_format(const sim_step *st, char *out, size_t cap);
  * could not be loaded (nothing to free then). */
 int sim_scenario_meter_cfg(const sim_scenario *sc, const char *profile_path, sim_profile *prof,
                            sim_meter_cfg *out, char *err, size_t errlen);
+/* The second half of that, for a profile already loaded (a fleet shares
+ * one parsed profile: app/sim_profiles): fills out from prof and the
+ * scenario's settings (sc may be NULL). */
+void sim_scenario_meter_cfg_of(const sim_scenario *sc, const sim_profile *prof, sim_meter_cfg *out);
 
 #endif

@@ -42,7 +42,10 @@ void sim_port_send(sim_port *p, const uint8_t *b, size_t n);
 typedef struct {
     const char *name;             /* meter name for logs */
     const char *pty_path;         /* create a PTY and symlink it here, or */
-    const char *uart;             /* open this serial device */
+    const char *uart;             /* open this serial device, or */
+    const char *tcp;              /* listen on "ADDR:PORT" (numeric; sim_config fills the
+                                   * default 127.0.0.1), raw bytes, one client at a time, or */
+    const char *unix_path;        /* listen on this Unix stream socket path, the same way */
     uint32_t baud;                /* initial line rate (0 = the meter's) */
     const char *format;           /* "8N1" (default) */
     int verbose;                  /* 0, 1 (-v), 2 (-vv) */

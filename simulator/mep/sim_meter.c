@@ -22,7 +22,7 @@
 
 
 struct sim_meter {
-    sim_profile profile;          /* deep copy of cfg->profile */
+    const sim_profile *profile;   /* cfg->profile: shared, outlives the meter */
     sim_policy policy;
     char name[64];
     sim_clock clock;
@@ -67,7 +67,7 @@ static void mirror_state(sim_meter *m)
     uint8_t *f = sim_comm_field(m->tables, MEP_ET(4), 103, 4);
     if (f)
         mep_put_le32(f, m->sec.next_seq);
-    if (m->profile.generation >= 4 && (f = sim_comm_field(m->tables, MEP_ET(4), 129, 4)))
+    if (m->profile->generation >= 4 && (f = sim_comm_field(m->tables, MEP_ET(4), 129, 4)))
         mep_put_le32(f, m->sec.next_seq);
     if ((f = sim_comm_field(m->tables, MEP_ET(70), 142, 1)))
         f[0] = 1;
@@ -147,23 +147,9 @@ sim_meter *sim_meter_new(const sim_meter_cfg *cfg, uint64_t now_ms, char *err, s
         snprintf(err, errlen, "sim_meter_new: out of memory");
         return NULL;
     }
-    /* Deep copy: the caller may free its profile after this call. */
-    m->profile = *cfg->profile;
-    for (size_t i = 0; i < m->profile.n_overrides; i++) {
-        const sim_table_override *o = &cfg->profile->overrides[i];
-        m->profile.overrides[i].bytes = NULL;
-        if (o->len) {
-            m->profile.overrides[i].bytes = malloc(o->len);
-            if (!m->profile.overrides[i].bytes) {
-                m->profile.n_overrides = i;
-                sim_profile_free(&m->profile);
-                free(m);
-                snprintf(err, errlen, "sim_meter_new: out of memory");
-                return NULL;
-            }
-            memcpy(m->profile.overrides[i].bytes, o->bytes, o->len);
-        }
-    }
+    /* Shared, not copied: a fleet of meters of one profile keeps one copy
+     * (the caller keeps the profile alive for the meter's life). */
+    m->profile = cfg->profile;
     m->policy = cfg->policy;
     snprintf(m->name, sizeof m->name, "%s", cfg->name ? cfg->name : "meter");
     m->now_ms = now_ms;
@@ -174,15 +160,14 @@ sim_meter *sim_meter_new(const sim_meter_cfg *cfg, uint64_t now_ms, char *err, s
     uint64_t rs = seed;
     int64_t start = cfg->start_utc_ms;
     if (!start)
-        start = m->profile.start_utc_s ? m->profile.start_utc_s * 1000 : wall_utc_ms();
+        start = m->profile->start_utc_s ? m->profile->start_utc_s * 1000 : wall_utc_ms();
     sim_clock_init(&m->clock, now_ms, start, cfg->speed > 0 ? cfg->speed : 1.0);
-    sim_model_init(&m->model, &m->profile.model, seed, start);
+    sim_model_init(&m->model, &m->profile->model, seed, start);
 
     char terr[256] = "";
-    m->tables = sim_tables_new(&m->profile, &m->model, terr, sizeof terr);
+    m->tables = sim_tables_new(m->profile, &m->model, terr, sizeof terr);
     if (!m->tables) {
         snprintf(err, errlen, "%s: tables: %s", m->name, terr);
-        sim_profile_free(&m->profile);
         free(m);
         return NULL;
     }
@@ -200,8 +185,8 @@ sim_meter *sim_meter_new(const sim_meter_cfg *cfg, uint64_t now_ms, char *err, s
     sim_sec_init(&m->sec, &sc, e);
 
     m->psem.tables = m->tables;
-    m->psem.locked = m->profile.locked_tables;
-    m->psem.n_locked = m->profile.n_locked;
+    m->psem.locked = m->profile->locked_tables;
+    m->psem.n_locked = m->profile->n_locked;
     m->psem.past_end_error = m->policy.past_end_error;
     m->psem.hooks.before_write = hook_before_write;
     m->psem.hooks.after_write = hook_after_write;
@@ -223,7 +208,6 @@ void sim_meter_free(sim_meter *m)
     if (!m)
         return;
     sim_tables_free(m->tables);
-    sim_profile_free(&m->profile);
     free(m);
 }
 
@@ -370,7 +354,7 @@ size_t sim_meter_on_frame(sim_meter *m, const uint8_t *frame, size_t len, uint64
     sim_meter_rc4_verdict gate = SIM_METER_RC4_ACCEPT;
     if (m->tls.rc4_gate)
         gate = m->tls.rc4_gate(m->tls.ctx);
-    else if (m->profile.tls_required)
+    else if (m->profile->tls_required)
         gate = SIM_METER_RC4_REFUSE;
     if (gate != SIM_METER_RC4_ACCEPT) {
         size_t rn = 0;
@@ -645,7 +629,7 @@ void sim_meter_layout(const sim_meter *m, sim_layout *out)
     if (bt21 && sz >= 10)
         sim_layout_from_bt21(bt21, out);
     else
-        sim_layout_from_bt21(m->profile.bt21, out);
+        sim_layout_from_bt21(m->profile->bt21, out);
 }
 
 void sim_meter_reboot(sim_meter *m, uint64_t now_ms)
@@ -740,9 +724,9 @@ int sim_meter_state_get(sim_meter *m, uint64_t now_ms, int64_t wall_utc_ms, sim_
     m->now_ms = now_ms;
     sim_meter_advance(m, now_ms);
     mirror_state(m);
-    snprintf(out->profile, sizeof out->profile, "%s", m->profile.name);
-    snprintf(out->meter_serial, sizeof out->meter_serial, "%s", m->profile.meter_serial);
-    snprintf(out->utility_serial, sizeof out->utility_serial, "%s", m->profile.utility_serial);
+    snprintf(out->profile, sizeof out->profile, "%s", m->profile->name);
+    snprintf(out->meter_serial, sizeof out->meter_serial, "%s", m->profile->meter_serial);
+    snprintf(out->utility_serial, sizeof out->utility_serial, "%s", m->profile->utility_serial);
     out->saved_utc_ms = wall_utc_ms;
     out->sim_utc_ms = sim_clock_now(&m->clock, now_ms);
     out->speed = m->clock.speed;
@@ -773,14 +757,14 @@ static void state_table_name(uint16_t id, char buf[8])
 
 static sim_meter_state_result state_check(const sim_meter *m, const sim_state *st, char *err, size_t errlen)
 {
-    if (strcmp(st->profile, m->profile.name)) {
+    if (strcmp(st->profile, m->profile->name)) {
         snprintf(err, errlen, "saved for profile \"%s\", this meter runs profile \"%s\"", st->profile,
-                 m->profile.name);
+                 m->profile->name);
         return SIM_METER_STATE_MISMATCH;
     }
-    if (strcmp(st->meter_serial, m->profile.meter_serial) || strcmp(st->utility_serial, m->profile.utility_serial)) {
+    if (strcmp(st->meter_serial, m->profile->meter_serial) || strcmp(st->utility_serial, m->profile->utility_serial)) {
         snprintf(err, errlen, "saved for meter serial %s / utility serial \"%s\", this meter is %s / \"%s\"",
-                 st->meter_serial, st->utility_serial, m->profile.meter_serial, m->profile.utility_serial);
+                 st->meter_serial, st->utility_serial, m->profile->meter_serial, m->profile->utility_serial);
         return SIM_METER_STATE_MISMATCH;
     }
     for (size_t i = 0; i < st->n_tables; i++) {

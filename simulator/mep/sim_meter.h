@@ -31,7 +31,8 @@
 typedef struct sim_meter sim_meter;
 
 typedef struct {
-    const sim_profile *profile;   /* copied by sim_meter_new */
+    const sim_profile *profile;   /* not copied: must outlive the meter (one profile
+                                   * serves a whole fleet) */
     uint8_t mbk[16], mak[16];     /* effective keys (profile defaults or CLI) */
     bool has_seq_start;           /* else a random 32-bit start per run */
     uint32_t seq_start;           /* E at power-up */

@@ -39,7 +39,7 @@ static sim_control *control_with_a_station(void)
     char err[512];
     if (sim_config_parse_args(cfg, 7, argv, err, sizeof err) != 0)
         __builtin_trap();
-    stations[0] = sim_station_new(&cfg->meters[0], 0, sim_now_us() / 1000u, err, sizeof err);
+    stations[0] = sim_station_new(&cfg->meters[0], 0, NULL, sim_now_us() / 1000u, err, sizeof err);
     if (!stations[0])
         __builtin_trap();
     sim_control *ctl = sim_control_new(NULL, NULL, stations, 1, err, sizeof err);

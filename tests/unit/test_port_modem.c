@@ -97,8 +97,9 @@ static void rig_open(rig *r, bool as_uart)
     r->loop = ev_loop_new(EVFLAG_AUTO);
     ck_assert_ptr_nonnull(r->loop);
     sim_config_meter *sec = &r->sec;
+    sim_config_meter_init(sec, 0);
     snprintf(sec->name, sizeof sec->name, "pm");
-    snprintf(sec->profile, sizeof sec->profile, "%s", FIXTURES_DIR "/meters/guide-example.json");
+    ck_assert_int_eq(sim_config_meter_set(&sec->profile, FIXTURES_DIR "/meters/guide-example.json"), 0);
     sec->has_seq_start = true;
     sec->seq_start = 1000;
     sec->has_seed = true;
@@ -109,11 +110,13 @@ static void rig_open(rig *r, bool as_uart)
         ck_assert_int_ge(r->master, 0);
         ck_assert(grantpt(r->master) == 0 && unlockpt(r->master) == 0);
         ck_assert(ptsname_r(r->master, r->slave, sizeof r->slave) == 0);
-        snprintf(sec->uart, sizeof sec->uart, "%s", r->slave);
+        ck_assert_int_eq(sim_config_meter_set(&sec->uart, r->slave), 0);
     } else {
-        snprintf(sec->pty, sizeof sec->pty, "/tmp/test_port_modem.%d.pty", (int)getpid());
+        char pty[128];
+        snprintf(pty, sizeof pty, "/tmp/test_port_modem.%d.pty", (int)getpid());
+        ck_assert_int_eq(sim_config_meter_set(&sec->pty, pty), 0);
     }
-    r->st = sim_station_new(sec, 0, sim_now_us() / 1000u, err, sizeof err);
+    r->st = sim_station_new(sec, 0, NULL, sim_now_us() / 1000u, err, sizeof err);
     ck_assert_msg(r->st != NULL, "%s", err);
     r->log = open_memstream(&r->logbuf, &r->loglen);
     ck_assert_ptr_nonnull(r->log);
@@ -135,6 +138,7 @@ static void rig_close(rig *r)
     fclose(r->log);
     free(r->logbuf);
     ev_loop_destroy(r->loop);
+    sim_config_meter_clear(&r->sec);
 }
 
 /* The station's log so far contains text. */
@@ -447,6 +451,7 @@ static int parse(sim_config *c, char *err, size_t errlen, const char *const *arg
     argv[argc++] = (char *)"mepsim";
     for (; *args; args++)
         argv[argc++] = (char *)*args;
+    sim_config_free(c); /* the previous case's */
     if (sim_config_parse_args(c, argc, argv, err, errlen))
         return -1;
     return sim_config_validate(c, err, errlen);
@@ -454,7 +459,7 @@ static int parse(sim_config *c, char *err, size_t errlen, const char *const *arg
 
 START_TEST(test_config_options)
 {
-    static sim_config c; /* large */
+    static sim_config c;
     char err[600];
     const char *ok[] = {"--uart", "/dev/ttyUSB9", "--sense-transceiver", "cts", "--sense-enable", "DSR:inverted",
                         "--reset-line", "DTR", "--power-line", "RTS:inverted", "--modem-poll-ms", "3",
@@ -490,6 +495,7 @@ START_TEST(test_config_options)
         ck_assert_msg(parse(&c, err, sizeof err, bad[i].args) != 0, "case %zu accepted", i);
         ck_assert_msg(strstr(err, bad[i].msg) != NULL, "case %zu: \"%s\" lacks \"%s\"", i, err, bad[i].msg);
     }
+    sim_config_free(&c);
 }
 END_TEST
 
@@ -522,6 +528,7 @@ START_TEST(test_config_file_keys)
     fclose(f);
     ck_assert(parse(&c, err, sizeof err, args) != 0);
     ck_assert_msg(strstr(err, "meters[0].sense_enable: expected a string"), "%s", err);
+    sim_config_free(&c);
     unlink(path);
 }
 END_TEST
