@@ -1,7 +1,9 @@
 /* bench_scale: how many meters one mepsim process serves.
  *
- * Starts one mepsim with N meters, each on its own PTY (a generated --config
- * file), opens every PTY, and does one RC4 read transaction per second per
+ * Starts one mepsim with N meters of one profile (--count N), each on its
+ * own PTY, Unix socket or TCP port (--transport; "auto": PTYs up to 4000
+ * meters, the kernel's default PTY limit being 4096, Unix sockets above),
+ * connects to every one, and does one RC4 read transaction per second per
  * meter (start times spread evenly over the second) for a few seconds. For
  * each transaction it measures the time from writing the request to having
  * the whole reply, and subtracts the reply's wire time at the meter's baud
@@ -15,8 +17,12 @@
  * granularity (bytes are written as they fall due, ~2 ms apart at most),
  * which delays the last byte by design and is reported separately.
  *
+ * The meter's deliberate turnaround (policies reply_delay_ms and
+ * reply_jitter_ms, 30 + 0..10 ms by default: docs/mep.md) is set to 0 here,
+ * so the figures are what the emulator adds, not what it imitates.
+ *
  * Usage: bench_scale --mepsim PATH [--counts 1,100,1000,4000,10000] [--baud 115200]
- *                    [--seconds S] [--budget-ms 1.0]
+ *                    [--seconds S] [--budget-ms 1.0] [--transport auto|pty|unix|tcp]
  * A benchmark: it prints figures and never fails a build.
  */
 #include <errno.h>
@@ -27,9 +33,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -78,6 +88,52 @@ static size_t build_request(uint32_t seq, uint8_t *out)
 }
 
 static double g_baud = 115200.0;
+#define BENCH_TCP_BASE 20000 /* --transport tcp: meter i on 127.0.0.1:BASE+i */
+
+typedef enum { T_PTY, T_UNIX, T_TCP } transport;
+static const char *const transport_name[] = {"pty", "unix", "tcp"};
+
+/* The client end of meter i: open its PTY, or connect to its socket. -1
+ * with errno on failure. */
+static int connect_meter(transport t, const char *dir, int i)
+{
+    char path[512];
+    if (t == T_PTY) {
+        snprintf(path, sizeof path, "%s/m%d.pty", dir, i);
+        int fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK);
+        if (fd >= 0) {
+            struct termios tio;
+            if (tcgetattr(fd, &tio) == 0) {
+                cfmakeraw(&tio);
+                tcsetattr(fd, TCSANOW, &tio);
+            }
+        }
+        return fd;
+    }
+    int fd = socket(t == T_UNIX ? AF_UNIX : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int rc;
+    if (t == T_UNIX) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s/m%d.sock", dir, i);
+        rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    } else {
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(BENCH_TCP_BASE + i)),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    }
+    if (rc != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+}
 
 static void percentiles(double *v, size_t n, double *p50, double *p99, double *mx)
 {
@@ -161,19 +217,17 @@ static bool wait_ready(int fd, double deadline)
  * scan of all N per wake-up; lost replies are looked for every 100 ms; and
  * epoll_wait's timeout is rounded up to the next whole ms, never truncated to
  * a 0 ms spin. The driver's own CPU time is printed beside mepsim's. */
-static double run_round(const char *mepsim, int n, double seconds, const char *dir)
+static double run_round(const char *mepsim, int n, double seconds, const char *dir, transport tr_kind)
 {
-    char cfg[512];
-    snprintf(cfg, sizeof cfg, "%s/bench-%d.json", dir, n);
-    FILE *f = fopen(cfg, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "{\"meters\":[");
-    for (int i = 0; i < n; i++)
-        fprintf(f, "%s{\"name\":\"m%d\",\"pty\":\"%s/m%d.pty\",\"baud\":%d,\"mbk\":\"%s\",\"seq_start\":%d,\"seed\":%d}",
-                i ? "," : "", i, dir, i, (int)g_baud, KEY_TEXT, 1000, i + 1);
-    fprintf(f, "]}\n");
-    fclose(f);
+    char where[600], count[16], baud[16];
+    if (tr_kind == T_PTY)
+        snprintf(where, sizeof where, "%s/m%%d.pty", dir);
+    else if (tr_kind == T_UNIX)
+        snprintf(where, sizeof where, "%s/m%%d.sock", dir);
+    else
+        snprintf(where, sizeof where, "%d", BENCH_TCP_BASE);
+    snprintf(count, sizeof count, "%d", n);
+    snprintf(baud, sizeof baud, "%d", (int)g_baud);
 
     int out[2];
     if (pipe(out) != 0)
@@ -189,7 +243,10 @@ static double run_round(const char *mepsim, int n, double seconds, const char *d
         dup2(out[1], 1);
         close(out[0]);
         close(out[1]);
-        execl(mepsim, mepsim, "--config", cfg, (char *)NULL);
+        const char *flag = tr_kind == T_PTY ? "--pty" : tr_kind == T_UNIX ? "--unix" : "--tcp";
+        execl(mepsim, mepsim, flag, where, "--count", count, "--baud", baud, "--mbk", KEY_TEXT, "--seq-start",
+              "1000", "--seed", "1", "--policy", "reply_delay_ms=0", "--policy", "reply_jitter_ms=0",
+              (char *)NULL);
         _exit(127);
     }
     close(out[1]);
@@ -206,7 +263,7 @@ static double run_round(const char *mepsim, int n, double seconds, const char *d
             fclose(lf);
         }
         why[strcspn(why, "\n")] = 0;
-        printf("%6d meters: mepsim did not start (exit status %d): %s\n", n,
+        printf("%6d meters (%s): mepsim did not start (exit status %d): %s\n", n, transport_name[tr_kind],
                WIFEXITED(st) ? WEXITSTATUS(st) : -1, why);
         fflush(stdout);
         return -1;
@@ -218,17 +275,10 @@ static double run_round(const char *mepsim, int n, double seconds, const char *d
     bench_meter *ms = calloc((size_t)n, sizeof *ms);
     int ep = epoll_create1(0);
     for (int i = 0; i < n; i++) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/m%d.pty", dir, i);
-        if ((ms[i].fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK)) < 0) {
-            fprintf(stderr, "bench_scale: %s: %s\n", path, strerror(errno));
+        if ((ms[i].fd = connect_meter(tr_kind, dir, i)) < 0) {
+            fprintf(stderr, "bench_scale: meter %d (%s): %s\n", i, transport_name[tr_kind], strerror(errno));
             n = i;
             break;
-        }
-        struct termios t;
-        if (tcgetattr(ms[i].fd, &t) == 0) {
-            cfmakeraw(&t);
-            tcsetattr(ms[i].fd, TCSANOW, &t);
         }
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
         epoll_ctl(ep, EPOLL_CTL_ADD, ms[i].fd, &ev);
@@ -340,10 +390,10 @@ static double run_round(const char *mepsim, int n, double seconds, const char *d
     double cpu_pct = wall > 0 && cpu >= 0 ? 100.0 * cpu / wall : -1;
     double us_txn = nlat ? cpu * 1000.0 / (double)nlat : -1;
     long rss = rss_end > rss_start ? rss_end : rss_start;
-    printf("%6d meters %7zu txns | first byte p50 %6.3f p99 %6.3f max %6.3f ms"
+    printf("%6d meters %-4s %7zu txns | first byte p50 %6.3f p99 %6.3f max %6.3f ms"
            " | complete-minus-wire p50 %6.3f p99 %6.3f ms | mepsim CPU %5.1f %% %6.1f us/txn"
            " | RSS %ld KiB (%.1f KiB/meter) | start-up %.0f ms | driver CPU %.1f %% | errors %zu lost %zu overrun %zu\n",
-           n, nlat, f50, f99, fmx, p50, p99, cpu_pct, us_txn, rss, n ? (double)rss / n : 0.0, startup_ms,
+           n, transport_name[tr_kind], nlat, f50, f99, fmx, p50, p99, cpu_pct, us_txn, rss, n ? (double)rss / n : 0.0, startup_ms,
            wall > 0 ? 100.0 * self_ms / (wall + 1500) : 0.0, bad, timeouts, overrun);
     fflush(stdout);
     free(lat);
@@ -357,6 +407,7 @@ int main(int argc, char **argv)
     const char *mepsim = NULL;
     char counts[256] = "1,100,1000,4000,10000";
     double seconds = 5, budget = 1.0;
+    int tmode = -1; /* auto */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--mepsim") && i + 1 < argc)
             mepsim = argv[++i];
@@ -368,9 +419,17 @@ int main(int argc, char **argv)
             budget = atof(argv[++i]);
         else if (!strcmp(argv[i], "--baud") && i + 1 < argc)
             g_baud = atof(argv[++i]);
-        else {
-            fprintf(stderr, "usage: %s --mepsim PATH [--counts LIST] [--seconds S] [--budget-ms MS] [--baud N]\n",
-                    argv[0]);
+        else if (!strcmp(argv[i], "--transport") && i + 1 < argc) {
+            const char *t = argv[++i];
+            tmode = !strcmp(t, "pty") ? T_PTY : !strcmp(t, "unix") ? T_UNIX : !strcmp(t, "tcp") ? T_TCP
+                    : !strcmp(t, "auto") ? -1 : -2;
+            if (tmode == -2) {
+                fprintf(stderr, "bench_scale: --transport %s: expected auto, pty, unix or tcp\n", t);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "usage: %s --mepsim PATH [--counts LIST] [--seconds S] [--budget-ms MS] [--baud N] "
+                    "[--transport auto|pty|unix|tcp]\n", argv[0]);
             return 2;
         }
     }
@@ -396,7 +455,8 @@ int main(int argc, char **argv)
         int n = atoi(tok);
         if (n < 1)
             continue;
-        double p99 = run_round(mepsim, n, seconds, dir);
+        transport t = tmode >= 0 ? (transport)tmode : n <= 4000 ? T_PTY : T_UNIX;
+        double p99 = run_round(mepsim, n, seconds, dir, t);
         if (p99 > budget)
             printf("  over budget: first-byte p99 %.3f ms > %.3f ms at %d meters\n", p99, budget, n);
     }

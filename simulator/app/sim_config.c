@@ -741,12 +741,14 @@ static int check_count(const sim_config_meter *p, char *err, size_t errlen)
     return 0;
 }
 
-/* Every section with --count N > 1 becomes N sections in its place. */
+/* Every section with --count N becomes N sections in its place (N = 1
+ * too: the %d of its paths becomes 0, as a script that scales from one
+ * meter expects). */
 static int expand_counts(sim_config *c, char *err, size_t errlen)
 {
     bool any = false;
     for (size_t i = 0; i < c->n_meters; i++)
-        if (c->meters[i].count > 1) {
+        if (c->meters[i].count >= 1) {
             if (check_count(&c->meters[i], err, errlen))
                 return -1;
             any = true;
@@ -757,7 +759,7 @@ static int expand_counts(sim_config *c, char *err, size_t errlen)
     memset(&out, 0, sizeof out);
     for (size_t i = 0; i < c->n_meters; i++) {
         const sim_config_meter *p = &c->meters[i];
-        if (p->count <= 1) {
+        if (p->count == 0) {
             sim_config_meter *m = add_meter(&out, err, errlen);
             if (!m || section_copy(m, p, err, errlen))
                 goto fail;
@@ -1279,7 +1281,7 @@ int sim_config_validate(const sim_config *c, char *err, size_t errlen)
                      m->name, m->unix_path, strlen(m->unix_path), sun_max);
             return -1;
         }
-        if (m->count > 1) {
+        if (m->count >= 1) {
             snprintf(err, errlen, "meter %s: --count was not expanded (internal error)", m->name);
             return -1;
         }

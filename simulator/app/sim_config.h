@@ -47,7 +47,7 @@ typedef struct {
     const char *profile;           /* "" = built-in default profile */
     const char *scenario;          /* fixtures/scenarios file; sets profile, keys, seed ... */
     const char *state;             /* --state FILE (store/sim_state.h); "" = keep nothing */
-    uint32_t count;                /* --count N before expansion (0/1 = one meter) */
+    uint32_t count;                /* --count N before expansion (0: not given) */
     bool has_mbk, has_mak;
     uint8_t mbk[16], mak[16];
     bool has_seq_start;

@@ -512,13 +512,12 @@ sim_optical_port *sim_optical_port_open(struct ev_loop *loop, sim_meter *m, cons
     uint64_t now = now_ms();
     p->now_ms = now;
     sim_optical_store st = {p, st_size, st_read, st_write, NULL};
-    /* validate the configuration now; the core itself is made on first use */
-    sim_optical *probe_cfg = sim_optical_new(&p->cfg, &st, now, err, errlen);
-    if (!probe_cfg) {
+    /* validate the configuration now; the core itself (44 KB) is made on
+     * the first optical byte: most meters of a fleet never see one */
+    if (sim_optical_cfg_validate(&p->cfg, &st, err, errlen) != 0) {
         free(p);
         return NULL;
     }
-    sim_optical_free(probe_cfg);
     if (!shared) {
         /* every session starts at 9600 8N1 (docs/optical.md 1) */
         sim_serial_cfg sc = {

@@ -303,6 +303,16 @@ sim_optical *sim_optical_new(const sim_optical_cfg *cfg, const sim_optical_store
 
 void sim_optical_free(sim_optical *o) { free(o); }
 
+int sim_optical_cfg_validate(const sim_optical_cfg *cfg, const sim_optical_store *store, char *err, size_t errlen)
+{
+    if (!cfg) {
+        if (err && errlen)
+            snprintf(err, errlen, "optical: no configuration");
+        return -1;
+    }
+    return cfg_check(cfg, store, err, errlen);
+}
+
 /* ---- access (4) ------------------------------------------------------------- */
 static uint16_t rule_flags(const sim_optical *o, uint16_t base)
 {

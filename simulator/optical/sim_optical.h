@@ -201,6 +201,10 @@ typedef struct sim_optical sim_optical;
 sim_optical *sim_optical_new(const sim_optical_cfg *cfg, const sim_optical_store *store,
                              uint64_t now_ms, char *err, size_t errlen);
 void sim_optical_free(sim_optical *o);
+/* What sim_optical_new checks, without building the port's state (44 KB):
+ * a port validates its configuration at start and makes the core on the
+ * first optical byte. 0, or -1 with a message. */
+int sim_optical_cfg_validate(const sim_optical_cfg *cfg, const sim_optical_store *store, char *err, size_t errlen);
 
 /* One received byte. Returns the bytes to transmit now (ACK/NAK and possibly
  * one reply packet); out should hold SIM_OPTICAL_OUT_MAX bytes. */

@@ -114,6 +114,12 @@ START_TEST(test_count_expands)
     ck_assert_str_eq(c.meters[4].name, "f-3");
     ck_assert_str_eq(c.meters[4].tcp, "127.0.0.1:6003");
     ck_assert_str_eq(c.meters[5].name, "z");
+    /* --count 1 is a fleet of one: its %d is 0 */
+    const char *one[] = {"--pty", "/tmp/one%d", "--count", "1", NULL};
+    ck_assert_msg(parse(&c, err, sizeof err, one) == 0, "%s", err);
+    ck_assert_uint_eq(c.n_meters, 1);
+    ck_assert_str_eq(c.meters[0].pty, "/tmp/one0");
+    ck_assert_str_eq(c.meters[0].name, "meter0-0");
     /* literal %% stays a percent sign */
     const char *pct[] = {"--pty", "/tmp/100%%-%d", "--count", "2", NULL};
     ck_assert_msg(parse(&c, err, sizeof err, pct) == 0, "%s", err);
