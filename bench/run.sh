@@ -55,11 +55,14 @@ printf '   %-20s %8d instructions/handshake (both sides)\n' tls-handshake $(( (h
 echo "   bytes and wire time:"
 "$B/bench/bench_txn" --wire | sed 's/^/   /'
 echo
-echo "== (b) meters per process, one transaction per second each, over PTYs"
+echo "== (b) meters per process, one transaction per second each (PTYs up to 4000 meters, the kernel's"
+echo "   default PTY limit being 4096; Unix sockets above; the meter's turnaround policy set to 0)"
 "$B/bench/bench_scale" --mepsim "$B/simulator/mepsim" ${SCALE_ARGS:-}
 echo
-echo "== (c) memory per meter: RSS of mepsim with 1 and with 1000 meters (default profile, PTYs)"
-python3 bench/bench_memory.py --mepsim "$B/simulator/mepsim" --meters ${MEM_METERS:-1000}
+echo "== (c) memory per meter and start-up: RSS of mepsim with 1 and with N meters (default profile)"
+python3 bench/bench_memory.py --mepsim "$B/simulator/mepsim" --meters ${MEM_METERS:-1000} --transport pty
+python3 bench/bench_memory.py --mepsim "$B/simulator/mepsim" --meters 10000 --transport unix
+python3 bench/bench_memory.py --mepsim "$B/simulator/mepsim" --meters 10000 --transport tcp
 echo
 echo "== (d) optical port pacing from the reader's side (ET16, 2,585 bytes per read; within 1 % of nominal)"
 python3 bench/bench_optical.py --mepsim "$B/simulator/mepsim"

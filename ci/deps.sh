@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang
   check libev-dev libserialport-dev libmbedtls-dev libjansson-dev
-  python3 python3-pytest python3-serial python3-yaml
+  python3 python3-pytest python3-serial python3-yaml ser2net
   # packaging (ci/package.sh, packaging/README.md): man pages, completion, sd_notify
   scdoc bash-completion libsystemd-dev dpkg-dev man-db
   mosquitto libmosquitto-dev python3-paho-mqtt

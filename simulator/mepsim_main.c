@@ -35,6 +35,8 @@ typedef struct {
     sim_config cfg;
     sim_profiles *profiles;        /* each profile parsed once, shared by its meters */
     sim_station **stations;        /* one per configured meter */
+    sim_pty_hub *pty_hub;          /* PTYs nobody has open wait here: one fd per PTY (sim_pty.h) */
+    sim_pacer *pacer;              /* one microsecond timer for every line (sim_pacer.h) */
     size_t n;                      /* stations built */
     sim_control *control;
     sim_display *display;
@@ -80,6 +82,8 @@ static int finish(mepsim_app *app, int code)
     for (size_t i = 0; i < app->n; i++)
         sim_station_free(app->stations[i]);
     free(app->stations);
+    sim_pty_hub_free(app->pty_hub); /* after the PTYs parked in it */
+    sim_pacer_free(app->pacer);     /* after the ports scheduled on it */
     sim_profiles_free(app->profiles); /* after the meters that share them */
     sim_config_free(&app->cfg);
     if (app->loop) {
@@ -116,9 +120,9 @@ static int configure(mepsim_app *app, int argc, char **argv, char *err, size_t e
     }
     if (sim_config_validate(&app->cfg, err, errlen) != 0)
         return 2;
-    /* a live control socket belongs to another mepsim: refuse before
-     * anything exists (and never delete it on exit) */
-    return sim_config_check_control(&app->cfg, err, errlen) != 0 ? 1 : 0;
+    /* a live control or --unix socket belongs to another process: refuse
+     * before anything exists (and never delete it on exit) */
+    return sim_config_check_live(&app->cfg, err, errlen) != 0 ? 1 : 0;
 }
 
 /* Build every station before touching any device, so a bad profile exits
@@ -159,8 +163,19 @@ static int start_loop(mepsim_app *app)
 
 static int open_stations(mepsim_app *app, char *err, size_t errlen)
 {
+    if (!(app->pty_hub = sim_pty_hub_new(app->loop, err, errlen)) ||
+        !(app->pacer = sim_pacer_new(app->loop, err, errlen)))
+        return -1;
+    sim_station_env env = {
+        .loop = app->loop,
+        .verbose = app->cfg.verbose,
+        .log = stderr,
+        .capture = app->cfg.capture,
+        .pty_hub = app->pty_hub,
+        .pacer = app->pacer,
+    };
     for (size_t i = 0; i < app->n; i++)
-        if (sim_station_open(app->stations[i], app->loop, app->cfg.verbose, stderr, app->cfg.capture, err, errlen) != 0)
+        if (sim_station_open(app->stations[i], &env, err, errlen) != 0)
             return -1;
     return 0;
 }

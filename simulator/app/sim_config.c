@@ -8,6 +8,7 @@
  */
 #include "sim_config.h"
 #include "sim_report.h"
+#include "sim_sock.h"
 
 #include <errno.h>
 #include <math.h>
@@ -332,43 +333,6 @@ static int set_path(const char **field, const char *src, const char *what, char 
     return 0;
 }
 
-/* --tcp [ADDR:]PORT: a numeric IPv4 address, [IPv6], or none (127.0.0.1:
- * loopback, docs: only loopback unless asked). Normalised into out as
- * "ADDR:PORT" / "[ADDR]:PORT". */
-static int parse_tcp(const char *v, char *addr, size_t addrlen, unsigned *port)
-{
-    const char *p;
-    char a[INET6_ADDRSTRLEN + 2] = "127.0.0.1";
-    unsigned char bin[16];
-    if (v[0] == '[') {
-        const char *close = strchr(v, ']');
-        if (!close || close[1] != ':' || (size_t)(close - v - 1) >= sizeof a)
-            return -1;
-        memcpy(a, v + 1, (size_t)(close - v - 1));
-        a[close - v - 1] = 0;
-        if (inet_pton(AF_INET6, a, bin) != 1)
-            return -1;
-        p = close + 2;
-        snprintf(addr, addrlen, "[%s]", a);
-    } else if ((p = strrchr(v, ':'))) {
-        if (strchr(v, ':') != p || (size_t)(p - v) >= sizeof a)
-            return -1; /* IPv6 without brackets */
-        memcpy(a, v, (size_t)(p - v));
-        a[p - v] = 0;
-        if (inet_pton(AF_INET, a, bin) != 1)
-            return -1;
-        p++;
-        snprintf(addr, addrlen, "%s", a);
-    } else {
-        p = v;
-        snprintf(addr, addrlen, "%s", a);
-    }
-    uint64_t u;
-    if (parse_u64(p, 65535, &u) || u == 0 || (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')))
-        return -1;
-    *port = (unsigned)u;
-    return 0;
-}
 
 static int copy_str(char *dst, size_t cap, const char *src, const char *what, char *err, size_t errlen)
 {
@@ -408,15 +372,15 @@ static int meter_option(sim_config_meter *m, const char *opt, const char *v, con
     if (!strcmp(opt, "state"))
         return set_path(&m->state, v, what, err, errlen);
     if (!strcmp(opt, "tcp")) {
-        char addr[INET6_ADDRSTRLEN + 2], norm[INET6_ADDRSTRLEN + 16];
-        unsigned port;
-        if (parse_tcp(v, addr, sizeof addr, &port) != 0) {
+        /* the listener's own parser (io/sim_sock), normalised to "ADDR:PORT"
+         * ([v6]:PORT): a bare PORT is the loopback's */
+        sim_sock_addr a;
+        if (sim_sock_parse_tcp(what, v, &a, sub, sizeof sub) != SIM_SOCK_OK) {
             snprintf(err, errlen, "%s \"%s\": expected [ADDR:]PORT with PORT 1..65535 and a numeric "
                      "address (127.0.0.1, 0.0.0.0, [::1])", what, v);
             return -1;
         }
-        snprintf(norm, sizeof norm, "%s:%u", addr, port);
-        return set_path(&m->tcp, norm, what, err, errlen);
+        return set_path(&m->tcp, a.text, what, err, errlen);
     }
     if (!strcmp(opt, "count")) {
         if (parse_u64(v, SIM_CONFIG_MAX_COUNT, &u) || u < 1) {
@@ -1164,6 +1128,21 @@ static int validate_modem(const sim_config_meter *m, char *err, size_t errlen)
     if (sim_modem_init(&dry, &m->modem, &io, NULL, NULL, sub, sizeof sub) != SIM_MODEM_OK) {
         snprintf(err, errlen, "meter %s: modem lines: %s", m->name, sub);
         return -1;
+    }
+    return 0;
+}
+
+int sim_config_check_live(const sim_config *c, char *err, size_t errlen)
+{
+    if (sim_config_check_control(c, err, errlen) != 0)
+        return -1;
+    char sub[600];
+    for (size_t i = 0; i < c->n_meters; i++) {
+        const sim_config_meter *m = &c->meters[i];
+        if (m->unix_path[0] && sim_sock_check_unix("--unix", m->unix_path, sub, sizeof sub) != SIM_SOCK_OK) {
+            snprintf(err, errlen, "meter %s: %s", m->name, sub);
+            return -1;
+        }
     }
     return 0;
 }

@@ -110,6 +110,10 @@ int sim_config_validate(const sim_config *c, char *err, size_t errlen);
  * message naming the socket (the caller exits 1 before creating anything).
  * A stale socket file (nobody listening) is fine: sim_control replaces it. */
 int sim_config_check_control(const sim_config *c, char *err, size_t errlen);
+/* That, and no meter's --unix path is another process's live socket or a
+ * file that is not a socket (io/sim_sock.h): the caller exits 1 before any
+ * meter starts, as for a live control socket. */
+int sim_config_check_live(const sim_config *c, char *err, size_t errlen);
 
 /* Set one policy field by name ("seq_reply", "auth_reply", ...). */
 int sim_config_policy_set(sim_policy *p, const char *name, const char *value, char *err,

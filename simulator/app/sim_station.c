@@ -570,10 +570,13 @@ static int open_optical(sim_station *s, char *err, size_t errlen)
     return 0;
 }
 
-int sim_station_open(sim_station *s, struct ev_loop *loop, int verbose, FILE *log, const char *capture,
-                     char *err, size_t errlen)
+int sim_station_open(sim_station *s, const sim_station_env *env, char *err, size_t errlen)
 {
     const sim_config_meter *c = s->sec;
+    struct ev_loop *loop = env->loop;
+    int verbose = env->verbose;
+    FILE *log = env->log;
+    const char *capture = env->capture;
     char sub[900];
     s->loop = loop;
     s->verbose = verbose;
@@ -593,6 +596,8 @@ int sim_station_open(sim_station *s, struct ev_loop *loop, int verbose, FILE *lo
         .uart = c->uart[0] ? c->uart : NULL,
         .tcp = c->tcp[0] ? c->tcp : NULL,
         .unix_path = c->unix_path[0] ? c->unix_path : NULL,
+        .pty_hub = env->pty_hub,
+        .pacer = env->pacer,
         .baud = c->baud,
         .format = c->format[0] ? c->format : NULL,
         .verbose = verbose,

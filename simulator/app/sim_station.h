@@ -47,12 +47,24 @@ typedef struct sim_station sim_station;
  * (the scenario patches it). NULL with a message in err. */
 sim_station *sim_station_new(const sim_config_meter *sec, size_t index, sim_profiles *shared, uint64_t now_ms,
                              char *err, size_t errlen);
-/* Open the station's lines on loop: the MEP port, its modem lines, the
- * optical port (separate, or shared on Gen 2/3), and start a scenario given
- * with --scenario. verbose: 0, 1 (-v), 2 (-vv); log lines go to log (stderr
- * when NULL). Prints one line per opened device on stdout. -1 with a message. */
-int sim_station_open(sim_station *s, struct ev_loop *loop, int verbose, FILE *log, const char *capture,
-                     char *err, size_t errlen);
+/* What every station of a process shares: the loop and what lives on it
+ * once per process (each must outlive the stations). */
+typedef struct {
+    struct ev_loop *loop;
+    int verbose;                  /* 0, 1 (-v), 2 (-vv) */
+    FILE *log;                    /* log lines (stderr when NULL) */
+    const char *capture;          /* --capture pcapng file, NULL or "": none */
+    sim_pty_hub *pty_hub;         /* PTYs nobody has open (sim_pty.h); NULL: each PTY keeps
+                                   * a slave fd open */
+    sim_pacer *pacer;             /* the microsecond pacer of every line (sim_pacer.h); NULL:
+                                   * each port paces with its own millisecond timer */
+} sim_station_env;
+
+/* Open the station's lines on env->loop: the MEP port, its modem lines,
+ * the optical port (separate, or shared on Gen 2/3), and start a scenario
+ * given with --scenario. Prints one line per opened device on stdout. -1
+ * with a message. */
+int sim_station_open(sim_station *s, const sim_station_env *env, char *err, size_t errlen);
 /* Attach HIL modem lines to the station's --uart port (sim_station_open
  * does this for a section with modem options); iface NULL = the port's own
  * device, a test passes a fake adapter. -1 with a message (PTY, lines

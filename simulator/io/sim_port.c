@@ -17,7 +17,9 @@ struct sim_port {
     sim_serial *dev;
     char name[64];
     FILE *log;
-    ev_timer timer;
+    ev_timer timer;               /* without a pacer (or when it could not take the entry) */
+    sim_pacer *pacer;             /* the loop's, not owned; NULL: the timer paces */
+    sim_pacer_entry pace;
     sim_port_tap tap;     /* shared-UART optical switch (sim_optical_port), or empty */
 };
 
@@ -30,8 +32,8 @@ static void port_log(void *ctx, int level, const char *msg)
 
 static void port_write(sim_port *p, const uint8_t *b, size_t n)
 {
-    /* Nobody reading (PTY buffer full) or device gone: the bytes are lost,
-     * like on a wire with nobody listening. */
+    /* Nobody reading (PTY buffer full, no client on the socket) or device
+     * gone: the bytes are lost, like on a wire with nobody listening. */
     size_t lost = sim_serial_write(p->dev, b, n);
     p->line.c.tx_lost += lost;
     p->line.c.bytes_tx -= lost;
@@ -52,7 +54,18 @@ static void port_run(sim_port *p)
         p->line.baud_dirty = false;
         sim_serial_set_baud(p->dev, p->line.baud);
     }
-    sim_ev_timer_wake(p->loop, &p->timer, sim_line_next_wake(&p->line, now), now, 1e6, 0.0);
+    uint64_t wake = sim_line_next_wake(&p->line, now);
+    if (!p->pacer)
+        sim_ev_timer_wake(p->loop, &p->timer, wake, now, 1e6, 0.0);
+    else if (sim_pacer_at(p->pacer, &p->pace, wake) != 0)
+        sim_ev_timer_wake(p->loop, &p->timer, wake, now, 1e6, 0.0); /* the heap could not grow */
+}
+
+/* The pacer's wake-up: the bytes due now, to the microsecond. */
+static void on_pace(void *ctx, uint64_t now_us)
+{
+    (void)now_us;
+    port_run(ctx);
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -84,8 +97,9 @@ static void on_idle(void *ctx) { port_run(ctx); }
 
 sim_port *sim_port_open(struct ev_loop *loop, sim_meter *m, const sim_port_cfg *cfg, char *err, size_t errlen)
 {
-    if ((cfg->pty_path != NULL) == (cfg->uart != NULL)) {
-        snprintf(err, errlen, "meter %s: give exactly one of --pty or --uart", cfg->name);
+    int given = (cfg->pty_path != NULL) + (cfg->uart != NULL) + (cfg->tcp != NULL) + (cfg->unix_path != NULL);
+    if (given != 1) {
+        snprintf(err, errlen, "meter %s: give exactly one of --pty, --uart, --tcp or --unix", cfg->name);
         return NULL;
     }
     sim_port *p = sim_ev_new(sizeof *p, err, errlen);
@@ -99,6 +113,10 @@ sim_port *sim_port_open(struct ev_loop *loop, sim_meter *m, const sim_port_cfg *
     sim_serial_cfg sc = {
         .pty_path = cfg->pty_path,
         .uart = cfg->uart,
+        .tcp = cfg->tcp,
+        .unix_path = cfg->unix_path,
+        .pty_hub = cfg->pty_hub,
+        .verbose = cfg->verbose,
         .baud = baud ? baud : 9600,
         .format = cfg->format,
         .who = p->name,
@@ -117,6 +135,8 @@ sim_port *sim_port_open(struct ev_loop *loop, sim_meter *m, const sim_port_cfg *
     sim_line_set_log(&p->line, port_log, p, cfg->verbose);
     ev_init(&p->timer, on_timer);
     p->timer.data = p;
+    p->pacer = cfg->pacer;
+    sim_pacer_entry_init(&p->pace, on_pace, p);
     port_run(p);
     return p;
 }
@@ -126,6 +146,7 @@ void sim_port_close(sim_port *p)
     if (!p)
         return;
     ev_timer_stop(p->loop, &p->timer);
+    sim_pacer_cancel(p->pacer, &p->pace);
     sim_serial_close(p->dev);
     free(p);
 }
@@ -188,7 +209,7 @@ sim_line *sim_port_line(sim_port *p) { return &p->line; }
 const char *sim_port_name(const sim_port *p) { return p->name; }
 const char *sim_port_device(const sim_port *p) { return sim_serial_device(p->dev); }
 const char *sim_port_path(const sim_port *p) { return sim_serial_path(p->dev); }
-bool sim_port_is_uart(const sim_port *p) { return !sim_serial_is_pty(p->dev); }
+bool sim_port_is_uart(const sim_port *p) { return sim_serial_get_kind(p->dev) == SIM_SERIAL_UART; }
 void *sim_port_sp_handle(sim_port *p) { return sim_serial_sp_handle(p->dev); }
 int sim_port_fd(const sim_port *p) { return sim_serial_fd(p->dev); }
 struct ev_loop *sim_port_loop(sim_port *p) { return p->loop; }

@@ -18,6 +18,8 @@
 
 #include "sim_line.h"
 #include "sim_meter.h"
+#include "sim_pacer.h"
+#include "sim_pty.h"
 
 struct ev_loop;
 typedef struct sim_port sim_port;
@@ -46,6 +48,10 @@ typedef struct {
     const char *tcp;              /* listen on "ADDR:PORT" (numeric; sim_config fills the
                                    * default 127.0.0.1), raw bytes, one client at a time, or */
     const char *unix_path;        /* listen on this Unix stream socket path, the same way */
+    sim_pty_hub *pty_hub;         /* PTY: the loop's hang-up set, so no slave fd is kept
+                                   * open (sim_pty.h); NULL: the PTY keeps one */
+    sim_pacer *pacer;             /* the loop's microsecond pacer (sim_pacer.h); NULL: an
+                                   * ev_timer of its own (millisecond wake-ups) */
     uint32_t baud;                /* initial line rate (0 = the meter's) */
     const char *format;           /* "8N1" (default) */
     int verbose;                  /* 0, 1 (-v), 2 (-vv) */

@@ -1,11 +1,13 @@
-/* sim_serial: one serial line's device (PTY or UART), its read watcher, its
- * paced transmit queue and the log formatter; see sim_serial.h. */
+/* sim_serial: one serial line's device (PTY, UART or a one-client socket),
+ * its read watcher, its paced transmit queue and the log formatter; see
+ * sim_serial.h. */
 #define _GNU_SOURCE 1 /* cfmakeraw */
 #include "sim_serial.h"
 #include "cap_line.h"
 #include "sim_ev.h"
 #include "sim_line.h"
 #include "sim_pty.h"
+#include "sim_sock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +32,9 @@
 #define SERIAL_EARLY_US SIM_LINE_EARLY_US
 #define SERIAL_MIN_WAKE_US SIM_LINE_MIN_WAKE_US
 #define SERIAL_NO_SWITCH UINT64_MAX
+/* After accept failed for want of fds, listen again this much later
+ * (a readable listener would otherwise wake the loop without end). */
+#define SERIAL_ACCEPT_RETRY_S 1.0
 
 struct sim_serial {
     struct ev_loop *loop;
@@ -36,8 +42,15 @@ struct sim_serial {
     char who[96];
     char path[512];      /* symlink or UART path */
     char device[256];    /* /dev/pts/N or UART path */
-    bool is_pty, is_termios;
-    int fd, slave_fd;    /* the slave is kept open so the master never sees EIO */
+    sim_serial_kind kind;
+    bool is_termios;
+    int fd;              /* PTY master, UART, or the socket's client (-1: none) */
+    int slave_fd;        /* PTY without a hang-up set: a slave kept open so the
+                            master never reads EIO (sim_pty.h) */
+    sim_pty_waiter hup;  /* PTY with a hang-up set: parked while nobody has it open */
+    sim_sock *sock;      /* TCP or Unix socket */
+    ev_io lio;           /* the socket's listener */
+    ev_timer retry;      /* listen again after accept ran out of fds */
     struct sp_port *sp;
     FILE *log;
     uint32_t baud;       /* device rate and pacing rate of new transmissions */
@@ -176,10 +189,11 @@ static speed_t speed_const(uint32_t baud)
 
 static void device_baud(sim_serial *s)
 {
-    if (s->is_pty || s->is_termios) {
-        /* cosmetic on a PTY (pacing is what matters), but lets a client see it */
+    if (s->kind == SIM_SERIAL_PTY || s->is_termios) {
+        /* cosmetic on a PTY (pacing is what matters), but lets a client see
+         * it; a master's termios requests act on its slave (sim_pty.h) */
         struct termios t;
-        int fd = s->is_pty ? s->slave_fd : s->fd;
+        int fd = s->fd;
         speed_t c = speed_const(s->baud);
         if (c && tcgetattr(fd, &t) == 0 && cfgetospeed(&t) != c) {
             cfsetspeed(&t, c);
@@ -195,14 +209,27 @@ static void device_baud(sim_serial *s)
     }
 }
 
+static void client_gone(sim_serial *s, int err);
+
+static ssize_t device_write(sim_serial *s, const uint8_t *b, size_t n)
+{
+    if (s->sock) /* a client that left must not raise SIGPIPE */
+        return send(s->fd, b, n, MSG_NOSIGNAL);
+    return write(s->fd, b, n);
+}
+
 size_t sim_serial_write(sim_serial *s, const uint8_t *b, size_t n)
 {
     while (n > 0) {
-        ssize_t w = write(s->fd, b, n);
+        if (s->fd < 0)
+            return n; /* no client on the socket: lost, like a wire nobody listens to */
+        ssize_t w = device_write(s, b, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            return n; /* nobody reading (PTY buffer full) or device gone */
+            if (s->sock && errno != EAGAIN && errno != EWOULDBLOCK)
+                client_gone(s, errno); /* reset by the client */
+            return n; /* nobody reading (PTY or socket buffer full) or device gone */
         }
         capture(s, CAP_DIR_FROM_METER, b, (size_t)w);
         b += w;
@@ -314,13 +341,65 @@ unsigned sim_serial_bits_per_char(const sim_serial *s) { return s->bits; }
 
 /* ---- reading ------------------------------------------------------------- */
 
-static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+static void verbose_log(sim_serial *s, const char *fmt, const char *a, const char *b)
 {
-    (void)revents;
-    sim_serial *s = w->data;
+    if (s->cfg.verbose >= 1)
+        sim_serial_logf(s->log, s->who[0] ? s->who : NULL, fmt, a, b);
+}
+
+/* A PTY's client closed the slave: the master reads EIO until one opens it
+ * again. Park it in the hang-up set (sim_pty.h) instead of spinning on its
+ * POLLHUP; the set wakes us when a client writes. */
+static bool pty_park(sim_serial *s)
+{
+    if (!s->cfg.pty_hub || s->kind != SIM_SERIAL_PTY)
+        return false;
+    if (s->hup.parked)
+        return true;
+    if (sim_pty_hub_park(s->cfg.pty_hub, &s->hup) != 0)
+        return false;
+    ev_io_stop(s->loop, &s->rio);
+    verbose_log(s, "%s: client closed %s; waiting for the next", s->path, s->device);
+    return true;
+}
+
+/* The device read EAGAIN: a PTY that was parked has a client again. */
+static void pty_unpark(sim_serial *s)
+{
+    if (!s->hup.parked)
+        return;
+    sim_pty_hub_leave(s->cfg.pty_hub, &s->hup);
+    ev_io_start(s->loop, &s->rio);
+    verbose_log(s, "%s: a client has %s open again", s->path, s->device);
+}
+
+/* The socket's client left (end of file, reset) or the device failed. */
+static void client_gone(sim_serial *s, int err)
+{
+    if (s->sock) {
+        char why[160];
+        snprintf(why, sizeof why, "%s", err ? strerror(err) : "disconnected");
+        verbose_log(s, "client %s %s; listening for the next", sim_sock_peer(s->sock), why);
+        ev_io_stop(s->loop, &s->rio);
+        sim_sock_drop(s->sock);
+        s->fd = -1;
+        return;
+    }
+    if (err == EIO && pty_park(s))
+        return;
+    char msg[300];
+    snprintf(msg, sizeof msg, "read from %s failed: %s; line stopped", s->device,
+             err ? strerror(err) : "end of file");
+    sim_serial_log(s, msg);
+    ev_io_stop(s->loop, &s->rio);
+}
+
+static void read_device(sim_serial *s)
+{
     uint8_t buf[512];
-    for (;;) {
-        ssize_t r = read(s->fd, buf, sizeof buf);
+    int fd = s->fd;
+    while (fd >= 0 && fd == s->fd) { /* a write in rx may drop the client */
+        ssize_t r = read(fd, buf, sizeof buf);
         if (r > 0) {
             /* recorded as they arrived, held while the owner handles them: a
              * fault it injects into them still marks their frame */
@@ -334,17 +413,63 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
         }
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            pty_unpark(s);
             break;
-        char msg[300];
-        snprintf(msg, sizeof msg, "read from %s failed: %s; line stopped", s->device,
-                 r == 0 ? "end of file" : strerror(errno));
-        sim_serial_log(s, msg);
-        ev_io_stop(loop, w);
+        }
+        client_gone(s, r == 0 ? 0 : errno);
         break;
     }
     if (s->cfg.idle)
         s->cfg.idle(s->cfg.ctx);
+}
+
+static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    read_device(w->data);
+}
+
+static void on_pty_wake(void *data) { read_device(data); }
+
+/* ---- socket clients ------------------------------------------------------- */
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)revents;
+    sim_serial *s = w->data;
+    for (;;) {
+        switch (sim_sock_accept(s->sock)) {
+        case SIM_SOCK_ACCEPT_NONE:
+            return;
+        case SIM_SOCK_ACCEPT_CLIENT:
+            s->fd = sim_sock_client_fd(s->sock);
+            ev_io_set(&s->rio, s->fd, EV_READ);
+            ev_io_start(loop, &s->rio);
+            verbose_log(s, "client %s connected to %s", sim_sock_peer(s->sock), s->path);
+            break;
+        case SIM_SOCK_ACCEPT_REFUSED:
+            verbose_log(s, "%s: another client connected and was closed (one at a time; %s has the line)",
+                        s->path, sim_sock_peer(s->sock));
+            break;
+        case SIM_SOCK_ACCEPT_FAILED: {
+            sim_serial_logf(s->log, s->who, "%s: accept failed: %s; listening again in %.0f s", s->path,
+                            strerror(errno), SERIAL_ACCEPT_RETRY_S);
+            ev_io_stop(loop, &s->lio);
+            ev_timer_set(&s->retry, SERIAL_ACCEPT_RETRY_S, 0.0);
+            ev_timer_start(loop, &s->retry);
+            return;
+        }
+        }
+    }
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    sim_serial *s = w->data;
+    ev_io_start(loop, &s->lio);
 }
 
 /* ---- opening ------------------------------------------------------------- */
@@ -440,6 +565,52 @@ static int open_uart(sim_serial *s, const char *dev, const char *format, char *e
     return 0;
 }
 
+static int open_pty(sim_serial *s, char *err, size_t errlen)
+{
+    /* with a hang-up set no slave is kept: one fd per PTY (sim_pty.h) */
+    int rc = sim_pty_create(s->cfg.pty_opt, s->cfg.pty_path, s->device, sizeof s->device, &s->fd,
+                            s->cfg.pty_hub ? NULL : &s->slave_fd, err, errlen);
+    if (rc != 0)
+        return -1;
+    s->kind = SIM_SERIAL_PTY;
+    snprintf(s->path, sizeof s->path, "%s", s->cfg.pty_path);
+    if (s->baud != 9600)
+        device_baud(s); /* sim_pty_create leaves 9600 8N1 */
+    return 0;
+}
+
+static int open_sock(sim_serial *s, char *err, size_t errlen)
+{
+    sim_sock_result rc = s->cfg.tcp ? sim_sock_open_tcp(s->cfg.tcp_opt, s->cfg.tcp, &s->sock, err, errlen)
+                                    : sim_sock_open_unix(s->cfg.unix_opt, s->cfg.unix_path, &s->sock, err, errlen);
+    if (rc != SIM_SOCK_OK)
+        return -1;
+    s->kind = s->cfg.tcp ? SIM_SERIAL_TCP : SIM_SERIAL_UNIX;
+    snprintf(s->path, sizeof s->path, "%s", sim_sock_name(s->sock));
+    snprintf(s->device, sizeof s->device, "%s:%s", s->cfg.tcp ? "tcp" : "unix", sim_sock_name(s->sock));
+    s->fd = -1;
+    return 0;
+}
+
+/* Exactly one device of the four. */
+static int open_device(sim_serial *s, const char *format, char *err, size_t errlen)
+{
+    const sim_serial_cfg *c = &s->cfg;
+    int given = (c->pty_path != NULL) + (c->uart != NULL) + (c->tcp != NULL) + (c->unix_path != NULL);
+    if (given != 1) {
+        snprintf(err, errlen, "%s: give exactly one of %s, %s, %s or %s", given ? "more than one device" : "no device",
+                 c->pty_opt, c->uart_opt, c->tcp_opt, c->unix_opt);
+        return -1;
+    }
+    if (c->pty_path)
+        return open_pty(s, err, errlen);
+    if (c->uart) {
+        s->kind = SIM_SERIAL_UART;
+        return open_uart(s, c->uart, format, err, errlen);
+    }
+    return open_sock(s, err, errlen);
+}
+
 sim_serial *sim_serial_open(struct ev_loop *loop, const sim_serial_cfg *cfg, char *err, size_t errlen)
 {
     const char *format = cfg->format ? cfg->format : "8N1";
@@ -456,6 +627,8 @@ sim_serial *sim_serial_open(struct ev_loop *loop, const sim_serial_cfg *cfg, cha
     s->cfg = *cfg;
     s->cfg.pty_opt = cfg->pty_opt ? cfg->pty_opt : "--pty";
     s->cfg.uart_opt = cfg->uart_opt ? cfg->uart_opt : "--uart";
+    s->cfg.tcp_opt = cfg->tcp_opt ? cfg->tcp_opt : "--tcp";
+    s->cfg.unix_opt = cfg->unix_opt ? cfg->unix_opt : "--unix";
     snprintf(s->who, sizeof s->who, "%s", cfg->who ? cfg->who : "");
     s->cfg.who = s->who;
     s->log = cfg->log ? cfg->log : stderr;
@@ -463,22 +636,7 @@ sim_serial *sim_serial_open(struct ev_loop *loop, const sim_serial_cfg *cfg, cha
     s->baud = s->pace_baud = cfg->baud ? cfg->baud : 9600;
     s->switch_n = SERIAL_NO_SWITCH;
     s->bits = bits;
-    int rc;
-    if (cfg->pty_path) {
-        rc = sim_pty_create(s->cfg.pty_opt, cfg->pty_path, s->device, sizeof s->device, &s->fd, &s->slave_fd,
-                            err, errlen);
-        if (rc == 0) {
-            s->is_pty = true;
-            snprintf(s->path, sizeof s->path, "%s", cfg->pty_path);
-            if (s->baud != 9600)
-                device_baud(s); /* sim_pty_create leaves 9600 8N1 */
-        }
-    } else if (cfg->uart) {
-        rc = open_uart(s, cfg->uart, format, err, errlen);
-    } else {
-        snprintf(err, errlen, "no device: give a PTY path or a UART");
-        rc = -1;
-    }
+    int rc = open_device(s, format, err, errlen);
     if (rc == 0 && capture_open(s, err, errlen) != 0) {
         sim_serial_close_device(s);
         rc = -1;
@@ -487,7 +645,14 @@ sim_serial *sim_serial_open(struct ev_loop *loop, const sim_serial_cfg *cfg, cha
         free(s);
         return NULL;
     }
-    sim_ev_io(loop, &s->rio, on_readable, s->fd, EV_READ, s);
+    /* a socket reads from its client, none yet: the watcher starts on accept */
+    sim_ev_io(s->sock ? NULL : loop, &s->rio, on_readable, s->fd, EV_READ, s);
+    if (s->sock) {
+        sim_ev_io(loop, &s->lio, on_accept, sim_sock_listen_fd(s->sock), EV_READ, s);
+        ev_init(&s->retry, on_retry);
+        s->retry.data = s;
+    }
+    s->hup = (sim_pty_waiter){.fd = s->fd, .wake = on_pty_wake, .data = s};
     ev_init(&s->timer, on_timer);
     s->timer.data = s;
     return s;
@@ -496,7 +661,11 @@ sim_serial *sim_serial_open(struct ev_loop *loop, const sim_serial_cfg *cfg, cha
 /* Close the device; remove the PTY symlink if it still points at our PTY. */
 static void sim_serial_close_device(sim_serial *s)
 {
-    if (s->is_pty) {
+    if (s->sock) {
+        sim_sock_close(s->sock); /* the client, the listener, our socket file */
+        s->sock = NULL;
+        s->fd = -1;
+    } else if (s->kind == SIM_SERIAL_PTY) {
         char target[256];
         ssize_t n = readlink(s->path, target, sizeof target - 1);
         if (n >= 0) {
@@ -522,13 +691,26 @@ void sim_serial_close(sim_serial *s)
         return;
     ev_io_stop(s->loop, &s->rio);
     ev_timer_stop(s->loop, &s->timer);
+    if (s->sock) {
+        ev_io_stop(s->loop, &s->lio);
+        ev_timer_stop(s->loop, &s->retry);
+    }
+    if (s->cfg.pty_hub)
+        sim_pty_hub_leave(s->cfg.pty_hub, &s->hup);
     cap_line_close(s->cap, wall_us());
     sim_serial_close_device(s);
     free(s->q);
     free(s);
 }
 
-bool sim_serial_is_pty(const sim_serial *s) { return s->is_pty; }
+sim_serial_kind sim_serial_get_kind(const sim_serial *s) { return s->kind; }
+bool sim_serial_is_pty(const sim_serial *s) { return s->kind == SIM_SERIAL_PTY; }
+bool sim_serial_has_client(const sim_serial *s)
+{
+    if (s->sock)
+        return s->fd >= 0;
+    return !s->hup.parked;
+}
 void *sim_serial_sp_handle(sim_serial *s) { return s->sp; }
 int sim_serial_fd(const sim_serial *s) { return s->fd; }
 struct ev_loop *sim_serial_loop(sim_serial *s) { return s->loop; }

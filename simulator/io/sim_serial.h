@@ -3,7 +3,10 @@
  *
  * Owns: the device life cycle (a PTY symlinked for clients, or a real UART
  * through libserialport, or plain termios for devices libserialport does
- * not enumerate), the read watcher on a libev loop that hands received
+ * not enumerate, or a TCP or Unix stream socket serving one client at a
+ * time, sim_sock), the client coming and going (a PTY's client closing the
+ * slave, a socket's client disconnecting: the line keeps running, bytes
+ * written meanwhile are lost and counted by the owner), the read watcher on a libev loop that hands received
  * chunks to its owner, the device's rate and character format, unpaced
  * writes (for an owner that paces itself, like the MEP line core, which adds
  * the 117-byte segment pauses of docs/mep.md 4), a paced transmit queue
@@ -21,8 +24,17 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "sim_pty.h"
+
 struct ev_loop;
 typedef struct sim_serial sim_serial;
+
+typedef enum {
+    SIM_SERIAL_PTY,
+    SIM_SERIAL_UART,   /* libserialport or plain termios */
+    SIM_SERIAL_TCP,
+    SIM_SERIAL_UNIX,
+} sim_serial_kind;
 
 /* Bytes arrived at now_us (monotonic). */
 typedef void (*sim_serial_rx_fn)(void *ctx, const uint8_t *b, size_t n, uint64_t now_us);
@@ -32,8 +44,15 @@ typedef void (*sim_serial_idle_fn)(void *ctx);
 typedef struct {
     const char *pty_opt;          /* option named in PTY messages ("--pty", "--optical-pty") */
     const char *uart_opt;         /* option named in UART messages ("--uart", "--optical-uart") */
+    const char *tcp_opt;          /* ("--tcp") */
+    const char *unix_opt;         /* ("--unix") */
     const char *pty_path;         /* create a PTY and symlink it here, or */
-    const char *uart;             /* open this serial device */
+    const char *uart;             /* open this serial device, or */
+    const char *tcp;              /* listen on "ADDR:PORT" (sim_sock_parse_tcp), or */
+    const char *unix_path;        /* listen on this Unix stream socket path */
+    sim_pty_hub *pty_hub;         /* PTY: park the master here while no client has
+                                     it open (NULL: keep a slave fd open instead) */
+    int verbose;                  /* >= 1: log clients coming and going */
     uint32_t baud;                /* device and pacing rate (9600 when 0) */
     const char *format;           /* "8N1" when NULL (sim_line_format_bits) */
     const char *who;              /* prefix of log lines ("meter0", "meter0 optical:") */
@@ -81,11 +100,19 @@ void sim_serial_log(sim_serial *s, const char *msg);
  * Nothing without --capture. */
 void sim_serial_capture_mark(sim_serial *s, bool to_meter, const char *text);
 
+sim_serial_kind sim_serial_get_kind(const sim_serial *s);
 bool sim_serial_is_pty(const sim_serial *s);
+/* A client has the line: a socket's client is connected, a PTY's slave is
+ * open (or has not been closed since the start); always true on a UART. */
+bool sim_serial_has_client(const sim_serial *s);
 void *sim_serial_sp_handle(sim_serial *s);   /* libserialport handle, NULL for PTY/termios */
+/* The fd bytes are read from and written to: PTY master, UART, the
+ * socket's client (-1 while none). */
 int sim_serial_fd(const sim_serial *s);
 struct ev_loop *sim_serial_loop(sim_serial *s);
-const char *sim_serial_device(const sim_serial *s);  /* "/dev/pts/N" or the UART */
-const char *sim_serial_path(const sim_serial *s);    /* the symlink or the UART */
+/* "/dev/pts/N", the UART, "tcp:127.0.0.1:5000" or "unix:/run/m0.sock" */
+const char *sim_serial_device(const sim_serial *s);
+/* The symlink, the UART, "127.0.0.1:5000" or the socket path */
+const char *sim_serial_path(const sim_serial *s);
 
 #endif

@@ -120,7 +120,8 @@ static void rig_open(rig *r, bool as_uart)
     ck_assert_msg(r->st != NULL, "%s", err);
     r->log = open_memstream(&r->logbuf, &r->loglen);
     ck_assert_ptr_nonnull(r->log);
-    ck_assert_msg(sim_station_open(r->st, r->loop, 1, r->log, NULL, err, sizeof err) == 0, "%s", err);
+    sim_station_env env = {.loop = r->loop, .verbose = 1, .log = r->log};
+    ck_assert_msg(sim_station_open(r->st, &env, err, sizeof err) == 0, "%s", err);
     r->m = sim_station_meter(r->st);
     r->port = sim_station_port(r->st);
     r->io = (sim_modem_port){fake_get, fake_dtr, fake_rts, &r->fake};
