@@ -3,6 +3,7 @@
 #include "sim_pacer.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,9 @@ struct sim_pacer {
     sim_pacer_entry **heap;
     size_t n, cap;
     uint64_t armed_us;            /* what the timerfd is set to; UINT64_MAX: disarmed */
+    bool expired;                 /* it went off and has not been set since (still readable) */
+    bool firing;                  /* inside the wake-up: arm once at its end */
+    uint64_t grain_us;            /* wake-ups on this grid: entries due close together share one */
     sim_pacer_counters c;
 };
 
@@ -71,11 +75,22 @@ static void remove_at(sim_pacer *p, size_t i)
     sift_up(p, p->heap[i]->slot - 1);
 }
 
-/* Point the timerfd at the earliest entry, if that changed. */
+/* Make sure the timerfd goes off no later than the earliest entry
+ * (rounded up to the grain). It is moved only when that is earlier than
+ * what it is set to: an entry cancelled or moved later leaves it set, and
+ * the wake-up then finds nothing due and sets it again, which costs less
+ * than a timerfd_settime per change in a fleet. Setting the timer also
+ * clears an expiration not yet read (timerfd_settime resets the count),
+ * which saves a read per wake-up. Inside the wake-up nothing is set until
+ * every due entry has fired. */
 static void arm(sim_pacer *p)
 {
+    if (p->firing)
+        return;
     uint64_t want = p->n ? p->heap[0]->at_us : UINT64_MAX;
-    if (want == p->armed_us)
+    if (want != UINT64_MAX && p->grain_us > 1)
+        want = (want + p->grain_us - 1) / p->grain_us * p->grain_us;
+    if (!p->expired && want >= p->armed_us)
         return;
     struct itimerspec its;
     memset(&its, 0, sizeof its);
@@ -87,6 +102,7 @@ static void arm(sim_pacer *p)
     }
     timerfd_settime(p->fd, TFD_TIMER_ABSTIME, &its, NULL);
     p->armed_us = want;
+    p->expired = false;
     p->c.arms++;
 }
 
@@ -95,11 +111,10 @@ static void on_timerfd(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     sim_pacer *p = w->data;
-    uint64_t expirations;
-    if (read(p->fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
-        return;
     p->c.wakeups++;
-    p->armed_us = UINT64_MAX; /* a one-shot timer that has expired is disarmed */
+    p->expired = true; /* arm() below sets it again, or reads the count when nothing is left */
+    p->armed_us = UINT64_MAX;
+    p->firing = true;
     uint64_t now = sim_now_us();
     /* Fire what is due; an entry a callback reschedules for now or earlier
      * waits for the next wake-up, so one busy line cannot hold the loop. */
@@ -111,10 +126,19 @@ static void on_timerfd(struct ev_loop *loop, ev_io *w, int revents)
         p->c.fired++;
         e->fire(e->ctx, now);
     }
-    arm(p);
+    p->firing = false;
+    if (p->n) {
+        arm(p);
+    } else {
+        uint64_t expirations;
+        if (read(p->fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+            return; /* stays readable: the next iteration tries again */
+        p->expired = false;
+        p->armed_us = UINT64_MAX;
+    }
 }
 
-sim_pacer *sim_pacer_new(struct ev_loop *loop, char *err, size_t errlen)
+sim_pacer *sim_pacer_new(struct ev_loop *loop, uint32_t grain_us, char *err, size_t errlen)
 {
     sim_pacer *p = calloc(1, sizeof *p);
     if (!p) {
@@ -129,6 +153,7 @@ sim_pacer *sim_pacer_new(struct ev_loop *loop, char *err, size_t errlen)
     }
     p->loop = loop;
     p->armed_us = UINT64_MAX;
+    p->grain_us = grain_us ? grain_us : 1;
     ev_io_init(&p->watcher, on_timerfd, p->fd, EV_READ);
     p->watcher.data = p;
     ev_io_start(loop, &p->watcher);

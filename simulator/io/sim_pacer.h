@@ -4,10 +4,11 @@
  * millisecond of slack), so a line paced by an ev_timer writes its bytes up
  * to ~1 ms late and in bursts; at 115200 baud a byte is 87 us. The pacer
  * keeps every line's next due time in one binary heap and arms a single
- * timerfd (CLOCK_MONOTONIC, absolute, nanoseconds) for the earliest: one
- * file descriptor and at most one timerfd_settime per change of the
- * earliest time, whatever the number of meters. Entries fire in time
- * order from the timerfd's read watcher with the time read once.
+ * timerfd (CLOCK_MONOTONIC, absolute) for the earliest, on a grid of a
+ * few tens of microseconds: one file descriptor and one timerfd_settime
+ * per wake-up, whatever the number of meters, and lines due within one
+ * grain share the wake-up. Entries fire in time order from the timerfd's
+ * read watcher with the time read once.
  *
  * Times are sim_now_us() microseconds (CLOCK_MONOTONIC). An entry lives
  * in its owner (no allocation per schedule); sim_pacer_cancel before the
@@ -29,9 +30,11 @@ typedef struct {
     void *ctx;
 } sim_pacer_entry;
 
-/* A pacer on loop (its timerfd's watcher is started there). NULL with a
- * message in err. */
-sim_pacer *sim_pacer_new(struct ev_loop *loop, char *err, size_t errlen);
+/* A pacer on loop (its timerfd's watcher is started there). grain_us: wake
+ * on a grid of this many microseconds (0 or 1: exactly when due), so that
+ * the lines of a fleet due within one grain share one wake-up; an entry
+ * fires at most a grain late, never early. NULL with a message in err. */
+sim_pacer *sim_pacer_new(struct ev_loop *loop, uint32_t grain_us, char *err, size_t errlen);
 /* Every entry must have been cancelled. NULL is fine. */
 void sim_pacer_free(sim_pacer *p);
 

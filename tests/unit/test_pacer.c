@@ -37,7 +37,7 @@ START_TEST(test_order_and_not_early)
 {
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     char err[200];
-    sim_pacer *p = sim_pacer_new(loop, err, sizeof err);
+    sim_pacer *p = sim_pacer_new(loop, 0, err, sizeof err);
     ck_assert_msg(p != NULL, "%s", err);
     int order[8];
     size_t n = 0;
@@ -74,7 +74,7 @@ START_TEST(test_reschedule_and_cancel)
 {
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     char err[200];
-    sim_pacer *p = sim_pacer_new(loop, err, sizeof err);
+    sim_pacer *p = sim_pacer_new(loop, 0, err, sizeof err);
     ck_assert_ptr_nonnull(p);
     int order[8];
     size_t n = 0;
@@ -118,7 +118,7 @@ START_TEST(test_many_in_order)
     enum { N = 1000 };
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     char err[200];
-    sim_pacer *p = sim_pacer_new(loop, err, sizeof err);
+    sim_pacer *p = sim_pacer_new(loop, 0, err, sizeof err);
     ck_assert_ptr_nonnull(p);
     int *order = calloc(N, sizeof *order);
     probe *pr = calloc(N, sizeof *pr);
@@ -151,6 +151,58 @@ START_TEST(test_many_in_order)
 }
 END_TEST
 
+/* On a grid: entries due within one grain share a wake-up, none fires
+ * early, and cancelling the earliest leaves no busy loop behind. */
+START_TEST(test_grain_shares_wakeups)
+{
+    enum { N = 20 };
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    char err[200];
+    sim_pacer *p = sim_pacer_new(loop, 1000, err, sizeof err);
+    ck_assert_ptr_nonnull(p);
+    int order[N + 4];
+    size_t n = 0;
+    probe pr[N];
+    sim_pacer_entry e[N];
+    uint64_t base = (sim_now_us() / 1000 + 20) * 1000 + 100; /* 100 us into a grain, 20 ms ahead */
+    for (int i = 0; i < N; i++) {
+        pr[i] = (probe){.id = i, .due = base + (uint64_t)i * 20, .order = order, .n_order = &n};
+        sim_pacer_entry_init(&e[i], on_fire, &pr[i]);
+        sim_pacer_at(p, &e[i], pr[i].due);
+    }
+    run_until(loop, p);
+    ck_assert_uint_eq(n, N);
+    for (int i = 0; i < N; i++)
+        ck_assert(pr[i].fired_at >= pr[i].due);
+    /* all twenty lie in one 1 ms grain: one wake-up unless the machine
+     * stalled in between (then a second) */
+    ck_assert_uint_le(sim_pacer_counters_get(p).wakeups, 2);
+
+    /* the earliest cancelled: the timer goes off for nothing, is set again
+     * for the other one, and the loop then has nothing left to do */
+    probe a = {.id = 100, .order = order, .n_order = &n}, b = {.id = 101, .order = order, .n_order = &n};
+    sim_pacer_entry ea, eb;
+    sim_pacer_entry_init(&ea, on_fire, &a);
+    sim_pacer_entry_init(&eb, on_fire, &b);
+    uint64_t now = sim_now_us();
+    sim_pacer_at(p, &ea, now + 2000);
+    sim_pacer_at(p, &eb, now + 6000);
+    b.due = now + 6000;
+    sim_pacer_cancel(p, &ea);
+    run_until(loop, p);
+    ck_assert_uint_eq(n, N + 1);
+    ck_assert_int_eq(order[N], 101);
+    ck_assert(b.fired_at >= b.due);
+    uint64_t wakeups = sim_pacer_counters_get(p).wakeups;
+    uint64_t end = sim_now_us() + 20000;
+    while (sim_now_us() < end)
+        ev_run(loop, EVRUN_NOWAIT);
+    ck_assert_uint_eq(sim_pacer_counters_get(p).wakeups, wakeups); /* idle: no wake-ups */
+    sim_pacer_free(p);
+    ev_loop_destroy(loop);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("pacer");
@@ -159,6 +211,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_order_and_not_early);
     tcase_add_test(tc, test_reschedule_and_cancel);
     tcase_add_test(tc, test_many_in_order);
+    tcase_add_test(tc, test_grain_shares_wakeups);
     suite_add_tcase(s, tc);
     return s;
 }
