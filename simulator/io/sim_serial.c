@@ -409,6 +409,14 @@ static void read_device(sim_serial *s)
             s->cfg.rx(s->cfg.ctx, buf, (size_t)r, sim_now_us());
             if (s->cap)
                 capture_check(s, cap_line_commit(s->cap));
+            if ((size_t)r < sizeof buf) {
+                /* a short read drained the device: the read that would only
+                 * say EAGAIN is skipped (one syscall per request saved; the
+                 * watcher is level-triggered, later bytes wake it again) */
+                if (fd == s->fd)
+                    pty_unpark(s);
+                break;
+            }
             continue;
         }
         if (r < 0 && errno == EINTR)
