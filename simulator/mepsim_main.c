@@ -44,6 +44,7 @@ typedef struct {
     sim_station **stations;        /* one per configured meter */
     sim_pty_hub *pty_hub;          /* PTYs nobody has open wait here: one fd per PTY (sim_pty.h) */
     sim_pacer *pacer;              /* one microsecond timer for every line (sim_pacer.h) */
+    sim_tls_rng *tls_rng;          /* one random generator for every meter's TLS (sim_tls.h) */
     size_t n;                      /* stations built */
     sim_control *control;
     sim_display *display;
@@ -91,6 +92,7 @@ static int finish(mepsim_app *app, int code)
     free(app->stations);
     sim_pty_hub_free(app->pty_hub); /* after the PTYs parked in it */
     sim_pacer_free(app->pacer);     /* after the ports scheduled on it */
+    sim_tls_rng_free(app->tls_rng); /* after the TLS contexts drawing from it */
     sim_profiles_free(app->profiles); /* after the meters that share them */
     sim_config_free(&app->cfg);
     if (app->loop) {
@@ -171,7 +173,8 @@ static int start_loop(mepsim_app *app)
 static int open_stations(mepsim_app *app, char *err, size_t errlen)
 {
     if (!(app->pty_hub = sim_pty_hub_new(app->loop, err, errlen)) ||
-        !(app->pacer = sim_pacer_new(app->loop, MEPSIM_PACER_GRAIN_US, err, errlen)))
+        !(app->pacer = sim_pacer_new(app->loop, MEPSIM_PACER_GRAIN_US, err, errlen)) ||
+        !(app->tls_rng = sim_tls_rng_new(err, errlen)))
         return -1;
     sim_station_env env = {
         .loop = app->loop,
@@ -180,6 +183,7 @@ static int open_stations(mepsim_app *app, char *err, size_t errlen)
         .capture = app->cfg.capture,
         .pty_hub = app->pty_hub,
         .pacer = app->pacer,
+        .tls_rng = app->tls_rng,
     };
     for (size_t i = 0; i < app->n; i++)
         if (sim_station_open(app->stations[i], &env, err, errlen) != 0)

@@ -50,6 +50,7 @@ struct sim_station {
     sim_port *port;
     sim_optical_port *optical;
     sim_tls *tls;
+    sim_tls_rng *tls_rng;          /* the process's, from sim_station_open (NULL: the context's own) */
     bool tls_failed;               /* creating the TLS context failed once (logged) */
     sim_portmodem *modem;
     station_runner run;
@@ -90,6 +91,10 @@ static sim_tls *station_tls_get(sim_station *s)
     tc.log = tls_log;
     tc.log_ctx = s;
     tc.name = s->sec->name;
+    if (s->tls_rng) {
+        tc.rng = sim_tls_rng_random;
+        tc.rng_ctx = s->tls_rng;
+    }
     char err[300], msg[400];
     s->tls = sim_tls_new(&tc, err, sizeof err);
     if (!s->tls) {
@@ -577,6 +582,7 @@ int sim_station_open(sim_station *s, const sim_station_env *env, char *err, size
     int verbose = env->verbose;
     FILE *log = env->log;
     const char *capture = env->capture;
+    s->tls_rng = env->tls_rng;
     char sub[900];
     s->loop = loop;
     s->verbose = verbose;

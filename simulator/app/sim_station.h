@@ -58,6 +58,8 @@ typedef struct {
                                    * a slave fd open */
     sim_pacer *pacer;             /* the microsecond pacer of every line (sim_pacer.h); NULL:
                                    * each port paces with its own millisecond timer */
+    sim_tls_rng *tls_rng;         /* one random generator for every meter's TLS (sim_tls.h);
+                                   * NULL: each TLS context seeds its own */
 } sim_station_env;
 
 /* Open the station's lines on env->loop: the MEP port, its modem lines,

@@ -152,6 +152,47 @@ static int psk_cb(void *ctx, mbedtls_ssl_context *ssl, const unsigned char *id, 
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */
+struct sim_tls_rng {
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+};
+
+sim_tls_rng *sim_tls_rng_new(char *err, size_t errlen)
+{
+    sim_tls_rng *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "sim_tls: out of memory");
+        return NULL;
+    }
+    mbedtls_entropy_init(&r->entropy);
+    mbedtls_ctr_drbg_init(&r->drbg);
+    static const char pers[] = "mepsim shared";
+    int ret = mbedtls_ctr_drbg_seed(&r->drbg, mbedtls_entropy_func, &r->entropy, (const unsigned char *)pers,
+                                    sizeof pers - 1);
+    if (ret != 0) {
+        char ebuf[96];
+        mbedtls_strerror(ret, ebuf, sizeof ebuf);
+        snprintf(err, errlen, "sim_tls: seeding the shared random generator: %s", ebuf);
+        sim_tls_rng_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void sim_tls_rng_free(sim_tls_rng *r)
+{
+    if (!r)
+        return;
+    mbedtls_ctr_drbg_free(&r->drbg);
+    mbedtls_entropy_free(&r->entropy);
+    free(r);
+}
+
+int sim_tls_rng_random(void *rng, unsigned char *out, size_t n)
+{
+    return mbedtls_ctr_drbg_random(&((sim_tls_rng *)rng)->drbg, out, n);
+}
+
 sim_tls *sim_tls_new(const sim_tls_cfg *cfg, char *err, size_t errlen)
 {
     if (!cfg || !cfg->dispatch) {

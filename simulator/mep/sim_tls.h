@@ -52,6 +52,17 @@ typedef int (*sim_tls_dispatch_fn)(void *ctx, sim_level level, const uint8_t *re
 /* Random source in mbed TLS's f_rng shape: fill out[0..n-1], return 0. */
 typedef int (*sim_tls_rng_fn)(void *ctx, unsigned char *out, size_t n);
 
+/* One random generator for every meter of a process (a CTR_DRBG seeded
+ * once from the system entropy source): seeding one per meter was most of
+ * a fleet's start-up when TLS state was made with the meter, and is still
+ * the most expensive step of a meter's first handshake. Pass
+ * sim_tls_rng_random with it as cfg.rng / cfg.rng_ctx; it must outlive the
+ * TLS contexts that use it. Not for several threads. */
+typedef struct sim_tls_rng sim_tls_rng;
+sim_tls_rng *sim_tls_rng_new(char *err, size_t errlen);
+void sim_tls_rng_free(sim_tls_rng *r);
+int sim_tls_rng_random(void *rng, unsigned char *out, size_t n);
+
 typedef struct {
     uint8_t mbk[16], mak[16];       /* PSK = first 16 bytes of the key (docs/mep.md 5.1, 7.1) */
     bool tls_required;              /* port refuses RC4 frames at all times (docs/mep.md 7.4) */

@@ -521,6 +521,33 @@ static void full_read(uint8_t key_id, const uint8_t psk[16], sim_level want_leve
 START_TEST(test_host_handshake_and_read_mak) { full_read(1, MAK01, SIM_LEVEL_MAK); }
 END_TEST
 
+/* A fleet's meters draw from one generator (sim_tls_rng): two servers on
+ * it both complete a handshake, and it never repeats itself. */
+START_TEST(test_shared_rng_serves_two_meters)
+{
+    char err[200];
+    sim_tls_rng *rng = sim_tls_rng_new(err, sizeof err);
+    ck_assert_msg(rng != NULL, "%s", err);
+    uint8_t a[32], b[32];
+    ck_assert_int_eq(sim_tls_rng_random(rng, a, sizeof a), 0);
+    ck_assert_int_eq(sim_tls_rng_random(rng, b, sizeof b), 0);
+    ck_assert(memcmp(a, b, sizeof a) != 0);
+    for (int k = 0; k < 2; k++) {
+        tls_rig r;
+        memset(&r, 0, sizeof r);
+        memcpy(r.d.resp, OK_REPLY, sizeof OK_REPLY);
+        r.d.resp_len = sizeof OK_REPLY;
+        r.s = make_server(&r.d, &r.ls, sim_tls_rng_random, rng);
+        r.l.server = r.s;
+        rig_client(&r, (uint16_t)(1 + k), 0, MBK02);
+        ck_assert_int_eq(host_tls_connect(r.c), HOST_TLS_OK);
+        ck_assert_int_eq(sim_tls_get_state(r.s), SIM_TLS_ESTABLISHED);
+        rig_free(&r);
+    }
+    sim_tls_rng_free(rng);
+}
+END_TEST
+
 START_TEST(test_host_handshake_and_read_mbk) { full_read(0, MBK02, SIM_LEVEL_MBK); }
 END_TEST
 
@@ -813,6 +840,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_host_handshake_and_read_mak);
     tcase_add_test(tc, test_host_handshake_and_read_mbk);
+    tcase_add_test(tc, test_shared_rng_serves_two_meters);
     tcase_add_test(tc, test_wrong_psk_is_0x03_and_visible);
     tcase_add_test(tc, test_key_id_2_is_0x03);
     tcase_add_test(tc, test_table_without_session_is_0x0A);
