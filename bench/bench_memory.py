@@ -58,15 +58,17 @@ def main():
     ap.add_argument("--meters", type=int, default=1000)
     ap.add_argument("--profile", default="")
     ap.add_argument("--transport", choices=["pty", "unix", "tcp"], default="pty")
+    ap.add_argument("--dir", default=None, help="where the PTY links or sockets go (default: a new "
+                    "folder in $TMPDIR; a Unix socket's start-up cost is its file system's)")
     a = ap.parse_args()
     if a.meters < 2:
         ap.error("--meters must be at least 2")
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=a.dir) as tmp:
         one, _ = measure(a.mepsim, 1, a.profile, a.transport, tmp)
         many, ready = measure(a.mepsim, a.meters, a.profile, a.transport, tmp)
     per = (many - one) / (a.meters - 1)
-    print("   %s: RSS 1 meter %d KiB, %d meters %d KiB: %.1f KiB per meter, start-up %.2f s%s" %
-          (a.transport, one, a.meters, many, per, ready,
+    print("   %s%s: RSS 1 meter %d KiB, %d meters %d KiB: %.1f KiB per meter, start-up %.2f s%s" %
+          (a.transport, " in " + a.dir if a.dir else "", one, a.meters, many, per, ready,
            " (" + os.path.basename(a.profile) + ")" if a.profile else ""))
     return 0
 

@@ -250,6 +250,17 @@ def test_count_3_unix_meters_from_a_path_pattern(mepsim, tmp_path):
     assert not any((tmp_path / ("m%d.sock" % i)).exists() for i in range(3))   # removed on exit
 
 
+def test_a_fleet_of_2000_unix_meters_starts_and_its_ends_answer(mepsim, tmp_path):
+    """No fixed limit, one shared profile, the fleet's heap reserved at once
+    (mepsim_main.c): the first, a middle and the last meter answer, each on
+    its own socket, and the control socket knows all of them."""
+    sim = start(mepsim, "--unix", str(tmp_path / "f%d.sock"), "--count", "2000")
+    for i in (0, 1234, 1999):
+        reads_bt01_and_bt23(SocketModule(sim, unix(tmp_path / ("f%d.sock" % i))))
+    status = sim.control().request({"cmd": "status"})
+    assert len(status["meters"]) == 2000 and status["meters"][1999]["name"] == "meter0-1999", status["meters"][-1]
+
+
 def test_config_file_keys_tcp_unix_and_count(mepsim, tmp_path):
     base = free_ports(2)
     cfg = tmp_path / "fleet.json"
