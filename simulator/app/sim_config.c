@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include <arpa/inet.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -705,20 +706,46 @@ static int check_count(const sim_config_meter *p, char *err, size_t errlen)
     return 0;
 }
 
+/* Every meter holds at least one file descriptor (its PTY master, UART or
+ * listening socket; two while a socket client is connected), so a fleet
+ * larger than the process's hard open-file limit could never start: say so
+ * before building anything. The limit is the only bound on the number of
+ * meters; mepsim raises its soft limit to the hard one at start. */
+#define SIM_CONFIG_FD_RESERVE 64 /* stdio, the loop, control and capture files, clients */
+static int check_fd_room(size_t meters, char *err, size_t errlen)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_max == RLIM_INFINITY)
+        return 0;
+    rlim_t room = rl.rlim_max > SIM_CONFIG_FD_RESERVE ? rl.rlim_max - SIM_CONFIG_FD_RESERVE : 0;
+    if ((rlim_t)meters <= room)
+        return 0;
+    snprintf(err, errlen, "%zu meters need at least %zu file descriptors, and this process may open at most %llu "
+             "(its hard open-file limit, %d kept for itself): raise it (ulimit -Hn, LimitNOFILE= in a "
+             "systemd unit) or split the fleet over several processes",
+             meters, meters, (unsigned long long)room, SIM_CONFIG_FD_RESERVE);
+    return -1;
+}
+
 /* Every section with --count N becomes N sections in its place (N = 1
  * too: the %d of its paths becomes 0, as a script that scales from one
  * meter expects). */
 static int expand_counts(sim_config *c, char *err, size_t errlen)
 {
     bool any = false;
-    for (size_t i = 0; i < c->n_meters; i++)
+    size_t total = 0;
+    for (size_t i = 0; i < c->n_meters; i++) {
+        total += c->meters[i].count >= 1 ? c->meters[i].count : 1;
         if (c->meters[i].count >= 1) {
             if (check_count(&c->meters[i], err, errlen))
                 return -1;
             any = true;
         }
+    }
     if (!any)
         return 0;
+    if (check_fd_room(total, err, errlen)) /* before a section is made for each */
+        return -1;
     sim_config out;
     memset(&out, 0, sizeof out);
     for (size_t i = 0; i < c->n_meters; i++) {
@@ -1236,6 +1263,8 @@ int sim_config_validate(const sim_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "no meter: give --pty PATH, --uart DEV, --tcp PORT, --unix PATH or --config FILE");
         return -1;
     }
+    if (check_fd_room(c->n_meters, err, errlen))
+        return -1;
     /* the socket address holds sizeof sun_path - 1 characters (unix(7)) */
     size_t sun_max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
     if (c->control[0] && strlen(c->control) > sun_max) {

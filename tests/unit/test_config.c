@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "check_run.h"
@@ -193,6 +194,14 @@ START_TEST(test_ten_thousand)
 {
     sim_config c = {0};
     char err[600];
+    /* each meter holds a file descriptor: the fleet must fit the hard
+     * open-file limit, which root may raise (Check forks each test) */
+    struct rlimit rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 20000) {
+        rl.rlim_max = 20000;
+        ck_assert_msg(setrlimit(RLIMIT_NOFILE, &rl) == 0, "cannot raise the open-file limit to 20000 for the test");
+    }
     const char *args[] = {"--unix", "/tmp/t10k-%d.sock", "--count", "10000", NULL};
     ck_assert_msg(parse(&c, err, sizeof err, args) == 0, "%s", err);
     ck_assert_uint_eq(c.n_meters, 10000);
@@ -236,6 +245,34 @@ START_TEST(test_json_fleet)
 }
 END_TEST
 
+/* The only bound on a fleet: the hard open-file limit, checked before a
+ * section is made for each meter (30 sections of --count 100000 in a
+ * 1.3 KB file once took seconds and a gigabyte to refuse). */
+START_TEST(test_fleet_must_fit_the_fd_limit)
+{
+    sim_config c = {0};
+    char err[600];
+    struct rlimit rl = {.rlim_cur = 1000, .rlim_max = 1000};
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0); /* this forked test only */
+    const char *ok[] = {"--tcp", "5000", "--count", "936", NULL};
+    ck_assert_msg(parse(&c, err, sizeof err, ok) == 0, "%s", err);
+    const char *big[] = {"--tcp", "5000", "--count", "937", NULL};
+    ck_assert(parse(&c, err, sizeof err, big) != 0);
+    ck_assert_msg(strstr(err, "937 meters need at least 937 file descriptors") && strstr(err, "at most 936"), "%s",
+                  err);
+    ck_assert_uint_eq(c.n_meters, 1); /* refused before the sections were made */
+    char json[2400];
+    size_t o = (size_t)snprintf(json, sizeof json, "{\"meters\":[");
+    for (int i = 0; i < 30; i++)
+        o += (size_t)snprintf(json + o, sizeof json - o, "%s{\"name\":\"s%d\",\"unix\":\"/tmp/s%d-%%d\",\"count\":100000}",
+                              i ? "," : "", i, i);
+    snprintf(json + o, sizeof json - o, "]}");
+    ck_assert(load_json(&c, json, err, sizeof err) != 0);
+    ck_assert_msg(strstr(err, "3000000 meters need"), "%s", err);
+    sim_config_free(&c);
+}
+END_TEST
+
 /* One parsed profile for every meter that names it. */
 START_TEST(test_profiles_shared)
 {
@@ -269,6 +306,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_count_refusals);
     tcase_add_test(tc, test_unique_claims);
     tcase_add_test(tc, test_ten_thousand);
+    tcase_add_test(tc, test_fleet_must_fit_the_fd_limit);
     tcase_add_test(tc, test_json_fleet);
     tcase_add_test(tc, test_profiles_shared);
     suite_add_tcase(s, tc);
