@@ -73,7 +73,9 @@ for name in "${names[@]}"; do
   fi
   rm -f "$build/artifacts/$name-"*
   t0=$SECONDS
-  timeout $((secs + 120)) "$bin" -max_total_time="$secs" ${runs:+-runs="$runs"} -timeout=10 -rss_limit_mb=2048 \
+  # a hang is an input still running after 60 s of wall time: generous, because a long run
+  # shares the machine (at low priority a busy machine can hold it off the CPU for seconds)
+  timeout $((secs + 120)) "$bin" -max_total_time="$secs" ${runs:+-runs="$runs"} -timeout=60 -report_slow_units=60 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$build/artifacts/$name-" "$work" >"$log" 2>&1
   status=$?
   took=$((SECONDS - t0))

@@ -1219,7 +1219,8 @@ static int claim_cmp(const void *a, const void *b)
 
 static int check_unique(const sim_config *c, char *err, size_t errlen)
 {
-    claim *cl = malloc(c->n_meters * 7 * sizeof *cl);
+    enum { CLAIMS_PER_METER = 8 }; /* name, pty, uart, unix, optical pty/uart, state, tcp */
+    claim *cl = malloc(c->n_meters * CLAIMS_PER_METER * sizeof *cl);
     if (!cl) {
         snprintf(err, errlen, "out of memory checking %zu meters", c->n_meters);
         return -1;
@@ -1227,12 +1228,12 @@ static int check_unique(const sim_config *c, char *err, size_t errlen)
     size_t n = 0;
     for (size_t i = 0; i < c->n_meters; i++) {
         const sim_config_meter *m = &c->meters[i];
-        const struct { const char *key; char space; } mine[] = {
+        const struct { const char *key; char space; } mine[CLAIMS_PER_METER] = {
             {m->name, 'n'}, {m->pty, 'f'}, {m->uart, 'f'}, {m->unix_path, 'f'}, {m->optical_pty, 'f'},
             {m->optical_uart, 'f'}, {m->state, 's'}, {m->tcp, 't'},
         };
         for (size_t k = 0; k < sizeof mine / sizeof mine[0]; k++)
-            if (mine[k].key[0] && n < c->n_meters * 7)
+            if (mine[k].key[0])
                 cl[n++] = (claim){mine[k].key, mine[k].space, (uint32_t)i};
     }
     qsort(cl, n, sizeof *cl, claim_cmp);
