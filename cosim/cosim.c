@@ -64,9 +64,7 @@ static void hal_flush_rx(void *ctx) { ((cosim *)ctx)->c.rx_flushes++; }
 static void board_line(cosim *s, sim_meter_line which, bool on)
 {
     const char *name = sim_meter_line_name(which);
-    sim_meter_set_line(s->meter, which, on, s->now / 1000u);
-    if (s->line.hooks.line_event)
-        s->line.hooks.line_event(s->line.hooks.ctx, name, on, s->now);
+    sim_line_line_event(&s->line, which, on, s->now);
     if (s->cfg.verbose >= 1) {
         char msg[96];
         snprintf(msg, sizeof msg, "line event: %s %s", name, on ? "on" : "off");

@@ -198,9 +198,7 @@ void sim_port_kick(sim_port *p)
 void sim_port_line_event_at(sim_port *p, sim_meter_line which, bool on, uint64_t now)
 {
     const char *name = sim_meter_line_name(which);
-    sim_meter_set_line(p->meter, which, on, now / 1000u);
-    if (p->line.hooks.line_event)
-        p->line.hooks.line_event(p->line.hooks.ctx, name, on, now);
+    sim_line_line_event(&p->line, which, on, now);
     if (p->line.verbose >= 1) {
         char msg[128];
         snprintf(msg, sizeof msg, "line event: %s %s", name, on ? "on" : "off");

@@ -212,6 +212,22 @@ static void process_frame(sim_line *l, const sim_line_frame *f, uint64_t now_us)
 
 void sim_line_keep_recent(sim_line *l, bool on) { l->keep_recent = on; }
 
+void sim_line_line_event(sim_line *l, sim_meter_line which, bool on, uint64_t now_us)
+{
+    sim_meter_set_line(l->meter, which, on, now_us / 1000u);
+    if (l->hooks.line_event)
+        l->hooks.line_event(l->hooks.ctx, sim_meter_line_name(which), on, now_us);
+    /* The transceiver's supply changed in the middle of a frame toward the
+     * module: its unsent bytes are lost, not delivered when the power comes
+     * back (a burst of latch-up noise begun while it was off once arrived
+     * after the latch-up had been cleared). The meter's UART still takes
+     * the frame's wire time, so on_sent comes when it would have. */
+    if (which == SIM_METER_TRANSCEIVER && l->tx_active && l->tx_pos < l->tx_len) {
+        l->c.tx_lost += l->tx_len - l->tx_pos;
+        l->tx_pos = l->tx_len;
+    }
+}
+
 /* When the 100 ms rule lets frame f be handled (docs/mep.md 4). */
 static uint64_t throttle_due_us(const sim_line *l, const sim_line_frame *f)
 {

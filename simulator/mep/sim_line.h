@@ -170,6 +170,11 @@ uint64_t sim_line_tx_duration_us(const sim_line *l, size_t n);
 /* Keep the decoded line of every request for sim_line_recent (off by
  * default: the text is built only when a log line or a display shows it). */
 void sim_line_keep_recent(sim_line *l, bool on);
+/* A module control line changed at now_us (docs/module-behaviour.md 2): the
+ * meter stores the level, the line hooks (the fault layer's transceiver
+ * model) hear of it, and a transceiver change cuts the frame in flight
+ * toward the module (its unsent bytes count as tx_lost). */
+void sim_line_line_event(sim_line *l, sim_meter_line which, bool on, uint64_t now_us);
 /* The i-th most recent decoded line (0 = newest); NULL past the end. */
 const char *sim_line_recent(const sim_line *l, size_t i);
 
