@@ -380,9 +380,11 @@ int main(int argc, char **argv)
             for (long k = 0; k < batch && use_line; k++) {
                 t_us += 200000u; /* past the 100 ms throttle and the reply's wire time */
                 sim_line_rx(&line, frames[k], lens[k], t_us);
-                sim_line_poll(&line, t_us, out, sizeof out);
-                resp_len = sim_line_poll(&line, t_us + 150000u, out, sizeof out);
-                sim_line_poll(&line, t_us + 150000u, out + resp_len, sizeof out - resp_len);
+                /* the meter's turnaround (reply_delay_ms + jitter, 30-40 ms by
+                 * default) first, then the reply's wire time */
+                resp_len = sim_line_poll(&line, t_us, out, sizeof out);
+                resp_len += sim_line_poll(&line, t_us + 100000u, out + resp_len, sizeof out - resp_len);
+                resp_len += sim_line_poll(&line, t_us + 150000u, out + resp_len, sizeof out - resp_len);
             }
             total_ns += now_ns() - t0;
             done += batch;
