@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
-import c1218  # noqa: E402
+sys.path.insert(0, str(ROOT / "hil"))
+from osgp_hil import c1218  # noqa: E402  (the project's own C12.18 client)
 
 
 class TimedClient(c1218.C1218Client):
