@@ -291,11 +291,6 @@ void sim_config_free(sim_config *c)
     memset(c, 0, sizeof *c);
 }
 
-static void meter_defaults(sim_config_meter *m, size_t index)
-{
-    sim_config_meter_init(m, index);
-}
-
 /* A new section at the end of c->meters (grown as needed); NULL when out of
  * memory (err says so). */
 static sim_config_meter *add_meter(sim_config *c, char *err, size_t errlen)
@@ -311,7 +306,7 @@ static sim_config_meter *add_meter(sim_config *c, char *err, size_t errlen)
         c->cap_meters = cap;
     }
     sim_config_meter *m = &c->meters[c->n_meters];
-    meter_defaults(m, c->n_meters);
+    sim_config_meter_init(m, c->n_meters);
     c->n_meters++;
     return m;
 }
@@ -550,7 +545,7 @@ static bool is_meter_flag(const char *f)
 static bool meter_touched(const sim_config_meter *m, size_t index)
 {
     sim_config_meter fresh;
-    meter_defaults(&fresh, index);
+    sim_config_meter_init(&fresh, index);
     return memcmp(&fresh, m, sizeof fresh) != 0;
 }
 

@@ -9,23 +9,10 @@
 #include <unistd.h>
 
 #include "check_run.h"
+#include "config_cases.h"
 #include "sim_config.h"
 #include "sim_profiles.h"
 
-/* Parse args (NULL-terminated) and validate; c is freed first. */
-static int parse(sim_config *c, char *err, size_t errlen, const char *const *args)
-{
-    char *argv[64];
-    int argc = 0;
-    argv[argc++] = (char *)"mepsim";
-    for (; *args && argc < 63; args++)
-        argv[argc++] = (char *)*args;
-    argv[argc] = NULL;
-    sim_config_free(c);
-    if (sim_config_parse_args(c, argc, argv, err, errlen))
-        return -1;
-    return sim_config_validate(c, err, errlen);
-}
 
 static int load_json(sim_config *c, const char *json, char *err, size_t errlen)
 {
@@ -49,7 +36,7 @@ START_TEST(test_tcp_forms)
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         const char *args[] = {"--tcp", ok[i].arg, NULL};
-        ck_assert_msg(parse(&c, err, sizeof err, args) == 0, "%s: %s", ok[i].arg, err);
+        ck_assert_msg(config_parse(&c, err, sizeof err, args) == 0, "%s: %s", ok[i].arg, err);
         ck_assert_str_eq(c.meters[0].tcp, ok[i].norm);
         ck_assert_str_eq(c.meters[0].pty, "");
     }
@@ -58,7 +45,7 @@ START_TEST(test_tcp_forms)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *args[] = {"--tcp", bad[i], NULL};
         err[0] = 0;
-        ck_assert_msg(parse(&c, err, sizeof err, args) != 0, "--tcp %s accepted", bad[i]);
+        ck_assert_msg(config_parse(&c, err, sizeof err, args) != 0, "--tcp %s accepted", bad[i]);
         ck_assert_msg(strstr(err, "--tcp") && strstr(err, "[ADDR:]PORT"), "%s: %s", bad[i], err);
     }
     sim_config_free(&c);
@@ -70,17 +57,17 @@ START_TEST(test_one_transport)
     sim_config c = {0};
     char err[600];
     const char *two[] = {"--tcp", "5000", "--unix", "/tmp/x.sock", NULL};
-    ck_assert(parse(&c, err, sizeof err, two) != 0);
+    ck_assert(config_parse(&c, err, sizeof err, two) != 0);
     ck_assert_msg(strstr(err, "only one of --pty, --uart, --tcp and --unix"), "%s", err);
     const char *none[] = {"--seed", "3", NULL};
-    ck_assert(parse(&c, err, sizeof err, none) != 0);
+    ck_assert(config_parse(&c, err, sizeof err, none) != 0);
     ck_assert_msg(strstr(err, "no transport"), "%s", err);
     char longp[200];
     memset(longp, 'a', sizeof longp - 1);
     longp[0] = '/';
     longp[sizeof longp - 1] = 0;
     const char *toolong[] = {"--unix", longp, NULL};
-    ck_assert(parse(&c, err, sizeof err, toolong) != 0);
+    ck_assert(config_parse(&c, err, sizeof err, toolong) != 0);
     ck_assert_msg(strstr(err, "too long for a Unix socket"), "%s", err);
     sim_config_free(&c);
 }
@@ -92,7 +79,7 @@ START_TEST(test_count_expands)
     char err[600];
     const char *unix_args[] = {"--meter", "m", "--unix", "/tmp/fleet%d.sock", "--count", "3", "--seed", "9",
                                "--policy", "reply_delay_ms=5", NULL};
-    ck_assert_msg(parse(&c, err, sizeof err, unix_args) == 0, "%s", err);
+    ck_assert_msg(config_parse(&c, err, sizeof err, unix_args) == 0, "%s", err);
     ck_assert_uint_eq(c.n_meters, 3);
     for (unsigned i = 0; i < 3; i++) {
         char name[16], path[64];
@@ -108,7 +95,7 @@ START_TEST(test_count_expands)
     /* a TCP base port, and a plain meter before and after keeps its place */
     const char *tcp_args[] = {"--meter", "a", "--pty", "/tmp/a.pty", "--meter", "f", "--tcp", "6000", "--count",
                               "4", "--meter", "z", "--pty", "/tmp/z.pty", NULL};
-    ck_assert_msg(parse(&c, err, sizeof err, tcp_args) == 0, "%s", err);
+    ck_assert_msg(config_parse(&c, err, sizeof err, tcp_args) == 0, "%s", err);
     ck_assert_uint_eq(c.n_meters, 6);
     ck_assert_str_eq(c.meters[0].name, "a");
     ck_assert_str_eq(c.meters[1].tcp, "127.0.0.1:6000");
@@ -117,13 +104,13 @@ START_TEST(test_count_expands)
     ck_assert_str_eq(c.meters[5].name, "z");
     /* --count 1 is a fleet of one: its %d is 0 */
     const char *one[] = {"--pty", "/tmp/one%d", "--count", "1", NULL};
-    ck_assert_msg(parse(&c, err, sizeof err, one) == 0, "%s", err);
+    ck_assert_msg(config_parse(&c, err, sizeof err, one) == 0, "%s", err);
     ck_assert_uint_eq(c.n_meters, 1);
     ck_assert_str_eq(c.meters[0].pty, "/tmp/one0");
     ck_assert_str_eq(c.meters[0].name, "meter0-0");
     /* literal %% stays a percent sign */
     const char *pct[] = {"--pty", "/tmp/100%%-%d", "--count", "2", NULL};
-    ck_assert_msg(parse(&c, err, sizeof err, pct) == 0, "%s", err);
+    ck_assert_msg(config_parse(&c, err, sizeof err, pct) == 0, "%s", err);
     ck_assert_str_eq(c.meters[1].pty, "/tmp/100%-1");
     sim_config_free(&c);
 }
@@ -132,11 +119,7 @@ END_TEST
 START_TEST(test_count_refusals)
 {
     sim_config c = {0};
-    char err[600];
-    struct {
-        const char *args[8];
-        const char *msg;
-    } bad[] = {
+    static const config_refusal bad[] = {
         {{"--unix", "/tmp/same.sock", "--count", "2", NULL}, "must contain %d once"},
         {{"--pty", "/tmp/a%d-%d", "--count", "2", NULL}, "must contain %d once"},
         {{"--pty", "/tmp/a%s%d", "--count", "2", NULL}, "no other % conversion"},
@@ -146,11 +129,7 @@ START_TEST(test_count_refusals)
         {{"--tcp", "5000", "--count", "100001", NULL}, "expected a number of meters"},
         {{"--tcp", "5000", "--count", "2", "--state", "/tmp/s.json", NULL}, "--state /tmp/s.json must contain %d"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        err[0] = 0;
-        ck_assert_msg(parse(&c, err, sizeof err, bad[i].args) != 0, "case %zu accepted", i);
-        ck_assert_msg(strstr(err, bad[i].msg) != NULL, "case %zu: \"%s\" lacks \"%s\"", i, err, bad[i].msg);
-    }
+    config_expect_refusals(&c, bad, sizeof bad / sizeof bad[0]);
     sim_config_free(&c);
 }
 END_TEST
@@ -159,10 +138,7 @@ START_TEST(test_unique_claims)
 {
     sim_config c = {0};
     char err[600];
-    struct {
-        const char *args[16];
-        const char *msg;
-    } bad[] = {
+    static const config_refusal bad[] = {
         {{"--meter", "a", "--tcp", "5000", "--meter", "b", "--tcp", "127.0.0.1:5000", NULL},
          "meters a and b listen on the same TCP port 127.0.0.1:5000"},
         {{"--meter", "a", "--tcp", "5000", "--count", "3", "--meter", "b", "--tcp", "5002", NULL},
@@ -175,15 +151,11 @@ START_TEST(test_unique_claims)
           "/tmp/s", NULL},
          "use the same state file /tmp/s"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        err[0] = 0;
-        ck_assert_msg(parse(&c, err, sizeof err, bad[i].args) != 0, "case %zu accepted", i);
-        ck_assert_msg(strstr(err, bad[i].msg) != NULL, "case %zu: \"%s\" lacks \"%s\"", i, err, bad[i].msg);
-    }
+    config_expect_refusals(&c, bad, sizeof bad / sizeof bad[0]);
     /* the same port number on two addresses is two sockets */
     const char *two_addr[] = {"--meter", "a", "--tcp", "127.0.0.1:5000", "--meter", "b", "--tcp", "127.0.0.2:5000",
                               NULL};
-    ck_assert_msg(parse(&c, err, sizeof err, two_addr) == 0, "%s", err);
+    ck_assert_msg(config_parse(&c, err, sizeof err, two_addr) == 0, "%s", err);
     sim_config_free(&c);
 }
 END_TEST
@@ -207,13 +179,13 @@ START_TEST(test_ten_thousand)
     }
     if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 10000 + 64) {
         const char *big[] = {"--unix", "/tmp/t10k-%d.sock", "--count", "10000", NULL};
-        ck_assert(parse(&c, err, sizeof err, big) != 0);
+        ck_assert(config_parse(&c, err, sizeof err, big) != 0);
         ck_assert_msg(strstr(err, "10000 meters need at least 10000 file descriptors"), "%s", err);
         sim_config_free(&c);
         return;
     }
     const char *args[] = {"--unix", "/tmp/t10k-%d.sock", "--count", "10000", NULL};
-    ck_assert_msg(parse(&c, err, sizeof err, args) == 0, "%s", err);
+    ck_assert_msg(config_parse(&c, err, sizeof err, args) == 0, "%s", err);
     ck_assert_uint_eq(c.n_meters, 10000);
     ck_assert_str_eq(c.meters[9999].unix_path, "/tmp/t10k-9999.sock");
     ck_assert_str_eq(c.meters[9999].name, "meter0-9999");
@@ -278,9 +250,9 @@ START_TEST(test_fleet_must_fit_the_fd_limit)
     snprintf(n_ok, sizeof n_ok, "%lu", room < 2000 ? room : 2000);
     snprintf(n_big, sizeof n_big, "%lu", room + 1);
     const char *ok[] = {"--tcp", "5000", "--count", n_ok, NULL};
-    ck_assert_msg(parse(&c, err, sizeof err, ok) == 0, "%s", err);
+    ck_assert_msg(config_parse(&c, err, sizeof err, ok) == 0, "%s", err);
     const char *big[] = {"--unix", "/tmp/f%d", "--count", n_big, NULL};
-    ck_assert(parse(&c, err, sizeof err, big) != 0);
+    ck_assert(config_parse(&c, err, sizeof err, big) != 0);
     snprintf(want, sizeof want, "%s meters need at least %s file descriptors", n_big, n_big);
     ck_assert_msg(strstr(err, want) && strstr(err, "hard open-file limit"), "%s", err);
     ck_assert_uint_eq(c.n_meters, 1); /* refused before the sections were made */

@@ -21,6 +21,7 @@
 #include <ev.h>
 
 #include "check_run.h"
+#include "config_cases.h"
 #include "sim_config.h"
 #include "sim_control.h"
 #include "sim_port.h"
@@ -445,18 +446,6 @@ START_TEST(test_close_releases_running_pulse)
 END_TEST
 
 /* ---- configuration: flags, JSON keys, validation ---- */
-static int parse(sim_config *c, char *err, size_t errlen, const char *const *args)
-{
-    char *argv[32];
-    int argc = 0;
-    argv[argc++] = (char *)"mepsim";
-    for (; *args; args++)
-        argv[argc++] = (char *)*args;
-    sim_config_free(c); /* the previous case's */
-    if (sim_config_parse_args(c, argc, argv, err, errlen))
-        return -1;
-    return sim_config_validate(c, err, errlen);
-}
 
 START_TEST(test_config_options)
 {
@@ -465,7 +454,7 @@ START_TEST(test_config_options)
     const char *ok[] = {"--uart", "/dev/ttyUSB9", "--sense-transceiver", "cts", "--sense-enable", "DSR:inverted",
                         "--reset-line", "DTR", "--power-line", "RTS:inverted", "--modem-poll-ms", "3",
                         "--modem-debounce", "4", NULL};
-    ck_assert_msg(parse(&c, err, sizeof err, ok) == 0, "%s", err);
+    ck_assert_msg(config_parse(&c, err, sizeof err, ok) == 0, "%s", err);
     const sim_modem_cfg *m = &c.meters[0].modem;
     ck_assert(c.meters[0].has_modem);
     ck_assert_uint_eq(m->in[SIM_MODEM_LINE_TRANSCEIVER].signal, SIM_MODEM_CTS);
@@ -477,10 +466,7 @@ START_TEST(test_config_options)
     ck_assert_uint_eq(m->poll_us, 3000);
     ck_assert_uint_eq(m->debounce, 4);
 
-    struct {
-        const char *args[8];
-        const char *msg;
-    } bad[] = {
+    static const config_refusal bad[] = {
         {{"--pty", "/tmp/x", "--sense-transceiver", "CTS", NULL}, "modem lines need --uart"},
         {{"--pty", "/tmp/x", "--reset-line", "DTR", NULL}, "modem lines need --uart"},
         {{"--uart", "/dev/u", "--sense-enable", "DTR", NULL}, "--sense-enable \"DTR\": expected CTS, DSR, DCD or RI"},
@@ -491,11 +477,7 @@ START_TEST(test_config_options)
         {{"--uart", "/dev/u", "--sense-transceiver", "CTS", "--sense-enable", "CTS", NULL}, "same input"},
         {{"--uart", "/dev/u", "--reset-line", "RTS", "--power-line", "RTS:inverted", NULL}, "same pin"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        err[0] = 0;
-        ck_assert_msg(parse(&c, err, sizeof err, bad[i].args) != 0, "case %zu accepted", i);
-        ck_assert_msg(strstr(err, bad[i].msg) != NULL, "case %zu: \"%s\" lacks \"%s\"", i, err, bad[i].msg);
-    }
+    config_expect_refusals(&c, bad, sizeof bad / sizeof bad[0]);
     sim_config_free(&c);
 }
 END_TEST
@@ -512,7 +494,7 @@ START_TEST(test_config_file_keys)
           f);
     fclose(f);
     const char *args[] = {"--config", path, NULL};
-    int rc = parse(&c, err, sizeof err, args);
+    int rc = config_parse(&c, err, sizeof err, args);
     ck_assert_msg(rc == 0, "%s", err);
     ck_assert_uint_eq(c.n_meters, 1);
     const sim_modem_cfg *m = &c.meters[0].modem;
@@ -527,7 +509,7 @@ START_TEST(test_config_file_keys)
     ck_assert_ptr_nonnull(f);
     fputs("{\"meters\":[{\"uart\":\"/dev/ttyUSB7\",\"sense_enable\":5}]}", f);
     fclose(f);
-    ck_assert(parse(&c, err, sizeof err, args) != 0);
+    ck_assert(config_parse(&c, err, sizeof err, args) != 0);
     ck_assert_msg(strstr(err, "meters[0].sense_enable: expected a string"), "%s", err);
     sim_config_free(&c);
     unlink(path);
