@@ -18,10 +18,9 @@ bounded; a missing ACK or reply raises C1218Timeout.
 """
 
 import os
-import select
-import termios
 import time
-import tty
+
+from . import rawfd
 
 STP, ACK, NAK = 0xEE, 0x06, 0x15
 CTRL_MULTI, CTRL_FIRST, CTRL_TOGGLE = 0x80, 0x40, 0x20
@@ -86,10 +85,7 @@ class C1218Client:
 
     @classmethod
     def open(cls, path, **kw):
-        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        tty.setraw(fd)
-        termios.tcflush(fd, termios.TCIOFLUSH)
-        return cls(fd, **kw)
+        return cls(rawfd.open_raw(path), **kw)
 
     def close(self):
         if self.fd is not None:
@@ -98,26 +94,15 @@ class C1218Client:
 
     # ---- raw bytes ---------------------------------------------------
     def write(self, data):
-        data = bytes(data)
-        while data:
-            try:
-                n = os.write(self.fd, data)
-            except BlockingIOError:
-                select.select([], [self.fd], [], 0.1)
-                continue
-            data = data[n:]
+        rawfd.write_all(self.fd, data)
 
     def _fill(self, deadline):
         t = deadline - time.monotonic()
         if t <= 0:
             return False
-        r, _, _ = select.select([self.fd], [], [], t)
-        if not r:
+        chunk = rawfd.read_some(self.fd, t)
+        if chunk is None:
             return False
-        try:
-            chunk = os.read(self.fd, 4096)
-        except BlockingIOError:
-            return True
         self.buf += chunk
         return True
 

@@ -11,12 +11,9 @@ mepsim directly.
 """
 
 import os
-import select
-import termios
 import time
-import tty
 
-from . import mepframe
+from . import mepframe, rawfd
 
 DEFAULT_SEQ = 0x10000000
 
@@ -30,9 +27,7 @@ class SerialLink:
 
     def __init__(self, path):
         self.path = path
-        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        tty.setraw(self.fd)
-        termios.tcflush(self.fd, termios.TCIOFLUSH)
+        self.fd = rawfd.open_raw(path)
         self.pending = bytearray()   # received, not yet consumed
         self.times = []              # arrival time of each pending byte
 
@@ -42,23 +37,12 @@ class SerialLink:
             self.fd = None
 
     def send(self, data):
-        data = bytes(data)
-        while data:
-            try:
-                n = os.write(self.fd, data)
-            except BlockingIOError:
-                select.select([], [self.fd], [], 0.1)
-                continue
-            data = data[n:]
+        rawfd.write_all(self.fd, data)
         return time.monotonic()
 
     def _fill(self, timeout):
-        r, _, _ = select.select([self.fd], [], [], max(0.0, timeout))
-        if not r:
-            return False
-        try:
-            chunk = os.read(self.fd, 4096)
-        except BlockingIOError:
+        chunk = rawfd.read_some(self.fd, timeout)
+        if not chunk:
             return False
         now = time.monotonic()
         self.pending += chunk
