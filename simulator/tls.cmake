@@ -3,7 +3,9 @@
 #
 # Debian's libmbedtls-dev ships no .pc file, so the three libraries are found
 # by name and wrapped in one global interface target, `mep_mbedtls`, that
-# also defines MEP_HAVE_MBEDTLS=1 for its users. If mepsim_mep exists it is
+# also defines MEP_HAVE_MBEDTLS=1 for its users and brings mep_tlsbio (the
+# transport both ends hand to mbed TLS, proto/mep_tlsbio.c: not freestanding,
+# so not part of mepproto). If mepsim_mep exists it is
 # linked (PUBLIC) so every emulator library above it, test and fuzzer gets
 # mbed TLS.
 #
@@ -16,11 +18,14 @@ if(NOT TARGET mep_mbedtls)
   find_library(MBEDTLS_LIBRARY mbedtls REQUIRED)
   find_library(MBEDX509_LIBRARY mbedx509 REQUIRED)
   find_library(MBEDCRYPTO_LIBRARY mbedcrypto REQUIRED)
+  add_library(mep_tlsbio STATIC ${CMAKE_SOURCE_DIR}/proto/mep_tlsbio.c)
+  target_include_directories(mep_tlsbio PUBLIC ${CMAKE_SOURCE_DIR}/proto ${MBEDTLS_INCLUDE_DIR})
+  set_target_properties(mep_tlsbio PROPERTIES POSITION_INDEPENDENT_CODE ON)
   add_library(mep_mbedtls INTERFACE IMPORTED GLOBAL)
   # Order matters for static archives: tls -> x509 -> crypto.
   set_target_properties(mep_mbedtls PROPERTIES
     INTERFACE_INCLUDE_DIRECTORIES "${MBEDTLS_INCLUDE_DIR}"
-    INTERFACE_LINK_LIBRARIES "${MBEDTLS_LIBRARY};${MBEDX509_LIBRARY};${MBEDCRYPTO_LIBRARY}"
+    INTERFACE_LINK_LIBRARIES "mep_tlsbio;${MBEDTLS_LIBRARY};${MBEDX509_LIBRARY};${MBEDCRYPTO_LIBRARY}"
     INTERFACE_COMPILE_DEFINITIONS "MEP_HAVE_MBEDTLS=1")
 endif()
 if(TARGET mepsim_mep)

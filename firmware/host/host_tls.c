@@ -20,6 +20,7 @@
 #include <mbedtls/ssl.h>
 
 #include "mep_frame.h"
+#include "mep_tlsbio.h"
 
 /* docs/mep.md 7.1: the one suite the meter accepts. Constant, not state. */
 static const int host_tls_suites[] = {MBEDTLS_TLS_PSK_WITH_AES_256_GCM_SHA384, 0};
@@ -42,11 +43,7 @@ struct host_tls {
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
     bool connected;
-    /* BIO */
-    const uint8_t *in;
-    size_t in_len, in_pos;
-    uint8_t *out;
-    size_t out_cap, out_len;
+    mep_tlsbio bio;                /* in: the meter's flight; out: frame[3..] */
     uint8_t frame[MEP_MAX_FRAME];
     size_t frame_len;              /* 0: no frame pending */
     uint8_t reply[MEP_MAX_FRAME];
@@ -94,43 +91,8 @@ static void hlog(host_tls *t, const char *fmt, ...)
     t->cfg.log(t->cfg.log_ctx, line);
 }
 
-static int bio_send(void *ctx, const unsigned char *buf, size_t len)
-{
-    host_tls *t = ctx;
-    if (len > t->out_cap - t->out_len)
-        return MBEDTLS_ERR_SSL_WANT_WRITE; /* would not fit one MEP message */
-    memcpy(t->out + t->out_len, buf, len);
-    t->out_len += len;
-    return (int)len;
-}
-
-static int bio_recv(void *ctx, unsigned char *buf, size_t len)
-{
-    host_tls *t = ctx;
-    size_t left = t->in_len - t->in_pos;
-    if (left == 0)
-        return MBEDTLS_ERR_SSL_WANT_READ;
-    if (len > left)
-        len = left;
-    memcpy(buf, t->in + t->in_pos, len);
-    t->in_pos += len;
-    return (int)len;
-}
-
-/* Outgoing flight goes to frame[3..]; input is whatever was set by feed(). */
-static void out_reset(host_tls *t)
-{
-    t->out = t->frame + 3;
-    t->out_cap = sizeof t->frame - 3;
-    t->out_len = 0;
-}
-
-static void in_set(host_tls *t, const uint8_t *p, size_t n)
-{
-    t->in = p;
-    t->in_len = n;
-    t->in_pos = 0;
-}
+/* Outgoing flight goes to frame[3..] (after `len code`). */
+static void out_reset(host_tls *t) { mep_tlsbio_set_out(&t->bio, t->frame + 3, sizeof t->frame - 3); }
 
 static host_tls_result tls_fail(host_tls *t, int ret, const char *during)
 {
@@ -197,7 +159,7 @@ host_tls_result host_tls_new(const host_tls_cfg *cfg, host_tls **out)
         host_tls_free(t);
         return ret == MBEDTLS_ERR_SSL_ALLOC_FAILED ? HOST_TLS_ERR_NOMEM : HOST_TLS_ERR_TLS;
     }
-    mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
+    mbedtls_ssl_set_bio(&t->ssl, &t->bio, mep_tlsbio_send, mep_tlsbio_recv, NULL);
     *out = t;
     return HOST_TLS_OK;
 }
@@ -215,12 +177,12 @@ void host_tls_free(host_tls *t)
 
 /* ---- step API: one pending MEP frame at a time ---------------------------- */
 
-/* The client flight in t->out becomes the pending frame `len code data`. */
+/* The client flight in t->bio.out becomes the pending frame `len code data`. */
 static void frame_set(host_tls *t, uint8_t code)
 {
-    mep_put_be16(t->frame, (uint16_t)(1 + t->out_len));
+    mep_put_be16(t->frame, (uint16_t)(1 + t->bio.out_len));
     t->frame[2] = code;
-    t->frame_len = 3 + t->out_len;
+    t->frame_len = 3 + t->bio.out_len;
     t->stats.bytes_tx += t->frame_len;
 }
 
@@ -259,8 +221,8 @@ static host_tls_result hs_step(host_tls *t)
     out_reset(t);
     int ret = mbedtls_ssl_handshake(&t->ssl);
     if (ret == 0) {
-        if (t->in_pos != t->in_len) {
-            hlog(t, "%zu unexpected bytes after the server Finished", t->in_len - t->in_pos);
+        if (mep_tlsbio_unread(&t->bio) != 0) {
+            hlog(t, "%zu unexpected bytes after the server Finished", mep_tlsbio_unread(&t->bio));
             return hs_fail(t, HOST_TLS_ERR_REPLY);
         }
         t->connected = true;
@@ -275,7 +237,7 @@ static host_tls_result hs_step(host_tls *t)
         tls_fail(t, ret, "handshake");
         return hs_fail(t, HOST_TLS_ERR_TLS);
     }
-    if (t->out_len == 0) {
+    if (t->bio.out_len == 0) {
         /* The meter's last flight was incomplete and we have nothing to send. */
         hlog(t, "handshake stalled: meter flight incomplete");
         return hs_fail(t, HOST_TLS_ERR_REPLY);
@@ -299,7 +261,7 @@ static host_tls_result hs_begin(host_tls *t)
         tls_fail(t, ret, "session reset");
         return finish(t, HOST_TLS_ERR_TLS);
     }
-    in_set(t, NULL, 0);
+    mep_tlsbio_set_in(&t->bio, NULL, 0);
     t->flights = 0;
     t->req_code = MEP_TLS_HANDSHAKE;
     return hs_step(t);
@@ -309,7 +271,7 @@ static host_tls_result hs_begin(host_tls *t)
 static host_tls_result table_begin(host_tls *t)
 {
     out_reset(t);
-    in_set(t, NULL, 0);
+    mep_tlsbio_set_in(&t->bio, NULL, 0);
     int ret = mbedtls_ssl_write(&t->ssl, t->req, t->req_len);
     if (ret != (int)t->req_len) {
         tls_fail(t, ret < 0 ? ret : MBEDTLS_ERR_SSL_INTERNAL_ERROR, "encrypting the request");
@@ -323,7 +285,7 @@ static host_tls_result table_begin(host_tls *t)
 /* The meter's answer to a TLS_TABLE: one application_data record. */
 static host_tls_result table_reply(host_tls *t)
 {
-    in_set(t, t->reply + 3, t->reply_len - 3);
+    mep_tlsbio_set_in(&t->bio, t->reply + 3, t->reply_len - 3);
     size_t got = 0;
     for (;;) {
         if (got == sizeof t->resp)
@@ -338,8 +300,8 @@ static host_tls_result table_reply(host_tls *t)
         tls_fail(t, ret == 0 ? MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY : ret, "decrypting the response");
         return finish(t, HOST_TLS_ERR_TLS);
     }
-    if (got == 0 || t->in_pos != t->in_len) {
-        hlog(t, "TLS_TABLE reply carried %zu plaintext bytes and %zu unread bytes", got, t->in_len - t->in_pos);
+    if (got == 0 || mep_tlsbio_unread(&t->bio) != 0) {
+        hlog(t, "TLS_TABLE reply carried %zu plaintext bytes and %zu unread bytes", got, mep_tlsbio_unread(&t->bio));
         t->connected = false;
         return finish(t, HOST_TLS_ERR_REPLY);
     }
@@ -395,8 +357,8 @@ host_tls_result host_tls_start_terminate(host_tls *t)
         return HOST_TLS_ERR_ARG;
     host_tls_abort(t);
     out_reset(t);
-    t->out[0] = 0x00; /* docs/mep.md 3.5: at least one byte, any value */
-    t->out_len = 1;
+    t->bio.out[0] = 0x00; /* docs/mep.md 3.5: at least one byte, any value */
+    t->bio.out_len = 1;
     t->connected = false;
     t->stats.terminates++;
     frame_set(t, MEP_TLS_TERMINATE);
@@ -451,7 +413,7 @@ host_tls_result host_tls_feed(host_tls *t, const uint8_t *reply, size_t len)
                                                                                      : "TLS_HANDSHAKE_CONT");
             return hs_fail(t, r);
         }
-        in_set(t, t->reply + 3, t->reply_len - 3);
+        mep_tlsbio_set_in(&t->bio, t->reply + 3, t->reply_len - 3);
         return hs_step(t);
     case HT_TABLE:
         if (code == 0x0A && !t->rehandshaken) {

@@ -18,6 +18,7 @@
 #include <mbedtls/ssl.h>
 
 #include "mep_frame.h"
+#include "mep_tlsbio.h"
 #include "sim_text.h"
 
 /* TLS record layer (RFC 5246 6.2): type(1) version(2) length(2). */
@@ -38,10 +39,7 @@ struct sim_tls {
     bool own_rng;
     sim_tls_state state;
     /* BIO: input is the current message's TLS data, output the answer. */
-    const uint8_t *in;
-    size_t in_len, in_pos;
-    uint8_t *out;
-    size_t out_cap, out_len;
+    mep_tlsbio bio;
     /* What the PSK callback decided in the current handshake. */
     bool identity_ok;
     uint16_t client_id;
@@ -58,47 +56,14 @@ static const char *tls_errtext(int ret, char *buf, size_t cap)
     return buf;
 }
 
-/* ---- BIO over in-memory buffers ------------------------------------------ */
-static int bio_send(void *ctx, const unsigned char *buf, size_t len)
-{
-    sim_tls *t = ctx;
-    if (len > t->out_cap - t->out_len)
-        return MBEDTLS_ERR_SSL_WANT_WRITE; /* flight larger than one MEP message */
-    memcpy(t->out + t->out_len, buf, len);
-    t->out_len += len;
-    return (int)len;
-}
-
-static int bio_recv(void *ctx, unsigned char *buf, size_t len)
-{
-    sim_tls *t = ctx;
-    size_t left = t->in_len - t->in_pos;
-    if (left == 0)
-        return MBEDTLS_ERR_SSL_WANT_READ; /* rest of the flight comes in the next message */
-    if (len > left)
-        len = left;
-    memcpy(buf, t->in + t->in_pos, len);
-    t->in_pos += len;
-    return (int)len;
-}
-
+/* ---- BIO over the current message (proto/mep_tlsbio.h) -------------------- */
 static void bio_load(sim_tls *t, const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap)
 {
-    t->in = in;
-    t->in_len = in_len;
-    t->in_pos = 0;
-    t->out = out;
-    t->out_cap = out_cap;
-    t->out_len = 0;
+    mep_tlsbio_set_in(&t->bio, in, in_len);
+    mep_tlsbio_set_out(&t->bio, out, out_cap);
 }
 
-static void bio_unload(sim_tls *t)
-{
-    t->in = NULL;
-    t->in_len = t->in_pos = 0;
-    t->out = NULL;
-    t->out_cap = t->out_len = 0;
-}
+static void bio_unload(sim_tls *t) { bio_load(t, NULL, 0, NULL, 0); }
 
 /* docs/mep.md 7.2 [I]: one MEP message carries whole records. Checked before
  * mbed TLS sees anything, so a torn message changes no state. */
@@ -247,7 +212,7 @@ sim_tls *sim_tls_new(const sim_tls_cfg *cfg, char *err, size_t errlen)
         sim_tls_free(t);
         return NULL;
     }
-    mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
+    mbedtls_ssl_set_bio(&t->ssl, &t->bio, mep_tlsbio_send, mep_tlsbio_recv, NULL);
     return t;
 }
 
@@ -322,8 +287,8 @@ static size_t handshake_flight(sim_tls *t, const uint8_t *data, size_t n, uint8_
 {
     bio_load(t, data, n, out + 3, cap - 3);
     int ret = mbedtls_ssl_handshake(&t->ssl);
-    size_t leftover = t->in_len - t->in_pos;
-    size_t flight = t->out_len;
+    size_t leftover = mep_tlsbio_unread(&t->bio);
+    size_t flight = t->bio.out_len;
     bio_unload(t);
     if (ret == 0) {
         if (leftover) {
@@ -430,7 +395,7 @@ static size_t on_table(sim_tls *t, const uint8_t *data, size_t n, uint8_t *out, 
         return answer_code(t, out, cap, SIM_TLS_RSP_TLS_ERROR);
     }
     int ret = mbedtls_ssl_write(&t->ssl, resp, (size_t)rl);
-    size_t rec = t->out_len;
+    size_t rec = t->bio.out_len;
     bio_unload(t);
     if (ret != rl)
         return fail(t, ret < 0 ? ret : MBEDTLS_ERR_SSL_INTERNAL_ERROR, "TLS_TABLE response", out, cap);
