@@ -5,9 +5,10 @@
  * reply shapes `get`, `status`, `counters` and `fault_status` repeat so one
  * Python client (hil/osgp_hil) reads both. The fault commands go through
  * sim_fault_set_command, the parser mepsim's socket and the scenario files
- * use, so names, parameters and errors are the same. A request is checked
+ * use, so names, parameters and errors are the same. The table is walked by
+ * sim_ctlcmd (faults/sim_ctlcmd.h), as mepsim's: a request is checked
  * against its row (no unknown field, required fields present and typed)
- * before anything runs: a bad request changes nothing.
+ * before anything runs, so a bad request changes nothing.
  *
  * Virtual time moves only on advance / run_until (and while a sketch
  * answers an HTTP request, cosim_http_get). The core's MQTT messages are
@@ -17,10 +18,10 @@
  * publishing moment to make them.
  */
 #include "cosim_ctl.h"
+#include "sim_ctlcmd.h"
 #include "sim_report.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,17 +70,6 @@ struct cosim_ctl {
 
 /* ---- replies -------------------------------------------------------------- */
 
-static json_t *fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    json_t *r = sim_report_failv(fmt, ap); /* ASCII only: see sim_report.h */
-    va_end(ap);
-    return r;
-}
-
-static json_t *ok(void) { return json_pack("{s:b}", "ok", 1); }
 
 static double now_s(const cosim *s) { return (double)(s->now - V0_US) / 1e6; }
 static uint32_t fw_ms(const cosim *s) { return (uint32_t)(s->now / 1000u); }
@@ -91,7 +81,6 @@ static json_t *with_time(json_t *r, const cosim *s)
     return r;
 }
 
-/* "2025-01-01T00:00:00Z" from UTC ms (the meter's sim_time). */
 /* The station's kick after a control command (io/sim_port.c): the line
  * looks at its state again now. */
 static void kick(cosim *s)
@@ -202,22 +191,13 @@ static void advance_to(cosim_ctl *c, uint64_t to)
 
 /* ---- the command table ---------------------------------------------------------- */
 
-typedef enum { ARG_INT, ARG_NUMBER, ARG_STRING, ARG_BOOL } arg_type;
-
-typedef struct {
-    const char *key;
-    arg_type type;
-    bool required;
-} ctl_arg;
-
-#define CTL_MAX_ARGS 3
+/* A row: the schema sim_ctlcmd walks (name, fields, help), then the handler. */
 typedef struct ctl_cmd ctl_cmd;
 struct ctl_cmd {
-    const char *name;
+    sim_ctlcmd def;
     json_t *(*run)(cosim_ctl *c, json_t *req, const ctl_cmd *cmd);
-    ctl_arg args[CTL_MAX_ARGS];
-    const char *help;
 };
+_Static_assert(offsetof(ctl_cmd, def) == 0, "a row begins with its sim_ctlcmd (sim_ctlcmd.h)");
 
 /* A number field already type-checked: its value, or def when absent. */
 static double num(json_t *req, const char *key, double def)
@@ -229,23 +209,23 @@ static double num(json_t *req, const char *key, double def)
 static json_t *cmd_now(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
 {
     (void)req, (void)cmd;
-    return with_time(ok(), c->s);
+    return with_time(sim_ctlcmd_ok(), c->s);
 }
 
 /* advance {"s": seconds} / run_until {"t": seconds since the start} */
 static json_t *cmd_advance(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
 {
     cosim *s = c->s;
-    bool rel = !strcmp(cmd->name, "advance");
+    bool rel = !strcmp(cmd->def.name, "advance");
     double v = num(req, rel ? "s" : "t", 0);
     double base = rel ? 0.0 : now_s(s);
     if (!isfinite(v) || v < (rel ? 0.0 : base) || v > MAX_ADVANCE_S)
-        return rel ? fail("advance: s: %g is not a duration in seconds (0..%.0f)", v, MAX_ADVANCE_S)
-                   : fail("run_until: t: %g is not a virtual time from now (%.6f) to %.0f s", v, base,
-                          MAX_ADVANCE_S);
+        return rel ? sim_ctlcmd_fail("advance: s: %g is not a duration in seconds (0..%.0f)", v, MAX_ADVANCE_S)
+                   : sim_ctlcmd_fail("run_until: t: %g is not a virtual time from now (%.6f) to %.0f s", v,
+                                     base, MAX_ADVANCE_S);
     uint64_t to = (uint64_t)llround((rel ? now_s(s) + v : v) * 1e6);
     advance_to(c, to);
-    return with_time(ok(), s);
+    return with_time(sim_ctlcmd_ok(), s);
 }
 
 /* The model's truth as a read would serve it now: mepsim's `get`. */
@@ -253,7 +233,7 @@ static json_t *cmd_get(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
 {
     (void)req, (void)cmd;
     cosim *s = c->s;
-    json_t *r = with_time(ok(), s);
+    json_t *r = with_time(sim_ctlcmd_ok(), s);
     json_object_set_new(r, "meter", json_string("meter0"));
     sim_report_truth(r, s->meter, s->now / 1000u);
     return r;
@@ -288,7 +268,7 @@ static json_t *cmd_status(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
                            sim_meter_line_on(s->meter, SIM_METER_ENABLE));
     if (s->sc)
         json_object_set_new(st, "scenario", scenario_json(s));
-    json_t *r = with_time(ok(), s);
+    json_t *r = with_time(sim_ctlcmd_ok(), s);
     json_object_set_new(r, "meters", json_pack("[o]", st));
     json_object_set_new(r, "board", json_pack("{s:b, s:s}", "on", c->board_on, "firmware",
                                               s->sketch ? "sketch" : "core"));
@@ -300,7 +280,7 @@ static json_t *cmd_counters(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
 {
     (void)req, (void)cmd;
     cosim *s = c->s;
-    json_t *r = with_time(ok(), s);
+    json_t *r = with_time(sim_ctlcmd_ok(), s);
     json_object_set_new(r, "meter", json_string("meter0"));
     sim_report_meter_counters(r, sim_meter_counters_get(s->meter));
     json_object_set_new(r, "line", sim_report_line_counters(&s->line.c));
@@ -318,7 +298,7 @@ static json_t *fault_text(cosim_ctl *c, const char *what, const char *line)
     memset(&fx, 0, sizeof fx);
     char out[8192];
     if (sim_fault_set_command(&s->faults, line, s->now, sim_meter_sim_now(s->meter, ms), &fx, out, sizeof out) != 0)
-        return fail("%s: %s", what, out);
+        return sim_ctlcmd_fail("%s: %s", what, out);
     sim_model *md = sim_meter_model(s->meter);   /* a glitch's loads (solar export) go to the model */
     for (int i = 0; i < fx.n_loads && i < 3; i++)
         if (fx.load[i].phase >= 1 && fx.load[i].phase <= md->cfg.phases)
@@ -327,7 +307,7 @@ static json_t *fault_text(cosim_ctl *c, const char *what, const char *line)
     size_t n = strlen(out);
     while (n && out[n - 1] == '\n')
         out[--n] = 0;
-    json_t *r = ok();
+    json_t *r = sim_ctlcmd_ok();
     json_object_set_new(r, "reply", json_string(out));
     return r;
 }
@@ -336,10 +316,10 @@ static json_t *fault_text(cosim_ctl *c, const char *what, const char *line)
 static json_t *cmd_fs_spec(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
 {
     char line[1100];
-    if (snprintf(line, sizeof line, "%s %s", cmd->name, json_string_value(json_object_get(req, "spec"))) >=
+    if (snprintf(line, sizeof line, "%s %s", cmd->def.name, json_string_value(json_object_get(req, "spec"))) >=
         (int)sizeof line)
-        return fail("%s: spec too long", cmd->name);
-    json_t *r = fault_text(c, cmd->name, line);
+        return sim_ctlcmd_fail("%s: spec too long", cmd->def.name);
+    json_t *r = fault_text(c, cmd->def.name, line);
     const char *text = json_string_value(json_object_get(r, "reply"));
     if (text) {
         size_t k = strcspn(text, " ");
@@ -355,7 +335,7 @@ static json_t *cmd_clear(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
     json_t *w = json_object_get(req, "what");
     char line[128];
     if (snprintf(line, sizeof line, "clear %s", w ? json_string_value(w) : "all") >= (int)sizeof line)
-        return fail("clear: what: too long");
+        return sim_ctlcmd_fail("clear: what: too long");
     return fault_text(c, "clear", line);
 }
 
@@ -377,7 +357,7 @@ static json_t *cmd_fault_status(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
 {
     (void)req, (void)cmd;
     cosim *s = c->s;
-    json_t *r = with_time(ok(), s);
+    json_t *r = with_time(sim_ctlcmd_ok(), s);
     sim_report_fault_status(r, &s->faults, sim_meter_counters_get(s->meter), s->now);
     return r;
 }
@@ -393,10 +373,10 @@ static json_t *cmd_scenario(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
     const char *action = json_string_value(json_object_get(req, "action"));
     bool start = !strcmp(action, "start"), stop = !strcmp(action, "stop");
     if (!start && !stop && strcmp(action, "status"))
-        return fail("scenario: action: expected \"start\", \"stop\" or \"status\" (a new timeline needs a "
-                    "new run: --scenario FILE)");
+        return sim_ctlcmd_fail("scenario: action: expected \"start\", \"stop\" or \"status\" (a new timeline "
+                               "needs a new run: --scenario FILE)");
     if (!s->sc)
-        return fail("scenario: none loaded (start mepsim-cosim with --scenario FILE)");
+        return sim_ctlcmd_fail("scenario: none loaded (start mepsim-cosim with --scenario FILE)");
     if (start || stop) {
         char out[256];
         sim_fault_set_command(&s->faults, "clear all", s->now, 0, NULL, out, sizeof out);
@@ -410,7 +390,7 @@ static json_t *cmd_scenario(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
         cosim_queue_set(&s->q, SRC_SCEN, start ? s->now : COSIM_NEVER);
         kick(s);
     }
-    json_t *r = with_time(ok(), s);
+    json_t *r = with_time(sim_ctlcmd_ok(), s);
     json_object_set_new(r, "scenario", scenario_json(s));
     return r;
 }
@@ -424,12 +404,12 @@ static json_t *cmd_http(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
     json_t *p = json_object_get(req, "path");
     const char *path = p ? json_string_value(p) : "/getDashDataWS";
     if (path[0] != '/')
-        return fail("http: path: expected an absolute path such as \"/getDashDataWS\"");
+        return sim_ctlcmd_fail("http: path: expected an absolute path such as \"/getDashDataWS\"");
     if (!c->board_on)
         return with_time(json_pack("{s:b, s:n, s:s}", "ok", 1, "status", "error", "board is off"), c->s);
     char *body = malloc(HTTP_BODY_CAP);
     if (!body)
-        return fail("http: out of memory");
+        return sim_ctlcmd_fail("http: out of memory");
     char ctype[128] = "";
     size_t len = 0;
     int st = cosim_http_get(c->s, path, body, HTTP_BODY_CAP, &len, ctype, sizeof ctype);
@@ -441,7 +421,7 @@ static json_t *cmd_http(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
         r = json_pack("{s:b, s:i, s:s, s:s%}", "ok", 1, "status", st, "content_type", ctype, "body", body,
                       len < HTTP_BODY_CAP ? len : (size_t)HTTP_BODY_CAP - 1);
     free(body);
-    return r ? with_time(r, c->s) : fail("http: the body is not UTF-8 text");
+    return r ? with_time(r, c->s) : sim_ctlcmd_fail("http: the body is not UTF-8 text");
 }
 
 /* MQTT messages published since the last call, oldest first. */
@@ -469,7 +449,7 @@ static json_t *cmd_mqtt(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
         free(k->payload);
     }
     c->msgs_n = 0;
-    json_t *r = with_time(ok(), c->s);
+    json_t *r = with_time(sim_ctlcmd_ok(), c->s);
     json_object_set_new(r, "messages", arr);
     json_object_set_new(r, "dropped", json_integer((json_int_t)c->msgs_dropped));
     return r;
@@ -484,7 +464,7 @@ static json_t *cmd_lines(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
         json_array_append_new(arr, json_pack("{s:f, s:s, s:b}", "t", (double)c->ev[i].t_us / 1e6, "line",
                                              c->ev[i].transceiver ? "transceiver" : "enable", "on", c->ev[i].on));
     c->ev_n = 0;
-    json_t *r = with_time(ok(), c->s);
+    json_t *r = with_time(sim_ctlcmd_ok(), c->s);
     json_object_set_new(r, "events", arr);
     json_object_set_new(r, "dropped", json_integer((json_int_t)c->ev_dropped));
     return r;
@@ -514,16 +494,16 @@ static json_t *cmd_board(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
     const char *action = json_string_value(json_object_get(req, "action"));
     bool start = !strcmp(action, "start");
     if (!start && strcmp(action, "off"))
-        return fail("board: action: expected \"start\" or \"off\"");
+        return sim_ctlcmd_fail("board: action: expected \"start\" or \"off\"");
     double poll = num(req, "poll_ms", s->fwcfg.poll_ms);
     json_t *pv = json_object_get(req, "prefix");
     const char *prefix = pv ? json_string_value(pv) : c->prefix;
     if (!(poll >= 200 && poll <= 3600000))
-        return fail("board: poll_ms: %g is not a period in ms (200..3600000)", poll);
+        return sim_ctlcmd_fail("board: poll_ms: %g is not a period in ms (200..3600000)", poll);
     if (!prefix[0] || strlen(prefix) > 24)     /* docs/module-behaviour.md 8.2 */
-        return fail("board: prefix: 1..24 characters");
+        return sim_ctlcmd_fail("board: prefix: 1..24 characters");
     if (s->sketch)
-        return fail("board: %s: only with --firmware core (a sketch boots with the run)", action);
+        return sim_ctlcmd_fail("board: %s: only with --firmware core (a sketch boots with the run)", action);
     /* powered up at this very instant already (the run's own power-up at
      * t = 0): boot again with the new options, no supply cut in between */
     bool again = start && c->board_on && s->now == c->boot_us;
@@ -550,7 +530,7 @@ static json_t *cmd_board(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
         snprintf(lwt, sizeof lwt, "%s/lwt", c->prefix);
         mq_add(c, lwt, "Online", true);    /* host_mqtt.c: LWT Online, retained, on connect */
     }
-    json_t *r = with_time(ok(), s);
+    json_t *r = with_time(sim_ctlcmd_ok(), s);
     json_object_set_new(r, "board", json_pack("{s:b, s:i}", "on", c->board_on, "poll_ms", (int)s->fwcfg.poll_ms));
     return r;
 }
@@ -560,144 +540,104 @@ static json_t *cmd_finish(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
     (void)req, (void)cmd;
     c->finished = true;
     c->s->end = c->s->now;    /* cosim_finish runs nothing further */
-    return with_time(ok(), c->s);
+    return with_time(sim_ctlcmd_ok(), c->s);
 }
 
 static json_t *cmd_help(cosim_ctl *c, json_t *req, const ctl_cmd *cmd);
 
 static const ctl_cmd COMMANDS[] = {
-    {"now", cmd_now, {{0}}, "the virtual time (s since the start)"},
-    {"advance", cmd_advance, {{"s", ARG_NUMBER, true}}, "run the simulation for s virtual seconds"},
-    {"run_until", cmd_advance, {{"t", ARG_NUMBER, true}}, "run the simulation up to virtual time t (s)"},
-    {"get", cmd_get, {{0}}, "the meter model's truth now (mepsim's get)"},
-    {"status", cmd_status, {{0}}, "meter, scenario and board state (mepsim's status)"},
-    {"counters", cmd_counters, {{0}}, "meter and line counters (mepsim's counters)"},
-    {"inject", cmd_fs_spec, {{"spec", ARG_STRING, true}}, "start a line or protocol fault: spec \"drop p=0.5\""},
-    {"glitch", cmd_fs_spec, {{"spec", ARG_STRING, true}}, "start a kWh glitch: spec \"spike delta=2^24 polls=3\""},
-    {"clear", cmd_clear, {{"what", ARG_STRING, false}}, "stop faults/glitches: a name, an id or all (default)"},
-    {"list", cmd_list, {{0}}, "active faults and glitches, one per line"},
-    {"fault_status", cmd_fault_status, {{0}}, "fault counters (mepsim's fault_status)"},
-    {"faults", cmd_faults, {{"line", ARG_STRING, true}}, "the text form: line \"inject drop p=0.5\""},
-    {"scenario", cmd_scenario, {{"action", ARG_STRING, true}}, "timeline: action start | stop | status"},
-    {"http", cmd_http, {{"path", ARG_STRING, false}}, "the module's HTTP answer now: status, content_type, body"},
-    {"mqtt", cmd_mqtt, {{0}}, "MQTT messages the module published since the last call"},
-    {"lines", cmd_lines, {{0}}, "the board's transceiver/ENABLE events since the last call"},
-    {"board",
-     cmd_board,
-     {{"action", ARG_STRING, true}, {"poll_ms", ARG_INT, false}, {"prefix", ARG_STRING, false}},
-     "the module's supply: action start (a fresh boot; poll_ms, MQTT prefix) | off"},
-    {"finish", cmd_finish, {{0}}, "end the run here: counters.json, then the summary line"},
-    {"help", cmd_help, {{0}}, "this list"},
+    {{"now", {{0}}, false, "the virtual time (s since the start)"}, cmd_now},
+    {{"advance",
+      {{"s", SIM_CTLCMD_NUMBER, true, NULL}},
+      false,
+      "run the simulation for s virtual seconds"},
+     cmd_advance},
+    {{"run_until",
+      {{"t", SIM_CTLCMD_NUMBER, true, NULL}},
+      false,
+      "run the simulation up to virtual time t (s)"},
+     cmd_advance},
+    {{"get", {{0}}, false, "the meter model's truth now (mepsim's get)"}, cmd_get},
+    {{"status", {{0}}, false, "meter, scenario and board state (mepsim's status)"}, cmd_status},
+    {{"counters", {{0}}, false, "meter and line counters (mepsim's counters)"}, cmd_counters},
+    {{"inject",
+      {{"spec", SIM_CTLCMD_STRING, true, NULL}},
+      false,
+      "start a line or protocol fault: spec \"drop p=0.5\""},
+     cmd_fs_spec},
+    {{"glitch",
+      {{"spec", SIM_CTLCMD_STRING, true, NULL}},
+      false,
+      "start a kWh glitch: spec \"spike delta=2^24 polls=3\""},
+     cmd_fs_spec},
+    {{"clear",
+      {{"what", SIM_CTLCMD_STRING, false, NULL}},
+      false,
+      "stop faults/glitches: a name, an id or all (default)"},
+     cmd_clear},
+    {{"list", {{0}}, false, "active faults and glitches, one per line"}, cmd_list},
+    {{"fault_status", {{0}}, false, "fault counters (mepsim's fault_status)"}, cmd_fault_status},
+    {{"faults",
+      {{"line", SIM_CTLCMD_STRING, true, NULL}},
+      false,
+      "the text form: line \"inject drop p=0.5\""},
+     cmd_faults},
+    {{"scenario",
+      {{"action", SIM_CTLCMD_STRING, true, NULL}},
+      false,
+      "timeline: action start | stop | status"},
+     cmd_scenario},
+    {{"http",
+      {{"path", SIM_CTLCMD_STRING, false, NULL}},
+      false,
+      "the module's HTTP answer now: status, content_type, body"},
+     cmd_http},
+    {{"mqtt", {{0}}, false, "MQTT messages the module published since the last call"}, cmd_mqtt},
+    {{"lines", {{0}}, false, "the board's transceiver/ENABLE events since the last call"}, cmd_lines},
+    {{"board",
+      {{"action", SIM_CTLCMD_STRING, true, NULL},
+       {"poll_ms", SIM_CTLCMD_INT, false, NULL},
+       {"prefix", SIM_CTLCMD_STRING, false, NULL}},
+      false,
+      "the module's supply: action start (a fresh boot; poll_ms, MQTT prefix) | off"},
+     cmd_board},
+    {{"finish", {{0}}, false, "end the run here: counters.json, then the summary line"}, cmd_finish},
+    {{"help", {{0}}, false, "this list"}, cmd_help},
 };
-#define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
+/* Fields any request may carry besides its command's. The refusals name the
+ * command ("advance: missing field \"s\""): hil/README.md "The control channel". */
+static const char *const ENVELOPE[] = {"cmd", "id", NULL};
+static const sim_ctlcmd_table TABLE = SIM_CTLCMD_TABLE(COMMANDS, ENVELOPE, true);
 
 static json_t *cmd_help(cosim_ctl *c, json_t *req, const ctl_cmd *cmd)
 {
     (void)c, (void)req, (void)cmd;
-    json_t *r = ok(), *o = json_object();
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        json_object_set_new(o, COMMANDS[i].name, json_string(COMMANDS[i].help));
-    json_object_set_new(r, "commands", o);
+    json_t *r = sim_ctlcmd_ok();
+    json_object_set_new(r, "commands", sim_ctlcmd_help(&TABLE));
     return r;
 }
 
-static const char *type_text(arg_type t)
+static json_t *exec_json(void *ctx, json_t *req)
 {
-    switch (t) {
-    case ARG_INT: return "an integer";
-    case ARG_NUMBER: return "a number";
-    case ARG_STRING: return "a string";
-    default: return "true or false";
-    }
-}
-
-static bool type_ok(arg_type t, json_t *v)
-{
-    switch (t) {
-    case ARG_INT: return json_is_integer(v);
-    case ARG_NUMBER: return json_is_number(v);
-    case ARG_STRING: return json_is_string(v);
-    default: return json_is_boolean(v);
-    }
-}
-
-/* The row's schema: no unknown field, required fields present, every field typed. */
-static json_t *check_args(const ctl_cmd *cmd, json_t *req)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(req, key, v) {
-        if (!strcmp(key, "cmd") || !strcmp(key, "id"))
-            continue;
-        bool found = false;
-        for (size_t i = 0; i < CTL_MAX_ARGS && cmd->args[i].key; i++)
-            found |= !strcmp(cmd->args[i].key, key);
-        if (!found)
-            return fail("%s: unknown field \"%s\"", cmd->name, key);
-    }
-    for (size_t i = 0; i < CTL_MAX_ARGS && cmd->args[i].key; i++) {
-        const ctl_arg *a = &cmd->args[i];
-        v = json_object_get(req, a->key);
-        if (!v && a->required)
-            return fail("%s: missing field \"%s\"", cmd->name, a->key);
-        if (v && !type_ok(a->type, v))
-            return fail("%s: %s: expected %s", cmd->name, a->key, type_text(a->type));
-    }
-    return NULL;
-}
-
-static json_t *unknown_command(const char *name)
-{
-    char list[512];
-    size_t n = 0;
-    for (size_t i = 0; i < N_COMMANDS && n + 1 < sizeof list; i++) {
-        int w = snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", COMMANDS[i].name);
-        if (w > 0)
-            n += (size_t)w;
-    }
-    return fail("unknown cmd \"%.100s\"; commands: %s", name, list);
-}
-
-static json_t *exec_json(cosim_ctl *c, json_t *req)
-{
+    cosim_ctl *c = ctx;
     if (!json_is_object(req))
-        return fail("expected a JSON object such as {\"cmd\":\"now\"}");
+        return sim_ctlcmd_fail("expected a JSON object such as {\"cmd\":\"now\"}");
     if (c->finished)
-        return fail("the run is finished");
+        return sim_ctlcmd_fail("the run is finished");
     json_t *cmdv = json_object_get(req, "cmd");
     if (!cmdv)
-        return fail("missing \"cmd\"");
-    if (!json_is_string(cmdv))
-        return fail("cmd: expected a string");
-    const ctl_cmd *cmd = NULL;
-    for (size_t i = 0; i < N_COMMANDS && !cmd; i++)
-        if (!strcmp(COMMANDS[i].name, json_string_value(cmdv)))
-            cmd = &COMMANDS[i];
-    if (!cmd)
-        return unknown_command(json_string_value(cmdv));
-    json_t *e = check_args(cmd, req);
-    return e ? e : cmd->run(c, req, cmd);
+        return sim_ctlcmd_fail("missing \"cmd\"");
+    const void *row;
+    json_t *e;
+    if (sim_ctlcmd_lookup(&TABLE, cmdv, &row, &e) != SIM_CTLCMD_OK)
+        return e;
+    const ctl_cmd *cmd = row;
+    if (sim_ctlcmd_check(&TABLE, &cmd->def, req, &e) != SIM_CTLCMD_OK)
+        return e;
+    return cmd->run(c, req, cmd);
 }
 
-char *cosim_ctl_exec(cosim_ctl *c, const char *line)
-{
-    json_error_t je;
-    json_t *req = json_loads(line, JSON_REJECT_DUPLICATES, &je);
-    json_t *rep;
-    if (!req) {
-        rep = fail("bad JSON: %s (column %d)", je.text, je.column);
-    } else {
-        rep = exec_json(c, req);
-        json_t *id = json_object_get(req, "id");
-        if (id && json_is_object(req) && rep)
-            json_object_set(rep, "id", id);   /* echo a client's request id */
-        json_decref(req);
-    }
-    char *s = rep ? json_dumps(rep, JSON_COMPACT) : NULL;
-    json_decref(rep);
-    /* every line gets its one reply, even when the reply could not be made */
-    return s ? s : strdup("{\"ok\":false,\"error\":\"the reply could not be encoded (out of memory?)\"}");
-}
+char *cosim_ctl_exec(cosim_ctl *c, const char *line) { return sim_ctlcmd_exec_line(line, exec_json, c); }
 
 bool cosim_ctl_finished(const cosim_ctl *c) { return c->finished; }
 

@@ -1,9 +1,10 @@
 /* sim_control: JSON-lines control socket of mepsim (see sim_control.h).
  *
  * Every command is one row of COMMANDS: name, handler, argument schema and
- * one line of help, in the manner of Redis's command table. Dispatch, the
+ * one line of help. Dispatch, the
  * argument checks, `mepsim --help`'s command list and the error for an
- * unknown command all follow from the table. A request is checked against
+ * unknown command all follow from the table, walked by sim_ctlcmd
+ * (faults/sim_ctlcmd.h, shared with mepsim-cosim). A request is checked against
  * its row's schema (no unknown field, required fields present, every field
  * of its type) before the meter it names is looked up, and the handlers
  * check values before they touch the meter, so a request with an error
@@ -31,7 +32,7 @@
 
 #include "mep_frame.h"
 #include "sim_config.h"
-#include "sim_ctlreply.h"
+#include "sim_ctlcmd.h"
 #include "sim_ev.h"
 #include "sim_station.h"
 
@@ -83,7 +84,7 @@ static json_t *get_number(json_t *req, const char *key, double def, double lo, d
     json_t *v = json_object_get(req, key);
     *out = v ? json_number_value(v) : def;
     if (v && (!isfinite(*out) || *out < lo || *out > hi))
-        return sim_ctlreply_fail("%s: %g out of range %g..%g", key, *out, lo, hi);
+        return sim_ctlcmd_fail("%s: %g out of range %g..%g", key, *out, lo, hi);
     return NULL;
 }
 
@@ -92,7 +93,7 @@ static json_t *get_int(json_t *req, const char *key, long long def, long long lo
     json_t *v = json_object_get(req, key);
     *out = v ? json_integer_value(v) : def;
     if (v && (*out < lo || *out > hi))
-        return sim_ctlreply_fail("%s: %lld out of range %lld..%lld", key, *out, lo, hi);
+        return sim_ctlcmd_fail("%s: %lld out of range %lld..%lld", key, *out, lo, hi);
     return NULL;
 }
 
@@ -141,25 +142,15 @@ static int parse_table(json_t *v, uint16_t *id)
 
 /* ---- the command table -------------------------------------------------- */
 
-typedef enum { ARG_INT, ARG_NUMBER, ARG_STRING, ARG_BOOL, ARG_ANY } arg_type;
-
-typedef struct {
-    const char *key;
-    arg_type type;
-    bool required;
-    const char *bad;           /* message when missing or of the wrong type (NULL: generic) */
-} ctl_arg;
-
-#define CTL_MAX_ARGS 4
+/* A row: the schema sim_ctlcmd walks (name, the fields it takes besides
+ * cmd, meter and id, help), then the handler. */
 typedef struct ctl_cmd ctl_cmd;
 typedef json_t *(*ctl_handler)(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd);
 struct ctl_cmd {
-    const char *name;
+    sim_ctlcmd def;
     ctl_handler run;
-    ctl_arg args[CTL_MAX_ARGS];  /* the fields it takes besides cmd, meter and id */
-    bool own_args;             /* the handler checks its fields itself */
-    const char *help;
 };
+_Static_assert(offsetof(ctl_cmd, def) == 0, "a row begins with its sim_ctlcmd (sim_ctlcmd.h)");
 
 /* ---- meter state -------------------------------------------------------- */
 
@@ -202,7 +193,7 @@ static json_t *cmd_status(sim_control *c, sim_station *s, json_t *req, const ctl
     json_t *arr = json_array();
     for (size_t i = 0; i < c->n; i++)
         json_array_append_new(arr, station_status(c->stations[i], now));
-    json_t *r = sim_ctlreply_ok();
+    json_t *r = sim_ctlcmd_ok();
     json_object_set_new(r, "meters", arr);
     return r;
 }
@@ -210,7 +201,7 @@ static json_t *cmd_status(sim_control *c, sim_station *s, json_t *req, const ctl
 static json_t *cmd_get(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
     (void)c, (void)req, (void)cmd;
-    json_t *r = sim_ctlreply_ok();
+    json_t *r = sim_ctlcmd_ok();
     json_object_set_new(r, "meter", json_string(sim_station_name(s)));
     sim_report_truth(r, sim_station_meter(s), now_ms());
     return r;
@@ -231,7 +222,7 @@ static json_t *cmd_set_load(sim_control *c, sim_station *s, json_t *req, const c
     sim_meter_advance(sim_station_meter(s), now_ms()); /* book energy at the old load first */
     sim_model_set_load(md, (int)phase - 1, watts, pf);
     sim_station_kick(s);
-    return sim_ctlreply_ok();
+    return sim_ctlcmd_ok();
 }
 
 static json_t *cmd_set_clock(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
@@ -240,18 +231,18 @@ static json_t *cmd_set_clock(sim_control *c, sim_station *s, json_t *req, const 
     json_t *u = json_object_get(req, "utc"), *x = json_object_get(req, "unix");
     int64_t ms;
     if ((u != NULL) == (x != NULL))
-        return sim_ctlreply_fail("set_clock: give exactly one of \"utc\" (YYYY-MM-DDTHH:MM:SSZ) and \"unix\" (seconds)");
+        return sim_ctlcmd_fail("set_clock: give exactly one of \"utc\" (YYYY-MM-DDTHH:MM:SSZ) and \"unix\" (seconds)");
     if (u) {
         if (sim_config_parse_time(json_string_value(u), &ms))
-            return sim_ctlreply_fail("utc: expected \"YYYY-MM-DDTHH:MM:SSZ\"");
+            return sim_ctlcmd_fail("utc: expected \"YYYY-MM-DDTHH:MM:SSZ\"");
     } else {
         if (json_number_value(x) < 0 || json_number_value(x) > 4.3e9)
-            return sim_ctlreply_fail("unix: expected seconds since 1970 (0..4300000000)");
+            return sim_ctlcmd_fail("unix: expected seconds since 1970 (0..4300000000)");
         ms = (int64_t)llround(json_number_value(x) * 1000.0);
     }
     sim_meter_set_clock(sim_station_meter(s), now_ms(), ms);
     sim_station_kick(s);
-    return sim_ctlreply_ok();
+    return sim_ctlcmd_ok();
 }
 
 static json_t *cmd_set_speed(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
@@ -263,7 +254,7 @@ static json_t *cmd_set_speed(sim_control *c, sim_station *s, json_t *req, const 
         return e;
     sim_meter_set_speed(sim_station_meter(s), now_ms(), speed);
     sim_station_kick(s);
-    return sim_ctlreply_ok();
+    return sim_ctlcmd_ok();
 }
 
 static json_t *cmd_set_register(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
@@ -284,16 +275,16 @@ static json_t *cmd_set_register(sim_control *c, sim_station *s, json_t *req, con
             sim_meter_advance(sim_station_meter(s), now_ms());
             sim_model_set_register(sim_meter_model(sim_station_meter(s)), regs[i].r, value);
             sim_station_kick(s);
-            return sim_ctlreply_ok();
+            return sim_ctlcmd_ok();
         }
-    return sim_ctlreply_fail("set_register: unknown register \"%s\" (fwd_wh, rev_wh, imp_varh, exp_varh)", name);
+    return sim_ctlcmd_fail("set_register: unknown register \"%s\" (fwd_wh, rev_wh, imp_varh, exp_varh)", name);
 }
 
 /* alert raises ET13 flags (default 0x01), clear_alert clears them (default all). */
 static json_t *cmd_alert(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
     (void)c;
-    bool raise = !strcmp(cmd->name, "alert");
+    bool raise = !strcmp(cmd->def.name, "alert");
     sim_meter *m = sim_station_meter(s);
     long long flags;
     json_t *e = get_int(req, "flags", raise ? 1 : 0xFF, 0, 255, &flags);
@@ -304,7 +295,7 @@ static json_t *cmd_alert(sim_control *c, sim_station *s, json_t *req, const ctl_
     else
         sim_meter_clear_alert(m, (uint8_t)flags);
     sim_station_kick(s);
-    json_t *r = sim_ctlreply_ok();
+    json_t *r = sim_ctlcmd_ok();
     json_object_set_new(r, "alert_flags", json_integer(sim_meter_alert_flags(m)));
     json_object_set_new(r, "alert_pending", json_boolean(sim_meter_alert_pending(m)));
     return r;
@@ -316,7 +307,7 @@ static json_t *cmd_set_seq(sim_control *c, sim_station *s, json_t *req, const ct
 {
     (void)c;
     sim_meter *m = sim_station_meter(s);
-    if (!strcmp(cmd->name, "bump_idt")) {
+    if (!strcmp(cmd->def.name, "bump_idt")) {
         sim_meter_bump_idt(m);
     } else {
         long long v;
@@ -325,7 +316,7 @@ static json_t *cmd_set_seq(sim_control *c, sim_station *s, json_t *req, const ct
             return e;
         sim_meter_set_next_seq(m, (uint32_t)v);
     }
-    json_t *r = sim_ctlreply_ok();
+    json_t *r = sim_ctlcmd_ok();
     json_object_set_new(r, "e", json_integer(sim_meter_next_seq(m)));
     return r;
 }
@@ -339,7 +330,7 @@ static json_t *cmd_freeze_clock(sim_control *c, sim_station *s, json_t *req, con
     sim_meter_advance(m, now);
     sim_clock_freeze(sim_meter_clock(m), now, f ? json_is_true(f) : true);
     sim_station_kick(s);
-    return sim_ctlreply_ok();
+    return sim_ctlcmd_ok();
 }
 
 /* ---- counters and tables ------------------------------------------------ */
@@ -347,7 +338,7 @@ static json_t *cmd_freeze_clock(sim_control *c, sim_station *s, json_t *req, con
 static json_t *cmd_counters(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
     (void)c, (void)req, (void)cmd;
-    json_t *r = sim_ctlreply_ok();
+    json_t *r = sim_ctlcmd_ok();
     json_object_set_new(r, "meter", json_string(sim_station_name(s)));
     /* meter counters at the top level (tests read them directly), line counters under "line" */
     sim_report_meter_counters(r, sim_meter_counters_get(sim_station_meter(s)));
@@ -362,14 +353,14 @@ static json_t *cmd_read_table(sim_control *c, sim_station *s, json_t *req, const
     (void)c, (void)cmd;
     uint16_t id;
     if (parse_table(json_object_get(req, "table"), &id))
-        return sim_ctlreply_fail("read_table: table: expected \"BT28\", \"ET13\" or a table number");
+        return sim_ctlcmd_fail("read_table: table: expected \"BT28\", \"ET13\" or a table number");
     sim_meter *m = sim_station_meter(s);
     sim_tables *t = sim_meter_tables(m);
     int size = sim_tables_size(t, id);
     char name[8];
     mep_table_name(id, name);
     if (size < 0)
-        return sim_ctlreply_fail("read_table: %s: no such table in this meter", name);
+        return sim_ctlcmd_fail("read_table: %s: no such table in this meter", name);
     long long off, count;
     json_t *e;
     if ((e = get_int(req, "offset", 0, 0, size, &off)) || (e = get_int(req, "count", size - off, 0, 65535, &count)))
@@ -380,9 +371,9 @@ static json_t *cmd_read_table(sim_control *c, sim_station *s, json_t *req, const
     int got = buf && hex && count ? sim_tables_read(t, id, (uint32_t)off, (uint32_t)count, buf) : 0;
     json_t *r;
     if (!buf || !hex)
-        r = sim_ctlreply_fail("out of memory");
+        r = sim_ctlcmd_fail("out of memory");
     else if (got < 0)
-        r = sim_ctlreply_fail("read_table: %s offset %lld: out of range (size %d)", name, off, size);
+        r = sim_ctlcmd_fail("read_table: %s offset %lld: out of range (size %d)", name, off, size);
     else {
         hex_of(buf, (size_t)got, hex);
         r = json_pack("{s:b, s:i, s:s, s:i, s:I, s:i, s:s}", "ok", 1, "table", (int)id, "name", name, "size", size,
@@ -408,10 +399,10 @@ static json_t *fault_set_text(sim_station *s, const char *what, const char *line
     sim_glitch_effects fx;
     char *out = malloc(8192);
     if (!out)
-        return sim_ctlreply_fail("%s: out of memory", what);
+        return sim_ctlcmd_fail("%s: out of memory", what);
     int rc = sim_fault_set_command(fs, line, now_us, sim_meter_sim_now(m, now_us / 1000u), &fx, out, 8192);
     if (rc != 0) {
-        json_t *r = sim_ctlreply_fail("%s: %s", what, out);
+        json_t *r = sim_ctlcmd_fail("%s: %s", what, out);
         free(out);
         return r;
     }
@@ -421,7 +412,7 @@ static json_t *fault_set_text(sim_station *s, const char *what, const char *line
         if (fx.load[i].phase >= 1 && fx.load[i].phase <= md->cfg.phases)
             sim_model_set_load(md, fx.load[i].phase - 1, fx.load[i].watts, fx.load[i].pf);
     sim_station_kick(s);
-    json_t *r = sim_ctlreply_ok();
+    json_t *r = sim_ctlcmd_ok();
     size_t n = strlen(out);
     while (n && out[n - 1] == '\n')
         out[--n] = 0;
@@ -436,10 +427,10 @@ static json_t *cmd_fs_spec(sim_control *c, sim_station *s, json_t *req, const ct
 {
     (void)c;
     char line[1100];
-    if (snprintf(line, sizeof line, "%s %s", cmd->name, json_string_value(json_object_get(req, "spec"))) >=
+    if (snprintf(line, sizeof line, "%s %s", cmd->def.name, json_string_value(json_object_get(req, "spec"))) >=
         (int)sizeof line)
-        return sim_ctlreply_fail("%s: spec too long", cmd->name);
-    json_t *r = fault_set_text(s, cmd->name, line);
+        return sim_ctlcmd_fail("%s: spec too long", cmd->def.name);
+    json_t *r = fault_set_text(s, cmd->def.name, line);
     json_t *rv = json_object_get(r, "reply");
     if (rv && json_is_string(rv)) {
         const char *text = json_string_value(rv);
@@ -478,7 +469,7 @@ static json_t *cmd_faults_line(sim_control *c, sim_station *s, json_t *req, cons
 static json_t *cmd_fault_status(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
     (void)c, (void)req, (void)cmd;
-    json_t *r = sim_ctlreply_ok();
+    json_t *r = sim_ctlcmd_ok();
     sim_report_fault_status(r, sim_station_faults(s), sim_meter_counters_get(sim_station_meter(s)), sim_now_us());
     return r;
 }
@@ -493,9 +484,9 @@ static json_t *cmd_scenario(sim_control *c, sim_station *s, json_t *req, const c
     const char *action = json_string_value(json_object_get(req, "action"));
     json_t *path = json_object_get(req, "path");
     if (strcmp(action, "load") && strcmp(action, "start") && strcmp(action, "stop") && strcmp(action, "status"))
-        return sim_ctlreply_fail("scenario: action: expected \"load\", \"start\", \"stop\" or \"status\"");
+        return sim_ctlcmd_fail("scenario: action: expected \"load\", \"start\", \"stop\" or \"status\"");
     if (!strcmp(action, "load") && !path)
-        return sim_ctlreply_fail("scenario: load needs \"path\" (a fixtures/scenarios file)");
+        return sim_ctlcmd_fail("scenario: load needs \"path\" (a fixtures/scenarios file)");
     return sim_station_scenario(s, action, path ? json_string_value(path) : NULL);
 }
 
@@ -511,9 +502,9 @@ static json_t *cmd_line(sim_control *c, sim_station *s, json_t *req, const ctl_c
     else if (!strcmp(l, "enable"))
         which = SIM_STATION_LINE_ENABLE;
     else
-        return sim_ctlreply_fail("line: expected \"transceiver\" or \"enable\"");
+        return sim_ctlcmd_fail("line: expected \"transceiver\" or \"enable\"");
     sim_station_line_event(s, which, json_is_true(json_object_get(req, "on")));
-    return sim_ctlreply_ok();
+    return sim_ctlcmd_ok();
 }
 
 /* board_reset {ms} / board_power {ms} | {on}: drive the HIL bench's board
@@ -521,19 +512,19 @@ static json_t *cmd_line(sim_control *c, sim_station *s, json_t *req, const ctl_c
 static json_t *cmd_board(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
     (void)c;
-    sim_modem_out out = !strcmp(cmd->name, "board_reset") ? SIM_MODEM_OUT_RESET : SIM_MODEM_OUT_POWER;
+    sim_modem_out out = !strcmp(cmd->def.name, "board_reset") ? SIM_MODEM_OUT_RESET : SIM_MODEM_OUT_POWER;
     sim_portmodem *pm = sim_station_modem(s);
     if (!pm)
-        return sim_ctlreply_fail("%s: meter %s has no modem lines (needs --uart and --%s-line DTR|RTS)", cmd->name,
-                    sim_station_name(s), out == SIM_MODEM_OUT_RESET ? "reset" : "power");
+        return sim_ctlcmd_fail("%s: meter %s has no modem lines (needs --uart and --%s-line DTR|RTS)",
+                                 cmd->def.name, sim_station_name(s), out == SIM_MODEM_OUT_RESET ? "reset" : "power");
     char err[300];
     json_t *on = json_object_get(req, "on");
     if (on) {
         if (json_object_get(req, "ms"))
-            return sim_ctlreply_fail("%s: give either ms (a timed cut) or on, not both", cmd->name);
+            return sim_ctlcmd_fail("%s: give either ms (a timed cut) or on, not both", cmd->def.name);
         /* on = board powered = power output released */
         if (sim_portmodem_set(pm, out, !json_is_true(on), err, sizeof err))
-            return sim_ctlreply_fail("%s", err);
+            return sim_ctlcmd_fail("%s", err);
     } else {
         long long ms;
         json_t *e = get_int(req, "ms", out == SIM_MODEM_OUT_RESET ? SIM_PORTMODEM_RESET_MS : SIM_PORTMODEM_POWER_MS,
@@ -541,9 +532,9 @@ static json_t *cmd_board(sim_control *c, sim_station *s, json_t *req, const ctl_
         if (e)
             return e;
         if (sim_portmodem_pulse(pm, out, (uint32_t)ms, err, sizeof err))
-            return sim_ctlreply_fail("%s", err);
+            return sim_ctlcmd_fail("%s", err);
     }
-    json_t *r = sim_ctlreply_ok();
+    json_t *r = sim_ctlcmd_ok();
     json_object_set_new(r, "active", json_boolean(sim_portmodem_modem(pm)->asserted[out]));
     return r;
 }
@@ -553,7 +544,7 @@ static json_t *cmd_board(sim_control *c, sim_station *s, json_t *req, const ctl_
 static json_t *cmd_optical(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
 {
     (void)c;
-    return sim_optical_port_control(sim_station_optical(s), cmd->name, req);
+    return sim_optical_port_control(sim_station_optical(s), cmd->def.name, req);
 }
 
 static json_t *cmd_quit(sim_control *c, sim_station *s, json_t *req, const ctl_cmd *cmd)
@@ -562,192 +553,126 @@ static json_t *cmd_quit(sim_control *c, sim_station *s, json_t *req, const ctl_c
     c->quit = true;
     if (c->loop)
         ev_break(c->loop, EVBREAK_ALL);
-    return sim_ctlreply_ok();
+    return sim_ctlcmd_ok();
 }
 
 /* ---- the table ---------------------------------------------------------- */
 
 #define SPEC_BAD(cmd, eg) cmd ": spec: expected a string such as \"" eg "\""
 static const ctl_cmd COMMANDS[] = {
-    {"status", cmd_status, {{0}}, false, "every meter: port, E, registration, alerts, lines, scenario, TLS"},
-    {"get", cmd_get, {{0}}, false, "model values now: phases, registers, BT23/BT28 as a read serves them"},
-    {"set_load",
-     cmd_set_load,
-     {{"phase", ARG_INT, true, NULL}, {"watts", ARG_NUMBER, true, NULL}, {"pf", ARG_NUMBER, false, NULL}},
-     false,
-     "phase 1..3, watts (negative = export), pf 0..1"},
-    {"set_clock",
-     cmd_set_clock,
-     {{"utc", ARG_STRING, false, "utc: expected \"YYYY-MM-DDTHH:MM:SSZ\""},
-      {"unix", ARG_NUMBER, false, "unix: expected seconds since 1970 (0..4300000000)"}},
-     false,
-     "set the simulated clock: utc \"YYYY-MM-DDTHH:MM:SSZ\" or unix seconds"},
-    {"set_speed", cmd_set_speed, {{"speed", ARG_NUMBER, true, NULL}}, false, "simulated clock speed 0.001..1e6"},
-    {"set_register",
-     cmd_set_register,
-     {{"value", ARG_INT, true, NULL},
-      {"name", ARG_STRING, true, "set_register: name: expected fwd_wh, rev_wh, imp_varh or exp_varh"}},
-     false,
-     "set an energy register: name fwd_wh|rev_wh|imp_varh|exp_varh, value Wh/varh"},
-    {"alert", cmd_alert, {{"flags", ARG_INT, false, NULL}}, false, "raise ET13 alert flags (default 0x01)"},
-    {"clear_alert", cmd_alert, {{"flags", ARG_INT, false, NULL}}, false, "clear ET13 alert flags (default all)"},
-    {"counters", cmd_counters, {{0}}, false, "meter and line counters"},
-    {"read_table",
-     cmd_read_table,
-     {{"table", ARG_ANY, true, "read_table: table: expected \"BT28\", \"ET13\" or a table number"},
-      {"offset", ARG_INT, false, NULL},
-      {"count", ARG_INT, false, NULL}},
-     false,
-     "table bytes as a read serves them now: table, offset, count"},
-    {"set_seq", cmd_set_seq, {{"e", ARG_INT, true, NULL}}, false, "set the expected sequence number E"},
-    {"bump_idt", cmd_set_seq, {{0}}, false, "bump the IDT version (E moves on)"},
-    {"freeze_clock",
-     cmd_freeze_clock,
-     {{"frozen", ARG_BOOL, false, NULL}},
-     false,
-     "stop (frozen true, default) or restart the simulated clock"},
-    {"inject",
-     cmd_fs_spec,
-     {{"spec", ARG_STRING, true, SPEC_BAD("inject", "flip rate=0.001 dir=to-module")}},
-     false,
-     "start a line or protocol fault: spec \"drop p=0.5\""},
-    {"glitch",
-     cmd_fs_spec,
-     {{"spec", ARG_STRING, true, SPEC_BAD("glitch", "spike delta=2^24 polls=3")}},
-     false,
-     "start a kWh glitch: spec \"spike delta=2^24 polls=3\""},
-    {"clear",
-     cmd_clear,
-     {{"what", ARG_STRING, false, "clear: what: expected a fault or glitch name, an id (3, p2, g1) or \"all\""}},
-     false,
-     "stop faults/glitches: what = a name, an id (3, p2, g1) or all (default)"},
-    {"list", cmd_list, {{0}}, false, "active faults and glitches, one per line"},
-    {"fault_status", cmd_fault_status, {{0}}, false, "fault counters: injected, power cycles, latch-ups, codes"},
-    {"faults",
-     cmd_faults_line,
-     {{"line", ARG_STRING, true,
-       "faults: line: expected a command such as \"inject drop p=0.5\" (inject, glitch, clear, list, status)"}},
-     false,
-     "the text form: line \"inject drop p=0.5\""},
-    {"scenario",
-     cmd_scenario,
-     {{"action", ARG_STRING, true, "scenario: action: expected \"load\", \"start\", \"stop\" or \"status\""},
-      {"path", ARG_STRING, false, "scenario: path: expected a file name"}},
-     false,
-     "scenario timeline: action load (path) | start | stop | status"},
-    {"board_reset",
-     cmd_board,
-     {{"ms", ARG_INT, false, NULL}},
-     false,
-     "pulse the board's reset for ms (default 100; UART + --reset-line)"},
-    {"board_power",
-     cmd_board,
-     {{"ms", ARG_INT, false, NULL}, {"on", ARG_BOOL, false, "board_power: on: expected true or false"}},
-     false,
-     "cut the supply for ms (default 2000), or on true = restore / false = cut"},
-    {"line",
-     cmd_line,
-     {{"line", ARG_STRING, true, "line: expected \"transceiver\" or \"enable\""},
-      {"on", ARG_BOOL, true, "on: expected true or false"}},
-     false,
-     "module control line event: line transceiver|enable, on true|false"},
-    {"optical", cmd_optical, {{0}}, true, "the optical port's state"},
-    {"optical_session", cmd_optical, {{0}}, true, "start/stop a simulated optical probe session"},
-    {"quit", cmd_quit, {{0}}, false, "stop mepsim"},
+    {{"status", {{0}}, false, "every meter: port, E, registration, alerts, lines, scenario, TLS"}, cmd_status},
+    {{"get", {{0}}, false, "model values now: phases, registers, BT23/BT28 as a read serves them"}, cmd_get},
+    {{"set_load",
+      {{"phase", SIM_CTLCMD_INT, true, NULL},
+       {"watts", SIM_CTLCMD_NUMBER, true, NULL},
+       {"pf", SIM_CTLCMD_NUMBER, false, NULL}},
+      false,
+      "phase 1..3, watts (negative = export), pf 0..1"},
+     cmd_set_load},
+    {{"set_clock",
+      {{"utc", SIM_CTLCMD_STRING, false, "utc: expected \"YYYY-MM-DDTHH:MM:SSZ\""},
+       {"unix", SIM_CTLCMD_NUMBER, false, "unix: expected seconds since 1970 (0..4300000000)"}},
+      false,
+      "set the simulated clock: utc \"YYYY-MM-DDTHH:MM:SSZ\" or unix seconds"},
+     cmd_set_clock},
+    {{"set_speed",
+      {{"speed", SIM_CTLCMD_NUMBER, true, NULL}},
+      false,
+      "simulated clock speed 0.001..1e6"},
+     cmd_set_speed},
+    {{"set_register",
+      {{"value", SIM_CTLCMD_INT, true, NULL},
+       {"name", SIM_CTLCMD_STRING, true, "set_register: name: expected fwd_wh, rev_wh, imp_varh or exp_varh"}},
+      false,
+      "set an energy register: name fwd_wh|rev_wh|imp_varh|exp_varh, value Wh/varh"},
+     cmd_set_register},
+    {{"alert", {{"flags", SIM_CTLCMD_INT, false, NULL}}, false, "raise ET13 alert flags (default 0x01)"}, cmd_alert},
+    {{"clear_alert",
+      {{"flags", SIM_CTLCMD_INT, false, NULL}},
+      false,
+      "clear ET13 alert flags (default all)"},
+     cmd_alert},
+    {{"counters", {{0}}, false, "meter and line counters"}, cmd_counters},
+    {{"read_table",
+      {{"table", SIM_CTLCMD_ANY, true, "read_table: table: expected \"BT28\", \"ET13\" or a table number"},
+       {"offset", SIM_CTLCMD_INT, false, NULL},
+       {"count", SIM_CTLCMD_INT, false, NULL}},
+      false,
+      "table bytes as a read serves them now: table, offset, count"},
+     cmd_read_table},
+    {{"set_seq", {{"e", SIM_CTLCMD_INT, true, NULL}}, false, "set the expected sequence number E"}, cmd_set_seq},
+    {{"bump_idt", {{0}}, false, "bump the IDT version (E moves on)"}, cmd_set_seq},
+    {{"freeze_clock",
+      {{"frozen", SIM_CTLCMD_BOOL, false, NULL}},
+      false,
+      "stop (frozen true, default) or restart the simulated clock"},
+     cmd_freeze_clock},
+    {{"inject",
+      {{"spec", SIM_CTLCMD_STRING, true, SPEC_BAD("inject", "flip rate=0.001 dir=to-module")}},
+      false,
+      "start a line or protocol fault: spec \"drop p=0.5\""},
+     cmd_fs_spec},
+    {{"glitch",
+      {{"spec", SIM_CTLCMD_STRING, true, SPEC_BAD("glitch", "spike delta=2^24 polls=3")}},
+      false,
+      "start a kWh glitch: spec \"spike delta=2^24 polls=3\""},
+     cmd_fs_spec},
+    {{"clear",
+      {{"what", SIM_CTLCMD_STRING, false,
+        "clear: what: expected a fault or glitch name, an id (3, p2, g1) or \"all\""}},
+      false,
+      "stop faults/glitches: what = a name, an id (3, p2, g1) or all (default)"},
+     cmd_clear},
+    {{"list", {{0}}, false, "active faults and glitches, one per line"}, cmd_list},
+    {{"fault_status", {{0}}, false, "fault counters: injected, power cycles, latch-ups, codes"}, cmd_fault_status},
+    {{"faults",
+      {{"line", SIM_CTLCMD_STRING, true,
+        "faults: line: expected a command such as \"inject drop p=0.5\" (inject, glitch, clear, list, status)"}},
+      false,
+      "the text form: line \"inject drop p=0.5\""},
+     cmd_faults_line},
+    {{"scenario",
+      {{"action", SIM_CTLCMD_STRING, true, "scenario: action: expected \"load\", \"start\", \"stop\" or \"status\""},
+       {"path", SIM_CTLCMD_STRING, false, "scenario: path: expected a file name"}},
+      false,
+      "scenario timeline: action load (path) | start | stop | status"},
+     cmd_scenario},
+    {{"board_reset",
+      {{"ms", SIM_CTLCMD_INT, false, NULL}},
+      false,
+      "pulse the board's reset for ms (default 100; UART + --reset-line)"},
+     cmd_board},
+    {{"board_power",
+      {{"ms", SIM_CTLCMD_INT, false, NULL},
+       {"on", SIM_CTLCMD_BOOL, false, "board_power: on: expected true or false"}},
+      false,
+      "cut the supply for ms (default 2000), or on true = restore / false = cut"},
+     cmd_board},
+    {{"line",
+      {{"line", SIM_CTLCMD_STRING, true, "line: expected \"transceiver\" or \"enable\""},
+       {"on", SIM_CTLCMD_BOOL, true, "on: expected true or false"}},
+      false,
+      "module control line event: line transceiver|enable, on true|false"},
+     cmd_line},
+    {{"optical", {{0}}, true, "the optical port's state"}, cmd_optical},
+    {{"optical_session", {{0}}, true, "start/stop a simulated optical probe session"}, cmd_optical},
+    {{"quit", {{0}}, false, "stop mepsim"}, cmd_quit},
 };
 #undef SPEC_BAD
-static const size_t N_COMMANDS = sizeof COMMANDS / sizeof COMMANDS[0];
+/* Fields any request may carry besides its command's; the generic refusals
+ * name the field only ("missing field \"phase\"", "watts: expected a number"). */
+static const char *const ENVELOPE[] = {"cmd", "meter", "id", NULL};
+static const sim_ctlcmd_table TABLE = SIM_CTLCMD_TABLE(COMMANDS, ENVELOPE, false);
 
 void sim_control_print_commands(FILE *out)
 {
     fputs("Control socket: one JSON object per line, one reply line each ({\"ok\":true,..} or\n"
           "{\"ok\":false,\"error\":..}); \"meter\": name|index selects a meter (default the first).\n",
           out);
-    for (size_t i = 0; i < N_COMMANDS; i++) {
-        const ctl_cmd *cmd = &COMMANDS[i];
-        char name[80];
-        size_t n = 0;
-        n += (size_t)snprintf(name, sizeof name, "%s", cmd->name);
-        for (size_t k = 0; k < CTL_MAX_ARGS && cmd->args[k].key && n < sizeof name; k++)
-            n += (size_t)snprintf(name + n, sizeof name - n, "%s%s", k ? "," : "{", cmd->args[k].key);
-        if (cmd->args[0].key && n < sizeof name)
-            snprintf(name + n, sizeof name - n, "}");
-        fprintf(out, "  %-30s %s\n", name, cmd->help);
-    }
+    sim_ctlcmd_print(&TABLE, out);
     fputs("  a line event also comes without cmd: {\"line\":\"enable\",\"on\":false}\n"
           "  (client: hil/osgp_hil/mepsim_control.py, mepsim-ctl)\n",
           out);
-}
-
-static const ctl_cmd *find_command(const char *name)
-{
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        if (!strcmp(COMMANDS[i].name, name))
-            return &COMMANDS[i];
-    return NULL;
-}
-
-static json_t *unknown_command(const char *name)
-{
-    char list[1024];
-    size_t n = 0;
-    for (size_t i = 0; i < N_COMMANDS && n + 1 < sizeof list; i++) {
-        int w = snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", COMMANDS[i].name);
-        if (w > 0)
-            n += (size_t)w;
-    }
-    return sim_ctlreply_fail("unknown cmd \"%s\"; commands: %s", name, list);
-}
-
-static const char *type_text(arg_type t)
-{
-    switch (t) {
-    case ARG_INT: return "an integer";
-    case ARG_NUMBER: return "a number";
-    case ARG_STRING: return "a string";
-    case ARG_BOOL: return "true or false";
-    default: return "a value";
-    }
-}
-
-static bool type_ok(arg_type t, json_t *v)
-{
-    switch (t) {
-    case ARG_INT: return json_is_integer(v);
-    case ARG_NUMBER: return json_is_number(v);
-    case ARG_STRING: return json_is_string(v);
-    case ARG_BOOL: return json_is_boolean(v);
-    default: return true;
-    }
-}
-
-/* The row's schema: no unknown field (a typo must not pass silently), then
- * each field in order: present if required, of its type. */
-static json_t *check_args(const ctl_cmd *cmd, json_t *req)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(req, key, v) {
-        if (cmd->own_args || !strcmp(key, "cmd") || !strcmp(key, "meter") || !strcmp(key, "id"))
-            continue;
-        bool found = false;
-        for (size_t i = 0; i < CTL_MAX_ARGS && cmd->args[i].key; i++)
-            found |= !strcmp(cmd->args[i].key, key);
-        if (!found)
-            return sim_ctlreply_fail("%s: unknown field \"%s\"", cmd->name, key);
-    }
-    for (size_t i = 0; i < CTL_MAX_ARGS && cmd->args[i].key; i++) {
-        const ctl_arg *a = &cmd->args[i];
-        v = json_object_get(req, a->key);
-        if (!v && !a->required)
-            continue;
-        if (v && type_ok(a->type, v))
-            continue;
-        if (a->bad)
-            return sim_ctlreply_fail("%s", a->bad);
-        return v ? sim_ctlreply_fail("%s: expected %s", a->key, type_text(a->type)) : sim_ctlreply_fail("missing field \"%s\"", a->key);
-    }
-    return NULL;
 }
 
 static json_t *select_station(sim_control *c, json_t *req, sim_station **out)
@@ -755,14 +680,14 @@ static json_t *select_station(sim_control *c, json_t *req, sim_station **out)
     json_t *m = json_object_get(req, "meter");
     if (!m) {
         if (c->n == 0)
-            return sim_ctlreply_fail("no meters");
+            return sim_ctlcmd_fail("no meters");
         *out = c->stations[0];
         return NULL;
     }
     if (json_is_integer(m)) {
         json_int_t i = json_integer_value(m);
         if (i < 0 || (size_t)i >= c->n)
-            return sim_ctlreply_fail("meter index %lld out of range (%zu meters)", (long long)i, c->n);
+            return sim_ctlcmd_fail("meter index %lld out of range (%zu meters)", (long long)i, c->n);
         *out = c->stations[i];
         return NULL;
     }
@@ -772,52 +697,34 @@ static json_t *select_station(sim_control *c, json_t *req, sim_station **out)
                 *out = c->stations[i];
                 return NULL;
             }
-        return sim_ctlreply_fail("unknown meter \"%s\"", json_string_value(m));
+        return sim_ctlcmd_fail("unknown meter \"%s\"", json_string_value(m));
     }
-    return sim_ctlreply_fail("meter: expected a name or an index");
+    return sim_ctlcmd_fail("meter: expected a name or an index");
 }
 
-static json_t *exec_json(sim_control *c, json_t *req)
+static json_t *exec_json(void *ctx, json_t *req)
 {
+    sim_control *c = ctx;
     if (!json_is_object(req))
-        return sim_ctlreply_fail("expected a JSON object");
+        return sim_ctlcmd_fail("expected a JSON object");
     json_t *cmdv = json_object_get(req, "cmd");
-    const ctl_cmd *cmd;
+    const void *row = NULL;
+    json_t *e;
     if (!cmdv) {
         if (!json_object_get(req, "line"))
-            return sim_ctlreply_fail("missing \"cmd\" (or a line event {\"line\":..,\"on\":..})");
-        cmd = find_command("line");
-    } else if (!json_is_string(cmdv)) {
-        return sim_ctlreply_fail("cmd: expected a string");
-    } else if (!(cmd = find_command(json_string_value(cmdv)))) {
-        return unknown_command(json_string_value(cmdv));
+            return sim_ctlcmd_fail("missing \"cmd\" (or a line event {\"line\":..,\"on\":..})");
+        row = sim_ctlcmd_find(&TABLE, "line");
+    } else if (sim_ctlcmd_lookup(&TABLE, cmdv, &row, &e) != SIM_CTLCMD_OK) {
+        return e;
     }
+    const ctl_cmd *cmd = row;
     sim_station *s = NULL;
-    json_t *e;
-    if ((e = check_args(cmd, req)) || (e = select_station(c, req, &s)))
+    if (sim_ctlcmd_check(&TABLE, &cmd->def, req, &e) != SIM_CTLCMD_OK || (e = select_station(c, req, &s)))
         return e;
     return cmd->run(c, s, req, cmd);
 }
 
-char *sim_control_exec(sim_control *c, const char *line)
-{
-    json_error_t je;
-    json_t *req = json_loads(line, JSON_REJECT_DUPLICATES, &je);
-    json_t *rep;
-    if (!req) {
-        rep = sim_ctlreply_fail("bad JSON: %s (column %d)", je.text, je.column);
-    } else {
-        rep = exec_json(c, req);
-        json_t *id = json_object_get(req, "id");
-        if (id && json_is_object(req))
-            json_object_set(rep, "id", id); /* echo a client's request id */
-        json_decref(req);
-    }
-    char *s = rep ? json_dumps(rep, JSON_COMPACT) : NULL;
-    json_decref(rep);
-    /* every line gets its one reply, even when the reply could not be made */
-    return s ? s : strdup("{\"ok\":false,\"error\":\"the reply could not be encoded (out of memory?)\"}");
-}
+char *sim_control_exec(sim_control *c, const char *line) { return sim_ctlcmd_exec_line(line, exec_json, c); }
 
 /* ---- socket ------------------------------------------------------------ */
 
@@ -879,7 +786,7 @@ static void client_line(ctl_client *cl)
 {
     if (cl->overlong) {
         cl->overlong = false;
-        json_t *e = sim_ctlreply_fail("request line longer than %d bytes", SIM_CONTROL_MAX_LINE);
+        json_t *e = sim_ctlcmd_fail("request line longer than %d bytes", SIM_CONTROL_MAX_LINE);
         char *s = json_dumps(e, JSON_COMPACT);
         json_decref(e);
         client_reply(cl, s ? s : "{\"ok\":false,\"error\":\"line too long\"}");

@@ -5,7 +5,7 @@
 #define _GNU_SOURCE
 
 #include "sim_optical_port.h"
-#include "sim_ctlreply.h"
+#include "sim_ctlcmd.h"
 #include "sim_ev.h"
 #include "sim_serial.h"
 
@@ -612,7 +612,7 @@ void *sim_optical_port_control(sim_optical_port *p, const char *cmd, void *json_
 {
     json_t *req = json_req;
     if (!p)
-        return sim_ctlreply_fail("%s: this meter has no optical port (Gen 4 without --optical-pty, or "
+        return sim_ctlcmd_fail("%s: this meter has no optical port (Gen 4 without --optical-pty, or "
                         "optical.shared_uart false)", cmd);
     const char *key;
     json_t *v;
@@ -622,13 +622,13 @@ void *sim_optical_port_control(sim_optical_port *p, const char *cmd, void *json_
         if (!strcmp(cmd, "optical_session") &&
             (!strcmp(key, "action") || !strcmp(key, "seconds") || !strcmp(key, "echo")))
             continue;
-        return sim_ctlreply_fail("%s: unknown field \"%s\"", cmd, key);
+        return sim_ctlcmd_fail("%s: unknown field \"%s\"", cmd, key);
     }
     if (!strcmp(cmd, "optical"))
         return ctl_status(p);
     json_t *a = json_object_get(req, "action");
     if (!json_is_string(a))
-        return sim_ctlreply_fail("optical_session: action: expected \"start\" or \"stop\"");
+        return sim_ctlcmd_fail("optical_session: action: expected \"start\" or \"stop\"");
     if (!strcmp(json_string_value(a), "stop")) {
         bool was = sim_optical_port_probe_stop(p);
         json_t *r = ctl_status(p);
@@ -636,14 +636,14 @@ void *sim_optical_port_control(sim_optical_port *p, const char *cmd, void *json_
         return r;
     }
     if (strcmp(json_string_value(a), "start") != 0)
-        return sim_ctlreply_fail("optical_session: action: expected \"start\" or \"stop\"");
+        return sim_ctlcmd_fail("optical_session: action: expected \"start\" or \"stop\"");
     json_t *s = json_object_get(req, "seconds"), *e = json_object_get(req, "echo");
     if (!s || !json_is_number(s))
-        return sim_ctlreply_fail("optical_session: seconds: expected a number (0.1..3600)");
+        return sim_ctlcmd_fail("optical_session: seconds: expected a number (0.1..3600)");
     if (e && !json_is_boolean(e))
-        return sim_ctlreply_fail("optical_session: echo: expected true or false");
+        return sim_ctlcmd_fail("optical_session: echo: expected true or false");
     char err[300];
     if (sim_optical_port_probe_start(p, json_number_value(s), e ? json_is_true(e) : true, err, sizeof err) != 0)
-        return sim_ctlreply_fail("optical_session: %s", err);
+        return sim_ctlcmd_fail("optical_session: %s", err);
     return ctl_status(p);
 }
