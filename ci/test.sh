@@ -25,7 +25,8 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 # bytes; the load stays below 1 with two workers), so four pytest-xdist
 # workers on the 2-core CI machine take 11 min where two took 17; every test
 # has its own PTYs, sockets and ports, and timing bounds are generous. The
-# virtual-time HIL runs are CPU-bound: two workers.
+# virtual-time HIL runs are CPU-bound: two workers. Every pytest run prints
+# its slowest tests (--durations): that is where the CI time goes.
 INTEGRATION_WORKERS=${INTEGRATION_WORKERS:-4}
 PYTEST_WORKERS=${PYTEST_WORKERS:-2}
 PY=/usr/bin/python3
@@ -65,7 +66,7 @@ integration_tests() {
   export MEPSIM_BIN=$ROOT/build/simulator/mepsim
   export MEPMOD_BIN=$ROOT/build/firmware/host/mepmod
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-  timeout 1800 "$PY" -m pytest -q -p no:cacheprovider -n "$INTEGRATION_WORKERS" tests/integration "$@"
+  timeout 1800 "$PY" -m pytest -q -p no:cacheprovider -n "$INTEGRATION_WORKERS" --durations=15 tests/integration "$@"
   local rc=$?
   [ $rc -eq 5 ] && { echo "pytest: no tests collected"; return 1; }
   return $rc
@@ -82,7 +83,7 @@ hil_tests() {
   hil_run() {   # name, workers, pytest arguments...
     local name=$1 workers=$2; shift 2
     echo "--- $name"
-    timeout 1800 "$PY" -m pytest -q -p no:cacheprovider -n "$workers" "$@" \
+    timeout 1800 "$PY" -m pytest -q -p no:cacheprovider -n "$workers" --durations=10 "$@" \
       --hil-artifacts "build/hil-artifacts/$name" --junitxml "build/hil-$name.xml"
     r=$?
     [ $r -eq 5 ] && { echo "pytest: no tests collected ($name)"; r=1; }
