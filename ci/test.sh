@@ -101,8 +101,10 @@ hil_tests() {
     --board arduino-mep-module
   hil_run virtual-time-hobby "$PYTEST_WORKERS" tests/hil/test_scenarios.py --rig virtual-time --board arduino-hobby
   # The real path stays honest: one scenario per fault family plus the spike
-  # scenarios in real time, mepsim on a PTY and mepmod as the board.
-  hil_run real-time-mepmod "$PYTEST_WORKERS" tests/hil/test_scenarios.py -m representative
+  # scenarios in real time, mepsim on a PTY and mepmod as the board. They wait
+  # on real timers (6 min of scenarios, the longest 76 s): as many workers as
+  # the integration tests.
+  hil_run real-time-mepmod "$INTEGRATION_WORKERS" tests/hil/test_scenarios.py -m representative
   return $rc
 }
 
