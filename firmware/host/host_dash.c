@@ -1,6 +1,7 @@
 /* host_dash: the JSON documents mepmod serves (see host_dash.h). */
 #include "host_dash.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,20 +149,119 @@ static json_int_t bt28_value(const mepc_readings *r, uint8_t index)
     return index < r->bt28.n ? (json_int_t)r->bt28.v[index] : 0;
 }
 
+/* ---- readings members shared by the documents ----------------------------
+ * Every mepc_readings field that more than one document emits (the
+ * dashboard's extras and "Counters", /status, the MQTT diagnostics topic)
+ * is one row below: its spellings, where it lives and how it becomes a JSON
+ * value. A document lists the rows it emits, in its order. */
+
+/* How a field becomes a JSON value. */
+typedef enum {
+    RD_U32,        /* uint32_t: a JSON integer */
+    RD_BOOL,       /* bool */
+    RD_STATUS,     /* mepc_status: its name (mepc_status_name) */
+    RD_TEXT,       /* char[]: printable ASCII, trailing spaces trimmed (S30) */
+    RD_RAW_WH,     /* uint32_t BT23 register: null until a BT23 reply arrived */
+} rd_kind;
+
+typedef enum {
+    RD_POLLS_OK, RD_TIMEOUTS, RD_RESENDS, RD_SEQ_RESYNCS, RD_AUTH_FAILURES, RD_DIGEST_REJECTS,
+    RD_MISMATCHED_REPLIES, RD_RECOVERY_CYCLES, RD_ALERTS_SEEN, RD_PROCEDURES_POSTED, RD_STRAY_BYTES,
+    RD_STATUS_NAME, RD_STATUS_TEXT, RD_ENERGY_SUSPECT, RD_SUSPECT_REASON, RD_RAW_FWD_WH, RD_RAW_REV_WH,
+    RD_GENERATION, RD_IDENTITY_VALID, RD_CLOCK_VALID, RD_ENERGY_VALID, RD_ENERGY_CONFIRMING,
+    RD_PRESENT_VALID,
+} rd_id;
+
+/* One field: snake_case (/status, "Counters") and Pascal_Case (dashboard
+ * extras, MQTT diagnostics) names; NULL where no document spells it so. */
+typedef struct {
+    const char *snake, *pascal;
+    size_t offset, size;
+    rd_kind kind;
+} rd_member;
+
+#define RD_ROW(snake, pascal, field, kind) \
+    {snake, pascal, offsetof(mepc_readings, field), sizeof((mepc_readings *)0)->field, kind}
+
+static const rd_member rd_members[] = {
+    [RD_POLLS_OK] = RD_ROW("polls_ok", "Polls_OK", polls_ok, RD_U32),
+    [RD_TIMEOUTS] = RD_ROW("timeouts", "Timeouts", timeouts, RD_U32),
+    [RD_RESENDS] = RD_ROW("resends", NULL, resends, RD_U32),
+    [RD_SEQ_RESYNCS] = RD_ROW("seq_resyncs", "Seq_Resyncs", seq_resyncs, RD_U32),
+    [RD_AUTH_FAILURES] = RD_ROW("auth_failures", "Auth_Failures", auth_failures, RD_U32),
+    [RD_DIGEST_REJECTS] = RD_ROW("digest_rejects", "Digest_Rejects", digest_rejects, RD_U32),
+    [RD_MISMATCHED_REPLIES] = RD_ROW("mismatched_replies", NULL, mismatched_replies, RD_U32),
+    [RD_RECOVERY_CYCLES] = RD_ROW("recovery_cycles", "Recovery_Cycles", recovery_cycles, RD_U32),
+    [RD_ALERTS_SEEN] = RD_ROW("alerts_seen", NULL, alerts_seen, RD_U32),
+    [RD_PROCEDURES_POSTED] = RD_ROW("procedures_posted", NULL, procedures_posted, RD_U32),
+    [RD_STRAY_BYTES] = RD_ROW("stray_bytes", NULL, stray_bytes, RD_U32),
+    [RD_STATUS_NAME] = RD_ROW("status", "Status", status, RD_STATUS),
+    [RD_STATUS_TEXT] = RD_ROW("status_text", "Status_Text", status_text, RD_TEXT),
+    [RD_ENERGY_SUSPECT] = RD_ROW("energy_suspect", "Energy_Suspect", energy_suspect, RD_BOOL),
+    [RD_SUSPECT_REASON] = RD_ROW("suspect_reason", "Suspect_Reason", suspect_reason, RD_TEXT),
+    [RD_RAW_FWD_WH] = RD_ROW(NULL, "Raw_Fwd_Act_Wh", raw_fwd_wh, RD_RAW_WH),
+    [RD_RAW_REV_WH] = RD_ROW(NULL, "Raw_Rev_Act_Wh", raw_rev_wh, RD_RAW_WH),
+    [RD_GENERATION] = RD_ROW("generation", "Generation", generation, RD_U32),
+    [RD_IDENTITY_VALID] = RD_ROW("identity_valid", NULL, identity_valid, RD_BOOL),
+    [RD_CLOCK_VALID] = RD_ROW("clock_valid", NULL, clock_valid, RD_BOOL),
+    [RD_ENERGY_VALID] = RD_ROW("energy_valid", NULL, energy_valid, RD_BOOL),
+    [RD_ENERGY_CONFIRMING] = RD_ROW("energy_confirming", NULL, energy_confirming, RD_BOOL),
+    [RD_PRESENT_VALID] = RD_ROW("present_valid", NULL, present_valid, RD_BOOL),
+};
+
+/* The core's counters: "Counters" of the dashboard, "counters" of /status. */
+static const rd_id rd_counters[] = {
+    RD_POLLS_OK, RD_TIMEOUTS, RD_RESENDS, RD_SEQ_RESYNCS, RD_AUTH_FAILURES, RD_DIGEST_REJECTS,
+    RD_MISMATCHED_REPLIES, RD_RECOVERY_CYCLES, RD_ALERTS_SEEN, RD_PROCEDURES_POSTED, RD_STRAY_BYTES};
+/* The dashboard's extras before Clock_Source (HA ignores unknown members). */
+static const rd_id rd_dash_extras[] = {RD_STATUS_NAME, RD_STATUS_TEXT, RD_ENERGY_SUSPECT, RD_SUSPECT_REASON,
+                                       RD_RAW_FWD_WH, RD_RAW_REV_WH};
+/* /status, in three runs around the members computed there. */
+static const rd_id rd_status_head[] = {RD_STATUS_NAME, RD_STATUS_TEXT};
+static const rd_id rd_status_valid[] = {RD_IDENTITY_VALID, RD_CLOCK_VALID, RD_ENERGY_VALID,
+                                        RD_ENERGY_CONFIRMING};
+static const rd_id rd_status_tail[] = {RD_PRESENT_VALID, RD_ENERGY_SUSPECT, RD_SUSPECT_REASON, RD_GENERATION};
+/* The MQTT diagnostics topic (mepc_discovery.h: the diagnostic entities'
+ * value templates read these members). */
+static const rd_id rd_diag[] = {RD_STATUS_NAME, RD_STATUS_TEXT, RD_ENERGY_SUSPECT, RD_RAW_FWD_WH, RD_RAW_REV_WH,
+                                RD_POLLS_OK, RD_TIMEOUTS, RD_DIGEST_REJECTS, RD_AUTH_FAILURES,
+                                RD_RECOVERY_CYCLES, RD_SEQ_RESYNCS};
+
+typedef enum { RD_SNAKE, RD_PASCAL } rd_spelling;
+
+static json_t *rd_value(const mepc_readings *r, const rd_member *m)
+{
+    const char *p = (const char *)r + m->offset;
+    switch (m->kind) {
+    case RD_U32: return json_integer(*(const uint32_t *)p);
+    case RD_BOOL: return json_boolean(*(const bool *)p);
+    case RD_STATUS: return json_string(mepc_status_name(*(const mepc_status *)p));
+    case RD_TEXT: return clean_string(p, m->size);
+    case RD_RAW_WH:
+        /* the dashboard is served only with energy_valid, so there it is never null */
+        return r->energy_valid || r->energy_confirming ? json_integer(*(const uint32_t *)p) : json_null();
+    }
+    return json_null();
+}
+
+static void rd_put_one(json_t *o, const mepc_readings *r, rd_id id, rd_spelling sp)
+{
+    const rd_member *m = &rd_members[id];
+    json_object_set_new(o, sp == RD_SNAKE ? m->snake : m->pascal, rd_value(r, m));
+}
+
+/* Set the members `ids` of r on o, in that order. */
+static void rd_put(json_t *o, const mepc_readings *r, const rd_id *ids, size_t n, rd_spelling sp)
+{
+    for (size_t i = 0; i < n; i++)
+        rd_put_one(o, r, ids[i], sp);
+}
+#define RD_PUT(o, r, list, sp) rd_put(o, r, list, sizeof list / sizeof list[0], sp)
+
 static json_t *counters_object(const mepc_readings *r)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "polls_ok", json_integer(r->polls_ok));
-    json_object_set_new(o, "timeouts", json_integer(r->timeouts));
-    json_object_set_new(o, "resends", json_integer(r->resends));
-    json_object_set_new(o, "seq_resyncs", json_integer(r->seq_resyncs));
-    json_object_set_new(o, "auth_failures", json_integer(r->auth_failures));
-    json_object_set_new(o, "digest_rejects", json_integer(r->digest_rejects));
-    json_object_set_new(o, "mismatched_replies", json_integer(r->mismatched_replies));
-    json_object_set_new(o, "recovery_cycles", json_integer(r->recovery_cycles));
-    json_object_set_new(o, "alerts_seen", json_integer(r->alerts_seen));
-    json_object_set_new(o, "procedures_posted", json_integer(r->procedures_posted));
-    json_object_set_new(o, "stray_bytes", json_integer(r->stray_bytes));
+    RD_PUT(o, r, rd_counters, RD_SNAKE);
     return o;
 }
 
@@ -226,16 +326,11 @@ char *host_dash_json(const mepc_readings *r, const host_clock *clk, json_t *extr
         json_object_set_new(o, m->name, json_integer(bt28_value(r, m->index)));
     }
     /* extras (HA ignores unknown members) */
-    json_object_set_new(o, "Status", json_string(mepc_status_name(r->status)));
-    json_object_set_new(o, "Status_Text", clean_string(r->status_text, sizeof r->status_text));
-    json_object_set_new(o, "Energy_Suspect", json_boolean(r->energy_suspect));
-    json_object_set_new(o, "Suspect_Reason", clean_string(r->suspect_reason, sizeof r->suspect_reason));
-    json_object_set_new(o, "Raw_Fwd_Act_Wh", json_integer((json_int_t)r->raw_fwd_wh));
-    json_object_set_new(o, "Raw_Rev_Act_Wh", json_integer((json_int_t)r->raw_rev_wh));
+    RD_PUT(o, r, rd_dash_extras, RD_PASCAL);
     json_object_set_new(o, "Clock_Source", json_string(clk->from_meter ? "meter" : "host"));
     /* whole seconds since the energy reply arrived: stale readings are visible */
     json_object_set_new(o, "Energy_Age_s", json_integer((json_int_t)((clk->now_ms - r->energy_at_ms) / 1000u)));
-    json_object_set_new(o, "Generation", json_integer(r->generation));
+    rd_put_one(o, r, RD_GENERATION, RD_PASCAL);
     json_t *c = counters_object(r);
     if (extra)
         json_object_update(c, extra);
@@ -248,22 +343,22 @@ char *host_dash_status_json(const mepc_readings *r, uint32_t now_ms, json_t *ext
     json_t *o = json_object();
     const char *reason = NULL;
     bool ready = host_dash_ready(r, now_ms, &reason);
-    json_object_set_new(o, "status", json_string(mepc_status_name(r->status)));
-    json_object_set_new(o, "status_text", clean_string(r->status_text, sizeof r->status_text));
+    RD_PUT(o, r, rd_status_head, RD_SNAKE);
     json_object_set_new(o, "ready", json_boolean(ready));
     json_object_set_new(o, "not_ready_reason", reason ? json_string(reason) : json_null());
-    json_object_set_new(o, "identity_valid", json_boolean(r->identity_valid));
-    json_object_set_new(o, "clock_valid", json_boolean(r->clock_valid));
-    json_object_set_new(o, "energy_valid", json_boolean(r->energy_valid));
-    json_object_set_new(o, "energy_confirming", json_boolean(r->energy_confirming));
+    RD_PUT(o, r, rd_status_valid, RD_SNAKE);
     json_object_set_new(o, "readings_age_ms", json_integer((json_int_t)readings_age_ms(r, now_ms)));
-    json_object_set_new(o, "present_valid", json_boolean(r->present_valid));
-    json_object_set_new(o, "energy_suspect", json_boolean(r->energy_suspect));
-    json_object_set_new(o, "suspect_reason", clean_string(r->suspect_reason, sizeof r->suspect_reason));
-    json_object_set_new(o, "generation", json_integer(r->generation));
+    RD_PUT(o, r, rd_status_tail, RD_SNAKE);
     json_object_set_new(o, "counters", counters_object(r));
     if (extra)
         json_object_update(o, extra);
+    return dump(o);
+}
+
+char *host_dash_diag_payload(const mepc_readings *r)
+{
+    json_t *o = json_object();
+    RD_PUT(o, r, rd_diag, RD_PASCAL);
     return dump(o);
 }
 

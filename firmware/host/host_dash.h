@@ -3,8 +3,10 @@
  * Owns: the Home Assistant contract of docs/module-behaviour.md 8.1 (GET
  * /getDashDataWS: 34 members, names, units, JSON integers, non-empty
  * Utility_SN, CurrentDateTime ticking every second), our extra diagnostic
- * members, the /status document, and the 8.2 MQTT payloads. Pure: readings
- * and the time in, text out (jansson does the escaping). A cache keyed by
+ * members, the /status document, the 8.2 MQTT payloads and the diagnostics
+ * topic's. Pure: readings and the time in, text out (jansson does the
+ * escaping). A readings field emitted by several of these documents is
+ * described once, in one table (host_dash.c). A cache keyed by
  * (readings generation, clock second) makes a request cost a memcpy, since HA
  * and the dashboard page poll it often (8.1: "must be cheap").
  */
@@ -65,6 +67,12 @@ char *host_dash_status_json(const mepc_readings *r, uint32_t now_ms, json_t *ext
 const char *host_dash_mqtt_topic(int i);
 /* Compact JSON for topic i from the readings; NULL if not ready at now_ms. Caller frees. */
 char *host_dash_mqtt_payload(const mepc_readings *r, uint32_t now_ms, int i);
+
+/* The diagnostics topic's payload (mepc_discovery.h, MEPC_DISC_T_DIAG):
+ * status, the sanitiser's held state, the raw registers (null before the
+ * first BT23 reply) and counters; served whether or not the readings are.
+ * Caller frees. */
+char *host_dash_diag_payload(const mepc_readings *r);
 
 /* One BT28-derived member: name, BT28 index (docs/mep.md 12.8 / docs/module-behaviour.md 7). */
 typedef struct {

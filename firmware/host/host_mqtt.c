@@ -370,21 +370,36 @@ static const char *text_start(text *t)
     return t->buf;
 }
 
+/* One discovery device's members; serial and via NULL for the module itself. */
+typedef struct {
+    const char *id, *name, *manufacturer, *model, *sw_version, *serial, *via;
+} device_desc;
+
+static json_t *device_object(const host_mqtt *m, const device_desc *dd)
+{
+    json_t *d = json_object();
+    json_object_set_new(d, "identifiers", json_pack("[s]", dd->id));
+    json_object_set_new(d, "name", json_string(dd->name));
+    json_object_set_new(d, "manufacturer", json_string(dd->manufacturer));
+    json_object_set_new(d, "model", json_string(dd->model));
+    json_object_set_new(d, "sw_version", json_string(dd->sw_version));
+    if (dd->serial)
+        json_object_set_new(d, "serial_number", json_string(dd->serial));
+    if (dd->via)
+        json_object_set_new(d, "via_device", json_string(dd->via));
+    if (m->config_url[0])
+        json_object_set_new(d, "configuration_url", json_string(m->config_url));
+    return d;
+}
+
 /* The two devices: the module (identifier mep_module_<node>) and the meter
  * (osgp_meter_<serial>), the meter reached through the module. */
 static json_t *module_device(const host_mqtt *m, const char *module_id)
 {
     char name[64];
     snprintf(name, sizeof name, "MEP module %s", m->prefix);
-    json_t *d = json_object();
-    json_object_set_new(d, "identifiers", json_pack("[s]", module_id));
-    json_object_set_new(d, "name", json_string(name));
-    json_object_set_new(d, "manufacturer", json_string(HOST_SW_BY));
-    json_object_set_new(d, "model", json_string(HOST_SW_NAME));
-    json_object_set_new(d, "sw_version", json_string(HOST_SW_VERSION));
-    if (m->config_url[0])
-        json_object_set_new(d, "configuration_url", json_string(m->config_url));
-    return d;
+    device_desc dd = {module_id, name, HOST_SW_BY, HOST_SW_NAME, HOST_SW_VERSION, NULL, NULL};
+    return device_object(m, &dd);
 }
 
 static json_t *meter_device(const host_mqtt *m, const mepc_readings *r, const char *meter_id,
@@ -393,17 +408,8 @@ static json_t *meter_device(const host_mqtt *m, const mepc_readings *r, const ch
     const char *serial = r->utility_sn[0] ? r->utility_sn : "unknown";
     char name[64];
     snprintf(name, sizeof name, "OSGP meter %s", serial);
-    json_t *d = json_object();
-    json_object_set_new(d, "identifiers", json_pack("[s]", meter_id));
-    json_object_set_new(d, "name", json_string(name));
-    json_object_set_new(d, "manufacturer", json_string(r->manufacturer));
-    json_object_set_new(d, "model", json_string(r->model));
-    json_object_set_new(d, "sw_version", json_string(r->sw_version));
-    json_object_set_new(d, "serial_number", json_string(serial));
-    json_object_set_new(d, "via_device", json_string(module_id));
-    if (m->config_url[0])
-        json_object_set_new(d, "configuration_url", json_string(m->config_url));
-    return d;
+    device_desc dd = {meter_id, name, r->manufacturer, r->model, r->sw_version, serial, module_id};
+    return device_object(m, &dd);
 }
 
 static json_t *origin(const host_mqtt *m)
@@ -519,31 +525,24 @@ static void publish_discovery(host_mqtt *m, const mepc_readings *r, uint8_t phas
               r->utility_sn, announced, phases ? phases : 3u, phases == 1 ? "" : "s", removed);
 }
 
-/* The diagnostics topic (mepc_discovery.h): status, the sanitiser's held
- * state, the raw registers (null before the first BT23 reply) and counters. */
-static void publish_diagnostics(host_mqtt *m, const mepc_readings *r, uint32_t now_ms)
+/* Publish a payload built for <prefix>/<suffix>, not retained, and free it;
+ * false (nothing sent) if there is none. */
+static bool publish_state(host_mqtt *m, const char *suffix, char *payload)
 {
-    bool have_raw = r->energy_valid || r->energy_confirming;
-    json_t *o = json_object();
-    json_object_set_new(o, "Status", json_string(mepc_status_name(r->status)));
-    json_object_set_new(o, "Status_Text", json_string(r->status_text));
-    json_object_set_new(o, "Energy_Suspect", json_boolean(r->energy_suspect));
-    json_object_set_new(o, "Raw_Fwd_Act_Wh", have_raw ? json_integer(r->raw_fwd_wh) : json_null());
-    json_object_set_new(o, "Raw_Rev_Act_Wh", have_raw ? json_integer(r->raw_rev_wh) : json_null());
-    json_object_set_new(o, "Polls_OK", json_integer(r->polls_ok));
-    json_object_set_new(o, "Timeouts", json_integer(r->timeouts));
-    json_object_set_new(o, "Digest_Rejects", json_integer(r->digest_rejects));
-    json_object_set_new(o, "Auth_Failures", json_integer(r->auth_failures));
-    json_object_set_new(o, "Recovery_Cycles", json_integer(r->recovery_cycles));
-    json_object_set_new(o, "Seq_Resyncs", json_integer(r->seq_resyncs));
-    char *payload = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
     if (!payload)
-        return;
+        return false;
     char topic[96];
-    snprintf(topic, sizeof topic, "%s/%s", m->prefix, mepc_disc_topic_name(MEPC_DISC_T_DIAG));
+    snprintf(topic, sizeof topic, "%s/%s", m->prefix, suffix);
     publish(m, topic, payload, false);
     free(payload);
+    return true;
+}
+
+/* The diagnostics topic (host_dash_diag_payload). */
+static void publish_diagnostics(host_mqtt *m, const mepc_readings *r, uint32_t now_ms)
+{
+    if (!publish_state(m, mepc_disc_topic_name(MEPC_DISC_T_DIAG), host_dash_diag_payload(r)))
+        return;
     m->have_diag = true;
     m->last_diag_ms = now_ms;
     m->diag_status = (int)r->status;
@@ -572,15 +571,8 @@ void host_mqtt_update(host_mqtt *m, const mepc_readings *r, uint8_t phases, uint
         return;
     if (!ready)
         return; /* never zeros as readings (S06), never stale ones as live */
-    for (int i = 0; i < HOST_MQTT_TOPICS; i++) {
-        char *payload = host_dash_mqtt_payload(r, now_ms, i);
-        if (!payload)
-            continue;
-        char topic[96];
-        snprintf(topic, sizeof topic, "%s/%s", m->prefix, host_dash_mqtt_topic(i));
-        publish(m, topic, payload, false);
-        free(payload);
-    }
+    for (int i = 0; i < HOST_MQTT_TOPICS; i++)
+        publish_state(m, host_dash_mqtt_topic(i), host_dash_mqtt_payload(r, now_ms, i));
     m->have_published = true;
     m->last_publish_ms = now_ms;
 }

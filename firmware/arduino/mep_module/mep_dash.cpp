@@ -1,6 +1,7 @@
 /* mep_dash: the documents the module publishes (see mep_dash.h). */
 #include "mep_dash.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -130,22 +131,124 @@ static int64_t bt28_value(const mepc_readings *r, uint8_t index)
     return index < r->bt28.n ? (int64_t)r->bt28.v[index] : 0;
 }
 
+/* ---- readings members shared by the documents ----------------------------
+ * Every mepc_readings field that more than one document emits (the
+ * dashboard's extras and "Counters", /status, the MQTT diagnostics topic)
+ * is one row below: its spellings, where it lives and how it becomes a JSON
+ * value. A document lists the rows it emits, in its order. */
+
+/* How a field becomes a JSON value. */
+enum RdKind : uint8_t {
+    RD_U32,        /* uint32_t: a JSON integer */
+    RD_BOOL,       /* bool */
+    RD_STATUS,     /* mepc_status: its name (mepc_status_name) */
+    RD_TEXT,       /* char[]: MepJson::str (printable ASCII, trailing spaces trimmed) */
+    RD_RAW_WH,     /* uint32_t BT23 register: null until a BT23 reply arrived */
+};
+
+enum RdId : uint8_t {
+    RD_POLLS_OK, RD_TIMEOUTS, RD_RESENDS, RD_SEQ_RESYNCS, RD_AUTH_FAILURES, RD_DIGEST_REJECTS,
+    RD_MISMATCHED_REPLIES, RD_RECOVERY_CYCLES, RD_ALERTS_SEEN, RD_PROCEDURES_POSTED, RD_STRAY_BYTES,
+    RD_STATUS_NAME, RD_STATUS_TEXT, RD_ENERGY_SUSPECT, RD_SUSPECT_REASON, RD_RAW_FWD_WH, RD_RAW_REV_WH,
+    RD_GENERATION, RD_IDENTITY_VALID, RD_CLOCK_VALID, RD_ENERGY_VALID, RD_PRESENT_VALID,
+    RD_ENERGY_CONFIRMING, RD_COUNT
+};
+
+/* One field: snake_case (/status, "Counters") and Pascal_Case (dashboard
+ * extras, MQTT diagnostics) names; NULL where no document spells it so. */
+struct RdMember {
+    RdId id;                 /* its own index: checked below */
+    const char *snake, *pascal;
+    size_t offset, size;
+    RdKind kind;
+};
+
+#define RD_ROW(id, snake, pascal, field, kind) \
+    {id, snake, pascal, offsetof(mepc_readings, field), sizeof(((mepc_readings *)0)->field), kind}
+
+static constexpr RdMember rd_members[RD_COUNT] = {
+    RD_ROW(RD_POLLS_OK, "polls_ok", "Polls_OK", polls_ok, RD_U32),
+    RD_ROW(RD_TIMEOUTS, "timeouts", "Timeouts", timeouts, RD_U32),
+    RD_ROW(RD_RESENDS, "resends", NULL, resends, RD_U32),
+    RD_ROW(RD_SEQ_RESYNCS, "seq_resyncs", "Seq_Resyncs", seq_resyncs, RD_U32),
+    RD_ROW(RD_AUTH_FAILURES, "auth_failures", "Auth_Failures", auth_failures, RD_U32),
+    RD_ROW(RD_DIGEST_REJECTS, "digest_rejects", "Digest_Rejects", digest_rejects, RD_U32),
+    RD_ROW(RD_MISMATCHED_REPLIES, "mismatched_replies", NULL, mismatched_replies, RD_U32),
+    RD_ROW(RD_RECOVERY_CYCLES, "recovery_cycles", "Recovery_Cycles", recovery_cycles, RD_U32),
+    RD_ROW(RD_ALERTS_SEEN, "alerts_seen", NULL, alerts_seen, RD_U32),
+    RD_ROW(RD_PROCEDURES_POSTED, "procedures_posted", NULL, procedures_posted, RD_U32),
+    RD_ROW(RD_STRAY_BYTES, "stray_bytes", NULL, stray_bytes, RD_U32),
+    RD_ROW(RD_STATUS_NAME, "status", "Status", status, RD_STATUS),
+    RD_ROW(RD_STATUS_TEXT, "status_text", "Status_Text", status_text, RD_TEXT),
+    RD_ROW(RD_ENERGY_SUSPECT, "energy_suspect", "Energy_Suspect", energy_suspect, RD_BOOL),
+    RD_ROW(RD_SUSPECT_REASON, "suspect_reason", "Suspect_Reason", suspect_reason, RD_TEXT),
+    RD_ROW(RD_RAW_FWD_WH, NULL, "Raw_Fwd_Act_Wh", raw_fwd_wh, RD_RAW_WH),
+    RD_ROW(RD_RAW_REV_WH, NULL, "Raw_Rev_Act_Wh", raw_rev_wh, RD_RAW_WH),
+    RD_ROW(RD_GENERATION, "generation", "Generation", generation, RD_U32),
+    RD_ROW(RD_IDENTITY_VALID, "identity_valid", NULL, identity_valid, RD_BOOL),
+    RD_ROW(RD_CLOCK_VALID, "clock_valid", NULL, clock_valid, RD_BOOL),
+    RD_ROW(RD_ENERGY_VALID, "energy_valid", NULL, energy_valid, RD_BOOL),
+    RD_ROW(RD_PRESENT_VALID, "present_valid", NULL, present_valid, RD_BOOL),
+    RD_ROW(RD_ENERGY_CONFIRMING, "energy_confirming", NULL, energy_confirming, RD_BOOL),
+};
+
+static constexpr bool rd_rows_in_order(size_t i = 0)
+{
+    return i == RD_COUNT || ((size_t)rd_members[i].id == i && rd_rows_in_order(i + 1));
+}
+static_assert(rd_rows_in_order(), "rd_members rows must stand in RdId order");
+
+/* The core's counters: "Counters" of the dashboard and of /status. */
+static const RdId rd_counters[] = {
+    RD_POLLS_OK, RD_TIMEOUTS, RD_RESENDS, RD_SEQ_RESYNCS, RD_AUTH_FAILURES, RD_DIGEST_REJECTS,
+    RD_MISMATCHED_REPLIES, RD_RECOVERY_CYCLES, RD_ALERTS_SEEN, RD_PROCEDURES_POSTED, RD_STRAY_BYTES};
+/* The dashboard's extras before Clock_Source (HA ignores unknown members). */
+static const RdId rd_dash_extras[] = {RD_STATUS_NAME, RD_STATUS_TEXT, RD_ENERGY_SUSPECT, RD_SUSPECT_REASON,
+                                      RD_RAW_FWD_WH, RD_RAW_REV_WH};
+/* /status, once a client runs (after the members computed there). */
+static const RdId rd_status[] = {RD_IDENTITY_VALID, RD_CLOCK_VALID, RD_ENERGY_VALID, RD_PRESENT_VALID,
+                                 RD_ENERGY_CONFIRMING, RD_ENERGY_SUSPECT, RD_SUSPECT_REASON, RD_GENERATION};
+/* The MQTT diagnostics topic (mepc_discovery.h: the diagnostic entities'
+ * value templates read these members). */
+static const RdId rd_diag[] = {RD_STATUS_NAME, RD_STATUS_TEXT, RD_ENERGY_SUSPECT, RD_RAW_FWD_WH, RD_RAW_REV_WH,
+                               RD_POLLS_OK, RD_TIMEOUTS, RD_DIGEST_REJECTS, RD_AUTH_FAILURES,
+                               RD_RECOVERY_CYCLES, RD_SEQ_RESYNCS};
+
+enum RdSpelling : uint8_t { RD_SNAKE, RD_PASCAL };
+
+static void rd_put_one(MepJson &j, const mepc_readings *r, RdId id, RdSpelling sp)
+{
+    const RdMember &m = rd_members[id];
+    const char *name = sp == RD_SNAKE ? m.snake : m.pascal;
+    const char *p = (const char *)r + m.offset;
+    switch (m.kind) {
+    case RD_U32: j.integer(name, *(const uint32_t *)p); break;
+    case RD_BOOL: j.boolean(name, *(const bool *)p); break;
+    case RD_STATUS: j.str(name, mepc_status_name(*(const mepc_status *)p)); break;
+    case RD_TEXT: j.str(name, p, m.size); break;
+    case RD_RAW_WH:
+        /* the dashboard is served only with energy_valid, so there it is never null */
+        if (r->energy_valid || r->energy_confirming)
+            j.integer(name, *(const uint32_t *)p);
+        else
+            j.null(name);
+        break;
+    }
+}
+
+/* Write the members `ids` of r, in that order. */
+template <size_t N>
+static void rd_put(MepJson &j, const mepc_readings *r, const RdId (&ids)[N], RdSpelling sp)
+{
+    for (size_t i = 0; i < N; i++)
+        rd_put_one(j, r, ids[i], sp);
+}
+
 static void counters(MepJson &j, const mepc_readings *r, const MepPortCounters *pc)
 {
     j.object("Counters");
-    if (r) {
-        j.integer("polls_ok", r->polls_ok);
-        j.integer("timeouts", r->timeouts);
-        j.integer("resends", r->resends);
-        j.integer("seq_resyncs", r->seq_resyncs);
-        j.integer("auth_failures", r->auth_failures);
-        j.integer("digest_rejects", r->digest_rejects);
-        j.integer("mismatched_replies", r->mismatched_replies);
-        j.integer("recovery_cycles", r->recovery_cycles);
-        j.integer("alerts_seen", r->alerts_seen);
-        j.integer("procedures_posted", r->procedures_posted);
-        j.integer("stray_bytes", r->stray_bytes);
-    }
+    if (r)
+        rd_put(j, r, rd_counters, RD_SNAKE);
     if (pc) {
         j.integer("serial_rx_bytes", pc->rx_bytes);
         j.integer("serial_tx_bytes", pc->tx_bytes);
@@ -204,15 +307,10 @@ int mep_dash_json(const mepc_readings *r, const MepClock *clk, uint32_t now_ms, 
     for (size_t i = 0; i < sizeof dash_members / sizeof dash_members[0]; i++)
         j.integer(dash_members[i].name, bt28_value(r, dash_members[i].index));
     /* extras (HA ignores unknown members), as the host port serves them */
-    j.str("Status", status_name(r));
-    j.str("Status_Text", r->status_text, sizeof r->status_text);
-    j.boolean("Energy_Suspect", r->energy_suspect);
-    j.str("Suspect_Reason", r->suspect_reason, sizeof r->suspect_reason);
-    j.integer("Raw_Fwd_Act_Wh", r->raw_fwd_wh);
-    j.integer("Raw_Rev_Act_Wh", r->raw_rev_wh);
+    rd_put(j, r, rd_dash_extras, RD_PASCAL);
     j.str("Clock_Source", clk->from_meter ? "meter" : "module");
     j.integer("Energy_Age_s", (int64_t)((now_ms - r->energy_at_ms) / 1000u));
-    j.integer("Generation", r->generation);
+    rd_put_one(j, r, RD_GENERATION, RD_PASCAL);
     counters(j, r, pc);
     j.end();
     return j.ok() ? 200 : 500;
@@ -234,18 +332,19 @@ void mep_dash_status_json(const mepc_readings *r, const MepPortCounters *pc, boo
     j.str("board", MEP_BOARD_NAME);
     j.boolean("transceiver_on", xcvr_on);
     j.boolean("enable_on", enable_on);
-    if (r) {
-        j.boolean("identity_valid", r->identity_valid);
-        j.boolean("clock_valid", r->clock_valid);
-        j.boolean("energy_valid", r->energy_valid);
-        j.boolean("present_valid", r->present_valid);
-        j.boolean("energy_confirming", r->energy_confirming);
-        j.boolean("energy_suspect", r->energy_suspect);
-        j.str("suspect_reason", r->suspect_reason, sizeof r->suspect_reason);
-        j.integer("generation", r->generation);
-    }
+    if (r)
+        rd_put(j, r, rd_status, RD_SNAKE);
     counters(j, r, pc);
     j.end();
+}
+
+bool mep_dash_diag_payload(const mepc_readings *r, char *buf, size_t cap)
+{
+    MepJson j(buf, cap);
+    j.begin();
+    rd_put(j, r, rd_diag, RD_PASCAL);
+    j.end();
+    return j.ok();
 }
 
 const char *mep_dash_mqtt_topic(int i)

@@ -6,8 +6,10 @@
  * body that no JSON parser accepts while there is nothing trustworthy to
  * serve: not ready, first energy value unconfirmed, or stale readings;
  * firmware/README.md "Served states"), the same extra members
- * as the host port (firmware/host/host_dash.c), the /status document, and
- * the 8.2 MQTT payloads. Pure: readings and time in, text out.
+ * as the host port (firmware/host/host_dash.c), the /status document, the
+ * 8.2 MQTT payloads and the diagnostics topic's. Pure: readings and time in,
+ * text out. A readings field emitted by several of these documents is
+ * described once, in one table (mep_dash.cpp).
  */
 #ifndef MEP_DASH_H
 #define MEP_DASH_H
@@ -62,5 +64,11 @@ void mep_dash_status_json(const mepc_readings *r, const MepPortCounters *pc, boo
 const char *mep_dash_mqtt_topic(int i);
 /* Compact JSON for topic i; false if not ready or stale at now_ms (never zeros as readings). */
 bool mep_dash_mqtt_payload(const mepc_readings *r, uint32_t now_ms, int i, char *buf, size_t cap);
+
+/* The diagnostics topic's payload (mepc_discovery.h, MEPC_DISC_T_DIAG):
+ * status, the sanitiser's held state, the raw registers (null before the
+ * first BT23 reply) and counters; also while readings are not served (that
+ * is when they matter). false if it does not fit. */
+bool mep_dash_diag_payload(const mepc_readings *r, char *buf, size_t cap);
 
 #endif

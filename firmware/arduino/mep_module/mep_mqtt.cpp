@@ -217,27 +217,7 @@ void MepMqtt::loop(const mepc_readings *r, uint32_t now_ms)
     /* diagnostics (mepc_discovery.h: status, raw registers, counters) of a
      * known meter, also while readings are not served: that is when they matter */
     if (r && r->identity_valid) {
-        bool have_raw = r->energy_valid || r->energy_confirming;
-        MepJson j(payload, sizeof payload);
-        j.begin();
-        j.str("Status", mepc_status_name(r->status));
-        j.str("Status_Text", r->status_text, sizeof r->status_text);
-        j.boolean("Energy_Suspect", r->energy_suspect);
-        if (have_raw) {
-            j.integer("Raw_Fwd_Act_Wh", r->raw_fwd_wh);
-            j.integer("Raw_Rev_Act_Wh", r->raw_rev_wh);
-        } else {
-            j.null("Raw_Fwd_Act_Wh");
-            j.null("Raw_Rev_Act_Wh");
-        }
-        j.integer("Polls_OK", r->polls_ok);
-        j.integer("Timeouts", r->timeouts);
-        j.integer("Digest_Rejects", r->digest_rejects);
-        j.integer("Auth_Failures", r->auth_failures);
-        j.integer("Recovery_Cycles", r->recovery_cycles);
-        j.integer("Seq_Resyncs", r->seq_resyncs);
-        j.end();
-        if (j.ok()) {
+        if (mep_dash_diag_payload(r, payload, sizeof payload)) {
             snprintf(topic, sizeof topic, "%s/%s", prefix_, mepc_disc_topic_name(MEPC_DISC_T_DIAG));
             publish(topic, payload, false);
             any = true;
